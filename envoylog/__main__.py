@@ -1,0 +1,3 @@
+from envoylog.cli import main
+
+main()

@@ -1,0 +1,102 @@
+"""The endpoint registry: every gateway endpoint envoylog knows, and how to treat it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from envoylog import parse
+from envoylog.parse.context import ParseContext
+from envoylog.records import Record
+
+Parser = Callable[[bytes, ParseContext], tuple[Record, ...]]
+
+MINUTE = 60
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    name: str
+    path: str
+    parser: Parser
+    cadence_s: int  # default polling interval
+    min_firmware: tuple[int, ...] | None = None  # first firmware that serves it
+    max_firmware: tuple[int, ...] | None = None  # first firmware that no longer needs it
+    metered_only: bool = False  # only meaningful on metered (CT-capable) hardware
+
+    def applies_to(self, firmware: str | None, metered: bool | None) -> bool:
+        """Say whether this endpoint is worth asking a gateway with this firmware."""
+        if self.metered_only and metered is False:
+            return False
+        if firmware is None:
+            return True
+        version = firmware_tuple(firmware)
+        if self.min_firmware is not None and version < self.min_firmware:
+            return False
+        return not (self.max_firmware is not None and version >= self.max_firmware)
+
+
+def firmware_tuple(firmware: str) -> tuple[int, ...]:
+    """Turn "8.2.4345" (or "D8.2.4345") into (8, 2, 4345) for comparisons."""
+    parts: list[int] = []
+    for piece in firmware.lstrip("RDMrdm").split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+# Firmware from which the gateway serves HTTPS and wants a JWT token.
+TOKEN_FIRMWARE = (7,)
+
+INFO = Endpoint("info", "/info", parse.parse_info, HOUR)
+HOME = Endpoint("home", "/home", parse.parse_home, DAY)
+PRODUCTION_JSON = Endpoint(
+    "production_json", "/production.json?details=1", parse.parse_production_json, MINUTE
+)
+# /production: an HTML page on 3.x firmware, production.json's twin after that. Only
+# polled where production.json is missing (firmware before 4).
+PRODUCTION = Endpoint(
+    "production", "/production", parse.parse_production, MINUTE, max_firmware=(4,)
+)
+API_V1_PRODUCTION = Endpoint(
+    "api_v1_production", "/api/v1/production", parse.parse_api_v1_production, 5 * MINUTE
+)
+API_V1_INVERTERS = Endpoint(
+    "api_v1_inverters",
+    "/api/v1/production/inverters",
+    parse.parse_api_v1_inverters,
+    5 * MINUTE,
+)
+METERS = Endpoint("meters", "/ivp/meters", parse.parse_meters, HOUR, metered_only=True)
+METER_READINGS = Endpoint(
+    "meter_readings",
+    "/ivp/meters/readings",
+    parse.parse_meter_readings,
+    MINUTE,
+    metered_only=True,
+)
+DEVICE_DATA = Endpoint(
+    "device_data",
+    "/ivp/pdm/device_data",
+    parse.parse_device_data,
+    5 * MINUTE,
+    min_firmware=(8, 2),
+)
+
+# In fetch order: /info first (identity, firmware), /ivp/meters before its readings.
+ALL: tuple[Endpoint, ...] = (
+    INFO,
+    HOME,
+    METERS,
+    METER_READINGS,
+    PRODUCTION_JSON,
+    PRODUCTION,
+    API_V1_PRODUCTION,
+    API_V1_INVERTERS,
+    DEVICE_DATA,
+)
+BY_NAME: dict[str, Endpoint] = {e.name: e for e in ALL}
