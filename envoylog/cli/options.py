@@ -1,0 +1,114 @@
+"""Options shared by the commands that talk to a gateway."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from envoylog.client import Credentials, GatewayClient, PinStore
+from envoylog.paths import state_dir
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def gateway_options(command: F) -> F:
+    """Add --host and the authentication options to a command."""
+    options = [
+        click.option(
+            "--host",
+            required=True,
+            help="Gateway URL (https://envoy.local) or bare host (tries HTTPS, then HTTP).",
+        ),
+        click.option(
+            "--token",
+            envvar="ENVOYLOG_TOKEN",
+            show_envvar=True,
+            help="JWT token for firmware 7 and later.",
+        ),
+        click.option(
+            "--token-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="File holding the JWT token.",
+        ),
+        click.option(
+            "--digest-password",
+            help="Digest password for firmware before 7 (default: last 6 digits of the serial).",
+        ),
+        click.option(
+            "--enlighten-user",
+            help="Enlighten account e-mail, to fetch a new token when the gateway refuses one.",
+        ),
+        click.option(
+            "--enlighten-password-file",
+            type=click.Path(dir_okay=False, exists=True, path_type=Path),
+            help="File holding the Enlighten password.",
+        ),
+        click.option(
+            "--pin/--no-pin",
+            default=True,
+            show_default=True,
+            help="Remember the gateway's TLS certificate and refuse a different one.",
+        ),
+        click.option(
+            "--retrust",
+            is_flag=True,
+            help="Accept and remember a changed TLS certificate (after a gateway replacement).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def client_from_options(
+    host: str,
+    token: str | None,
+    token_file: Path | None,
+    digest_password: str | None,
+    enlighten_user: str | None,
+    enlighten_password_file: Path | None,
+    pin: bool,
+    retrust: bool,
+) -> GatewayClient:
+    """Build the gateway client the shared options describe."""
+    enlighten_password = (
+        enlighten_password_file.read_text().strip() if enlighten_password_file else None
+    )
+    credentials = Credentials(
+        token=token,
+        token_file=token_file,
+        digest_password=digest_password,
+        enlighten_username=enlighten_user,
+        enlighten_password=enlighten_password,
+    )
+    pins = PinStore(state_dir() / "pinned-certificates.json") if pin else None
+    return GatewayClient(host, credentials=credentials, pin_store=pins, retrust=retrust)
+
+
+def with_client(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the shared options into a `client` keyword argument."""
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> Any:
+        names = (
+            "host",
+            "token",
+            "token_file",
+            "digest_password",
+            "enlighten_user",
+            "enlighten_password_file",
+            "pin",
+            "retrust",
+        )
+        settings = {name: kwargs.pop(name) for name in names}
+        client = client_from_options(**settings)
+        try:
+            return command(client=client, host=settings["host"], **kwargs)
+        finally:
+            client.close()
+
+    return wrapper

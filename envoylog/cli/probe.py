@@ -1,0 +1,29 @@
+"""`envoylog probe`: what is this gateway, and which endpoints work."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from envoylog.cli.options import gateway_options, with_client
+from envoylog.client import GatewayClient
+from envoylog.probe import probe as probe_gateway
+from envoylog.probe import render_text
+
+
+@click.command()
+@gateway_options
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@with_client
+def probe(client: GatewayClient, host: str, as_json: bool) -> None:
+    """Read every endpoint of a gateway once and describe what it found.
+
+    Prints serial, part number, firmware, CT meters, inverters, batteries, and
+    which endpoints answered (and why the others failed). Stores nothing.
+    """
+    report = probe_gateway(client, host)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        click.echo(render_text(report))

@@ -1,0 +1,231 @@
+"""One poll of one gateway: plan, fetch, parse, and return a PollResult.
+
+A bad endpoint never loses the rest of the poll: its error is recorded as a gap.
+Only when the gateway cannot be identified at all (no ``/info`` ever read) does a
+poll raise.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Protocol
+
+from envoylog import endpoints as ep
+from envoylog.errors import (
+    AuthError,
+    CertificateMismatch,
+    EnvoylogError,
+    GatewayError,
+    GatewayTimeout,
+    GatewayUnreachable,
+    NotAnEnvoy,
+    ParseError,
+)
+from envoylog.parse.context import ParseContext
+from envoylog.records import (
+    EndpointResult,
+    GatewayIdentity,
+    GatewayInfo,
+    HomeInfo,
+    MeterConfig,
+    PollResult,
+    Record,
+)
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+class Response(Protocol):
+    @property
+    def status(self) -> int: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def content_type(self) -> str | None: ...
+
+
+class Fetcher(Protocol):
+    """What the poller needs of a gateway client."""
+
+    def get(self, path: str) -> Response: ...
+
+
+def utc_now() -> datetime:
+    return datetime.now(tz=UTC)
+
+
+@dataclass(slots=True)
+class GatewayState:
+    """What the poller has learnt about one gateway; carried from poll to poll."""
+
+    host: str
+    name: str | None = None
+    info: GatewayInfo | None = None
+    home: HomeInfo | None = None
+    meters: tuple[MeterConfig, ...] | None = None
+    last_fetched: dict[str, datetime] = field(default_factory=dict)
+
+    @property
+    def firmware(self) -> str | None:
+        return self.info.firmware if self.info else None
+
+    @property
+    def metered(self) -> bool | None:
+        return self.info.metered if self.info else None
+
+    def learn(self, records: Iterable[Record]) -> None:
+        """Remember identity and configuration found in freshly parsed records."""
+        meters: list[MeterConfig] = []
+        saw_meters = False
+        for record in records:
+            if isinstance(record, GatewayInfo):
+                if self.info and self.info.firmware != record.firmware:
+                    log.warning(
+                        "firmware_changed host=%s old=%s new=%s",
+                        self.host,
+                        self.info.firmware,
+                        record.firmware,
+                    )
+                self.info = record
+            elif isinstance(record, HomeInfo):
+                self.home = record
+            elif isinstance(record, MeterConfig):
+                saw_meters = True
+                meters.append(record)
+        if saw_meters:
+            self.meters = tuple(meters)
+
+
+def plan(state: GatewayState, candidates: Sequence[ep.Endpoint] = ep.ALL) -> list[ep.Endpoint]:
+    """Choose the endpoints worth asking this gateway, in fetch order."""
+    chosen = [e for e in candidates if e.applies_to(state.firmware, state.metered)]
+    # Without a CT meter configuration there is nothing to read from the meters.
+    if state.meters is not None and not any(m.enabled for m in state.meters):
+        chosen = [e for e in chosen if e is not ep.METER_READINGS]
+    return chosen
+
+
+def fetch_endpoint(
+    client: Fetcher,
+    endpoint: ep.Endpoint,
+    state: GatewayState,
+    *,
+    clock: Clock = utc_now,
+) -> EndpointResult:
+    """Fetch and parse one endpoint; every failure becomes the result's error."""
+    fetched_at = clock()
+    started = time.perf_counter()
+    try:
+        response = client.get(endpoint.path)
+    except (GatewayUnreachable, CertificateMismatch):
+        raise
+    except GatewayError as exc:
+        return EndpointResult(
+            endpoint=endpoint.name,
+            path=endpoint.path,
+            fetched_at=fetched_at,
+            duration_ms=_ms_since(started),
+            error=str(exc),
+        )
+    fetched = EndpointResult(
+        endpoint=endpoint.name,
+        path=endpoint.path,
+        fetched_at=fetched_at,
+        duration_ms=_ms_since(started),
+        http_status=response.status,
+        body=response.body,
+        content_type=response.content_type,
+    )
+    if response.status != 200:
+        return replace(fetched, error=f"HTTP {response.status} from {endpoint.path}")
+    context = ParseContext(fetched_at=fetched_at, meters=state.meters, firmware=state.firmware)
+    try:
+        records = endpoint.parser(response.body, context)
+    except ParseError as exc:
+        return replace(fetched, error=str(exc), parse_failed=True)
+    return replace(fetched, records=records)
+
+
+def poll_once(
+    client: Fetcher,
+    state: GatewayState,
+    *,
+    endpoints: Sequence[ep.Endpoint] | None = None,
+    clock: Clock = utc_now,
+) -> PollResult:
+    """Poll one gateway once and return everything it gave, errors included.
+
+    ``/info`` is read first when the gateway is not yet identified or when it is
+    among ``endpoints``. Raises only when the gateway cannot be identified.
+    """
+    started_at = clock()
+    results: list[EndpointResult] = []
+    wanted = list(endpoints) if endpoints is not None else None
+    if state.info is None or (wanted is not None and ep.INFO in wanted):
+        info_result = _fetch_info(client, state, clock=clock)
+        results.append(info_result)
+        if state.info is None:
+            raise NotAnEnvoy(
+                f"{state.host} did not identify itself as an Enphase gateway: "
+                f"{info_result.error}",
+                host=state.host,
+            )
+    todo = [e for e in plan(state, wanted if wanted is not None else ep.ALL) if e is not ep.INFO]
+    abort: str | None = None
+    for endpoint in todo:
+        if abort is not None:
+            results.append(_skipped(endpoint, clock(), abort))
+            continue
+        try:
+            result = fetch_endpoint(client, endpoint, state, clock=clock)
+        except GatewayTimeout as exc:
+            result = _skipped(endpoint, clock(), str(exc))
+        except (GatewayUnreachable, CertificateMismatch) as exc:
+            # The rest would fail the same way, each after its own timeout.
+            abort = f"skipped: {exc}"
+            result = _skipped(endpoint, clock(), str(exc))
+        results.append(result)
+        state.learn(result.records)
+        if result.ok:
+            state.last_fetched[endpoint.name] = result.fetched_at
+    assert state.info is not None
+    identity = GatewayIdentity(serial=state.info.serial, host=state.host, name=state.name)
+    return PollResult(
+        gateway=identity,
+        started_at=started_at,
+        finished_at=clock(),
+        endpoints=tuple(results),
+    )
+
+
+def _fetch_info(client: Fetcher, state: GatewayState, *, clock: Clock) -> EndpointResult:
+    try:
+        result = fetch_endpoint(client, ep.INFO, state, clock=clock)
+    except CertificateMismatch:
+        raise
+    except GatewayUnreachable:
+        if state.info is None:
+            raise
+        return _skipped(ep.INFO, clock(), "gateway unreachable")
+    except AuthError:
+        raise
+    except EnvoylogError as exc:
+        return _skipped(ep.INFO, clock(), str(exc))
+    state.learn(result.records)
+    if result.ok:
+        state.last_fetched[ep.INFO.name] = result.fetched_at
+    return result
+
+
+def _skipped(endpoint: ep.Endpoint, at: datetime, reason: str) -> EndpointResult:
+    return EndpointResult(endpoint=endpoint.name, path=endpoint.path, fetched_at=at, error=reason)
+
+
+def _ms_since(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)

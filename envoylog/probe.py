@@ -1,0 +1,179 @@
+"""Describe a gateway in a person's terms from one poll of every endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from envoylog.poller import Fetcher, GatewayState, poll_once, utc_now
+from envoylog.records import (
+    DeviceType,
+    GatewayInfo,
+    HomeInfo,
+    Inverter,
+    InverterReading,
+    Measurement,
+    MeterConfig,
+    PollResult,
+    Source,
+    SystemReading,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CtSummary:
+    eid: int
+    measurement_type: str
+    state: str
+    phase_mode: str | None
+    phase_count: int | None
+    metering_status: str | None
+    status_flags: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSummary:
+    name: str
+    path: str
+    ok: bool
+    records: int
+    http_status: int | None
+    duration_ms: int | None
+    error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeReport:
+    host: str
+    serial: str
+    part_number: str | None
+    firmware: str
+    metered: bool | None
+    timezone: str | None
+    cts: tuple[CtSummary, ...]
+    inverter_count: int | None
+    inverters_reporting: int | None
+    inverter_detail: bool
+    batteries: int
+    endpoints: tuple[EndpointSummary, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def probe(client: Fetcher, host: str, *, clock: Callable[..., Any] = utc_now) -> ProbeReport:
+    """Read every endpoint of a gateway once and summarise what it is and what works."""
+    state = GatewayState(host=host)
+    poll = poll_once(client, state, clock=clock)
+    return summarise(poll, state)
+
+
+def summarise(poll: PollResult, state: GatewayState) -> ProbeReport:
+    """Turn one poll into a ProbeReport."""
+    info = state.info
+    assert isinstance(info, GatewayInfo)
+    home = state.home if isinstance(state.home, HomeInfo) else None
+    inverters: dict[str, Inverter] = {}
+    reporting: set[str] = set()
+    detail = False
+    acb_entries = 0
+    for result in poll.endpoints:
+        for record in result.records:
+            if isinstance(record, Inverter):
+                inverters.setdefault(record.serial, record)
+            elif isinstance(record, InverterReading):
+                reporting.add(record.serial)
+            elif (
+                isinstance(record, SystemReading)
+                and record.source is Source.ACB
+                and record.measurement is Measurement.STORAGE
+                and (record.active_count or 0) > 0
+            ):
+                acb_entries = max(acb_entries, record.active_count or 0)
+        if result.endpoint == "device_data" and result.ok and result.records:
+            detail = True
+    pcus = [i for i in inverters.values() if i.device_type is DeviceType.PCU]
+    batteries = sum(1 for i in inverters.values() if i.device_type is DeviceType.ACB)
+    any_inverter_endpoint = any(
+        r.ok and r.endpoint in ("api_v1_inverters", "device_data") for r in poll.endpoints
+    )
+    return ProbeReport(
+        host=state.host,
+        serial=info.serial,
+        part_number=info.part_number,
+        firmware=info.firmware,
+        metered=info.metered,
+        timezone=home.timezone if home else None,
+        cts=tuple(_ct(m) for m in state.meters or () if isinstance(m, MeterConfig)),
+        inverter_count=len(pcus) if any_inverter_endpoint else None,
+        inverters_reporting=(
+            len(reporting & {p.serial for p in pcus}) if any_inverter_endpoint else None
+        ),
+        inverter_detail=detail,
+        batteries=max(batteries, acb_entries),
+        endpoints=tuple(
+            EndpointSummary(
+                name=r.endpoint,
+                path=r.path,
+                ok=r.ok,
+                records=len(r.records),
+                http_status=r.http_status,
+                duration_ms=r.duration_ms,
+                error=r.error,
+            )
+            for r in poll.endpoints
+        ),
+    )
+
+
+def _ct(meter: MeterConfig) -> CtSummary:
+    return CtSummary(
+        eid=meter.eid,
+        measurement_type=meter.measurement_type,
+        state=meter.state,
+        phase_mode=meter.phase_mode,
+        phase_count=meter.phase_count,
+        metering_status=meter.metering_status,
+        status_flags=meter.status_flags,
+    )
+
+
+def render_text(report: ProbeReport) -> str:
+    """Format a ProbeReport for a person."""
+    metered = {True: "yes", False: "no", None: "unknown (firmware does not say)"}[report.metered]
+    lines = [
+        f"Gateway       {report.host}",
+        f"Serial        {report.serial}",
+        f"Part number   {report.part_number or 'unknown'}",
+        f"Firmware      {report.firmware}",
+        f"Metered       {metered}",
+        f"Timezone      {report.timezone or 'unknown (no /home)'}",
+    ]
+    if report.cts:
+        lines.append("CT meters")
+        for ct in report.cts:
+            phases = f"{ct.phase_count} of {ct.phase_mode}" if ct.phase_count else "?"
+            flags = f", flags {','.join(ct.status_flags)}" if ct.status_flags else ""
+            lines.append(
+                f"  {ct.measurement_type:<18} {ct.state:<9} phases {phases}, "
+                f"{ct.metering_status or 'status unknown'}{flags}"
+            )
+    else:
+        lines.append("CT meters     none")
+    if report.inverter_count is None:
+        lines.append("Inverters     unknown (no inverter endpoint answered)")
+    else:
+        detail = "with per-inverter detail" if report.inverter_detail else "no per-inverter detail"
+        lines.append(
+            f"Inverters     {report.inverter_count} ({report.inverters_reporting} reporting, {detail})"
+        )
+    lines.append(f"Batteries     {report.batteries or 'none'}")
+    lines.append("Endpoints")
+    for e in report.endpoints:
+        if e.ok:
+            timing = f" in {e.duration_ms} ms" if e.duration_ms is not None else ""
+            lines.append(f"  ok      {e.path:<30} {e.records} records{timing}")
+        else:
+            lines.append(f"  failed  {e.path:<30} {e.error}")
+    return "\n".join(lines)
