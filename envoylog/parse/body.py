@@ -1,0 +1,278 @@
+"""Decode and shape-check gateway bodies: anything unexpected becomes a ParseError."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import NoReturn
+
+from envoylog.errors import ParseError
+from envoylog.records import utc_from_epoch
+
+EXCERPT_CHARS = 80
+_EXCERPT_WINDOW = 65_536
+
+_BEARER = re.compile(r"(?i)\bbearer\s+\S+")
+_SECRET_FIELD = re.compile(
+    r"(?i)\b(token|password|passwd|secret|session_?id|auth)(\W{0,3})[:=]\s*[\"']?[^\s\"',;&}]+"
+)
+_TOKEN_RUN = re.compile(r"[A-Za-z0-9+/_.=-]{32,}")
+_WHITESPACE = re.compile(r"\s+")
+_TITLE = re.compile(r"(?is)<title[^>]*>(.*?)</title>")
+_PLAIN_ERROR = re.compile(r"(?i)^\s*error:?\s*(\d{3})\b")
+
+
+def excerpt(body: bytes) -> str:
+    """Give the start of a body, whitespace collapsed, secrets redacted, at most ~80 chars."""
+    text = _decode(body[:_EXCERPT_WINDOW])
+    text = _WHITESPACE.sub(" ", text).strip()
+    text = _BEARER.sub("Bearer [redacted]", text)
+    text = _SECRET_FIELD.sub(r"\1\2=[redacted]", text)
+    text = _TOKEN_RUN.sub("[redacted]", text)
+    if len(text) > EXCERPT_CHARS:
+        text = text[: EXCERPT_CHARS - 1] + "…"
+    return text
+
+
+def _decode(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        # Old firmware labels bodies ISO-8859-x; latin-1 never fails and keeps ASCII intact.
+        return raw.decode("latin-1")
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise ValueError(f"non-finite number {name}")
+
+
+class Doc:
+    """One endpoint's body, with the helpers that turn its faults into ParseErrors."""
+
+    __slots__ = ("body", "endpoint")
+
+    def __init__(self, endpoint: str, body: bytes) -> None:
+        self.endpoint = endpoint
+        self.body = body
+
+    def fail(self, problem: str) -> NoReturn:
+        """Raise a ParseError naming this endpoint, with a redacted excerpt of the body."""
+        raise ParseError(self.endpoint, problem, excerpt=excerpt(self.body) or None)
+
+    def text(self) -> str:
+        """Decode the body as text; an empty body is an error."""
+        if not isinstance(self.body, bytes | bytearray):
+            self.fail(f"body is {type(self.body).__name__}, not bytes")
+        text = _decode(bytes(self.body))
+        if not text.strip():
+            self.fail("empty body")
+        return text
+
+    def is_html(self) -> bool:
+        """Say whether the body is markup (an HTML page) rather than JSON."""
+        return self.text().lstrip().startswith("<")
+
+    def html_problem(self) -> str:
+        """Describe an HTML page that came where data was expected."""
+        match = _TITLE.search(self.text())
+        title = _WHITESPACE.sub(" ", match.group(1)).strip() if match else ""
+        return f"an HTML page (title {title!r}) instead of data" if title else "an HTML page"
+
+    def json(self) -> object:
+        """Decode JSON, refusing HTML pages, plain-text errors and gateway error objects."""
+        text = self.text()
+        if text.lstrip().startswith("<"):
+            self.fail(self.html_problem())
+        plain = _PLAIN_ERROR.match(text)
+        if plain:
+            self.fail(f"the gateway answered 'Error: {plain.group(1)}' instead of data")
+        try:
+            data: object = json.loads(text, parse_constant=_reject_constant)
+        except json.JSONDecodeError as exc:
+            self.fail(f"malformed or truncated JSON ({exc.msg} at char {exc.pos})")
+        except (ValueError, RecursionError) as exc:
+            self.fail(f"unusable JSON ({exc})")
+        if isinstance(data, dict):
+            self._refuse_error_object(data)
+        return data
+
+    def _refuse_error_object(self, data: Mapping[str, object]) -> None:
+        error = data.get("error")
+        status = data.get("status")
+        if isinstance(status, int) and not isinstance(status, bool) and status >= 400:
+            detail = data.get("info") or error or ""
+            self.fail(f"the gateway answered status {status} {detail}".rstrip())
+        if (isinstance(error, str) and error.strip()) or isinstance(error, dict):
+            self.fail(f"the gateway answered an error: {str(error)[:60]}")
+
+    def json_object(self) -> Obj:
+        """Decode a JSON body that must be an object."""
+        return self.as_obj(self.json(), "body")
+
+    def json_array(self) -> list[object]:
+        """Decode a JSON body that must be a list."""
+        return self.as_list(self.json(), "body")
+
+    def as_obj(self, value: object, where: str) -> Obj:
+        """Check that a value is a JSON object and wrap it for typed access."""
+        if not isinstance(value, dict):
+            self.fail(f"{where}: expected an object, got {_kind(value)}")
+        return Obj(self, value, where)
+
+    def as_list(self, value: object, where: str) -> list[object]:
+        """Check that a value is a JSON list."""
+        if not isinstance(value, list):
+            self.fail(f"{where}: expected a list, got {_kind(value)}")
+        return value
+
+    def as_objs(self, value: object, where: str) -> list[Obj]:
+        """Check that a value is a list of JSON objects."""
+        items = self.as_list(value, where)
+        return [self.as_obj(item, f"{where}[{i}]") for i, item in enumerate(items)]
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return f"a string {value[:20]!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+class Obj:
+    """A JSON object read with type checks; every failure names the endpoint and the key."""
+
+    __slots__ = ("_data", "doc", "where")
+
+    def __init__(self, doc: Doc, data: Mapping[str, object], where: str) -> None:
+        self.doc = doc
+        self._data = data
+        self.where = where
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._data
+
+    def names(self) -> list[str]:
+        """List the object's keys."""
+        return list(self._data)
+
+    def raw(self, key: str) -> object:
+        """Give a value unchecked (None when absent)."""
+        return self._data.get(key)
+
+    def _missing(self, key: str) -> NoReturn:
+        self.doc.fail(f"{self.where}: missing required key {key!r}")
+
+    def _wrong(self, key: str, expected: str, value: object) -> NoReturn:
+        self.doc.fail(f"{self.where}.{key}: expected {expected}, got {_kind(value)}")
+
+    def opt_num(self, key: str) -> float | None:
+        """Read a finite number (not a boolean, not a string); None when absent or null."""
+        value = self._data.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self._wrong(key, "a number", value)
+        if not math.isfinite(value):
+            self._wrong(key, "a finite number", value)
+        return float(value)
+
+    def num(self, key: str) -> float:
+        """Read a required finite number."""
+        value = self.opt_num(key)
+        if value is None:
+            self._missing(key)
+        return value
+
+    def opt_int(self, key: str) -> int | None:
+        """Read a whole number (3 or 3.0); None when absent or null."""
+        value = self.opt_num(key)
+        if value is None:
+            return None
+        if not value.is_integer():
+            self._wrong(key, "a whole number", value)
+        return int(value)
+
+    def int_(self, key: str) -> int:
+        """Read a required whole number."""
+        value = self.opt_int(key)
+        if value is None:
+            self._missing(key)
+        return value
+
+    def opt_str(self, key: str) -> str | None:
+        """Read a string; None when absent or null."""
+        value = self._data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            self._wrong(key, "a string", value)
+        return value
+
+    def str_(self, key: str) -> str:
+        """Read a required, non-empty string."""
+        value = self.opt_str(key)
+        if value is None or not value.strip():
+            self._missing(key)
+        return value
+
+    def opt_bool(self, key: str) -> bool | None:
+        """Read a JSON boolean; None when absent or null."""
+        value = self._data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, bool):
+            self._wrong(key, "true or false", value)
+        return value
+
+    def opt_obj(self, key: str) -> Obj | None:
+        """Read a nested object; None when absent or null."""
+        value = self._data.get(key)
+        if value is None:
+            return None
+        return self.doc.as_obj(value, f"{self.where}.{key}")
+
+    def opt_objects(self, key: str) -> list[Obj]:
+        """Read a list of objects; empty when absent or null."""
+        value = self._data.get(key)
+        if value is None:
+            return []
+        return self.doc.as_objs(value, f"{self.where}.{key}")
+
+    def opt_strs(self, key: str) -> tuple[str, ...]:
+        """Read a list of strings; empty when absent or null."""
+        value = self._data.get(key)
+        if value is None:
+            return ()
+        items = self.doc.as_list(value, f"{self.where}.{key}")
+        if not all(isinstance(item, str) for item in items):
+            self._wrong(key, "a list of strings", value)
+        return tuple(str(item) for item in items)
+
+    def epoch(self, key: str) -> datetime | None:
+        """Read an epoch instant as aware UTC; None when absent or 0 (the gateway's 'no time')."""
+        seconds = self.opt_num(key)
+        if seconds is None:
+            return None
+        if seconds < 0:
+            self._wrong(key, "an epoch in seconds", seconds)
+        return to_utc(self.doc, seconds, f"{self.where}.{key}")
+
+
+def to_utc(doc: Doc, seconds: float, where: str) -> datetime | None:
+    """Turn epoch seconds into aware UTC, failing with a ParseError on absurd values."""
+    try:
+        return utc_from_epoch(seconds)
+    except (OverflowError, OSError, ValueError):
+        doc.fail(f"{where}: {seconds!r} is not a usable epoch")

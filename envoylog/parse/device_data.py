@@ -1,0 +1,90 @@
+"""Parser for /ivp/pdm/device_data (firmware 8.2+): per-microinverter detail in milli-units."""
+
+from __future__ import annotations
+
+from envoylog.parse.body import Doc, Obj
+from envoylog.parse.context import ParseContext
+from envoylog.records import DeviceType, Inverter, InverterReading, Record
+
+DEVICE_DATA_PATH = "/ivp/pdm/device_data"
+
+JOULES_PER_WH = 3600.0
+_KINDS = {"pcu": DeviceType.PCU, "acb": DeviceType.ACB}
+
+
+def parse_device_data(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
+    """Parse /ivp/pdm/device_data into devices and each microinverter's last report.
+
+    Keys holding objects are devices; numbers beside them (deviceCount, deviceDataLimit)
+    are metadata. devName "eim" devices are the CT meters, which /ivp/meters describes,
+    so they are left out. "acb" devices become DeviceType.ACB, matching devType 11 in
+    /api/v1/production/inverters, without a reading: their joules count only discharge.
+    Any other devName becomes DeviceType.OTHER so that new kinds of device stay visible.
+    """
+    doc = Doc(DEVICE_DATA_PATH, body)
+    data = doc.json_object()
+    records: list[Record] = []
+    for key in data.names():
+        value = data.raw(key)
+        if not isinstance(value, dict):
+            if key.isdigit():
+                doc.fail(f"body[{key!r}]: expected a device object, got {type(value).__name__}")
+            continue
+        device = doc.as_obj(value, f"body[{key!r}]")
+        name = device.str_("devName")
+        serial = device.str_("sn")
+        if name == "eim":
+            continue
+        kind = _KINDS.get(name, DeviceType.OTHER)
+        active = device.opt_bool("active")
+        # Removed inverters stay listed, flagged modGone, with an empty lastReading.
+        if device.opt_bool("modGone"):
+            active = False
+        records.append(Inverter(serial=serial, device_type=kind, active=active))
+        if kind is DeviceType.PCU:
+            reading = _last_reading(device, serial)
+            if reading is not None:
+                records.append(reading)
+    if not records and "deviceCount" not in data:
+        doc.fail("no devices and no deviceCount")
+    return tuple(records)
+
+
+def _last_reading(device: Obj, serial: str) -> InverterReading | None:
+    channels = device.opt_objects("channels")
+    if not channels:
+        return None
+    channel = channels[0]  # a microinverter reports on a single channel
+    last = channel.opt_obj("lastReading")
+    if last is None or not last.names():
+        return None
+    reported_at = last.epoch("endDate")
+    if reported_at is None:
+        return None
+    duration = last.num("duration")
+    if duration < 0:
+        device.doc.fail(f"{last.where}.duration: {duration} is negative")
+    joules = last.num("joulesProduced")
+    lifetime = channel.opt_obj("lifetime")
+    lifetime_joules = lifetime.opt_num("joulesProduced") if lifetime else None
+    watts = channel.opt_obj("watts")
+    return InverterReading(
+        serial=serial,
+        reported_at=reported_at,
+        # watts.now is rounded; the interval's joules give the exact average power.
+        watts=joules / duration if duration > 0 else None,
+        max_watts=watts.opt_num("max") if watts else None,
+        interval_s=duration,
+        wh_interval=joules / JOULES_PER_WH,
+        wh_lifetime=lifetime_joules / JOULES_PER_WH if lifetime_joules is not None else None,
+        dc_voltage_v=_milli(last, "dcVoltageINmV"),
+        dc_current_a=_milli(last, "dcCurrentINmA"),
+        ac_voltage_v=_milli(last, "acVoltageINmV"),
+        ac_frequency_hz=_milli(last, "acFrequencyINmHz"),
+        temperature_c=last.opt_num("channelTemp"),
+    )
+
+
+def _milli(obj: Obj, key: str) -> float | None:
+    value = obj.opt_num(key)
+    return value / 1000 if value is not None else None

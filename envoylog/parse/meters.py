@@ -1,0 +1,93 @@
+"""Parsers for the CT meter configuration (/ivp/meters) and readings (/ivp/meters/readings)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from envoylog.parse.body import Doc, Obj
+from envoylog.parse.context import ParseContext
+from envoylog.records import MeterConfig, MeterReading, Record
+
+METERS_PATH = "/ivp/meters"
+METER_READINGS_PATH = "/ivp/meters/readings"
+
+
+def parse_meters(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
+    """Parse /ivp/meters into one MeterConfig per CT; an empty list means no CTs."""
+    doc = Doc(METERS_PATH, body)
+    return tuple(_meter_config(meter) for meter in doc.as_objs(doc.json(), "body"))
+
+
+def _meter_config(meter: Obj) -> MeterConfig:
+    phase_count = meter.opt_int("phaseCount")
+    if phase_count is not None and not 0 <= phase_count <= 3:
+        meter.doc.fail(f"{meter.where}.phaseCount: {phase_count} is not 0-3")
+    return MeterConfig(
+        eid=meter.int_("eid"),
+        measurement_type=meter.str_("measurementType"),
+        state=meter.str_("state"),
+        phase_mode=meter.opt_str("phaseMode"),
+        phase_count=phase_count,
+        metering_status=meter.opt_str("meteringStatus"),
+        status_flags=meter.opt_strs("statusFlags"),
+    )
+
+
+def parse_meter_readings(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
+    """Parse /ivp/meters/readings into channel 0 (whole meter) and phase channel readings.
+
+    With the meter configuration known (ctx.meters), only enabled, configured meters are
+    kept, with their first phaseCount channels. Without it, only channel 0 of meters with a
+    non-zero timestamp is kept: unused channels cannot be told from real ones.
+    """
+    doc = Doc(METER_READINGS_PATH, body)
+    configs = {m.eid: m for m in ctx.meters} if ctx.meters is not None else None
+    records: list[Record] = []
+    for meter in doc.as_objs(doc.json(), "body"):
+        eid = meter.int_("eid")
+        measured_at = _timestamp(meter)
+        channels = meter.opt_objects("channels")
+        if configs is None:
+            phase_count = 0
+        else:
+            config = configs.get(eid)
+            # Readings list meters /ivp/meters does not, and disabled meters [8.3.1598_collar].
+            if config is None or not config.enabled:
+                continue
+            phase_count = config.phase_count or 0
+        if measured_at is None:
+            continue  # a disabled or absent meter: timestamp 0 and zeros
+        whole = _reading(meter, eid, 0, measured_at)
+        if phase_count > 1:
+            whole = replace(whole, voltage_v=None)  # channel 0 voltage is the sum of the phases
+        records.append(whole)
+        # Channels past phaseCount hold zeros, noise or another CT's phase [8.2.4286].
+        for number, channel in enumerate(channels[:phase_count], start=1):
+            channel_at = _timestamp(channel) if "timestamp" in channel else measured_at
+            if channel_at is not None:
+                records.append(_reading(channel, eid, number, channel_at))
+    return tuple(records)
+
+
+def _timestamp(obj: Obj) -> datetime | None:
+    if "timestamp" not in obj:
+        obj.doc.fail(f"{obj.where}: missing required key 'timestamp'")
+    return obj.epoch("timestamp")
+
+
+def _reading(obj: Obj, eid: int, channel: int, measured_at: datetime) -> MeterReading:
+    return MeterReading(
+        eid=eid,
+        channel=channel,
+        measured_at=measured_at,
+        watts=obj.num("activePower"),
+        va=obj.opt_num("apparentPower"),
+        var=obj.opt_num("reactivePower"),
+        power_factor=obj.opt_num("pwrFactor"),
+        voltage_v=obj.opt_num("voltage"),
+        current_a=obj.opt_num("current"),
+        frequency_hz=obj.opt_num("freq"),
+        wh_delivered=obj.num("actEnergyDlvd"),
+        wh_received=obj.num("actEnergyRcvd"),
+    )

@@ -1,0 +1,167 @@
+"""Parsers for /production.json and /production (JSON on firmware 4+, an HTML page on 3.x)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from envoylog.parse.body import Doc, Obj
+from envoylog.parse.context import ParseContext
+from envoylog.parse.legacy_page import legacy_page_reading
+from envoylog.records import Measurement, PhaseValues, ReadingFlag, Record, Source, SystemReading
+
+PRODUCTION_JSON_PATH = "/production.json?details=1"
+PRODUCTION_PATH = "/production"
+
+_SECTIONS = ("production", "consumption", "storage")
+_MEASUREMENTS = {m.value: m for m in Measurement}
+
+
+def parse_production_json(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
+    """Parse /production.json into one SystemReading per inverters / eim / acb entry."""
+    doc = Doc(PRODUCTION_JSON_PATH, body)
+    return production_readings(doc.json_object(), ctx)
+
+
+def parse_production(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
+    """Parse /production: the 3.x HTML page, or production.json's JSON twin on later firmware."""
+    doc = Doc(PRODUCTION_PATH, body)
+    if doc.is_html():
+        return (legacy_page_reading(doc, ctx),)
+    return production_readings(doc.json_object(), ctx)
+
+
+def production_readings(data: Obj, ctx: ParseContext) -> tuple[SystemReading, ...]:
+    """Turn a production.json-shaped object into readings, one per (source, measurement)."""
+    if "production" not in data:
+        data.doc.fail("no production[] list")
+    readings: dict[tuple[Source, Measurement], SystemReading] = {}
+    for section in _SECTIONS:
+        for entry in data.opt_objects(section):
+            reading = _entry_reading(entry, section, ctx)
+            if reading is not None:
+                readings.setdefault((reading.source, reading.measurement), reading)
+    return _flag_overwritten_total(readings)
+
+
+def _entry_reading(entry: Obj, section: str, ctx: ParseContext) -> SystemReading | None:
+    kind = entry.str_("type")
+    if kind == "inverters" and section == "production":
+        return _metered_reading(entry, Source.INVERTERS, Measurement.PRODUCTION, ctx)
+    if kind == "eim":
+        measurement = _eim_measurement(entry, section)
+        if measurement is None:
+            return None
+        return _metered_reading(entry, Source.EIM, measurement, ctx)
+    if kind == "acb" and section == "storage":
+        return _battery_reading(entry, ctx)
+    # Unknown entry types (future firmware) are left out rather than failing the whole body.
+    return None
+
+
+def _eim_measurement(entry: Obj, section: str) -> Measurement | None:
+    declared = entry.opt_str("measurementType")
+    if declared is not None:
+        return _MEASUREMENTS.get(declared)
+    # Old firmware [4.2.33] omits measurementType. In production[] an eim entry can only be
+    # the production CT, in storage[] only the storage CT. In consumption[] it could be
+    # total or net consumption (on 4.x net can even mean import only), and list position
+    # is not a reliable guide, so such an entry is left out rather than guessed.
+    if section == "production":
+        return Measurement.PRODUCTION
+    if section == "storage":
+        return Measurement.STORAGE
+    return None
+
+
+def _metered_reading(
+    entry: Obj, source: Source, measurement: Measurement, ctx: ParseContext
+) -> SystemReading:
+    measured_at, flags = _instant(entry, ctx)
+    active_count = entry.opt_int("activeCount")
+    wh_lifetime = entry.num("whLifetime")
+    lines = entry.opt_objects("lines")
+    voltage = entry.opt_num("rmsVoltage")
+    if len(lines) > 1 or (not lines and _site_phase_count(ctx) > 1):
+        voltage = None  # the aggregate rmsVoltage is the sum of the phase voltages
+    if source is Source.EIM and active_count == 0:
+        flags.append(ReadingFlag.CT_INACTIVE)
+    if wh_lifetime == 0:
+        flags.append(ReadingFlag.ZERO_LIFETIME)
+    return SystemReading(
+        source=source,
+        measurement=measurement,
+        measured_at=measured_at,
+        watts=entry.num("wNow"),
+        wh_lifetime=wh_lifetime,
+        active_count=active_count,
+        va=entry.opt_num("apprntPwr"),
+        var=entry.opt_num("reactPwr"),
+        power_factor=entry.opt_num("pwrFactor"),
+        voltage_v=voltage,
+        current_a=entry.opt_num("rmsCurrent"),
+        phases=tuple(_phase(number, line) for number, line in enumerate(lines, start=1)),
+        flags=tuple(flags),
+    )
+
+
+def _phase(number: int, line: Obj) -> PhaseValues:
+    return PhaseValues(
+        phase=number,
+        watts=line.opt_num("wNow"),
+        wh_lifetime=line.opt_num("whLifetime"),
+        va=line.opt_num("apprntPwr"),
+        var=line.opt_num("reactPwr"),
+        power_factor=line.opt_num("pwrFactor"),
+        voltage_v=line.opt_num("rmsVoltage"),
+        current_a=line.opt_num("rmsCurrent"),
+    )
+
+
+def _battery_reading(entry: Obj, ctx: ParseContext) -> SystemReading | None:
+    active_count = entry.opt_int("activeCount")
+    if active_count == 0:
+        return None  # every production.json lists an all-zero acb entry when there is none
+    measured_at, flags = _instant(entry, ctx)
+    return SystemReading(
+        source=Source.ACB,
+        measurement=Measurement.STORAGE,
+        measured_at=measured_at,
+        watts=entry.num("wNow"),
+        active_count=active_count,
+        wh_stored=entry.num("whNow"),
+        state=entry.opt_str("state"),
+        flags=tuple(flags),
+    )
+
+
+def _instant(entry: Obj, ctx: ParseContext) -> tuple[datetime, list[ReadingFlag]]:
+    measured_at = entry.epoch("readingTime")
+    if measured_at is None:
+        # The inverters entry reads 0 at night (no report yet); old eim entries omit it.
+        return ctx.fetched_at, [ReadingFlag.NO_READING_TIME]
+    return measured_at, []
+
+
+def _site_phase_count(ctx: ParseContext) -> int:
+    if not ctx.meters:
+        return 1
+    return max((m.phase_count or 1) for m in ctx.meters)
+
+
+def _flag_overwritten_total(
+    readings: dict[tuple[Source, Measurement], SystemReading],
+) -> tuple[SystemReading, ...]:
+    total = readings.get((Source.EIM, Measurement.TOTAL_CONSUMPTION))
+    net = readings.get((Source.EIM, Measurement.NET_CONSUMPTION))
+    # Firmware 8.3.5433 copies net-consumption over total-consumption in this payload.
+    if (
+        total is not None
+        and net is not None
+        and total.wh_lifetime
+        and total.wh_lifetime == net.wh_lifetime
+        and total.watts == net.watts
+    ):
+        flagged = replace(total, flags=(*total.flags, ReadingFlag.OVERWRITTEN_BY_NET))
+        readings[(Source.EIM, Measurement.TOTAL_CONSUMPTION)] = flagged
+    return tuple(readings.values())
