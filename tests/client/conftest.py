@@ -1,0 +1,69 @@
+"""Fixtures for the HTTP client tests: mocked HTTP, a recording sleep, JWTs."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import responses
+
+INFO_XML = (
+    b"<?xml version='1.0' encoding='UTF-8'?><envoy_info><device>"
+    b"<sn>122233445566</sn><pn>800-00555-r03</pn><software>D7.6.175</software>"
+    b"<imeter>true</imeter></device></envoy_info>"
+)
+SERIAL = "122233445566"
+
+
+def make_jwt(expires_in: timedelta | None = timedelta(days=365), **claims: object) -> str:
+    """An unsigned-looking JWT whose payload holds `exp` (and `claims`)."""
+    payload: dict[str, object] = dict(claims)
+    if expires_in is not None:
+        payload["exp"] = int((datetime.now(tz=UTC) + expires_in).timestamp())
+
+    def part(data: dict[str, object]) -> str:
+        raw = json.dumps(data).encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'ES256', 'typ': 'JWT'})}.{part(payload)}.c2lnbmF0dXJl"
+
+
+class RecordingSleep:
+    """Stands in for time.sleep: remembers the waits, never waits."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@pytest.fixture
+def sleep() -> RecordingSleep:
+    return RecordingSleep()
+
+
+@pytest.fixture
+def rsps() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture(autouse=True)
+def no_token_in_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ENVOYLOG_TOKEN", raising=False)
+
+
+@pytest.fixture
+def jwt() -> type[_Jwt]:
+    """`jwt.make(expires_in)`: build a token; fixtures are how tests share helpers here."""
+    return _Jwt
+
+
+class _Jwt:
+    make = staticmethod(make_jwt)
+    serial = SERIAL
+    info_xml = INFO_XML
