@@ -23,7 +23,10 @@ CTX = ParseContext(fetched_at=FETCHED)
 
 
 def test_production_reading_is_at_fetch_time_without_daily_values() -> None:
-    raw = b'{"wattHoursToday": 5481, "wattHoursSevenDays": 389581, "wattHoursLifetime": 93706280, "wattsNow": 5463}'
+    raw = (
+        b'{"wattHoursToday": 5481, "wattHoursSevenDays": 389581,'
+        b' "wattHoursLifetime": 93706280, "wattsNow": 5463}'
+    )
     assert parse_api_v1_production(raw, CTX) == (
         SystemReading(
             source=Source.API_V1,

@@ -259,7 +259,8 @@ def test_production_json_shaped_production_uses_the_same_logic() -> None:
 
 LEGACY_PAGE = b"""<html><body><h1>System Energy Production</h1><table>
 <tr><td>Currently</td>    <td> 6.63 kW</td></tr><tr><td>Today</td> <td> 53.6 kWh</td></tr>
-<tr><td>Past Week</td> <td>  405 kWh</td></tr><tr><td>Since Installation</td> <td>  133 MWh</td></tr>
+<tr><td>Past Week</td> <td>  405 kWh</td></tr>
+<tr><td>Since Installation</td>    <td>  133 MWh</td></tr>
 </table></body></html>"""
 
 
