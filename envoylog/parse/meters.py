@@ -39,7 +39,8 @@ def parse_meter_readings(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
 
     With the meter configuration known (ctx.meters), only enabled, configured meters are
     kept, with their first phaseCount channels. Without it, only channel 0 of meters with a
-    non-zero timestamp is kept: unused channels cannot be told from real ones.
+    non-zero timestamp is kept: unused channels cannot be told from real ones, and channel
+    0's voltage is kept as sent although on a multi-phase meter it is a sum.
     """
     doc = Doc(METER_READINGS_PATH, body)
     configs = {m.eid: m for m in ctx.meters} if ctx.meters is not None else None

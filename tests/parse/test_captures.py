@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,7 +69,7 @@ def folders() -> list[Path]:
     return sorted(p for p in CAPTURES.iterdir() if p.is_dir())
 
 
-def cases() -> list[object]:
+def cases() -> list[Any]:
     found = [
         pytest.param(folder, name, id=f"{folder.name}-{name}")
         for folder in folders()

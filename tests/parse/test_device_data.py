@@ -76,6 +76,13 @@ def test_lifetime_joules_become_watt_hours() -> None:
     assert only_reading(parse(device("a"))).wh_lifetime == 98411.625
 
 
+def test_lifetime_beyond_the_32_bit_wrap_is_kept_raw() -> None:
+    joules = 2**32 + 36_000
+    raw = device("a")
+    raw["channels"][0]["lifetime"]["joulesProduced"] = joules
+    assert only_reading(parse(raw)).wh_lifetime == joules / 3600
+
+
 def test_milli_units_are_converted() -> None:
     reading = only_reading(parse(device("a")))
     assert (reading.ac_voltage_v, reading.ac_frequency_hz) == (248.156, 50.013)

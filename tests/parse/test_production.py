@@ -223,6 +223,7 @@ def test_acb_entry_is_a_storage_reading() -> None:
         2,
     )
     assert reading.wh_lifetime is None
+    assert reading.measured_at == datetime.fromtimestamp(T, tz=UTC)
 
 
 def test_acb_entry_without_batteries_is_left_out() -> None:
