@@ -34,9 +34,9 @@ CHECK_JWT_PATH = "/auth/check_jwt"
 # endpoint of every poll would otherwise log in to the cloud.
 REFRESH_COOLDOWN_S = 3600.0
 
-_GET_TOKEN_HINT = (
-    "get a new one with `envoylog token --serial {serial} --username EMAIL`, "
-    "or paste one with --token / ENVOYLOG_TOKEN"
+_TOKEN_HINT = (
+    "{verb} one with `envoylog token --serial {serial} --username EMAIL`, "
+    "or paste one with --token, --token-file or ENVOYLOG_TOKEN"
 )
 
 
@@ -158,8 +158,8 @@ class GatewayClient:
                 return self._with_fresh_token(path)
             raise AuthError(
                 f"Gateway {self.host} needs a token (firmware 7 or later) and none was given: "
-                + _GET_TOKEN_HINT.format(serial=self.serial or "SERIAL")
-                + ", or --token-file.",
+                + self._token_hint("fetch")
+                + ".",
                 host=self.host,
             )
         if not self._token_refused:
@@ -179,9 +179,7 @@ class GatewayClient:
             return self._with_fresh_token(path)
         raise AuthError(
             f"Gateway {self.host} refused the token given by {self._token_source} "
-            f"({self._expiry_phrase()}): "
-            + _GET_TOKEN_HINT.format(serial=self.serial or "SERIAL")
-            + ".",
+            f"({self._expiry_phrase()}): " + self._token_hint("get a new") + ".",
             host=self.host,
         )
 
@@ -193,7 +191,7 @@ class GatewayClient:
             raise TokenError(
                 f"Gateway {self.host} needs a new token and fetching one from Enlighten "
                 "failed less than an hour ago; it will be tried again later, or "
-                + _GET_TOKEN_HINT.format(serial=self.serial or "SERIAL")
+                + self._token_hint("get a new")
                 + ".",
                 host=self.host,
             )
@@ -292,6 +290,9 @@ class GatewayClient:
                 _date(self._token_expires_at),
                 int(left),
             )
+
+    def _token_hint(self, verb: str) -> str:
+        return _TOKEN_HINT.format(verb=verb, serial=self.serial or "SERIAL")
 
     def _expiry_phrase(self) -> str:
         if self._token_expires_at is None:

@@ -1,0 +1,171 @@
+"""Certificate pinning against a real local TLS server with self-signed certificates."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import ssl
+import stat
+import subprocess
+import threading
+import warnings
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from envoylog.client import Credentials, GatewayClient, PinStore
+from envoylog.errors import CertificateMismatch
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("openssl") is None, reason="needs the openssl command to make certificates"
+)
+
+
+def make_certificate(folder: Path, name: str) -> tuple[Path, Path, str]:
+    """A self-signed EC certificate for 127.0.0.1: (cert, key, sha256 of its DER)."""
+    cert, key = folder / f"{name}.pem", folder / f"{name}.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    der = ssl.PEM_cert_to_DER_cert(cert.read_text())
+    return cert, key, hashlib.sha256(der).hexdigest()
+
+
+class FakeGateway(ThreadingHTTPServer):
+    """An HTTPS server that records the headers of every request it receives."""
+
+    def __init__(self, cert: Path, key: Path) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.seen: list[dict[str, str]] = []
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.load_cert_chain(cert, key)
+        self.socket = self.context.wrap_socket(self.socket, server_side=True)
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.server_address[1]}"
+
+    def swap_certificate(self, cert: Path, key: Path) -> None:
+        """Present another certificate from the next handshake on, as a replaced gateway would."""
+        self.context.load_cert_chain(cert, key)
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # refused handshakes are what these tests provoke
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: FakeGateway
+
+    def do_GET(self) -> None:
+        self.server.seen.append({k.lower(): v for k, v in self.headers.items()})
+        body = b"<envoy_info><sn>122233445566</sn></envoy_info>"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def certificates(tmp_path: Path) -> dict[str, tuple[Path, Path, str]]:
+    return {name: make_certificate(tmp_path, name) for name in ("first", "second")}
+
+
+@pytest.fixture
+def gateway(certificates: dict[str, tuple[Path, Path, str]]) -> Iterator[FakeGateway]:
+    cert, key, _ = certificates["first"]
+    server = FakeGateway(cert, key)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def client(gateway: FakeGateway, pins: PinStore, jwt, *, retrust: bool = False) -> GatewayClient:
+    credentials = Credentials(token=jwt.make())
+    return GatewayClient(
+        gateway.url, credentials=credentials, pin_store=pins, retrust=retrust, retries=0
+    )
+
+
+def test_first_contact_records_the_fingerprint(gateway, certificates, tmp_path: Path, jwt) -> None:
+    pins = PinStore(tmp_path / "state" / "pins.json")
+
+    assert client(gateway, pins, jwt).get("/info").status == 200
+
+    assert pins.get(gateway.url) == certificates["first"][2]
+    assert json.loads(pins.path.read_text()) == {gateway.url: certificates["first"][2]}
+    assert stat.S_IMODE(pins.path.stat().st_mode) == 0o600
+
+
+def test_same_certificate_passes(gateway, certificates, tmp_path: Path, jwt) -> None:
+    pins = PinStore(tmp_path / "pins.json")
+    pins.set(gateway.url, certificates["first"][2])
+
+    response = client(gateway, pins, jwt).get("/home")
+
+    assert response.status == 200
+    assert gateway.seen[-1]["authorization"].startswith("Bearer ")
+
+
+def test_changed_certificate_is_refused_before_the_token_is_sent(
+    gateway, certificates, tmp_path: Path, jwt
+) -> None:
+    pins = PinStore(tmp_path / "pins.json")
+    pinned = client(gateway, pins, jwt)
+    pinned.get("/home")
+    gateway.swap_certificate(*certificates["second"][:2])
+    gateway.seen.clear()
+
+    with pytest.raises(CertificateMismatch) as caught:
+        pinned.get("/home")
+
+    message = str(caught.value)
+    assert "127.0.0.1" in message and "retrust" in message
+    assert certificates["first"][2] in message and certificates["second"][2] in message
+    assert gateway.seen == []
+
+
+def test_retrust_records_the_new_certificate(gateway, certificates, tmp_path: Path, jwt) -> None:
+    pins = PinStore(tmp_path / "pins.json")
+    pins.set(gateway.url, certificates["first"][2])
+    gateway.swap_certificate(*certificates["second"][:2])
+
+    assert client(gateway, pins, jwt, retrust=True).get("/home").status == 200
+
+    assert pins.get(gateway.url) == certificates["second"][2]
+
+
+def test_self_signed_certificate_raises_no_global_warning(gateway, tmp_path: Path, jwt) -> None:
+    filters_before = list(warnings.filters)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        GatewayClient(gateway.url, retries=0).get("/home")
+
+    assert [str(w.message) for w in caught] == []
+    assert warnings.filters == filters_before
