@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 from pathlib import Path
 from types import FrameType
@@ -64,6 +65,8 @@ def simulate(replay: Path, port: int | None, tls: bool, host: str, verbose: bool
     """
     if port is None:
         port = DEFAULT_HTTPS_PORT if tls else DEFAULT_HTTP_PORT
+    if verbose:
+        logging.getLogger("envoylog.simulator").setLevel(logging.INFO)
     try:
         server = _build_server(replay, host=host, port=port, tls=tls, verbose=verbose)
     except EnvoylogError as exc:

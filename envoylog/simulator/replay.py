@@ -34,6 +34,7 @@ from envoylog.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+# Simulator-only self-signed pair, public on purpose (see __init__): never a secret.
 CERT_FILE = "simulator-cert.pem"
 KEY_FILE = "simulator-key.pem"
 MAX_RECORDED_REQUESTS = 1000
