@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import click
 
 from envoylog.client import fetch_token, save_token, token_expiry
+from envoylog.client.tokens import days_left
 
 
 @click.command()
@@ -54,5 +55,5 @@ def token(serial: str, username: str, password_file: Path | None, output: Path |
 def _describe_expiry(expires_at: datetime | None) -> str:
     if expires_at is None:
         return "The token carries no expiry date."
-    days = (expires_at - datetime.now(tz=UTC)).days
+    days = int(days_left(expires_at))
     return f"The token expires on {expires_at:%Y-%m-%d %H:%M} UTC (in {days} days)."

@@ -130,11 +130,8 @@ class Connection:
                 https_error = exc
                 continue
             location = response.headers.get("location", "")
-            if (
-                https_error is not None
-                and response.status in _REDIRECTS
-                and (location.startswith("https://"))
-            ):
+            redirected_to_https = location.startswith("https://")
+            if https_error is not None and response.status in _REDIRECTS and redirected_to_https:
                 # Firmware 7+ redirects HTTP to HTTPS: HTTPS is the way, it just failed now.
                 self.base_url = None
                 raise https_error

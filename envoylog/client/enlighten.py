@@ -7,6 +7,7 @@ get no session id from the login step, so they cannot fetch tokens this way.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -140,7 +141,7 @@ def _post(
 
 def _json_object(response: requests.Response, step: str) -> dict[str, Any]:
     try:
-        answer = response.json()
+        answer = json.loads(response.content)
     except ValueError:
         answer = None
     if not isinstance(answer, dict):

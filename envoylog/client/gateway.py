@@ -207,7 +207,11 @@ class GatewayClient:
                 f"Gateway {self.host} needs a new token, and Enlighten did not give one: {exc}",
                 host=self.host,
             ) from exc
-        self._use_token(Secret(token), "Enlighten")
+        try:
+            self._use_token(Secret(token), "Enlighten")
+        except TokenError:
+            self._refresh_failed_at = now
+            raise
         log.info("token_refreshed host=%s expires=%s", self.host, _date(self._token_expires_at))
         check = self._conn.request(CHECK_JWT_PATH, headers=self._bearer())
         if check.status != 200:
@@ -259,35 +263,32 @@ class GatewayClient:
         return serial
 
     def _use_token(self, token: Secret | None, source: str) -> None:
+        expires_at = None
+        if token is not None:
+            try:
+                expires_at = token_expiry(token)
+            except TokenError as exc:
+                raise TokenError(
+                    f"The token for gateway {self.host} given by {source} cannot be used. {exc}",
+                    host=self.host,
+                ) from None
         self._token = token
         self._token_source = source
         self._token_refused = False
-        self._token_expires_at = None
-        if token is None:
+        self._token_expires_at = expires_at
+        if expires_at is None:
             return
-        try:
-            self._token_expires_at = token_expiry(token)
-        except TokenError as exc:
-            raise TokenError(
-                f"The token for gateway {self.host} given by {source} cannot be used. {exc}",
-                host=self.host,
-            ) from None
-        if self._token_expires_at is None:
-            return
-        left = days_left(self._token_expires_at)
+        left = days_left(expires_at)
         if left < 0:
             log.warning(
-                "token_expired host=%s source=%s expired=%s",
-                self.host,
-                source,
-                _date(self._token_expires_at),
+                "token_expired host=%s source=%s expired=%s", self.host, source, _date(expires_at)
             )
         elif left < WARN_DAYS:
             log.warning(
                 "token_expiring host=%s source=%s expires=%s days_left=%d",
                 self.host,
                 source,
-                _date(self._token_expires_at),
+                _date(expires_at),
                 int(left),
             )
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import requests
 import responses
 
-from envoylog.client import GatewayClient, HttpResponse
+from envoylog.client import Credentials, GatewayClient, HttpResponse, PinStore
 from envoylog.errors import ConfigError, GatewayTimeout, GatewayUnreachable
 
 
@@ -186,3 +188,46 @@ def test_info_read_teaches_serial_and_firmware(rsps: responses.RequestsMock, jwt
 
     assert client.serial == jwt.serial
     assert client.firmware == "7.6.175"
+
+
+@pytest.mark.parametrize(
+    ("raised", "expected"),
+    [
+        (requests.ConnectionError("refused"), GatewayUnreachable),
+        (requests.exceptions.ConnectTimeout("no syn-ack"), GatewayUnreachable),
+        (requests.exceptions.ReadTimeout("slow"), GatewayTimeout),
+        (requests.exceptions.SSLError("handshake"), GatewayUnreachable),
+        (requests.exceptions.ChunkedEncodingError("cut"), GatewayUnreachable),
+    ],
+)
+def test_requests_exceptions_are_translated(
+    rsps: responses.RequestsMock, raised: Exception, expected: type[Exception]
+) -> None:
+    rsps.get("http://envoy.local/home", body=raised)
+
+    with pytest.raises(expected) as caught:
+        GatewayClient("http://envoy.local", retries=0).get("/home")
+
+    assert type(caught.value) is expected
+    assert caught.value.__cause__ is not None
+
+
+def test_pinned_https_gateway_is_not_downgraded_to_http(
+    rsps: responses.RequestsMock, tmp_path: Path
+) -> None:
+    pins = PinStore(tmp_path / "pins.json")
+    pins.set("https://envoy.local", "ab" * 32)
+    rsps.get("https://envoy.local/info", body=requests.ConnectionError("refused"))
+    rsps.get("http://envoy.local/info", body=b"<envoy_info/>")
+
+    with pytest.raises(GatewayUnreachable):
+        GatewayClient("envoy.local", pin_store=pins, retries=0).get("/info")
+
+    assert [c.request.url for c in rsps.calls] == ["https://envoy.local/info"]
+
+
+def test_unreadable_token_file_is_a_config_error(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.token"
+
+    with pytest.raises(ConfigError, match=f"Cannot read the token file {missing}"):
+        GatewayClient("https://envoy.local", credentials=Credentials(token_file=missing))
