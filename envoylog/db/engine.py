@@ -1,0 +1,161 @@
+"""Engines for SQLite and PostgreSQL, and the one place database errors are translated."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, Connection, make_url
+
+from envoylog.errors import DatabaseUnavailable, SchemaError, StorageError
+
+log = logging.getLogger(__name__)
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    """How to open the database; the defaults suit a Raspberry Pi logging every minute."""
+
+    sqlite_synchronous: str = (
+        "NORMAL"  # NORMAL in WAL mode: a power cut loses at most the last commits
+    )
+    busy_timeout_s: float = 10.0  # how long a writer waits for another writer's lock
+    connect_timeout_s: int = 10  # PostgreSQL connect timeout
+
+
+def parse_url(url: str) -> URL:
+    """Parse a database URL, with one clear sentence when it is not one."""
+    try:
+        return make_url(url)
+    except sa_exc.ArgumentError as exc:
+        raise StorageError(f"{url!r} is not a database URL (try sqlite:///path.sqlite)") from exc
+
+
+def describe(url: str | URL) -> str:
+    """Name a database for messages: the SQLite file, or user@host:port/db without a password."""
+    parsed = parse_url(url) if isinstance(url, str) else url
+    if parsed.get_backend_name() == "sqlite":
+        return f"SQLite database {parsed.database or ':memory:'}"
+    host = parsed.host or "localhost"
+    port = parsed.port or 5432
+    user = f"{parsed.username}@" if parsed.username else ""
+    return f"PostgreSQL database {user}{host}:{port}/{parsed.database or ''}"
+
+
+def sqlite_path(url: URL) -> Path | None:
+    """The file behind a SQLite URL, or None for an in-memory database."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(str(url.database))
+
+
+def check_sqlite_file(url: URL) -> None:
+    """Refuse, without touching it, a file that exists but is not a SQLite database."""
+    path = sqlite_path(url)
+    if path is None:
+        return
+    if not path.parent.is_dir():
+        raise StorageError(f"cannot create {describe(url)}: folder {path.parent} does not exist")
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    with path.open("rb") as handle:
+        header = handle.read(len(SQLITE_MAGIC))
+    if header != SQLITE_MAGIC:
+        raise SchemaError(
+            f"{path} is not a SQLite database; envoylog left it untouched "
+            "(point --db at a new file or at an envoylog database)"
+        )
+
+
+def make_engine(url: str, options: EngineOptions | None = None) -> Engine:
+    """Create an engine with envoylog's connection settings for the URL's dialect."""
+    options = options or EngineOptions()
+    parsed = parse_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        check_sqlite_file(parsed)
+        return _sqlite_engine(parsed, options)
+    if backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(
+            parsed,
+            pool_pre_ping=True,
+            connect_args={
+                "connect_timeout": options.connect_timeout_s,
+                "options": "-c timezone=UTC",
+            },
+        )
+    raise StorageError(f"unsupported database {describe(parsed)}: use sqlite:// or postgresql://")
+
+
+def _sqlite_engine(url: URL, options: EngineOptions) -> Engine:
+    synchronous = options.sqlite_synchronous.upper()
+    if synchronous not in SYNCHRONOUS_MODES:
+        raise StorageError(
+            f"SQLite synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}, not {synchronous!r}"
+        )
+    engine = create_engine(url, connect_args={"timeout": options.busy_timeout_s})
+    busy_ms = int(options.busy_timeout_s * 1000)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # pysqlite's own BEGIN handling would open write transactions lazily (deferred),
+        # so two writers could both read and then fail to upgrade their lock. We turn it
+        # off and issue BEGIN IMMEDIATE ourselves (SQLAlchemy's documented recipe).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA synchronous={synchronous}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextmanager
+def translated(url: URL, doing: str) -> Iterator[None]:
+    """Translate SQLAlchemy errors: outages become DatabaseUnavailable, bugs StorageError."""
+    try:
+        yield
+    except sa_exc.DBAPIError as exc:
+        raise _translate(exc, url, doing) from exc
+    except (sa_exc.TimeoutError, sa_exc.DisconnectionError) as exc:
+        raise DatabaseUnavailable(f"{describe(url)} is unavailable while {doing}: {exc}") from exc
+    except sa_exc.SQLAlchemyError as exc:
+        raise StorageError(f"{describe(url)}: {doing} failed: {_first_line(exc)}") from exc
+
+
+def _translate(exc: sa_exc.DBAPIError, url: URL, doing: str) -> StorageError:
+    detail = _first_line(exc)
+    if url.password:
+        detail = detail.replace(str(url.password), "***")
+    name = describe(url)
+    if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError) or (
+        exc.connection_invalidated
+    ):
+        return DatabaseUnavailable(f"{name} is unavailable while {doing}: {detail}")
+    if url.get_backend_name() == "sqlite" and "file is not a database" in detail:
+        return SchemaError(f"{url.database} is not a SQLite database; envoylog left it untouched")
+    return StorageError(f"{name}: {doing} failed (a bug, please report it): {detail}")

@@ -1,0 +1,261 @@
+"""The tables, as typed SQLAlchemy models (the migrations create them; a test keeps both in step).
+
+Reading tables are keyed by their natural key. On SQLite they are ``WITHOUT
+ROWID`` tables, so each row is stored once, inside its key's b-tree, instead of
+once in the table and again in a unique index.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import cast
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from envoylog.db.types import UTCDateTime
+from envoylog.records import ReadingFlag
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# A 64-bit id on PostgreSQL; on SQLite it must be spelled INTEGER to alias the rowid.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+# Bits of system_readings.flags. Stable forever: rows on disk hold them.
+FLAG_BITS: dict[ReadingFlag, int] = {
+    ReadingFlag.CT_INACTIVE: 1,
+    ReadingFlag.OVERWRITTEN_BY_NET: 2,
+    ReadingFlag.ZERO_LIFETIME: 4,
+    ReadingFlag.NO_READING_TIME: 8,
+}
+
+WITHOUT_ROWID = {"sqlite_with_rowid": False}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Gateway(Base):
+    __tablename__ = "gateways"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    serial: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    host: Mapped[str] = mapped_column(String(255))
+    part_number: Mapped[str | None] = mapped_column(String(64))
+    firmware: Mapped[str | None] = mapped_column(String(64))
+    metered: Mapped[bool | None]
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Poll(Base):
+    __tablename__ = "polls"
+    __table_args__ = (
+        UniqueConstraint("gateway_id", "started_at"),
+        CheckConstraint("status IN ('ok', 'partial', 'failed')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    gateway_id: Mapped[int] = mapped_column(ForeignKey("gateways.id", ondelete="CASCADE"))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(8))
+
+
+class PollEndpoint(Base):
+    __tablename__ = "poll_endpoints"
+    __table_args__ = WITHOUT_ROWID
+
+    poll_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("polls.id", ondelete="CASCADE"), primary_key=True
+    )
+    endpoint: Mapped[str] = mapped_column(String(40), primary_key=True)
+    http_status: Mapped[int | None] = mapped_column(SmallInteger)
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    parse_failed: Mapped[bool] = mapped_column(server_default=text("false"))
+
+
+class RawBody(Base):
+    __tablename__ = "raw_bodies"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["poll_id", "endpoint"],
+            ["poll_endpoints.poll_id", "poll_endpoints.endpoint"],
+            ondelete="CASCADE",
+        ),
+        Index(None, "expires_at"),
+    )
+
+    poll_id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    endpoint: Mapped[str] = mapped_column(String(40), primary_key=True)
+    fetched_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    body_zlib: Mapped[bytes] = mapped_column(LargeBinary)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SystemReading(Base):
+    __tablename__ = "system_readings"
+    __table_args__ = (UniqueConstraint("gateway_id", "source", "measurement", "measured_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    gateway_id: Mapped[int] = mapped_column(ForeignKey("gateways.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(16))
+    measurement: Mapped[str] = mapped_column(String(24))
+    measured_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    watts: Mapped[float | None] = mapped_column(Float)
+    wh_lifetime: Mapped[float | None] = mapped_column(Float)
+    active_count: Mapped[int | None] = mapped_column(Integer)
+    va: Mapped[float | None] = mapped_column(Float)
+    var: Mapped[float | None] = mapped_column(Float)
+    power_factor: Mapped[float | None] = mapped_column(Float)
+    voltage_v: Mapped[float | None] = mapped_column(Float)
+    current_a: Mapped[float | None] = mapped_column(Float)
+    wh_stored: Mapped[float | None] = mapped_column(Float)
+    state: Mapped[str | None] = mapped_column(String(32))
+    flags: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+
+
+class PhaseReading(Base):
+    __tablename__ = "phase_readings"
+    __table_args__ = (
+        CheckConstraint("phase BETWEEN 1 AND 3", name="phase"),
+        WITHOUT_ROWID,
+    )
+
+    reading_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("system_readings.id", ondelete="CASCADE"), primary_key=True
+    )
+    phase: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    watts: Mapped[float | None] = mapped_column(Float)
+    wh_lifetime: Mapped[float | None] = mapped_column(Float)
+    va: Mapped[float | None] = mapped_column(Float)
+    var: Mapped[float | None] = mapped_column(Float)
+    power_factor: Mapped[float | None] = mapped_column(Float)
+    voltage_v: Mapped[float | None] = mapped_column(Float)
+    current_a: Mapped[float | None] = mapped_column(Float)
+
+
+class Meter(Base):
+    __tablename__ = "meters"
+    __table_args__ = (UniqueConstraint("gateway_id", "eid"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gateway_id: Mapped[int] = mapped_column(ForeignKey("gateways.id", ondelete="CASCADE"))
+    eid: Mapped[int] = mapped_column(BigInteger)
+    measurement_type: Mapped[str | None] = mapped_column(String(24))
+    state: Mapped[str | None] = mapped_column(String(16))
+    phase_mode: Mapped[str | None] = mapped_column(String(16))
+    phase_count: Mapped[int | None] = mapped_column(SmallInteger)
+    metering_status: Mapped[str | None] = mapped_column(String(24))
+    status_flags: Mapped[str | None] = mapped_column(String(200))
+
+
+class MeterReading(Base):
+    __tablename__ = "meter_readings"
+    __table_args__ = (
+        CheckConstraint("channel BETWEEN 0 AND 3", name="channel"),
+        WITHOUT_ROWID,
+    )
+
+    meter_id: Mapped[int] = mapped_column(
+        ForeignKey("meters.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    measured_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    watts: Mapped[float | None] = mapped_column(Float)
+    va: Mapped[float | None] = mapped_column(Float)
+    var: Mapped[float | None] = mapped_column(Float)
+    power_factor: Mapped[float | None] = mapped_column(Float)
+    voltage_v: Mapped[float | None] = mapped_column(Float)
+    current_a: Mapped[float | None] = mapped_column(Float)
+    frequency_hz: Mapped[float | None] = mapped_column(Float)
+    wh_delivered: Mapped[float | None] = mapped_column(Float)
+    wh_received: Mapped[float | None] = mapped_column(Float)
+
+
+class Inverter(Base):
+    __tablename__ = "inverters"
+    __table_args__ = (UniqueConstraint("gateway_id", "serial"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gateway_id: Mapped[int] = mapped_column(ForeignKey("gateways.id", ondelete="CASCADE"))
+    serial: Mapped[str] = mapped_column(String(32))
+    device_type: Mapped[str | None] = mapped_column(String(8))
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    active: Mapped[bool | None]
+
+
+class InverterReading(Base):
+    __tablename__ = "inverter_readings"
+    __table_args__ = WITHOUT_ROWID
+
+    inverter_id: Mapped[int] = mapped_column(
+        ForeignKey("inverters.id", ondelete="CASCADE"), primary_key=True
+    )
+    reported_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    watts: Mapped[float | None] = mapped_column(Float)
+    max_watts: Mapped[float | None] = mapped_column(Float)
+    interval_s: Mapped[float | None] = mapped_column(Float)
+    wh_interval: Mapped[float | None] = mapped_column(Float)
+    wh_lifetime: Mapped[float | None] = mapped_column(Float)
+    dc_voltage_v: Mapped[float | None] = mapped_column(Float)
+    dc_current_a: Mapped[float | None] = mapped_column(Float)
+    ac_voltage_v: Mapped[float | None] = mapped_column(Float)
+    ac_frequency_hz: Mapped[float | None] = mapped_column(Float)
+    temperature_c: Mapped[float | None] = mapped_column(Float)
+
+
+class GatewayEvent(Base):
+    __tablename__ = "gateway_events"
+    __table_args__ = (Index(None, "gateway_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    gateway_id: Mapped[int] = mapped_column(ForeignKey("gateways.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text)
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
+gateways = _table(Gateway)
+polls = _table(Poll)
+poll_endpoints = _table(PollEndpoint)
+raw_bodies = _table(RawBody)
+system_readings = _table(SystemReading)
+phase_readings = _table(PhaseReading)
+meters = _table(Meter)
+meter_readings = _table(MeterReading)
+inverters = _table(Inverter)
+inverter_readings = _table(InverterReading)
+gateway_events = _table(GatewayEvent)
