@@ -60,6 +60,9 @@ CAPTURE_FACTS: dict[str, Expected] = {
         "123456789012", "7.3.466", pcus=7, ct=(704643328, 3183793.885)
     ),
     "7.3.517": Expected("122027033238", "7.3.517", pcus=22, api_v1_wh=19229325),
+    "7.3.517_legacy_savings_mode": Expected(
+        "122027033238", "7.3.517", pcus=22, api_v1_wh=19229325
+    ),
     "7.6.114_without_cts": Expected("122309122530", "7.6.114", pcus=13, api_v1_wh=1544282),
     "7.6.175": Expected("121729017746", "7.6.175", pcus=13, api_v1_wh=8717473),
     "7.6.175_standard": Expected("122302045041", "7.6.175", pcus=24, api_v1_wh=6139406),
@@ -84,8 +87,9 @@ CAPTURE_FACTS: dict[str, Expected] = {
     "8.2.4382_ACB_2": Expected("123456789013", "8.2.4382", pcus=3, batteries=2),
     "8.3.1598_collar": Expected("123456789012", "8.3.1598", pcus=17, ct=(704643328, 47077.959)),
     "8.3.5167_3rd-pv": Expected("123456789012", "8.3.5167", pcus=12, ct=(704643328, 569122.622)),
+    # device_data lists one microinverter (12122012100000) that the inverters list lacks.
     "8.3.5169_ACB_inventory": Expected(
-        "122035000000", "8.3.5169", pcus=3, batteries=2, ct=(704643328, 1692970.739)
+        "122035000000", "8.3.5169", pcus=4, batteries=2, ct=(704643328, 1692970.739)
     ),
 }
 
