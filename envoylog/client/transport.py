@@ -6,7 +6,6 @@ own `EnvoylogError` with a sentence that names the host and what to check.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import requests
@@ -15,15 +14,13 @@ from urllib3.exceptions import ReadTimeoutError
 FailureKind = Literal["connect", "connect_timeout", "read_timeout", "tls", "protocol"]
 
 
-@dataclass(frozen=True, slots=True)
 class TransportFailure(Exception):
     """A request got no usable HTTP answer; `kind` says why. Never leaves envoylog.client."""
 
-    kind: FailureKind
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.kind}: {self.detail}"
+    def __init__(self, kind: FailureKind, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind: FailureKind = kind
+        self.detail = detail
 
 
 def send(session: requests.Session, method: str, url: str, **kwargs: Any) -> requests.Response:
