@@ -126,7 +126,9 @@ def _insert_polls(
             .on_conflict_do_nothing(index_elements=["gateway_id", "started_at"])
             .returning(polls.c.id, polls.c.started_at)
         )
-    unique = {poll.started_at: poll for poll in reversed(group)}
+    unique: dict[datetime, PollResult] = {}
+    for poll in group:
+        unique.setdefault(poll.started_at, poll)
     rows = [
         {
             "gateway_id": gateway_id,

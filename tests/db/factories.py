@@ -1,0 +1,208 @@
+"""Small builders of PollResult objects: a metered three-phase site with CTs and inverters."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+from envoylog.records import (
+    DeviceType,
+    EndpointResult,
+    GatewayIdentity,
+    GatewayInfo,
+    HomeInfo,
+    Inverter,
+    InverterReading,
+    Measurement,
+    MeterConfig,
+    MeterReading,
+    PhaseValues,
+    PollResult,
+    Record,
+    Source,
+    SystemReading,
+)
+
+SERIAL = "122233445566"
+T0 = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
+EIDS = {"production": 704643328, "net-consumption": 704643584, "total-consumption": 704643840}
+
+
+def at(minutes: float) -> datetime:
+    """T0 plus some minutes."""
+    return T0 + timedelta(minutes=minutes)
+
+
+def endpoint(
+    name: str,
+    records: tuple[Record, ...],
+    fetched_at: datetime,
+    *,
+    error: str | None = None,
+    body: bytes | None = None,
+    parse_failed: bool = False,
+) -> EndpointResult:
+    return EndpointResult(
+        endpoint=name,
+        path=f"/{name}",
+        fetched_at=fetched_at,
+        duration_ms=120,
+        http_status=200,
+        error=error,
+        records=records,
+        body=body if body is not None else json.dumps({"endpoint": name}).encode(),
+        content_type="application/json",
+        parse_failed=parse_failed,
+    )
+
+
+def failed(name: str, fetched_at: datetime, error: str = "HTTP 503: busy") -> EndpointResult:
+    return EndpointResult(name, f"/{name}", fetched_at, 30, 503, error, (), b"busy", "text/plain")
+
+
+def system_readings(when: datetime, phases: int = 3) -> tuple[SystemReading, ...]:
+    minutes = (when - T0).total_seconds() / 60
+    readings: list[SystemReading] = [
+        SystemReading(
+            Source.INVERTERS, Measurement.PRODUCTION, when, 3000.0, 1e6 + 50 * minutes, 36
+        )
+    ]
+    for i, measurement in enumerate(
+        (Measurement.PRODUCTION, Measurement.TOTAL_CONSUMPTION, Measurement.NET_CONSUMPTION)
+    ):
+        watts = 3000.0 - 1000 * i
+        lines = tuple(
+            PhaseValues(p, watts / phases, 2e5 + 10 * minutes + p, None, None, 0.98, 230.1 + p, 4.2)
+            for p in range(1, phases + 1)
+        )
+        readings.append(
+            SystemReading(
+                Source.EIM,
+                measurement,
+                when,
+                watts,
+                6e5 + 20 * minutes * (i + 1),
+                phases,
+                watts * 1.01,
+                12.5,
+                0.99,
+                230.4,
+                13.1,
+                phases=lines,
+            )
+        )
+    return tuple(readings)
+
+
+def meter_configs(phases: int = 3, state: str = "enabled") -> tuple[MeterConfig, ...]:
+    return tuple(
+        MeterConfig(eid, kind, state, "three", phases, "normal", ()) for kind, eid in EIDS.items()
+    )
+
+
+def meter_readings(when: datetime, phases: int = 3) -> tuple[MeterReading, ...]:
+    minutes = (when - T0).total_seconds() / 60
+    readings = []
+    for eid in EIDS.values():
+        for channel in range(phases + 1):
+            scale = phases if channel == 0 else 1
+            readings.append(
+                MeterReading(
+                    eid,
+                    channel,
+                    when,
+                    watts=1000.123 * scale,
+                    va=1010.5 * scale,
+                    var=12.25 * scale,
+                    power_factor=0.99,
+                    voltage_v=None if channel == 0 else 230.125 + channel,
+                    current_a=4.375 * scale,
+                    frequency_hz=50.01,
+                    wh_delivered=1e6 + 17.5 * minutes * scale + channel,
+                    wh_received=2e5 + 3.25 * minutes * scale + channel,
+                )
+            )
+    return tuple(readings)
+
+
+def inverter_serial(i: int) -> str:
+    return f"4821{i:08d}"
+
+
+def inverter_report_time(when: datetime) -> datetime:
+    """Inverters report every 5 minutes; the report a poll sees is the last one before it."""
+    seconds = int((when - T0).total_seconds()) // 300 * 300
+    return T0 + timedelta(seconds=seconds)
+
+
+def api_v1_inverters(when: datetime, count: int = 36) -> tuple[Record, ...]:
+    reported = inverter_report_time(when)
+    records: list[Record] = []
+    for i in range(count):
+        serial = inverter_serial(i)
+        records.append(Inverter(serial, DeviceType.PCU))
+        records.append(InverterReading(serial, reported, watts=250.0 + i, max_watts=295.0))
+    return tuple(records)
+
+
+def device_data(when: datetime, count: int = 36) -> tuple[Record, ...]:
+    reported = inverter_report_time(when)
+    minutes = (reported - T0).total_seconds() / 60
+    records: list[Record] = []
+    for i in range(count):
+        serial = inverter_serial(i)
+        records.append(Inverter(serial, DeviceType.PCU, active=True))
+        records.append(
+            InverterReading(
+                serial,
+                reported,
+                watts=249.5 + i,
+                interval_s=300.0,
+                wh_interval=20.75,
+                wh_lifetime=5e5 + 4.2 * minutes + i,
+                dc_voltage_v=35.125,
+                dc_current_a=7.25,
+                ac_voltage_v=231.5,
+                ac_frequency_hz=50.0,
+                temperature_c=41.0,
+            )
+        )
+    return tuple(records)
+
+
+def make_poll(
+    when: datetime = T0,
+    *,
+    serial: str = SERIAL,
+    firmware: str = "8.2.4345",
+    phases: int = 3,
+    inverters: int = 36,
+    fail: tuple[str, ...] = (),
+    meters: tuple[MeterConfig, ...] | None = None,
+) -> PollResult:
+    """A full poll of a metered site; endpoints named in ``fail`` come back as HTTP errors."""
+    parts: dict[str, tuple[Record, ...]] = {
+        "info": (GatewayInfo(serial, firmware, "800-00654-r08", True),),
+        "home": (HomeInfo(timezone="Europe/Berlin"),),
+        "meters": meters if meters is not None else meter_configs(phases),
+        "meter_readings": meter_readings(when, phases),
+        "production_json": system_readings(when, phases),
+        "api_v1_inverters": api_v1_inverters(when, inverters),
+        "device_data": device_data(when, inverters),
+    }
+    results = []
+    for offset, (name, records) in enumerate(parts.items()):
+        fetched = when + timedelta(seconds=offset)
+        results.append(failed(name, fetched) if name in fail else endpoint(name, records, fetched))
+    return PollResult(
+        GatewayIdentity(serial, "192.0.2.10", "roof"),
+        when,
+        when + timedelta(seconds=len(parts)),
+        tuple(results),
+    )
+
+
+def only(poll: PollResult, *names: str) -> PollResult:
+    """The same poll with only the named endpoints."""
+    return replace(poll, endpoints=tuple(e for e in poll.endpoints if e.endpoint in names))
