@@ -1,4 +1,4 @@
-"""Migrations are the schema: they match the models, go down and up, and refuse what they don't know."""
+"""Migrations are the schema: they match the models, go down and up, refuse the unknown."""
 
 from __future__ import annotations
 
