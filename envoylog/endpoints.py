@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from envoylog import parse
+from envoylog.firmware import DEVICE_DATA_FIRMWARE, PRODUCTION_JSON_FIRMWARE, firmware_tuple
 from envoylog.parse.context import ParseContext
 from envoylog.records import Record
 
@@ -38,20 +39,6 @@ class Endpoint:
         return not (self.max_firmware is not None and version >= self.max_firmware)
 
 
-def firmware_tuple(firmware: str) -> tuple[int, ...]:
-    """Turn "8.2.4345" (or "D8.2.4345") into (8, 2, 4345) for comparisons."""
-    parts: list[int] = []
-    for piece in firmware.lstrip("RDMrdm").split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        if not digits:
-            break
-        parts.append(int(digits))
-    return tuple(parts)
-
-
-# Firmware from which the gateway serves HTTPS and wants a JWT token.
-TOKEN_FIRMWARE = (7,)
-
 INFO = Endpoint("info", "/info", parse.parse_info, HOUR)
 HOME = Endpoint("home", "/home", parse.parse_home, DAY)
 PRODUCTION_JSON = Endpoint(
@@ -60,7 +47,11 @@ PRODUCTION_JSON = Endpoint(
 # /production: an HTML page on 3.x firmware, production.json's twin after that. Only
 # polled where production.json is missing (firmware before 4).
 PRODUCTION = Endpoint(
-    "production", "/production", parse.parse_production, MINUTE, max_firmware=(4,)
+    "production",
+    "/production",
+    parse.parse_production,
+    MINUTE,
+    max_firmware=PRODUCTION_JSON_FIRMWARE,
 )
 API_V1_PRODUCTION = Endpoint(
     "api_v1_production", "/api/v1/production", parse.parse_api_v1_production, 5 * MINUTE
@@ -84,7 +75,7 @@ DEVICE_DATA = Endpoint(
     "/ivp/pdm/device_data",
     parse.parse_device_data,
     5 * MINUTE,
-    min_firmware=(8, 2),
+    min_firmware=DEVICE_DATA_FIRMWARE,
 )
 
 # In fetch order: /info first (identity, firmware), /ivp/meters before its readings.

@@ -172,13 +172,14 @@ def poll_once(
         results.append(info_result)
         if state.info is None:
             raise NotAnEnvoy(
-                f"{state.host} did not identify itself as an Enphase gateway: "
-                f"{info_result.error}",
+                f"{state.host} did not identify itself as an Enphase gateway: {info_result.error}",
                 host=state.host,
             )
     todo = [e for e in plan(state, wanted if wanted is not None else ep.ALL) if e is not ep.INFO]
     abort: str | None = None
     for endpoint in todo:
+        if not plan(state, (endpoint,)):
+            continue  # what this poll learnt so far (e.g. no enabled CT) rules it out
         if abort is not None:
             results.append(_skipped(endpoint, clock(), abort))
             continue

@@ -165,9 +165,8 @@ def render_text(report: ProbeReport) -> str:
         lines.append("Inverters     unknown (no inverter endpoint answered)")
     else:
         detail = "with per-inverter detail" if report.inverter_detail else "no per-inverter detail"
-        lines.append(
-            f"Inverters     {report.inverter_count} ({report.inverters_reporting} reporting, {detail})"
-        )
+        counts = f"{report.inverter_count} ({report.inverters_reporting} reporting, {detail})"
+        lines.append(f"Inverters     {counts}")
     lines.append(f"Batteries     {report.batteries or 'none'}")
     lines.append("Endpoints")
     for e in report.endpoints:

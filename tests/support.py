@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -19,3 +22,21 @@ def capture_folders() -> list[Path]:
 def sample_folders() -> list[Path]:
     """Every payload set in sample_data/."""
     return sorted(p for p in SAMPLE_DATA.iterdir() if p.is_dir() and (p / "info").is_file())
+
+
+def make_jwt(expires_in: timedelta | None = timedelta(days=365), **claims: object) -> str:
+    """An unsigned-looking JWT whose payload holds `exp` (and `claims`)."""
+    payload: dict[str, object] = dict(claims)
+    if expires_in is not None:
+        payload["exp"] = int((datetime.now(tz=UTC) + expires_in).timestamp())
+
+    def part(data: dict[str, object]) -> str:
+        raw = json.dumps(data).encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'ES256', 'typ': 'JWT'})}.{part(payload)}.c2lnbmF0dXJl"
+
+
+def wants_token(folder: Path) -> bool:
+    """Say whether a sample site plays a firmware-7+ gateway (HTTPS and a bearer token)."""
+    return any('"bearer"' in log.read_text() for log in folder.glob("*_log.json"))

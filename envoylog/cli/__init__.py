@@ -69,6 +69,7 @@ def register(name: str, module: str, attribute: str) -> None:
 
 register("probe", "envoylog.cli.probe", "probe")
 register("simulate", "envoylog.cli.simulate", "simulate")
+register("token", "envoylog.cli.token", "token")
 
 
 def main() -> None:

@@ -25,9 +25,7 @@ def gateway_options(command: F) -> F:
         ),
         click.option(
             "--token",
-            envvar="ENVOYLOG_TOKEN",
-            show_envvar=True,
-            help="JWT token for firmware 7 and later.",
+            help="JWT token for firmware 7 and later (else --token-file, else $ENVOYLOG_TOKEN).",
         ),
         click.option(
             "--token-file",

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from envoylog.firmware import DEVICE_DATA_FIRMWARE, TOKEN_FIRMWARE
 from envoylog.simulator.device_data import render_device_data
 from envoylog.simulator.meters import (
     aggregate,
@@ -24,9 +25,7 @@ from envoylog.simulator.meters import (
 from envoylog.simulator.site import Site
 
 # Firmware generations (first version that behaves so).
-TOKEN_FIRMWARE = (7,)  # HTTPS + JWT bearer token on every endpoint but /info
 LINES_ONLY_WITH_DETAILS = (7, 6)  # production.json has per-phase lines only with ?details=1
-DEVICE_DATA_FIRMWARE = (8, 2)
 IMETER_FIRMWARE = (4,)  # older /info has no <imeter>
 WH_PER_JOULE = 1 / 3600
 

@@ -14,7 +14,8 @@ from datetime import datetime
 from email.utils import formatdate
 from pathlib import Path
 
-from envoylog.simulator.payloads import TOKEN_FIRMWARE, Payload, render_all
+from envoylog.firmware import TOKEN_FIRMWARE
+from envoylog.simulator.payloads import Payload, render_all
 from envoylog.simulator.site import AcBattery, Ct, CtPhase, Microinverter, Site
 
 DEFAULT_DESTINATION = Path("sample_data")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 
 import pytest
 import responses
+from support import make_jwt
 
 INFO_XML = (
     b"<?xml version='1.0' encoding='UTF-8'?><envoy_info><device>"
@@ -16,19 +14,6 @@ INFO_XML = (
     b"<imeter>true</imeter></device></envoy_info>"
 )
 SERIAL = "122233445566"
-
-
-def make_jwt(expires_in: timedelta | None = timedelta(days=365), **claims: object) -> str:
-    """An unsigned-looking JWT whose payload holds `exp` (and `claims`)."""
-    payload: dict[str, object] = dict(claims)
-    if expires_in is not None:
-        payload["exp"] = int((datetime.now(tz=UTC) + expires_in).timestamp())
-
-    def part(data: dict[str, object]) -> str:
-        raw = json.dumps(data).encode()
-        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-    return f"{part({'alg': 'ES256', 'typ': 'JWT'})}.{part(payload)}.c2lnbmF0dXJl"
 
 
 class RecordingSleep:

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support import CAPTURES, capture_folders, sample_folders
+from support import CAPTURES, SAMPLE_DATA, capture_folders, make_jwt, sample_folders, wants_token
 
 from envoylog.client import Credentials, GatewayClient
 from envoylog.poller import GatewayState, poll_once
 from envoylog.records import (
     DeviceType,
     Inverter,
+    InverterReading,
     MeterReading,
     PollResult,
     Source,
@@ -60,9 +61,7 @@ CAPTURE_FACTS: dict[str, Expected] = {
         "123456789012", "7.3.466", pcus=7, ct=(704643328, 3183793.885)
     ),
     "7.3.517": Expected("122027033238", "7.3.517", pcus=22, api_v1_wh=19229325),
-    "7.3.517_legacy_savings_mode": Expected(
-        "122027033238", "7.3.517", pcus=22, api_v1_wh=19229325
-    ),
+    "7.3.517_legacy_savings_mode": Expected("122027033238", "7.3.517", pcus=22, api_v1_wh=19229325),
     "7.6.114_without_cts": Expected("122309122530", "7.6.114", pcus=13, api_v1_wh=1544282),
     "7.6.175": Expected("121729017746", "7.6.175", pcus=13, api_v1_wh=8717473),
     "7.6.175_standard": Expected("122302045041", "7.6.175", pcus=24, api_v1_wh=6139406),
@@ -94,9 +93,28 @@ CAPTURE_FACTS: dict[str, Expected] = {
 }
 
 
+# The project's own sample sites (see sample_data/README.md).
+SAMPLE_FACTS: dict[str, Expected] = {
+    "legacy-5.0-nonmetered": Expected("121547060611", "5.0.62", pcus=24, api_v1_wh=20185720),
+    "modern-7.6-nonmetered": Expected("122309122531", "7.6.175", pcus=13, api_v1_wh=2692703),
+    "metered-split-phase": Expected(
+        "122238082764", "7.6.185", pcus=20, ct=(704643328, 18798933.75)
+    ),
+    "metered-three-phase-device-data": Expected(
+        "122446001638", "8.2.4345", pcus=37, ct=(704643328, 14731741.5)
+    ),
+    "metered-no-cts": Expected("122238083002", "7.6.175", pcus=10),
+    "eu-single-phase-storage": Expected(
+        "122035000123", "8.2.4382", batteries=2, ct=(704643840, 812334.5)
+    ),
+}
+
+
 def poll_folder(folder: Path) -> tuple[PollResult, GatewayState]:
-    with ReplayServer(folder) as server:
-        client = GatewayClient(server.url, credentials=Credentials(), retries=0)
+    modern = wants_token(folder)
+    credentials = Credentials(token=make_jwt()) if modern else Credentials()
+    with ReplayServer(folder, tls=modern) as server:
+        client = GatewayClient(server.url, credentials=credentials, retries=0)
         try:
             state = GatewayState(host=server.url)
             return poll_once(client, state), state
@@ -120,8 +138,11 @@ def test_every_capture_has_expected_facts(captures_dir: Path) -> None:
 
 @pytest.mark.parametrize("name", sorted(CAPTURE_FACTS))
 def test_capture_polls_end_to_end(captures_dir: Path, name: str) -> None:
-    poll, state = poll_folder(CAPTURES / name)
-    expected = CAPTURE_FACTS[name]
+    check_folder(captures_dir / name, CAPTURE_FACTS[name])
+
+
+def check_folder(folder: Path, expected: Expected) -> None:
+    poll, state = poll_folder(folder)
     assert_every_endpoint_explained(poll)
 
     assert poll.gateway.serial == expected.serial
@@ -158,10 +179,21 @@ def test_legacy_html_production_page_gives_rounded_lifetime(captures_dir: Path) 
     assert [(r.watts, r.wh_lifetime) for r in page] == [(6630.0, 133_000_000.0)]
 
 
-@pytest.mark.parametrize("folder", sample_folders(), ids=lambda p: p.name)
-def test_sample_site_polls_cleanly(folder: Path) -> None:
-    poll, state = poll_folder(folder)
-    assert_every_endpoint_explained(poll)
-    assert state.info is not None
-    assert poll.gateway.serial == state.info.serial
-    assert any(r.ok and r.records for r in poll.endpoints if r.endpoint != "info")
+def test_every_sample_site_has_expected_facts() -> None:
+    assert {p.name for p in sample_folders()} == set(SAMPLE_FACTS)
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLE_FACTS))
+def test_sample_site_polls_end_to_end(name: str) -> None:
+    check_folder(SAMPLE_DATA / name, SAMPLE_FACTS[name])
+    poll, _ = poll_folder(SAMPLE_DATA / name)
+    assert all(r.ok for r in poll.endpoints), [r.error for r in poll.endpoints if not r.ok]
+
+
+def test_sample_device_data_gives_inverter_detail() -> None:
+    poll, _ = poll_folder(SAMPLE_DATA / "metered-three-phase-device-data")
+    detail = [
+        r for r in poll.records() if isinstance(r, InverterReading) and r.wh_lifetime is not None
+    ]
+    assert len({r.serial for r in detail}) == 36
+    assert all(r.temperature_c is not None and r.dc_voltage_v for r in detail)

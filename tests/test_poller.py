@@ -1,0 +1,133 @@
+"""poll_once: one bad endpoint never loses the rest of the poll."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pytest
+
+from envoylog import endpoints as ep
+from envoylog.errors import GatewayTimeout, GatewayUnreachable, NotAnEnvoy
+from envoylog.poller import GatewayState, plan, poll_once
+from envoylog.records import MeterConfig, PollStatus, SystemReading
+
+INFO = b"""<?xml version='1.0' encoding='UTF-8'?>
+<envoy_info><time>1700000000</time><device><sn>122000000001</sn><pn>800-00654-r08</pn>
+<software>D7.6.175</software><imeter>true</imeter></device></envoy_info>"""
+PRODUCTION = (
+    b'{"production":[{"type":"inverters","activeCount":10,"readingTime":1700000000,'
+    b'"wNow":1500,"whLifetime":123456}],"consumption":[],"storage":[]}'
+)
+METERS = (
+    b'[{"eid":704643328,"state":"disabled","measurementType":"production",'
+    b'"phaseMode":"split","phaseCount":2,"meteringStatus":"normal","statusFlags":[]}]'
+)
+NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Answer:
+    status: int
+    body: bytes
+    content_type: str | None = "application/json"
+
+
+class FakeGateway:
+    """Answers from a table; an exception in the table is raised instead."""
+
+    def __init__(self, table: dict[str, Answer | Exception]) -> None:
+        self.table = table
+        self.asked: list[str] = []
+
+    def get(self, path: str) -> Answer:
+        self.asked.append(path)
+        answer = self.table.get(path, Answer(404, b'{"error": "404 - Not Found"}'))
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def poll(gateway: FakeGateway) -> tuple[GatewayState, list[str]]:
+    state = GatewayState(host="envoy.test")
+    result = poll_once(gateway, state, clock=lambda: NOW)
+    return state, [f"{r.endpoint}:{'ok' if r.ok else 'failed'}" for r in result.endpoints]
+
+
+def test_failed_endpoint_keeps_the_rest() -> None:
+    gateway = FakeGateway(
+        {
+            "/info": Answer(200, INFO, "text/xml"),
+            "/production.json?details=1": Answer(200, PRODUCTION),
+            "/ivp/meters": Answer(200, b"<html>Page Not Found</html>", "application/json"),
+        }
+    )
+    state = GatewayState(host="envoy.test")
+    result = poll_once(gateway, state, clock=lambda: NOW)
+    by_name = {r.endpoint: r for r in result.endpoints}
+    assert by_name["meters"].parse_failed and by_name["meters"].body
+    assert [type(r) for r in by_name["production_json"].records] == [SystemReading]
+    assert result.status is PollStatus.PARTIAL
+
+
+def test_http_error_is_recorded_with_status() -> None:
+    gateway = FakeGateway({"/info": Answer(200, INFO, "text/xml")})
+    result = poll_once(gateway, GatewayState(host="h"), clock=lambda: NOW)
+    home = next(r for r in result.endpoints if r.endpoint == "home")
+    assert (home.http_status, home.error) == (404, "HTTP 404 from /home")
+
+
+def test_unreachable_gateway_skips_remaining_endpoints_without_asking() -> None:
+    gateway = FakeGateway(
+        {
+            "/info": Answer(200, INFO, "text/xml"),
+            "/home": GatewayUnreachable("envoy.test refused the connection"),
+        }
+    )
+    _, outcome = poll(gateway)
+    assert gateway.asked == ["/info", "/home"]
+    assert outcome[0] == "info:ok"
+    assert all(o.endswith(":failed") for o in outcome[1:])
+
+
+def test_one_slow_endpoint_does_not_stop_the_others() -> None:
+    gateway = FakeGateway(
+        {
+            "/info": Answer(200, INFO, "text/xml"),
+            "/home": GatewayTimeout("envoy.test did not answer /home within 45 s"),
+            "/production.json?details=1": Answer(200, PRODUCTION),
+        }
+    )
+    _, outcome = poll(gateway)
+    assert "home:failed" in outcome and "production_json:ok" in outcome
+
+
+def test_unidentified_gateway_raises_one_sentence() -> None:
+    gateway = FakeGateway({"/info": Answer(200, b"<html>Welcome to nginx</html>", "text/html")})
+    with pytest.raises(NotAnEnvoy, match="did not identify itself as an Enphase gateway"):
+        poll(gateway)
+
+
+def test_meter_readings_not_planned_when_every_ct_is_disabled() -> None:
+    state = GatewayState(host="h")
+    state.meters = (MeterConfig(eid=1, measurement_type="production", state="disabled"),)
+    assert ep.METER_READINGS not in plan(state)
+
+
+def test_meters_learnt_in_a_poll_feed_the_readings_parser() -> None:
+    gateway = FakeGateway(
+        {"/info": Answer(200, INFO, "text/xml"), "/ivp/meters": Answer(200, METERS)}
+    )
+    state, outcome = poll(gateway)
+    assert state.meters is not None and state.meters[0].eid == 704643328
+    # The only CT is disabled, so its readings were not even asked for.
+    assert "/ivp/meters/readings" not in gateway.asked
+    assert "meters:ok" in outcome
+
+
+def test_firmware_gates_device_data() -> None:
+    state = GatewayState(host="h")
+    gateway = FakeGateway({"/info": Answer(200, INFO, "text/xml")})
+    poll_once(gateway, state, clock=lambda: NOW)
+    assert "/ivp/pdm/device_data" not in gateway.asked
+    assert "/production" not in gateway.asked
