@@ -172,13 +172,7 @@ class InverterReading:
 
 
 Record = (
-    GatewayInfo
-    | HomeInfo
-    | SystemReading
-    | MeterConfig
-    | MeterReading
-    | Inverter
-    | InverterReading
+    GatewayInfo | HomeInfo | SystemReading | MeterConfig | MeterReading | Inverter | InverterReading
 )
 
 
