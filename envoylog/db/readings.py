@@ -131,16 +131,18 @@ def _statements(txn: Txn) -> _Statements:
     return found
 
 
-def _inverter_statement(txn: Txn, endpoint: str) -> Insert:
+def _inverter_statement(txn: Txn, endpoints: frozenset[str]) -> Insert:
+    """Upsert for rows built from ``endpoints``: their preferred columns win, others fill gaps."""
     statements = _statements(txn)
-    found = statements.inverter.get(endpoint)
+    key = ",".join(sorted(endpoints))
+    found = statements.inverter.get(key)
     if found is None:
         stmt: Any = dialect_insert(txn, inverter_readings)
         existing, new = inverter_readings.c, stmt.excluded
         set_: dict[str, Any] = {}
         changes = []
         for name in INVERTER_VALUES:
-            if INVERTER_PREFERRED.get(name) == endpoint:
+            if INVERTER_PREFERRED.get(name) in endpoints:
                 set_[name] = func.coalesce(new[name], existing[name])
                 changes.append(
                     and_(new[name].is_not(None), existing[name].is_distinct_from(new[name]))
@@ -151,7 +153,7 @@ def _inverter_statement(txn: Txn, endpoint: str) -> Insert:
         found = stmt.on_conflict_do_update(
             index_elements=["inverter_id", "reported_at"], set_=set_, where=or_(*changes)
         ).returning(inverter_readings.c.inverter_id)
-        statements.inverter[endpoint] = found
+        statements.inverter[key] = found
     return found
 
 
@@ -256,20 +258,28 @@ def _write_inverters(
     reports: list[tuple[str, InverterReading]],
     counts: ReadingCounts,
 ) -> None:
-    by_endpoint: dict[str, dict[tuple[int, datetime], dict[str, Any]]] = {}
+    # Both endpoints usually come in the same poll: merge them here, by the same rule the
+    # upsert applies, so the row is written once (on PostgreSQL an update is a new tuple).
+    merged: dict[tuple[int, datetime], tuple[dict[str, Any], set[str]]] = {}
     for endpoint, report in reports:
-        rows = by_endpoint.setdefault(endpoint, {})
         key = (ids[report.serial], report.reported_at)
-        row = rows.get(key)
-        if row is None:
-            row = rows[key] = {"inverter_id": key[0], "reported_at": report.reported_at}
-            for name in INVERTER_VALUES:
-                row[name] = getattr(report, name)
-        else:
-            # One statement may not touch a row twice (PostgreSQL): merge repeats here.
-            for name in INVERTER_VALUES:
-                if row[name] is None:
-                    row[name] = getattr(report, name)
-    for endpoint, rows in sorted(by_endpoint.items()):
-        written = txn.conn.execute(_inverter_statement(txn, endpoint), list(rows.values())).all()
+        entry = merged.get(key)
+        if entry is None:
+            row = {"inverter_id": key[0], "reported_at": report.reported_at}
+            row.update({name: getattr(report, name) for name in INVERTER_VALUES})
+            merged[key] = (row, {endpoint})
+            continue
+        row, sources = entry
+        sources.add(endpoint)
+        for name in INVERTER_VALUES:
+            value = getattr(report, name)
+            if value is not None and (
+                row[name] is None or INVERTER_PREFERRED.get(name) == endpoint
+            ):
+                row[name] = value
+    by_sources: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for row, sources in merged.values():
+        by_sources.setdefault(frozenset(sources), []).append(row)
+    for endpoints, rows in sorted(by_sources.items(), key=lambda item: sorted(item[0])):
+        written = txn.conn.execute(_inverter_statement(txn, endpoints), rows).all()
         counts.inverter_readings += len(written)
