@@ -16,14 +16,13 @@ from typing import Protocol
 
 from envoylog import endpoints as ep
 from envoylog.errors import (
-    AuthError,
     CertificateMismatch,
-    EnvoylogError,
     GatewayError,
     GatewayTimeout,
     GatewayUnreachable,
     NotAnEnvoy,
     ParseError,
+    TokenError,
 )
 from envoylog.parse.context import ParseContext
 from envoylog.records import (
@@ -54,6 +53,19 @@ class Fetcher(Protocol):
     """What the poller needs of a gateway client."""
 
     def get(self, path: str) -> Response: ...
+
+
+# Failures that concern the whole gateway, not one endpoint: the rest of the poll is skipped.
+# A refused digest login concerns one endpoint; a refused or missing token, all of them.
+_GATEWAY_WIDE = (GatewayUnreachable, CertificateMismatch, TokenError)
+
+
+def _kind(exc: Exception) -> str:
+    if isinstance(exc, TokenError):
+        return "token refused"
+    if isinstance(exc, CertificateMismatch):
+        return "certificate changed"
+    return "gateway unreachable"
 
 
 def utc_now() -> datetime:
@@ -123,7 +135,7 @@ def fetch_endpoint(
     started = time.perf_counter()
     try:
         response = client.get(endpoint.path)
-    except (GatewayUnreachable, CertificateMismatch):
+    except _GATEWAY_WIDE:
         raise
     except GatewayError as exc:
         return EndpointResult(
@@ -165,17 +177,11 @@ def poll_once(
     among ``endpoints``. Raises only when the gateway cannot be identified.
     """
     started_at = clock()
+    wanted = list(endpoints) if endpoints is not None else list(ep.ALL)
+    todo = [e for e in plan(state, wanted) if e is not ep.INFO]
+    if state.info is None or ep.INFO in wanted:
+        todo.insert(0, ep.INFO)
     results: list[EndpointResult] = []
-    wanted = list(endpoints) if endpoints is not None else None
-    if state.info is None or (wanted is not None and ep.INFO in wanted):
-        info_result = _fetch_info(client, state, clock=clock)
-        results.append(info_result)
-        if state.info is None:
-            raise NotAnEnvoy(
-                f"{state.host} did not identify itself as an Enphase gateway: {info_result.error}",
-                host=state.host,
-            )
-    todo = [e for e in plan(state, wanted if wanted is not None else ep.ALL) if e is not ep.INFO]
     abort: str | None = None
     for endpoint in todo:
         if not plan(state, (endpoint,)):
@@ -187,15 +193,23 @@ def poll_once(
             result = fetch_endpoint(client, endpoint, state, clock=clock)
         except GatewayTimeout as exc:
             result = _skipped(endpoint, clock(), str(exc))
-        except (GatewayUnreachable, CertificateMismatch) as exc:
-            # The rest would fail the same way, each after its own timeout.
-            abort = f"skipped: {exc}"
+        except _GATEWAY_WIDE as exc:
+            if state.info is None:
+                raise
+            # The rest would fail the same way (each after its own timeout, when unreachable).
+            abort = f"not asked: {endpoint.path} failed ({_kind(exc)})"
             result = _skipped(endpoint, clock(), str(exc))
         results.append(result)
         state.learn(result.records)
         if result.ok:
             state.last_fetched[endpoint.name] = result.fetched_at
-    assert state.info is not None
+        if state.info is None:
+            break
+    if state.info is None:
+        raise NotAnEnvoy(
+            f"{state.host} did not identify itself as an Enphase gateway: {results[-1].error}",
+            host=state.host,
+        )
     identity = GatewayIdentity(serial=state.info.serial, host=state.host, name=state.name)
     return PollResult(
         gateway=identity,
@@ -203,25 +217,6 @@ def poll_once(
         finished_at=clock(),
         endpoints=tuple(results),
     )
-
-
-def _fetch_info(client: Fetcher, state: GatewayState, *, clock: Clock) -> EndpointResult:
-    try:
-        result = fetch_endpoint(client, ep.INFO, state, clock=clock)
-    except CertificateMismatch:
-        raise
-    except GatewayUnreachable:
-        if state.info is None:
-            raise
-        return _skipped(ep.INFO, clock(), "gateway unreachable")
-    except AuthError:
-        raise
-    except EnvoylogError as exc:
-        return _skipped(ep.INFO, clock(), str(exc))
-    state.learn(result.records)
-    if result.ok:
-        state.last_fetched[ep.INFO.name] = result.fetched_at
-    return result
 
 
 def _skipped(endpoint: ep.Endpoint, at: datetime, reason: str) -> EndpointResult:

@@ -12,7 +12,6 @@ from envoylog.records import (
     GatewayInfo,
     HomeInfo,
     Inverter,
-    InverterReading,
     Measurement,
     MeterConfig,
     PollResult,
@@ -53,13 +52,18 @@ class ProbeReport:
     timezone: str | None
     cts: tuple[CtSummary, ...]
     inverter_count: int | None
-    inverters_reporting: int | None
+    inverters_active: int | None
     inverter_detail: bool
     batteries: int
     endpoints: tuple[EndpointSummary, ...]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @property
+    def data_endpoints_ok(self) -> int:
+        """How many endpoints besides /info answered with something usable."""
+        return sum(1 for e in self.endpoints if e.ok and e.name != "info")
 
 
 def probe(client: Fetcher, host: str, *, clock: Callable[..., Any] = utc_now) -> ProbeReport:
@@ -75,15 +79,12 @@ def summarise(poll: PollResult, state: GatewayState) -> ProbeReport:
     assert isinstance(info, GatewayInfo)
     home = state.home if isinstance(state.home, HomeInfo) else None
     inverters: dict[str, Inverter] = {}
-    reporting: set[str] = set()
     detail = False
     acb_entries = 0
     for result in poll.endpoints:
         for record in result.records:
             if isinstance(record, Inverter):
                 inverters.setdefault(record.serial, record)
-            elif isinstance(record, InverterReading):
-                reporting.add(record.serial)
             elif (
                 isinstance(record, SystemReading)
                 and record.source is Source.ACB
@@ -107,8 +108,8 @@ def summarise(poll: PollResult, state: GatewayState) -> ProbeReport:
         timezone=home.timezone if home else None,
         cts=tuple(_ct(m) for m in state.meters or () if isinstance(m, MeterConfig)),
         inverter_count=len(pcus) if any_inverter_endpoint else None,
-        inverters_reporting=(
-            len(reporting & {p.serial for p in pcus}) if any_inverter_endpoint else None
+        inverters_active=(
+            sum(1 for p in pcus if p.active is not False) if any_inverter_endpoint else None
         ),
         inverter_detail=detail,
         batteries=max(batteries, acb_entries),
@@ -165,14 +166,15 @@ def render_text(report: ProbeReport) -> str:
         lines.append("Inverters     unknown (no inverter endpoint answered)")
     else:
         detail = "with per-inverter detail" if report.inverter_detail else "no per-inverter detail"
-        counts = f"{report.inverter_count} ({report.inverters_reporting} reporting, {detail})"
+        counts = f"{report.inverter_count} ({report.inverters_active} active, {detail})"
         lines.append(f"Inverters     {counts}")
     lines.append(f"Batteries     {report.batteries or 'none'}")
     lines.append("Endpoints")
     for e in report.endpoints:
         if e.ok:
             timing = f" in {e.duration_ms} ms" if e.duration_ms is not None else ""
-            lines.append(f"  ok      {e.path:<30} {e.records} records{timing}")
+            noun = "record" if e.records == 1 else "records"
+            lines.append(f"  ok      {e.path:<30} {e.records} {noun}{timing}")
         else:
             lines.append(f"  failed  {e.path:<30} {e.error}")
     return "\n".join(lines)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from envoylog import endpoints as ep
-from envoylog.errors import GatewayTimeout, GatewayUnreachable, NotAnEnvoy
+from envoylog.errors import AuthError, GatewayTimeout, GatewayUnreachable, NotAnEnvoy, TokenError
 from envoylog.poller import GatewayState, plan, poll_once
 from envoylog.records import MeterConfig, PollStatus, SystemReading
 
@@ -131,3 +131,21 @@ def test_firmware_gates_device_data() -> None:
     poll_once(gateway, state, clock=lambda: NOW)
     assert "/ivp/pdm/device_data" not in gateway.asked
     assert "/production" not in gateway.asked
+
+
+def test_refused_token_skips_the_rest_but_refused_digest_does_not() -> None:
+    token = FakeGateway(
+        {"/info": Answer(200, INFO, "text/xml"), "/home": TokenError("token refused")}
+    )
+    _, outcome = poll(token)
+    assert token.asked == ["/info", "/home"] and outcome[-1].endswith(":failed")
+
+    digest = FakeGateway(
+        {
+            "/info": Answer(200, INFO, "text/xml"),
+            "/ivp/meters": AuthError("digest login refused"),
+            "/production.json?details=1": Answer(200, PRODUCTION),
+        }
+    )
+    _, outcome = poll(digest)
+    assert "meters:failed" in outcome and "production_json:ok" in outcome

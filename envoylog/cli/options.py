@@ -52,6 +52,13 @@ def gateway_options(command: F) -> F:
             help="Remember the gateway's TLS certificate and refuse a different one.",
         ),
         click.option(
+            "--retries",
+            type=click.IntRange(0, 10),
+            default=2,
+            show_default=True,
+            help="Retries after a connection error or a 5xx answer, with growing waits.",
+        ),
+        click.option(
             "--retrust",
             is_flag=True,
             help="Accept and remember a changed TLS certificate (after a gateway replacement).",
@@ -71,6 +78,7 @@ def client_from_options(
     enlighten_password_file: Path | None,
     pin: bool,
     retrust: bool,
+    retries: int = 2,
 ) -> GatewayClient:
     """Build the gateway client the shared options describe."""
     enlighten_password = (
@@ -84,7 +92,9 @@ def client_from_options(
         enlighten_password=enlighten_password,
     )
     pins = PinStore(state_dir() / "pinned-certificates.json") if pin else None
-    return GatewayClient(host, credentials=credentials, pin_store=pins, retrust=retrust)
+    return GatewayClient(
+        host, credentials=credentials, pin_store=pins, retrust=retrust, retries=retries
+    )
 
 
 def with_client(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -101,6 +111,7 @@ def with_client(command: Callable[..., Any]) -> Callable[..., Any]:
             "enlighten_password_file",
             "pin",
             "retrust",
+            "retries",
         )
         settings = {name: kwargs.pop(name) for name in names}
         client = client_from_options(**settings)

@@ -27,3 +27,7 @@ def probe(client: GatewayClient, host: str, as_json: bool) -> None:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
         click.echo(render_text(report))
+    if report.data_endpoints_ok == 0:
+        failed = next((e for e in report.endpoints if e.name != "info"), None)
+        reason = failed.error if failed else "no endpoint besides /info was asked"
+        raise click.ClickException(f"Gateway {host} identified itself but gave no data: {reason}")

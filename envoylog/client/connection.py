@@ -258,7 +258,7 @@ class Connection:
 
     def _back_off(self, attempt: int, path: str, reason: str) -> None:
         wait_s = self.backoff_s * 2 ** (attempt - 1)
-        log.warning(
+        log.info(
             "retry host=%s path=%s reason=%s attempt=%s wait_s=%g",
             self.host,
             path,

@@ -156,7 +156,7 @@ class GatewayClient:
         if self._token is None:
             if self._credentials.can_fetch_token:
                 return self._with_fresh_token(path)
-            raise AuthError(
+            raise TokenError(
                 f"Gateway {self.host} needs a token (firmware 7 or later) and none was given: "
                 + self._token_hint("fetch")
                 + ".",
@@ -177,7 +177,7 @@ class GatewayClient:
             )
         if self._credentials.can_fetch_token:
             return self._with_fresh_token(path)
-        raise AuthError(
+        raise TokenError(
             f"Gateway {self.host} refused the token given by {self._token_source} "
             f"({self._expiry_phrase()}): " + self._token_hint("get a new") + ".",
             host=self.host,

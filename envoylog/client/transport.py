@@ -6,6 +6,7 @@ own `EnvoylogError` with a sentence that names the host and what to check.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 import requests
@@ -47,4 +48,9 @@ def _detail(exc: BaseException) -> str:
     # urllib3's MaxRetryError wraps the real cause ("Connection refused") in `.reason`.
     reason = getattr(reason, "reason", None) or reason
     text = str(reason) or type(reason).__name__
+    # "HTTPConnection(host=..., port=1): Failed to establish a new connection:
+    # [Errno 111] Connection refused" says nothing a person needs beyond its tail.
+    errno_text = re.search(r"\[Errno [^\]]*\]\s*([^()]+)", text)
+    if errno_text:
+        text = errno_text.group(1).strip()
     return text if len(text) <= 200 else text[:197] + "..."
