@@ -70,6 +70,9 @@ def register(name: str, module: str, attribute: str) -> None:
 register("probe", "envoylog.cli.probe", "probe")
 register("simulate", "envoylog.cli.simulate", "simulate")
 register("token", "envoylog.cli.token", "token")
+register("poll", "envoylog.cli.poll", "poll")
+register("db", "envoylog.cli.db", "db")
+register("reparse", "envoylog.cli.reparse", "reparse_command")
 
 
 def main() -> None:

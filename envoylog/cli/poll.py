@@ -1,0 +1,77 @@
+"""`envoylog poll`: one complete poll of a gateway, stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from envoylog.cli.options import gateway_options, with_client
+from envoylog.client import GatewayClient
+from envoylog.db import WriteStatus, describe, resolve_db_url
+from envoylog.poller import GatewayState
+from envoylog.service import Collected, collect, open_writer
+
+
+@click.command()
+@gateway_options
+@click.option(
+    "--db",
+    "db_url",
+    metavar="URL",
+    help="Database URL or SQLite file (default: $ENVOYLOG_DB, else the state folder's file).",
+)
+@click.option(
+    "--spool",
+    "spool_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where polls wait while the database is down (default: the state folder's spool).",
+)
+@click.option("--name", help="A name for this gateway in the database (default: none).")
+@with_client
+def poll(
+    client: GatewayClient,
+    host: str,
+    db_url: str | None,
+    spool_dir: Path | None,
+    name: str | None,
+) -> None:
+    """Poll every endpoint the gateway supports once and store what it gave.
+
+    Prints the rows stored per table and the endpoints that failed, and why.
+    Exits 0 when the poll was stored, non-zero when nothing could be.
+    """
+    url = resolve_db_url(db_url)
+    writer = open_writer(url, spool_dir)
+    try:
+        collected = collect(client, GatewayState(host=host, name=name), writer)
+    finally:
+        writer.close()
+    click.echo(render(collected, describe(url)))
+    if collected.write.status is not WriteStatus.STORED:
+        raise click.ClickException(
+            f"{collected.write.error}; the poll is kept in the spool at "
+            f"{writer.spool.directory} and will be stored by the next poll."
+        )
+
+
+def render(collected: Collected, where: str) -> str:
+    """Say what a poll gave and where it went, for a person."""
+    poll = collected.poll
+    answered = sum(1 for e in poll.endpoints if e.ok)
+    lines = [
+        f"Polled gateway {poll.gateway.serial} at {poll.gateway.host}: "
+        f"{answered} of {len(poll.endpoints)} endpoints answered "
+        f"in {(poll.finished_at - poll.started_at).total_seconds():.1f} s."
+    ]
+    if collected.write.status is WriteStatus.STORED:
+        rows = {k: v for k, v in collected.summary.as_dict().items() if v and k != "skipped_polls"}
+        lines.append(f"Stored in {where}:" if rows else f"Nothing new for {where}.")
+        lines.extend(f"  {table:<18} {count:>6}" for table, count in rows.items())
+        if collected.write.replayed:
+            lines.append(f"  (including {collected.write.replayed} polls replayed from the spool)")
+    failed = [e for e in poll.endpoints if not e.ok]
+    if failed:
+        lines.append("Failed endpoints:")
+        lines.extend(f"  {e.path:<30} {e.error}" for e in failed)
+    return "\n".join(lines)
