@@ -68,8 +68,10 @@ def render(collected: Collected, where: str) -> str:
         rows = {k: v for k, v in collected.summary.as_dict().items() if v and k != "skipped_polls"}
         lines.append(f"Stored in {where}:" if rows else f"Nothing new for {where}.")
         lines.extend(f"  {table:<18} {count:>6}" for table, count in rows.items())
-        if collected.write.replayed:
-            lines.append(f"  (including {collected.write.replayed} polls replayed from the spool)")
+        replayed = collected.write.replayed
+        if replayed:
+            noun = "poll" if replayed == 1 else "polls"
+            lines.append(f"  (including {replayed} earlier {noun} replayed from the spool)")
     failed = [e for e in poll.endpoints if not e.ok]
     if failed:
         lines.append("Failed endpoints:")

@@ -1,0 +1,87 @@
+"""`envoylog poll` end to end: a replayed gateway over a real socket into a real database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+from support import SAMPLE_DATA, make_jwt
+
+from envoylog.cli import cli
+from envoylog.simulator.replay import ReplayServer
+
+SITE = SAMPLE_DATA / "metered-three-phase-device-data"
+
+
+@pytest.fixture(autouse=True)
+def private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("ENVOYLOG_TOKEN", make_jwt())
+    monkeypatch.delenv("ENVOYLOG_DB", raising=False)
+
+
+def run_poll(server: ReplayServer, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["poll", "--host", server.url, "--retries", "0", *args])
+    assert "Traceback" not in result.output
+    return result.exit_code, result.output
+
+
+def counts(db_url: str) -> dict[str, int]:
+    engine = sa.create_engine(db_url)
+    tables = ("polls", "system_readings", "meter_readings", "inverters", "inverter_readings")
+    with engine.connect() as conn:
+        found = {t: conn.execute(sa.text(f"select count(*) from {t}")).scalar_one() for t in tables}
+    engine.dispose()
+    return found
+
+
+def test_poll_stores_a_whole_site_once(db_url: str) -> None:
+    with ReplayServer(SITE, tls=True) as server:
+        code, out = run_poll(server, "--db", db_url)
+        assert code == 0, out
+        first = counts(db_url)
+        code, _ = run_poll(server, "--db", db_url)
+        assert code == 0
+    second = counts(db_url)
+    assert "8 of 8 endpoints answered" in out
+    assert first["inverters"] == 37 and first["inverter_readings"] == 37
+    assert first["meter_readings"] == 8  # 2 CTs x (whole meter + 3 phases)
+    # Same gateway instants again: a new poll row, no duplicate readings.
+    assert second["polls"] == 2
+    assert second["meter_readings"] == first["meter_readings"]
+    assert second["inverter_readings"] == first["inverter_readings"]
+
+
+def test_poll_reports_failed_endpoints_and_still_stores(captures_dir: Path, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'cap.sqlite'}"
+    with ReplayServer(captures_dir / "3.9.36_bad_auth") as server:
+        code, out = run_poll(server, "--db", db)
+    assert code == 0, out
+    assert "Failed endpoints:" in out and "/api/v1/production/inverters" in out
+    assert counts(db)["system_readings"] >= 1
+
+
+def test_poll_into_a_non_sqlite_file_is_one_sentence(tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.db"
+    bogus.write_text("my notes, not a database\n")
+    with ReplayServer(SITE, tls=True) as server:
+        code, out = run_poll(server, "--db", str(bogus))
+    assert code == 1
+    assert "is not a SQLite database" in out
+    assert bogus.read_text() == "my notes, not a database\n"
+
+
+def test_poll_with_database_down_spools_then_replays(tmp_path: Path) -> None:
+    down = "postgresql+psycopg://envoylog@127.0.0.1:9/nowhere"
+    spool = tmp_path / "spool"
+    with ReplayServer(SITE, tls=True) as server:
+        code, out = run_poll(server, "--db", down, "--spool", str(spool))
+        assert code == 1 and "kept in the spool" in out
+        assert len(list(spool.glob("*.json"))) == 1
+        db = f"sqlite:///{tmp_path / 'back.sqlite'}"
+        code, out = run_poll(server, "--db", db, "--spool", str(spool))
+    assert code == 0, out
+    assert "1 earlier poll replayed from the spool" in out
+    assert counts(db)["polls"] == 2 and not list(spool.glob("*.json"))
