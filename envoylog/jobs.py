@@ -1,0 +1,172 @@
+"""One gateway's polling job: which endpoints are due, quiet hours, and back-off.
+
+The scheduler calls :meth:`GatewayJob.run` on every tick; everything here runs on
+an injected clock, so tests (and the demo) can drive it through simulated time.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from envoylog import endpoints as ep
+from envoylog.errors import EnvoylogError
+from envoylog.poller import Clock, Fetcher, GatewayState, poll_once, utc_now
+from envoylog.records import PollResult, PollStatus
+
+log = logging.getLogger(__name__)
+
+TOKEN_WARNING = timedelta(days=30)
+
+
+@dataclass(frozen=True, slots=True)
+class QuietWindow:
+    """Local hours in which the gateway does its nightly housekeeping and is left alone."""
+
+    start: time = time(22, 55)
+    end: time = time(23, 10)
+
+    def contains(self, local: time) -> bool:
+        if self.start <= self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end  # a window across midnight
+
+
+class Outcome(enum.StrEnum):
+    POLLED = "polled"  # a poll was made and handed over for storage
+    FAILED = "failed"  # the poll failed as a whole; backing off
+    IDLE = "idle"  # nothing due yet
+    QUIET = "quiet"  # inside the quiet window
+    BACKING_OFF = "backing-off"  # waiting after consecutive failures
+
+
+@dataclass(slots=True)
+class JobHealth:
+    """What `envoylog status` shows about one gateway."""
+
+    last_success_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    consecutive_failures: int = 0
+    retry_at: datetime | None = None
+    token_expires_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class GatewayJob:
+    """Poll one gateway on each endpoint's own cadence and hand each poll to ``submit``."""
+
+    name: str
+    client: Fetcher
+    submit: Callable[[PollResult], None]
+    cadences: Mapping[str, int]  # endpoint name -> seconds; 0 turns an endpoint off
+    tick_s: int = 60
+    timezone: str | None = None  # configured override; else the gateway's own /home zone
+    quiet: QuietWindow | None = field(default_factory=QuietWindow)
+    base_backoff_s: int = 60
+    max_backoff_s: int = 3600
+    clock: Clock = utc_now
+    token_expires_at: Callable[[], datetime | None] = lambda: None
+    state: GatewayState = field(init=False)
+    health: JobHealth = field(default_factory=JobHealth)
+    _last_attempt: dict[str, datetime] = field(default_factory=dict)
+    _token_warned_on: str | None = None
+
+    def __post_init__(self) -> None:
+        host = getattr(self.client, "host", self.name)
+        self.state = GatewayState(host=str(host), name=self.name)
+
+    def due(self, now: datetime) -> list[ep.Endpoint]:
+        """Endpoints whose cadence has come round (half a tick of slack for jitter)."""
+        slack = timedelta(seconds=self.tick_s / 2)
+        chosen = []
+        for endpoint in ep.ALL:
+            cadence = self.cadences.get(endpoint.name, endpoint.cadence_s)
+            if cadence <= 0:
+                continue
+            last = self._last_attempt.get(endpoint.name)
+            if last is None or now - last >= timedelta(seconds=cadence) - slack:
+                chosen.append(endpoint)
+        return chosen
+
+    def run(self) -> Outcome:
+        """Do what this tick calls for: maybe one poll, handed to ``submit``."""
+        now = self.clock()
+        if self.quiet is not None and self.quiet.contains(self.local_time(now)):
+            return Outcome.QUIET
+        if self.health.retry_at is not None and now < self.health.retry_at:
+            return Outcome.BACKING_OFF
+        due = self.due(now)
+        if not due:
+            return Outcome.IDLE
+        firmware_before = self.state.firmware
+        try:
+            poll = poll_once(self.client, self.state, endpoints=due, clock=self.clock)
+        except EnvoylogError as exc:
+            self._failed(now, str(exc))
+            return Outcome.FAILED
+        for endpoint in due:
+            self._last_attempt[endpoint.name] = now
+        if firmware_before is not None and self.state.firmware != firmware_before:
+            self._reprobe()
+        self.submit(poll)
+        self._check_token(now)
+        if poll.status is PollStatus.FAILED:
+            first_error = next((e.error for e in poll.endpoints if e.error), "no endpoint answered")
+            self._failed(now, first_error)
+            return Outcome.FAILED
+        self.health.last_success_at = now
+        self.health.consecutive_failures = 0
+        self.health.retry_at = None
+        return Outcome.POLLED
+
+    def local_time(self, now: datetime) -> time:
+        return now.astimezone(self._zone()).time()
+
+    def _zone(self) -> tzinfo | None:
+        name = self.timezone or (self.state.home.timezone if self.state.home else None)
+        if name:
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                log.warning("unknown_timezone gateway=%s timezone=%s", self.name, name)
+        return None  # astimezone(None): this machine's local time
+
+    def _failed(self, now: datetime, error: str) -> None:
+        health = self.health
+        health.consecutive_failures += 1
+        health.last_error, health.last_error_at = error, now
+        wait = min(self.base_backoff_s * 2 ** (health.consecutive_failures - 1), self.max_backoff_s)
+        health.retry_at = now + timedelta(seconds=wait)
+        log.warning(
+            "poll_failed gateway=%s failures=%d retry_in_s=%d error=%s",
+            self.name,
+            health.consecutive_failures,
+            wait,
+            error,
+        )
+
+    def _reprobe(self) -> None:
+        """After a firmware change every endpoint is due again: meanings may have changed."""
+        log.warning("firmware_changed gateway=%s firmware=%s", self.name, self.state.firmware)
+        self._last_attempt.clear()
+        self.state.meters = None
+
+    def _check_token(self, now: datetime) -> None:
+        expires = self.token_expires_at()
+        self.health.token_expires_at = expires
+        today = now.date().isoformat()
+        if expires is None or expires - now > TOKEN_WARNING or self._token_warned_on == today:
+            return
+        self._token_warned_on = today
+        days = max((expires - now).days, 0)
+        log.warning(
+            "token_expiring gateway=%s expires=%s days_left=%d",
+            self.name,
+            expires.date().isoformat(),
+            days,
+        )

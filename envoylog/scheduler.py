@@ -1,0 +1,186 @@
+"""The long-running service: APScheduler jobs per gateway, one store worker, signals, systemd.
+
+Polls are made by the jobs (one at a time per gateway, many gateways at once) and
+handed to a single store worker through a queue, which writes them in arrival
+order (or spools them while the database is down). Shutdown stops the jobs, lets
+the polls in flight finish, drains the queue into the database, and returns.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from envoylog.db import Writer, WriteStatus
+from envoylog.errors import EnvoylogError
+from envoylog.jobs import GatewayJob
+from envoylog.records import PollResult
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+
+
+class StoreWorker(threading.Thread):
+    """Write handed-over polls in arrival order; the only thread that touches the database."""
+
+    def __init__(
+        self, writer: Writer, *, on_write: Callable[[PollResult, Any], None] | None = None
+    ) -> None:
+        super().__init__(name="envoylog-store", daemon=True)
+        self.writer = writer
+        self.queue: queue.Queue[object] = queue.Queue()
+        self.on_write = on_write
+        self.last_progress = time.monotonic()
+        self.written = 0
+        self.spooled = 0
+        self.failed = 0
+
+    def submit(self, poll: PollResult) -> None:
+        self.queue.put(poll)
+
+    def stop(self) -> None:
+        self.queue.put(_STOP)
+
+    def run(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is _STOP:
+                return
+            assert isinstance(item, PollResult)
+            try:
+                result = self.writer.write(item)
+            except EnvoylogError as exc:
+                # A schema the code cannot write: the poll is already spooled by the Writer.
+                self.failed += 1
+                log.error("store_failed gateway=%s error=%s", item.gateway.serial, exc)
+                continue
+            if result.status is WriteStatus.STORED:
+                self.written += 1
+                self.last_progress = time.monotonic()
+            elif result.status is WriteStatus.SPOOLED:
+                self.spooled += 1
+                self.last_progress = time.monotonic()
+            else:
+                self.failed += 1
+            if self.on_write is not None:
+                self.on_write(item, result)
+
+
+class Service:
+    """Run gateway jobs on APScheduler until asked to stop."""
+
+    def __init__(
+        self,
+        jobs: Sequence[GatewayJob],
+        writer: Writer,
+        *,
+        max_workers: int | None = None,
+        status_file: Path | None = None,
+        notifier: Any = None,
+    ) -> None:
+        self.jobs = list(jobs)
+        self.worker = StoreWorker(writer)
+        self.status_file = status_file
+        self.notifier = notifier
+        self.started_at = datetime.now(tz=UTC)
+        self.stop_requested = threading.Event()
+        workers = max_workers or min(64, max(4, len(self.jobs)))
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(workers)},
+            job_defaults={"coalesce": True, "max_instances": 1},
+            timezone=UTC,
+        )
+
+    def start(self) -> None:
+        """Replay the spool, start the store worker and one job per gateway."""
+        replayed = self.worker.writer.replay()
+        if replayed.replayed:
+            log.info("spool_replayed polls=%d", replayed.replayed)
+        self.worker.start()
+        for index, job in enumerate(self.jobs):
+            self.scheduler.add_job(
+                job.run,
+                "interval",
+                seconds=job.tick_s,
+                id=f"gateway-{index}-{job.name}",
+                name=job.name,
+                # After a stall: one catch-up poll, not a burst (coalesce), at most a tick late.
+                misfire_grace_time=job.tick_s,
+                next_run_time=datetime.now(tz=UTC),
+            )
+        self.scheduler.add_job(self.heartbeat, "interval", seconds=15, id="heartbeat")
+        self.scheduler.start()
+        log.info("service_started gateways=%d", len(self.jobs))
+
+    def healthy(self, now: float | None = None) -> bool:
+        """True while polls are being stored or spooled, or none were due."""
+        now = time.monotonic() if now is None else now
+        longest_tick = max((job.tick_s for job in self.jobs), default=60)
+        idle = self.worker.queue.empty()
+        recent = now - self.worker.last_progress < max(5 * longest_tick, 300)
+        return self.worker.is_alive() and (recent or idle)
+
+    def heartbeat(self) -> None:
+        if self.notifier is not None and self.healthy():
+            self.notifier.watchdog()
+        self.write_status()
+
+    def write_status(self) -> None:
+        """Write what `envoylog status` shows, atomically, beside the database."""
+        if self.status_file is None:
+            return
+        document = {
+            "pid": os.getpid(),
+            "started_at": self.started_at.isoformat(),
+            "updated_at": datetime.now(tz=UTC).isoformat(),
+            "polls_written": self.worker.written,
+            "polls_spooled": self.worker.spooled,
+            "spool_pending": len(self.worker.writer.spool),
+            "gateways": {
+                job.name: {
+                    "serial": job.state.info.serial if job.state.info else None,
+                    **{k: _jsonable(v) for k, v in asdict(job.health).items()},
+                }
+                for job in self.jobs
+            },
+        }
+        tmp = self.status_file.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(document, indent=1))
+            tmp.replace(self.status_file)
+        except OSError as exc:
+            log.warning("status_file_failed path=%s error=%s", self.status_file, exc)
+
+    def request_stop(self, *_: object) -> None:
+        self.stop_requested.set()
+
+    def wait(self) -> None:
+        while not self.stop_requested.wait(1.0):
+            pass
+
+    def stop(self) -> None:
+        """Stop the jobs, let polls in flight finish, store every queued poll."""
+        log.info("service_stopping")
+        self.scheduler.shutdown(wait=True)
+        self.worker.stop()
+        self.worker.join()
+        self.write_status()
+        self.worker.writer.close()
+        log.info("service_stopped written=%d spooled=%d", self.worker.written, self.worker.spooled)
+
+
+def _jsonable(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value

@@ -1,0 +1,140 @@
+"""GatewayJob: cadences, quiet window, back-off and recovery, on a manual clock."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+from fakes import INFO, PRODUCTION, Answer, FakeGateway
+
+from envoylog.errors import GatewayUnreachable
+from envoylog.jobs import GatewayJob, Outcome, QuietWindow
+from envoylog.records import PollResult
+
+START = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+HOME = b'{"timezone": "Europe/Berlin", "network": {}}'
+
+
+class Clock:
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+def healthy_gateway() -> FakeGateway:
+    return FakeGateway(
+        {
+            "/info": Answer(200, INFO, "text/xml"),
+            "/home": Answer(200, HOME),
+            "/production.json?details=1": Answer(200, PRODUCTION),
+        }
+    )
+
+
+def make_job(gateway: FakeGateway, clock: Clock, **kwargs: object) -> tuple[GatewayJob, list]:
+    stored: list[PollResult] = []
+    job = GatewayJob(
+        name="roof",
+        client=gateway,
+        submit=stored.append,
+        cadences={},
+        clock=clock,
+        **kwargs,  # type: ignore[arg-type]
+    )
+    return job, stored
+
+
+def test_each_endpoint_follows_its_own_cadence() -> None:
+    clock, gateway = Clock(), healthy_gateway()
+    job, _ = make_job(gateway, clock)
+    asked: list[list[str]] = []
+    for _ in range(6):  # six one-minute ticks
+        gateway.asked.clear()
+        job.run()
+        asked.append(list(gateway.asked))
+        clock.advance(60)
+    assert "/home" in asked[0] and all("/home" not in a for a in asked[1:])
+    assert all("/production.json?details=1" in a for a in asked)
+    inverters = [i for i, a in enumerate(asked) if "/api/v1/production/inverters" in a]
+    assert inverters == [0, 5]  # every five minutes
+
+
+def test_cadence_override_and_zero_turns_an_endpoint_off() -> None:
+    clock, gateway = Clock(), healthy_gateway()
+    job, _ = make_job(gateway, clock)
+    job.cadences = {"home": 0, "production_json": 120}
+    job.run()
+    clock.advance(60)
+    gateway.asked.clear()
+    job.run()
+    assert "/home" not in gateway.asked and "/production.json?details=1" not in gateway.asked
+
+
+def test_quiet_window_uses_the_gateways_own_timezone() -> None:
+    clock, gateway = Clock(), healthy_gateway()
+    job, stored = make_job(gateway, clock)
+    assert job.run() is Outcome.POLLED  # learns Europe/Berlin from /home
+    clock.now = datetime(2024, 6, 1, 21, 0, tzinfo=UTC)  # 23:00 in Berlin (CEST)
+    assert job.run() is Outcome.QUIET
+    clock.now = datetime(2024, 6, 1, 22, 0, tzinfo=UTC)  # 00:00 in Berlin
+    assert job.run() is Outcome.POLLED
+    assert len(stored) == 2
+
+
+def test_quiet_window_across_midnight() -> None:
+    window = QuietWindow(start=time(23, 50), end=time(0, 10))
+    assert window.contains(time(23, 55)) and window.contains(time(0, 5))
+    assert not window.contains(time(0, 10)) and not window.contains(time(12, 0))
+
+
+def test_failures_back_off_exponentially_and_recover() -> None:
+    clock = Clock()
+    gateway = healthy_gateway()
+    job, _ = make_job(gateway, clock, base_backoff_s=60, max_backoff_s=300)
+    assert job.run() is Outcome.POLLED
+    gateway.table["/production.json?details=1"] = GatewayUnreachable("connection refused")
+    waits = []
+    for _ in range(5):
+        clock.advance(60)
+        while job.run() is Outcome.BACKING_OFF:
+            clock.advance(60)
+        waits.append((job.health.retry_at - clock.now).total_seconds())
+    assert waits == [60, 120, 240, 300, 300]  # doubling, capped
+    assert job.health.consecutive_failures == 5
+    gateway.table["/production.json?details=1"] = Answer(200, PRODUCTION)
+    clock.advance(300)
+    assert job.run() is Outcome.POLLED
+    assert job.health.consecutive_failures == 0 and job.health.retry_at is None
+
+
+def test_firmware_change_makes_every_endpoint_due_again() -> None:
+    clock, gateway = Clock(), healthy_gateway()
+    job, _ = make_job(gateway, clock)
+    job.run()
+    clock.advance(3600)
+    gateway.table["/info"] = Answer(200, INFO.replace(b"D7.6.175", b"D8.2.4345"), "text/xml")
+    job.run()
+    assert job.state.firmware == "8.2.4345"
+    clock.advance(60)
+    gateway.asked.clear()
+    job.run()
+    assert "/home" in gateway.asked  # daily endpoint re-read after the change
+
+
+def test_token_expiry_warns_once_a_day(caplog: pytest.LogCaptureFixture) -> None:
+    clock, gateway = Clock(), healthy_gateway()
+    expires = START + timedelta(days=10)
+    job, _ = make_job(gateway, clock, token_expires_at=lambda: expires)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            job.run()
+            clock.advance(60)
+    warnings = [r for r in caplog.records if "token_expiring" in r.getMessage()]
+    assert len(warnings) == 1 and "days_left=10" in warnings[0].getMessage()
+    assert job.health.token_expires_at == expires
