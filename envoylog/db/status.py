@@ -1,0 +1,101 @@
+"""What `envoylog status` reads from the database: each gateway's latest polls and rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from envoylog.db.engine import sqlite_path
+from envoylog.db.models import (
+    Gateway,
+    Inverter,
+    InverterReading,
+    Meter,
+    MeterReading,
+    Poll,
+    PollEndpoint,
+    SystemReading,
+)
+from envoylog.db.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayStatus:
+    serial: str
+    name: str | None
+    host: str
+    firmware: str | None
+    last_success_at: datetime | None
+    last_poll_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    readings_last_24h: int
+
+
+def gateway_statuses(store: Store, now: datetime) -> list[GatewayStatus]:
+    """Summarise every gateway's logging: last good poll, last error, readings in 24 h."""
+    since = now - timedelta(hours=24)
+    found: list[GatewayStatus] = []
+    with store.reading("reading the status") as conn:
+        gateways = conn.execute(sa.select(Gateway).order_by(Gateway.serial)).scalars().all()
+        for gateway in gateways:
+            polls = sa.select(Poll.id, Poll.finished_at, Poll.status).where(
+                Poll.gateway_id == gateway.id
+            )
+            last = conn.execute(polls.order_by(Poll.started_at.desc()).limit(1)).first()
+            good = conn.execute(
+                polls.where(Poll.status != "failed").order_by(Poll.started_at.desc()).limit(1)
+            ).first()
+            error = conn.execute(
+                sa.select(PollEndpoint.error, Poll.finished_at)
+                .join(Poll, Poll.id == PollEndpoint.poll_id)
+                .where(Poll.gateway_id == gateway.id, PollEndpoint.error.is_not(None))
+                .order_by(Poll.started_at.desc())
+                .limit(1)
+            ).first()
+            found.append(
+                GatewayStatus(
+                    serial=gateway.serial,
+                    name=gateway.name,
+                    host=gateway.host,
+                    firmware=gateway.firmware,
+                    last_success_at=good.finished_at if good else None,
+                    last_poll_at=last.finished_at if last else None,
+                    last_error=error.error if error else None,
+                    last_error_at=error.finished_at if error else None,
+                    readings_last_24h=_readings_since(conn, gateway.id, since),
+                )
+            )
+    return found
+
+
+def _readings_since(conn: sa.Connection, gateway_id: int, since: datetime) -> int:
+    counts = [
+        sa.select(sa.func.count())
+        .select_from(SystemReading)
+        .where(SystemReading.gateway_id == gateway_id, SystemReading.measured_at >= since),
+        sa.select(sa.func.count())
+        .select_from(MeterReading)
+        .join(Meter, Meter.id == MeterReading.meter_id)
+        .where(Meter.gateway_id == gateway_id, MeterReading.measured_at >= since),
+        sa.select(sa.func.count())
+        .select_from(InverterReading)
+        .join(Inverter, Inverter.id == InverterReading.inverter_id)
+        .where(Inverter.gateway_id == gateway_id, InverterReading.reported_at >= since),
+    ]
+    return sum(conn.execute(query).scalar_one() for query in counts)
+
+
+def database_bytes(store: Store) -> int | None:
+    """The database's size on disk (SQLite file + WAL, or PostgreSQL's database size)."""
+    path = sqlite_path(store.engine.url)
+    if path is not None:
+        files = [path, path.with_name(path.name + "-wal")]
+        return sum(f.stat().st_size for f in files if f.exists())
+    if store.dialect == "postgresql":
+        with store.reading("measuring the database") as conn:
+            size = conn.execute(sa.text("select pg_database_size(current_database())"))
+            return int(size.scalar_one())
+    return None
