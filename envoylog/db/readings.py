@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import and_, func, or_
-from sqlalchemy.sql.dml import Insert
+from sqlalchemy import Table
 
-from envoylog.db.devices import InverterSighting, dialect_insert, inverter_ids, meter_ids
+from envoylog.db.devices import InverterSighting, inverter_ids, meter_ids
 from envoylog.db.models import (
     FLAG_BITS,
     inverter_readings,
@@ -18,6 +18,7 @@ from envoylog.db.models import (
     phase_readings,
     system_readings,
 )
+from envoylog.db.sql import distinct_op, execute_many, insert_values, values_row
 from envoylog.db.store import Txn
 from envoylog.records import (
     Inverter,
@@ -101,66 +102,91 @@ def flag_bits(reading: SystemReading) -> int:
     return bits
 
 
-@dataclass(slots=True)
-class _Statements:
-    system: Insert
-    phase: Insert
-    meter: Insert
-    inverter: dict[str, Insert] = field(default_factory=dict)
+# Row layouts: each tuple names the columns in the order the rows are built.
+SYSTEM_KEY = ("gateway_id", "source", "measurement", "measured_at")
+SYSTEM_COLUMNS = (*SYSTEM_KEY, *SYSTEM_VALUES, "flags")
+PHASE_COLUMNS = ("reading_id", "phase", *PHASE_VALUES)
+METER_KEY = ("meter_id", "channel", "measured_at")
+METER_COLUMNS = (*METER_KEY, *METER_VALUES)
+INVERTER_KEY = ("inverter_id", "reported_at")
+INVERTER_COLUMNS = (*INVERTER_KEY, *INVERTER_VALUES)
+
+_system_values = attrgetter(*SYSTEM_VALUES)
+_phase_values = attrgetter(*PHASE_VALUES)
+_meter_values = attrgetter(*METER_VALUES)
+_inverter_values = attrgetter(*INVERTER_VALUES)
+_INVERTER_WINS = tuple(  # per value column: the endpoint whose value wins a merge
+    INVERTER_PREFERRED.get(name) for name in INVERTER_VALUES
+)
 
 
-_STATEMENTS: dict[str, _Statements] = {}
+def _insert_head(table: Table, columns: Sequence[str]) -> str:
+    return f"INSERT INTO {table.name} ({', '.join(columns)})"
 
 
-def _statements(txn: Txn) -> _Statements:
-    found = _STATEMENTS.get(txn.dialect)
+def _conflict(key: Sequence[str]) -> str:
+    return f"ON CONFLICT ({', '.join(key)})"
+
+
+_STATEMENTS: dict[tuple[str, str], str] = {}
+
+
+def _inverter_statement(txn: Txn, endpoints: frozenset[str]) -> str:
+    name = "inverter:" + ",".join(sorted(endpoints))
+    return _statement(txn, name, lambda t: _inverter_sql(t, endpoints))
+
+
+def _statement(txn: Txn, name: str, render: Callable[[Txn], str]) -> str:
+    """SQL text rendered once per dialect."""
+    found = _STATEMENTS.get((txn.dialect, name))
     if found is None:
-        system_key = ["gateway_id", "source", "measurement", "measured_at"]
-        found = _Statements(
-            system=dialect_insert(txn, system_readings)
-            .on_conflict_do_nothing(index_elements=system_key)
-            .returning(system_readings.c.id, *(system_readings.c[k] for k in system_key)),
-            phase=dialect_insert(txn, phase_readings).on_conflict_do_nothing(
-                index_elements=["reading_id", "phase"]
-            ),
-            meter=dialect_insert(txn, meter_readings)
-            .on_conflict_do_nothing(index_elements=["meter_id", "channel", "measured_at"])
-            .returning(meter_readings.c.meter_id),
-        )
-        _STATEMENTS[txn.dialect] = found
+        found = _STATEMENTS[(txn.dialect, name)] = render(txn)
     return found
 
 
-def _inverter_statement(txn: Txn, endpoints: frozenset[str]) -> Insert:
-    """Upsert for rows built from ``endpoints``: their preferred columns win, others fill gaps."""
-    statements = _statements(txn)
-    key = ",".join(sorted(endpoints))
-    found = statements.inverter.get(key)
-    if found is None:
-        stmt: Any = dialect_insert(txn, inverter_readings)
-        existing, new = inverter_readings.c, stmt.excluded
-        set_: dict[str, Any] = {}
-        changes = []
-        for name in INVERTER_VALUES:
-            if INVERTER_PREFERRED.get(name) in endpoints:
-                set_[name] = func.coalesce(new[name], existing[name])
-                changes.append(
-                    and_(new[name].is_not(None), existing[name].is_distinct_from(new[name]))
-                )
-            else:
-                set_[name] = func.coalesce(existing[name], new[name])
-                changes.append(and_(existing[name].is_(None), new[name].is_not(None)))
-        found = stmt.on_conflict_do_update(
-            index_elements=["inverter_id", "reported_at"], set_=set_, where=or_(*changes)
-        ).returning(inverter_readings.c.inverter_id)
-        statements.inverter[key] = found
-    return found
+def _phase_sql(txn: Txn) -> str:
+    return (
+        f"{_insert_head(phase_readings, PHASE_COLUMNS)} "
+        f"VALUES {values_row(txn, len(PHASE_COLUMNS))} "
+        f"{_conflict(PHASE_COLUMNS[:2])} DO NOTHING"
+    )
+
+
+def _meter_sql(txn: Txn) -> str:
+    return (
+        f"{_insert_head(meter_readings, METER_COLUMNS)} "
+        f"VALUES {values_row(txn, len(METER_COLUMNS))} {_conflict(METER_KEY)} DO NOTHING"
+    )
+
+
+def _inverter_sql(txn: Txn, endpoints: frozenset[str]) -> str:
+    """Upsert for rows built from ``endpoints``: their preferred columns win, others fill gaps.
+
+    The WHERE clause makes an upsert that changes nothing write (and count) nothing.
+    """
+    table = inverter_readings.name
+    distinct = distinct_op(txn)
+    set_: list[str] = []
+    changes: list[str] = []
+    for name in INVERTER_VALUES:
+        new, old = f"excluded.{name}", f"{table}.{name}"
+        if INVERTER_PREFERRED.get(name) in endpoints:
+            set_.append(f"{name} = coalesce({new}, {old})")
+            changes.append(f"({new} IS NOT NULL AND {old} {distinct} {new})")
+        else:
+            set_.append(f"{name} = coalesce({old}, {new})")
+            changes.append(f"({old} IS NULL AND {new} IS NOT NULL)")
+    return (
+        f"{_insert_head(inverter_readings, INVERTER_COLUMNS)} "
+        f"VALUES {values_row(txn, len(INVERTER_COLUMNS))} {_conflict(INVERTER_KEY)} "
+        f"DO UPDATE SET {', '.join(set_)} WHERE {' OR '.join(changes)}"
+    )
 
 
 def write_readings(txn: Txn, groups: Sequence[RecordGroup]) -> ReadingCounts:
     """Insert every reading of the groups; existing readings are kept (inverters: merged)."""
     counts = ReadingCounts()
-    systems: dict[tuple[Any, ...], tuple[dict[str, Any], SystemReading]] = {}
+    systems: dict[tuple[Any, ...], SystemReading] = {}
     meter_rows: dict[int, list[MeterReading]] = {}
     sightings: dict[int, dict[str, InverterSighting]] = {}
     inverter_reports: dict[int, list[tuple[str, InverterReading]]] = {}
@@ -170,7 +196,7 @@ def write_readings(txn: Txn, groups: Sequence[RecordGroup]) -> ReadingCounts:
             if isinstance(record, SystemReading):
                 key = (gid, record.source.value, record.measurement.value, record.measured_at)
                 if key not in systems:
-                    systems[key] = (_system_row(gid, record), record)
+                    systems[key] = record
             elif isinstance(record, MeterReading):
                 meter_rows.setdefault(gid, []).append(record)
             elif isinstance(record, Inverter | InverterReading):
@@ -195,60 +221,45 @@ def write_readings(txn: Txn, groups: Sequence[RecordGroup]) -> ReadingCounts:
     return counts
 
 
-def _system_row(gateway_id: int, reading: SystemReading) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "gateway_id": gateway_id,
-        "source": reading.source.value,
-        "measurement": reading.measurement.value,
-        "measured_at": reading.measured_at,
-        "flags": flag_bits(reading),
-    }
-    for name in SYSTEM_VALUES:
-        row[name] = getattr(reading, name)
-    return row
-
-
 def _write_system(
-    txn: Txn,
-    systems: dict[tuple[Any, ...], tuple[dict[str, Any], SystemReading]],
-    counts: ReadingCounts,
+    txn: Txn, systems: dict[tuple[Any, ...], SystemReading], counts: ReadingCounts
 ) -> None:
-    statements = _statements(txn)
-    inserted = txn.conn.execute(statements.system, [row for row, _ in systems.values()]).all()
+    """One INSERT ... RETURNING per page of readings: the new ids key their phase rows."""
+    instant = txn.instant
+    rows: list[tuple[Any, ...]] = []
+    by_stored_key: dict[tuple[Any, ...], SystemReading] = {}
+    for (gid, source, measurement, measured_at), reading in systems.items():
+        at = instant(measured_at)
+        by_stored_key[(gid, source, measurement, at)] = reading
+        rows.append((gid, source, measurement, at, *_system_values(reading), flag_bits(reading)))
+    inserted = insert_values(
+        txn,
+        _insert_head(system_readings, SYSTEM_COLUMNS),
+        len(SYSTEM_COLUMNS),
+        rows,
+        f"{_conflict(SYSTEM_KEY)} DO NOTHING RETURNING id, {', '.join(SYSTEM_KEY)}",
+    )
     counts.system_readings += len(inserted)
-    phases: list[dict[str, Any]] = []
-    for reading_id, gid, source, measurement, measured_at in inserted:
-        reading = systems[(gid, source, measurement, measured_at)][1]
-        for phase in reading.phases:
-            row = {"reading_id": reading_id, "phase": phase.phase}
-            for name in PHASE_VALUES:
-                row[name] = getattr(phase, name)
-            phases.append(row)
-    if phases:
-        txn.conn.execute(statements.phase, phases)
-        counts.phase_readings += len(phases)
+    phases: list[tuple[Any, ...]] = []
+    for reading_id, *key in inserted:
+        for phase in by_stored_key[tuple(key)].phases:
+            phases.append((reading_id, phase.phase, *_phase_values(phase)))
+    counts.phase_readings += execute_many(txn, _statement(txn, "phase", _phase_sql), phases)
 
 
 def _write_meters(
     txn: Txn, gateway_id: int, readings: list[MeterReading], counts: ReadingCounts
 ) -> None:
-    ids, created = meter_ids(txn, gateway_id, (r.eid for r in readings))
+    ids, created = meter_ids(txn, gateway_id, {r.eid for r in readings})
     counts.meters += created
-    rows: dict[tuple[int, int, datetime], dict[str, Any]] = {}
+    instant = txn.instant
+    rows: dict[tuple[int, int, datetime], tuple[Any, ...]] = {}
     for reading in readings:
         key = (ids[reading.eid], reading.channel, reading.measured_at)
-        if key in rows:
-            continue
-        row: dict[str, Any] = {
-            "meter_id": key[0],
-            "channel": reading.channel,
-            "measured_at": reading.measured_at,
-        }
-        for name in METER_VALUES:
-            row[name] = getattr(reading, name)
-        rows[key] = row
-    counts.meter_readings += len(
-        txn.conn.execute(_statements(txn).meter, list(rows.values())).all()
+        if key not in rows:
+            rows[key] = (key[0], key[1], instant(key[2]), *_meter_values(reading))
+    counts.meter_readings += execute_many(
+        txn, _statement(txn, "meter", _meter_sql), list(rows.values())
     )
 
 
@@ -260,26 +271,23 @@ def _write_inverters(
 ) -> None:
     # Both endpoints usually come in the same poll: merge them here, by the same rule the
     # upsert applies, so the row is written once (on PostgreSQL an update is a new tuple).
-    merged: dict[tuple[int, datetime], tuple[dict[str, Any], set[str]]] = {}
+    instant = txn.instant
+    merged: dict[tuple[int, datetime], tuple[list[Any], set[str]]] = {}
     for endpoint, report in reports:
         key = (ids[report.serial], report.reported_at)
         entry = merged.get(key)
         if entry is None:
-            row = {"inverter_id": key[0], "reported_at": report.reported_at}
-            row.update({name: getattr(report, name) for name in INVERTER_VALUES})
-            merged[key] = (row, {endpoint})
+            merged[key] = ([*_inverter_values(report)], {endpoint})
             continue
-        row, sources = entry
+        values, sources = entry
         sources.add(endpoint)
-        for name in INVERTER_VALUES:
-            value = getattr(report, name)
-            if value is not None and (
-                row[name] is None or INVERTER_PREFERRED.get(name) == endpoint
-            ):
-                row[name] = value
-    by_sources: dict[frozenset[str], list[dict[str, Any]]] = {}
-    for row, sources in merged.values():
-        by_sources.setdefault(frozenset(sources), []).append(row)
+        for i, value in enumerate(_inverter_values(report)):
+            if value is not None and (values[i] is None or _INVERTER_WINS[i] == endpoint):
+                values[i] = value
+    by_sources: dict[frozenset[str], list[tuple[Any, ...]]] = {}
+    for (inverter_id, reported_at), (values, sources) in merged.items():
+        by_sources.setdefault(frozenset(sources), []).append(
+            (inverter_id, instant(reported_at), *values)
+        )
     for endpoints, rows in sorted(by_sources.items(), key=lambda item: sorted(item[0])):
-        written = txn.conn.execute(_inverter_statement(txn, endpoints), rows).all()
-        counts.inverter_readings += len(written)
+        counts.inverter_readings += execute_many(txn, _inverter_statement(txn, endpoints), rows)

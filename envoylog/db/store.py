@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from envoylog.db.engine import EngineOptions, describe, make_engine, translated
 from envoylog.db.migrate import upgrade_engine
+from envoylog.db.types import instant_converter
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +34,12 @@ class Txn:
     store: Store
     new_meter_ids: dict[tuple[int, int], int] = field(default_factory=dict)
     new_inverter_ids: dict[tuple[int, str], int] = field(default_factory=dict)
+    dialect: str = field(init=False)
+    instant: Callable[[datetime], Any] = field(init=False)  # stored form of an instant
 
-    @property
-    def dialect(self) -> str:
-        return self.conn.dialect.name
+    def __post_init__(self) -> None:
+        self.dialect = self.conn.dialect.name
+        self.instant = instant_converter(self.dialect)
 
     def meter_id(self, gateway_id: int, eid: int) -> int | None:
         key = (gateway_id, eid)

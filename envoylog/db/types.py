@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -59,3 +60,24 @@ class UTCDateTime(TypeDecorator[datetime]):
 def sqlite_text(value: datetime) -> str:
     """Format an aware instant the way the SQLite columns hold it."""
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+
+
+def instant_converter(dialect: str) -> Callable[[datetime], Any]:
+    """A function giving the stored form of an aware instant, each distinct value formatted once.
+
+    Naive datetimes are refused, as :class:`~envoylog.db.types.UTCDateTime` does.
+    """
+    memo: dict[datetime, Any] = {}
+    sqlite = dialect == "sqlite"
+
+    def convert(value: datetime) -> Any:
+        stored = memo.get(value)
+        if stored is None:
+            if value.tzinfo is None:
+                raise ValueError(
+                    f"naive datetime {value.isoformat()} cannot be stored as an instant"
+                )
+            stored = memo[value] = sqlite_text(value) if sqlite else value
+        return stored
+
+    return convert
