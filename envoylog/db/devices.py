@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Table, bindparam, case, func, select, update
+from sqlalchemy import Table, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from envoylog.db.models import gateway_events, gateways, inverters, meters
+from envoylog.db.sql import placeholder
 from envoylog.db.store import Txn
-from envoylog.db.types import UTCDateTime
 from envoylog.records import GatewayInfo, HomeInfo, Inverter, MeterConfig, PollResult
 
 _R = TypeVar("_R")
@@ -250,26 +250,45 @@ class InverterSighting:
             self.device_type = self.device_type or device.device_type.value
 
 
-def _touch_statement() -> Any:
-    seen = bindparam("b_last", type_=UTCDateTime())
-    first = bindparam("b_first", type_=UTCDateTime())
-    col = inverters.c
+def _touch_sql(txn: Txn, count: int) -> str:
+    """Record one sighting (the same for ``count`` devices): times widen, type and active fill.
+
+    ``active`` follows only a sighting at least as new as the last one; a replayed older
+    batch leaves it alone. Every SET expression reads the row as it was before the UPDATE.
+    """
+    p = placeholder(txn)
+    ids = ", ".join([p] * count)
     return (
-        update(inverters)
-        .where(col.id == bindparam("b_id"))
-        .values(
-            device_type=func.coalesce(col.device_type, bindparam("b_type")),
-            active=case(
-                (seen >= col.last_seen_at, func.coalesce(bindparam("b_active"), col.active)),
-                else_=col.active,
-            ),
-            first_seen_at=case((first < col.first_seen_at, first), else_=col.first_seen_at),
-            last_seen_at=case((seen > col.last_seen_at, seen), else_=col.last_seen_at),
-        )
+        f"UPDATE {inverters.name} SET "
+        f"device_type = coalesce(device_type, {p}), "
+        f"active = CASE WHEN {p} >= last_seen_at THEN coalesce({p}, active) ELSE active END, "
+        f"first_seen_at = CASE WHEN {p} < first_seen_at THEN {p} ELSE first_seen_at END, "
+        f"last_seen_at = CASE WHEN {p} > last_seen_at THEN {p} ELSE last_seen_at END "
+        f"WHERE id IN ({ids})"
     )
 
 
-_TOUCH = _touch_statement()
+_TOUCH_PAGE = 500  # ids per UPDATE
+
+
+def touch_inverters(txn: Txn, sightings: Iterable[tuple[int, InverterSighting]]) -> None:
+    """Apply sightings of known devices: one UPDATE per distinct sighting, not per device.
+
+    The devices of one gateway are usually all listed by the same fetches, so a poll (or a
+    replayed batch) needs a single statement for all of them.
+    """
+    by_sighting: dict[tuple[Any, ...], list[int]] = {}
+    instant = txn.instant
+    for inverter_id, s in sightings:
+        key = (s.device_type, s.active, instant(s.first_seen_at), instant(s.last_seen_at))
+        by_sighting.setdefault(key, []).append(inverter_id)
+    for (device_type, active, first, last), ids in by_sighting.items():
+        for start in range(0, len(ids), _TOUCH_PAGE):
+            page = ids[start : start + _TOUCH_PAGE]
+            txn.conn.exec_driver_sql(
+                _touch_sql(txn, len(page)),
+                (device_type, last, active, first, first, last, last, *page),
+            )
 
 
 def inverter_ids(
@@ -313,17 +332,9 @@ def inverter_ids(
         for serial, inverter_id in found:
             txn.new_inverter_ids[(gateway_id, serial)] = inverter_id
             ids[serial] = inverter_id
-    known = [
-        {
-            "b_id": ids[serial],
-            "b_type": sighting.device_type,
-            "b_active": sighting.active,
-            "b_first": sighting.first_seen_at,
-            "b_last": sighting.last_seen_at,
-        }
-        for serial, sighting in sightings.items()
-        if serial not in missing
-    ]
-    if known:
-        txn.conn.execute(_TOUCH, known)
+    if len(missing) < len(sightings):
+        new = set(missing)
+        touch_inverters(
+            txn, ((ids[serial], s) for serial, s in sightings.items() if serial not in new)
+        )
     return ids, created

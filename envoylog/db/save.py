@@ -11,7 +11,6 @@ from typing import Any
 
 from envoylog.db.devices import (
     apply_poll,
-    dialect_insert,
     gateway_state,
     insert_events,
     save_gateway,
@@ -20,6 +19,7 @@ from envoylog.db.devices import (
 )
 from envoylog.db.models import poll_endpoints, polls, raw_bodies
 from envoylog.db.readings import ReadingCounts, RecordGroup, write_readings
+from envoylog.db.sql import execute_many, insert_values, values_row
 from envoylog.db.store import Store, Txn
 from envoylog.records import MeterConfig, PollResult
 
@@ -112,33 +112,34 @@ def _save(txn: Txn, batch: Sequence[PollResult]) -> SaveSummary:
     return summary
 
 
-_POLL_INSERTS: dict[str, Any] = {}
+POLL_COLUMNS = ("gateway_id", "started_at", "finished_at", "status")
+ENDPOINT_COLUMNS = ("poll_id", "endpoint", "http_status", "duration_ms", "error", "parse_failed")
+BODY_COLUMNS = ("poll_id", "endpoint", "fetched_at", "content_type", "body_zlib", "expires_at")
+
+
+def _insert_sql(txn: Txn, table: str, columns: Sequence[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values_row(txn, len(columns))}"
 
 
 def _insert_polls(
     txn: Txn, gateway_id: int, group: list[PollResult]
 ) -> list[tuple[int, PollResult]]:
     """Insert the polls not stored yet; return (id, poll) of those, oldest first."""
-    statement = _POLL_INSERTS.get(txn.dialect)
-    if statement is None:
-        statement = _POLL_INSERTS[txn.dialect] = (
-            dialect_insert(txn, polls)
-            .on_conflict_do_nothing(index_elements=["gateway_id", "started_at"])
-            .returning(polls.c.id, polls.c.started_at)
-        )
-    unique: dict[datetime, PollResult] = {}
+    instant = txn.instant
+    unique: dict[Any, PollResult] = {}  # stored started_at -> poll
     for poll in group:
-        unique.setdefault(poll.started_at, poll)
+        unique.setdefault(instant(poll.started_at), poll)
     rows = [
-        {
-            "gateway_id": gateway_id,
-            "started_at": poll.started_at,
-            "finished_at": poll.finished_at,
-            "status": poll.status.value,
-        }
-        for poll in unique.values()
+        (gateway_id, started_at, instant(poll.finished_at), poll.status.value)
+        for started_at, poll in unique.items()
     ]
-    inserted = txn.conn.execute(statement, rows).all()
+    inserted = insert_values(
+        txn,
+        f"INSERT INTO {polls.name} ({', '.join(POLL_COLUMNS)})",
+        len(POLL_COLUMNS),
+        rows,
+        "ON CONFLICT (gateway_id, started_at) DO NOTHING RETURNING id, started_at",
+    )
     return sorted(
         ((poll_id, unique[started_at]) for poll_id, started_at in inserted),
         key=lambda item: item[1].started_at,
@@ -149,41 +150,38 @@ def _insert_endpoints(
     txn: Txn, stored: list[tuple[int, int, PollResult]], summary: SaveSummary
 ) -> None:
     options = txn.store.options
+    keep_bodies = options.raw_body_days > 0
     lifetime = txn.store.raw_body_lifetime
-    endpoint_rows: list[dict[str, Any]] = []
-    body_rows: list[dict[str, Any]] = []
+    instant = txn.instant
+    endpoint_rows: list[tuple[Any, ...]] = []
+    body_rows: list[tuple[Any, ...]] = []
     for _, poll_id, poll in stored:
         seen: set[str] = set()
         for result in poll.endpoints:
-            if result.endpoint in seen:
+            name = result.endpoint
+            if name in seen:
                 continue
-            seen.add(result.endpoint)
+            seen.add(name)
+            failed = result.parse_failed
             endpoint_rows.append(
-                {
-                    "poll_id": poll_id,
-                    "endpoint": result.endpoint,
-                    "http_status": result.http_status,
-                    "duration_ms": result.duration_ms,
-                    "error": result.error,
-                    "parse_failed": result.parse_failed,
-                }
+                (poll_id, name, result.http_status, result.duration_ms, result.error, failed)
             )
-            if result.body is None or not (result.parse_failed or options.raw_body_days > 0):
+            if result.body is None or not (failed or keep_bodies):
                 continue
             body_rows.append(
-                {
-                    "poll_id": poll_id,
-                    "endpoint": result.endpoint,
-                    "fetched_at": result.fetched_at,
-                    "content_type": result.content_type,
-                    "body_zlib": zlib.compress(result.body, options.zlib_level),
+                (
+                    poll_id,
+                    name,
+                    instant(result.fetched_at),
+                    result.content_type,
+                    zlib.compress(result.body, options.zlib_level),
                     # A body no parser understood is kept until a fixed parser has read it.
-                    "expires_at": None if result.parse_failed else result.fetched_at + lifetime,
-                }
+                    None if failed else instant(result.fetched_at + lifetime),
+                )
             )
-    if endpoint_rows:
-        txn.conn.execute(poll_endpoints.insert(), endpoint_rows)
-        summary.poll_endpoints += len(endpoint_rows)
-    if body_rows:
-        txn.conn.execute(raw_bodies.insert(), body_rows)
-        summary.raw_bodies += len(body_rows)
+    summary.poll_endpoints += execute_many(
+        txn, _insert_sql(txn, poll_endpoints.name, ENDPOINT_COLUMNS), endpoint_rows
+    )
+    summary.raw_bodies += execute_many(
+        txn, _insert_sql(txn, raw_bodies.name, BODY_COLUMNS), body_rows
+    )
