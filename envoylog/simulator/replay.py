@@ -12,34 +12,37 @@ the status of an authorised request.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
-import logging
 import re
-import ssl
-import threading
 import time
-from collections import deque
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import resources
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
 
 from envoylog.errors import ConfigError
+from envoylog.simulator.serving import (
+    DIGEST_REALM,
+    MAX_RECORDED_REQUESTS,
+    GatewayHTTPServer,
+    RecordedRequest,
+    Reply,
+    ServerGroup,
+    digest_ok,
+    simulator_certificate_pem,
+    simulator_tls_context,
+)
 
-log = logging.getLogger(__name__)
-
-# Simulator-only self-signed pair, public on purpose (see __init__): never a secret.
-CERT_FILE = "simulator-cert.pem"
-KEY_FILE = "simulator-key.pem"
-MAX_RECORDED_REQUESTS = 1000
-DIGEST_REALM = "enphaseenergy.com"
-DIGEST_USER = "envoy"
+__all__ = [
+    "MAX_RECORDED_REQUESTS",
+    "CaptureFolder",
+    "RecordedRequest",
+    "ReplayServer",
+    "Reply",
+    "file_name_for",
+    "guess_content_type",
+    "simulator_certificate_pem",
+    "simulator_tls_context",
+]
 
 # The captured headers describe the gateway's own framing; ours differs.
 _HOP_BY_HOP = frozenset(
@@ -64,22 +67,6 @@ BEARER_401_BODY = (
 DIGEST_401_BODY = b"Error: 401"
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedRequest:
-    """One request the replay server received (for tests)."""
-
-    method: str
-    path: str  # path and query, as sent
-    headers: Mapping[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    status: int
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-
-
 def file_name_for(target: str) -> str:
     """Map a request target (path and query) to a capture file name."""
     return re.sub(r"[/?=&]", "_", target.lstrip("/"))
@@ -99,28 +86,6 @@ def guess_content_type(name: str, body: bytes) -> str:
 def _serial_of(folder: Path) -> str:
     match = re.search(rb"<sn>\s*([^<\s]+)\s*</sn>", (folder / "info").read_bytes())
     return match.group(1).decode("ascii", "replace") if match else ""
-
-
-def _digest_ok(header: str, method: str, password: str) -> bool:
-    """Check an RFC 2617 Digest ``Authorization`` header (MD5, qop auth or none)."""
-    if not header.lower().startswith("digest "):
-        return False
-    pairs = re.findall(r'(\w+)=(?:"([^"]*)"|([^\s,]+))', header[7:])
-    fields = {key: quoted or bare for key, quoted, bare in pairs}
-    if fields.get("username") != DIGEST_USER or "nonce" not in fields:
-        return False
-
-    def md5(text: str) -> str:
-        return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
-
-    ha1 = md5(f"{DIGEST_USER}:{fields.get('realm', DIGEST_REALM)}:{password}")
-    ha2 = md5(f"{method}:{fields.get('uri', '')}")
-    if fields.get("qop"):
-        parts = (fields["nonce"], fields.get("nc", ""), fields.get("cnonce", ""), fields["qop"])
-        expected = md5(":".join((ha1, *parts, ha2)))
-    else:
-        expected = md5(f"{ha1}:{fields['nonce']}:{ha2}")
-    return fields.get("response") == expected
 
 
 class CaptureFolder:
@@ -151,7 +116,7 @@ class CaptureFolder:
         auth = meta.get("auth")
         if auth == "bearer" and not authorization.startswith("Bearer "):
             return Reply(401, (("Content-Type", "text/html"),), BEARER_401_BODY)
-        if auth == "digest" and not _digest_ok(authorization, method, self.digest_password):
+        if auth == "digest" and not digest_ok(authorization, method, self.digest_password):
             challenge = f'Digest qop="auth", realm="{DIGEST_REALM}", nonce="{int(time.time())}"'
             return Reply(
                 401,
@@ -186,80 +151,6 @@ class CaptureFolder:
         return meta if isinstance(meta, dict) else {}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _ReplayHTTPServer
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self) -> None:
-        self._answer(send_body=True)
-
-    def do_HEAD(self) -> None:
-        self._answer(send_body=False)
-
-    def _answer(self, *, send_body: bool) -> None:
-        target = urlsplit(self.path)
-        path_query = target.path + (f"?{target.query}" if target.query else "")
-        self.server.record(RecordedRequest(self.command, self.path, dict(self.headers.items())))
-        reply = self.server.capture.reply(
-            self.command, path_query, self.headers.get("Authorization", "")
-        )
-        self.log_request(reply.status)
-        # send_response_only: the captured headers already carry the gateway's Server and Date.
-        self.send_response_only(reply.status)
-        for key, value in reply.headers:
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(reply.body)))
-        self.end_headers()
-        if send_body:
-            self.wfile.write(reply.body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        level = logging.INFO if self.server.verbose else logging.DEBUG
-        log.log(level, "replay %s", format % args)
-
-
-class _ReplayHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], capture: CaptureFolder, *, verbose: bool) -> None:
-        self.capture = capture
-        self.verbose = verbose
-        self.recorded: deque[RecordedRequest] = deque(maxlen=MAX_RECORDED_REQUESTS)
-        self._lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def record(self, request: RecordedRequest) -> None:
-        with self._lock:
-            self.recorded.append(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client hanging up mid-reply (or failing the TLS handshake) is normal in tests.
-        log.debug("replay: error while serving %s", client_address, exc_info=True)
-
-
-@contextlib.contextmanager
-def _certificate_files() -> Iterator[tuple[Path, Path]]:
-    package = resources.files("envoylog.simulator")
-    with (
-        resources.as_file(package / CERT_FILE) as cert,
-        resources.as_file(package / KEY_FILE) as key,
-    ):
-        yield cert, key
-
-
-def simulator_tls_context() -> ssl.SSLContext:
-    """Build the server TLS context from the simulator's own self-signed certificate."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    with _certificate_files() as (cert, key):
-        context.load_cert_chain(cert, key)
-    return context
-
-
-def simulator_certificate_pem() -> str:
-    """Return the simulator certificate (PEM), e.g. for certificate pinning tests."""
-    return resources.files("envoylog.simulator").joinpath(CERT_FILE).read_text(encoding="ascii")
-
-
 class ReplayServer:
     """A gateway replaying one capture folder; a context manager serving in a thread."""
 
@@ -275,22 +166,16 @@ class ReplayServer:
         self.folder = Path(folder)
         self.tls = tls
         capture = CaptureFolder(self.folder)
-        try:
-            self._httpd = _ReplayHTTPServer((host, port), capture, verbose=verbose)
-        except OSError as exc:
-            reason = exc.strerror or str(exc)
-            raise ConfigError(
-                f"Cannot listen on {host}:{port}: {reason}. Choose another --port (0 = any free)."
-            ) from exc
-        if tls:
-            # Handshake in the handler thread, not in accept(), so one stalled client
-            # cannot block the whole server.
-            self._httpd.socket = simulator_tls_context().wrap_socket(
-                self._httpd.socket, server_side=True, do_handshake_on_connect=False
-            )
+        self._httpd = GatewayHTTPServer(
+            (host, port),
+            capture,
+            verbose=verbose,
+            tls=simulator_tls_context() if tls else None,
+            name="replay",
+        )
+        self._group = ServerGroup([self._httpd])
         self.host = host
-        self.port: int = self._httpd.server_address[1]
-        self._thread: threading.Thread | None = None
+        self.port: int = self._httpd.port
 
     @property
     def url(self) -> str:
@@ -300,35 +185,23 @@ class ReplayServer:
     @property
     def requests(self) -> list[RecordedRequest]:
         """The requests received so far (the last MAX_RECORDED_REQUESTS)."""
-        with self._httpd._lock:
-            return list(self._httpd.recorded)
+        return self._httpd.requests()
 
     def start(self) -> ReplayServer:
         """Serve in a background daemon thread."""
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._httpd.serve_forever,
-                kwargs={"poll_interval": 0.05},
-                name=f"replay-{self.port}",
-                daemon=True,
-            )
-            self._thread.start()
+        self._group.start()
         return self
 
     def serve_forever(self) -> None:
         """Serve in this thread until interrupted, then close the socket."""
         try:
-            self._httpd.serve_forever(poll_interval=0.2)
+            self._group.serve()
         finally:
-            self._httpd.server_close()
+            self._group.close()
 
     def close(self) -> None:
         """Stop serving and release the port."""
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._httpd.server_close()
+        self._group.close()
 
     def __enter__(self) -> ReplayServer:
         return self.start()
