@@ -1,0 +1,63 @@
+"""deploy/envoylog.service passes systemd-analyze verify and keeps the promised settings."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support import REPO
+
+UNIT = REPO / "deploy" / "envoylog.service"
+INSTALLED_BINARY = "/usr/local/bin/envoylog"
+
+
+def directives() -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for line in UNIT.read_text().splitlines():
+        if "=" in line and not line.startswith(("#", "[")):
+            key, value = line.split("=", 1)
+            found.setdefault(key, []).append(value)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("Type", "notify"),
+        ("NotifyAccess", "main"),
+        ("WatchdogSec", "120"),
+        ("Restart", "on-failure"),
+        ("DynamicUser", "yes"),
+        ("StateDirectory", "envoylog"),
+        ("ConfigurationDirectory", "envoylog"),
+        ("LoadCredential", "envoy-token:/etc/envoylog/envoy.token"),
+        ("ProtectSystem", "strict"),
+        ("NoNewPrivileges", "yes"),
+        ("CapabilityBoundingSet", ""),
+        ("RestrictAddressFamilies", "AF_UNIX AF_INET AF_INET6"),
+        ("SystemCallFilter", "@system-service"),
+        ("UMask", "0077"),
+        ("ExecStart", f"{INSTALLED_BINARY} run"),
+    ],
+)
+def test_unit_sets(key: str, value: str) -> None:
+    assert value in directives().get(key, []), f"{key}={value} missing from {UNIT.name}"
+
+
+def test_systemd_analyze_verify(tmp_path: Path) -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed (apt-get install systemd)")
+    # verify insists that ExecStart's binary exists: point it at this venv's envoylog.
+    binary = Path(sys.executable).parent / "envoylog"
+    if not binary.exists():
+        pytest.skip(f"{binary} is missing: install envoylog into this venv (pip install -e .)")
+    unit = tmp_path / "envoylog.service"
+    unit.write_text(UNIT.read_text().replace(INSTALLED_BINARY, str(binary)))
+    result = subprocess.run(
+        [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
