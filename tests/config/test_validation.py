@@ -174,3 +174,8 @@ def test_relative_paths_are_relative_to_the_file(write_config: WriteConfig, tmp_
     settings = load_settings(write_config(text), environ={})
     assert settings.database == str(tmp_path / "data" / "envoy.sqlite")
     assert settings.spool_dir == tmp_path / "spool"
+
+
+def test_toml_error_at_end_of_file(write_config: WriteConfig) -> None:
+    message = error_for(write_config('log_level = "info'))
+    assert ", end of file: invalid TOML (" in message
