@@ -18,3 +18,18 @@ def state_dir() -> Path:
     xdg = os.environ.get("XDG_STATE_HOME")
     base = Path(xdg) if xdg else Path.home() / ".local" / "state"
     return base / "envoylog"
+
+
+def pin_file() -> Path:
+    """Return the file that remembers each gateway's TLS certificate fingerprint."""
+    return state_dir() / "pinned-certificates.json"
+
+
+def status_file() -> Path:
+    """Return the file where the running service writes what `envoylog status` shows."""
+    return state_dir() / "status.json"
+
+
+def spool_dir() -> Path:
+    """Return the folder where polls wait while the database is down."""
+    return state_dir() / "spool"

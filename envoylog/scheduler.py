@@ -85,14 +85,14 @@ class Service:
     def __init__(
         self,
         jobs: Sequence[GatewayJob],
-        writer: Writer,
+        worker: StoreWorker,
         *,
         max_workers: int | None = None,
         status_file: Path | None = None,
         notifier: Any = None,
     ) -> None:
         self.jobs = list(jobs)
-        self.worker = StoreWorker(writer)
+        self.worker = worker
         self.status_file = status_file
         self.notifier = notifier
         self.started_at = datetime.now(tz=UTC)
@@ -144,6 +144,7 @@ class Service:
             return
         document = {
             "pid": os.getpid(),
+            "running": not self.stop_requested.is_set(),
             "started_at": self.started_at.isoformat(),
             "updated_at": datetime.now(tz=UTC).isoformat(),
             "polls_written": self.worker.written,

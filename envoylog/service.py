@@ -1,19 +1,25 @@
-"""Poll a gateway and store the result: the one path every logging command takes."""
+"""Poll gateways and store the results: the one path every logging command takes."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from envoylog.db import Spool, Writer, WriteResult
+from envoylog.client import GatewayClient, PinStore
+from envoylog.config import GatewaySettings, Settings, credentials_for
+from envoylog.db import Spool, Writer, WriteResult, describe, open_store
 from envoylog.db.save import SaveSummary
-from envoylog.paths import state_dir
+from envoylog.errors import DatabaseUnavailable
+from envoylog.jobs import GatewayJob, QuietWindow
+from envoylog.paths import pin_file, spool_dir, status_file
 from envoylog.poller import Clock, Fetcher, GatewayState, poll_once, utc_now
 from envoylog.records import PollResult
+from envoylog.scheduler import Service, StoreWorker
 
+log = logging.getLogger(__name__)
 
-def default_spool_dir() -> Path:
-    return state_dir() / "spool"
+MIN_TICK_S = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +32,9 @@ class Collected:
         return self.write.summary
 
 
-def open_writer(db_url: str, spool_dir: Path | None = None) -> Writer:
+def open_writer(db_url: str, spool: Path | None = None) -> Writer:
     """A Writer for ``db_url`` that falls back to the spool folder when the database is down."""
-    return Writer(db_url, Spool(spool_dir or default_spool_dir()))
+    return Writer(db_url, Spool(spool or spool_dir()))
 
 
 def collect(
@@ -37,3 +43,52 @@ def collect(
     """Poll one gateway once and store (or spool) everything it gave."""
     poll = poll_once(client, state, clock=clock)
     return Collected(poll=poll, write=writer.write(poll))
+
+
+def check_database(db_url: str, settings: Settings) -> bool:
+    """Bring the database to the current schema; False (polls will spool) when it is down.
+
+    A database envoylog must not touch (not SQLite, a newer schema) raises SchemaError.
+    """
+    try:
+        open_store(db_url, settings.store_options()).close()
+    except DatabaseUnavailable as exc:
+        log.warning("database_unavailable_at_start spooling=yes error=%s", exc)
+        return False
+    return True
+
+
+def gateway_job(
+    gateway: GatewaySettings, settings: Settings, worker: StoreWorker, *, clock: Clock = utc_now
+) -> GatewayJob:
+    """Build the polling job (and its client) for one configured gateway."""
+    client = GatewayClient(
+        gateway.host, credentials=credentials_for(gateway), pin_store=PinStore(pin_file())
+    )
+    quiet = None
+    if settings.quiet_start != settings.quiet_end:
+        quiet = QuietWindow(settings.quiet_start, settings.quiet_end)
+    positive = [c for c in gateway.cadences.values() if c > 0]
+    return GatewayJob(
+        name=gateway.name,
+        client=client,
+        submit=worker.submit,
+        cadences=gateway.cadences,
+        tick_s=max(MIN_TICK_S, min(positive, default=60)),
+        timezone=gateway.timezone,
+        quiet=quiet,
+        max_backoff_s=settings.max_backoff_s,
+        clock=clock,
+        token_expires_at=lambda: client.token_expires_at,
+    )
+
+
+def build_service(settings: Settings, db_url: str, *, notifier: object = None) -> Service:
+    """Everything `envoylog run` runs: the writer, its spool, and one job per gateway."""
+    check_database(db_url, settings)
+    spool = Spool(settings.spool_dir, max_bytes=settings.spool_max_bytes)
+    writer = Writer(db_url, spool, options=settings.store_options())
+    worker = StoreWorker(writer)
+    jobs = [gateway_job(g, settings, worker) for g in settings.enabled_gateways]
+    log.info("service_built database=%r gateways=%d", describe(db_url), len(jobs))
+    return Service(jobs, worker, status_file=status_file(), notifier=notifier)

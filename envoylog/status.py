@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from envoylog.client import token_expiry
+from envoylog.config import Settings, credentials_for
 from envoylog.db import Spool, describe, open_store
 from envoylog.db.status import GatewayStatus, database_bytes, gateway_statuses
-from envoylog.errors import DatabaseUnavailable
-
-STATUS_FILE = "status.json"
+from envoylog.errors import DatabaseUnavailable, EnvoylogError
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,10 +24,28 @@ class Report:
     spool_polls: int
     spool_bytes: int
     service: dict[str, Any] | None = None  # the running service's status file, if any
+    token_expiry: dict[str, datetime | None] = field(default_factory=dict)  # by gateway name
     now: datetime = field(default_factory=lambda: datetime.now(tz=UTC))
 
 
-def collect_status(db_url: str, state_dir: Path, spool_dir: Path) -> Report:
+def token_expiries(settings: Settings) -> dict[str, datetime | None]:
+    """Each configured gateway's token expiry (None: no token, or unreadable)."""
+    found: dict[str, datetime | None] = {}
+    for gateway in settings.gateways:
+        try:
+            token, _ = credentials_for(gateway).resolve_token()
+            found[gateway.name] = token_expiry(token) if token is not None else None
+        except EnvoylogError:
+            found[gateway.name] = None
+    return found
+
+
+def collect_status(
+    db_url: str,
+    status_path: Path,
+    spool_dir: Path,
+    tokens: dict[str, datetime | None] | None = None,
+) -> Report:
     """Read the database (without changing it), the spool and the service's status file."""
     now = datetime.now(tz=UTC)
     gateways: list[GatewayStatus] = []
@@ -47,7 +65,8 @@ def collect_status(db_url: str, state_dir: Path, spool_dir: Path) -> Report:
         gateways=gateways,
         spool_polls=len(spool),
         spool_bytes=spool.size_bytes,
-        service=_service_status(state_dir / STATUS_FILE),
+        service=_service_status(status_path),
+        token_expiry=tokens or {},
         now=now,
     )
 
@@ -72,11 +91,13 @@ def render(report: Report) -> str:
     )
     service = report.service
     live = service.get("gateways", {}) if service else {}
-    if service:
+    if service and service.get("running"):
         lines.append(
-            f"Service    pid {service.get('pid')}, up since {service.get('started_at')}, "
-            f"status written {service.get('updated_at')}"
+            f"Service    running (pid {service.get('pid')}) since {service.get('started_at')}, "
+            f"last heartbeat {service.get('updated_at')}"
         )
+    elif service:
+        lines.append(f"Service    stopped at {service.get('updated_at')}")
     else:
         lines.append("Service    no status file (not running, or another state folder)")
     if not report.gateways:
@@ -92,7 +113,12 @@ def render(report: Report) -> str:
             when = _when(gateway.last_error_at, report.now)
             lines.append(f"  last error       {when}: {gateway.last_error}")
         lines.append(f"  readings (24 h)  {gateway.readings_last_24h}")
-        if running.get("token_expires_at"):
+        expires = report.token_expiry.get(gateway.name or "")
+        if expires is not None:
+            lines.append(
+                f"  token expires    {expires:%Y-%m-%d} ({(expires - report.now).days} days)"
+            )
+        elif running.get("token_expires_at"):
             lines.append(f"  token expires    {running['token_expires_at'][:10]}")
         if running.get("consecutive_failures"):
             lines.append(

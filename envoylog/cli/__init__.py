@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from typing import Any
 
 import click
@@ -43,12 +44,16 @@ class EnvoylogGroup(click.Group):
 
 
 def configure_logging(verbosity: int) -> None:
-    """Send one line per event to stderr, journald-friendly."""
+    """Send one line per event to stderr, journald-friendly (journald adds the time)."""
     level = logging.WARNING - 10 * verbosity
+    stamp = "" if os.environ.get("JOURNAL_STREAM") else "%(asctime)s "
     logging.basicConfig(
         level=max(level, logging.DEBUG),
-        format="%(levelname)s %(name)s: %(message)s",
+        format=f"{stamp}%(levelname)s %(name)s: %(message)s",
     )
+    # Libraries narrate their internals at INFO; only -vv (debug) shows that.
+    for chatty in ("alembic", "apscheduler"):
+        logging.getLogger(chatty).setLevel(logging.DEBUG if verbosity >= 2 else logging.WARNING)
 
 
 @click.group(cls=EnvoylogGroup, name="envoylog")
@@ -73,6 +78,9 @@ register("token", "envoylog.cli.token", "token")
 register("poll", "envoylog.cli.poll", "poll")
 register("db", "envoylog.cli.db", "db")
 register("reparse", "envoylog.cli.reparse", "reparse_command")
+register("config", "envoylog.cli.config", "config")
+register("run", "envoylog.cli.run", "run")
+register("status", "envoylog.cli.status", "status")
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from envoylog.client import Credentials, GatewayClient, PinStore
-from envoylog.paths import state_dir
+from envoylog.paths import pin_file
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -91,7 +91,7 @@ def client_from_options(
         enlighten_username=enlighten_user,
         enlighten_password=enlighten_password,
     )
-    pins = PinStore(state_dir() / "pinned-certificates.json") if pin else None
+    pins = PinStore(pin_file()) if pin else None
     return GatewayClient(
         host, credentials=credentials, pin_store=pins, retrust=retrust, retries=retries
     )

@@ -19,7 +19,7 @@ from envoylog.config.kinds import Invalid, toml_type
 from envoylog.config.model import GatewaySettings, Settings, default_cadences
 from envoylog.config.table import Setting
 from envoylog.errors import ConfigError
-from envoylog.service import default_spool_dir
+from envoylog.paths import spool_dir as default_spool_dir
 
 T = TypeVar("T")
 

@@ -39,7 +39,8 @@ def gateway_statuses(store: Store, now: datetime) -> list[GatewayStatus]:
     since = now - timedelta(hours=24)
     found: list[GatewayStatus] = []
     with store.reading("reading the status") as conn:
-        gateways = conn.execute(sa.select(Gateway).order_by(Gateway.serial)).scalars().all()
+        columns = (Gateway.id, Gateway.serial, Gateway.name, Gateway.host, Gateway.firmware)
+        gateways = conn.execute(sa.select(*columns).order_by(Gateway.serial)).all()
         for gateway in gateways:
             polls = sa.select(Poll.id, Poll.finished_at, Poll.status).where(
                 Poll.gateway_id == gateway.id
