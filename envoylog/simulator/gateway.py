@@ -229,7 +229,7 @@ class LiveResponder:
         if path == "/__sim/truth":
             params = {k: v[-1] for k, v in parse_qs(query).items()}
             try:
-                start = self._when(params.get("from"), self.model.origin)
+                start = self._when(params.get("from"), self.model.start)
                 end = min(self._when(params.get("to"), now), now)
                 data = self.model.truth_report(start, end)
             except (TruthError, ValueError) as exc:

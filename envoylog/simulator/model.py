@@ -25,6 +25,8 @@ from envoylog.simulator.truth import FLOWS, Totals, TruthLedger, report
 STEP_S = 60
 STEP_H = STEP_S / 3600
 DETAIL_S = 6 * 3600  # truth kept step by step for this long; hourly for ever
+# Run this long before the requested start, so inverters have reported by then.
+WARMUP_S = 3600
 # Counters kept per phase, in Wh; FLOWS (the truth) sums them over phases in this order.
 PV_D, PV_R, IMP, EXP, LOAD, CHG, DIS = range(len(FLOWS))
 STANDBY_W_PER_INVERTER = 0.25
@@ -72,7 +74,8 @@ class SiteModel:
         self.zone = ZoneInfo(profile.timezone)
         self._offset_bucket = -1
         self._offset_value = 0.0
-        self.origin = float(math.floor(origin / STEP_S) * STEP_S)
+        self.start = origin
+        self.origin = float(math.floor(origin / STEP_S) * STEP_S) - WARMUP_S
         self._lock = threading.RLock()
         self._resets = sorted(resets)
         self._t = self.origin
@@ -99,6 +102,7 @@ class SiteModel:
             origin_is_hour_start=self._is_hour_start(self.origin),
         )
         self._rates = self._step_rates(self._t)
+        self.advance(origin)
 
     # -- start values ------------------------------------------------------------------
 
