@@ -57,26 +57,32 @@ class StoreWorker(threading.Thread):
     def run(self) -> None:
         while True:
             item = self.queue.get()
-            if item is _STOP:
-                return
-            assert isinstance(item, PollResult)
             try:
-                result = self.writer.write(item)
-            except EnvoylogError as exc:
-                # A schema the code cannot write: the poll is already spooled by the Writer.
-                self.failed += 1
-                log.error("store_failed gateway=%s error=%s", item.gateway.serial, exc)
-                continue
-            if result.status is WriteStatus.STORED:
-                self.written += 1
-                self.last_progress = time.monotonic()
-            elif result.status is WriteStatus.SPOOLED:
-                self.spooled += 1
-                self.last_progress = time.monotonic()
-            else:
-                self.failed += 1
-            if self.on_write is not None:
-                self.on_write(item, result)
+                if item is _STOP:
+                    return
+                assert isinstance(item, PollResult)
+                self._write(item)
+            finally:
+                self.queue.task_done()
+
+    def _write(self, item: PollResult) -> None:
+        try:
+            result = self.writer.write(item)
+        except EnvoylogError as exc:
+            # A schema the code cannot write: the poll is already spooled by the Writer.
+            self.failed += 1
+            log.error("store_failed gateway=%s error=%s", item.gateway.serial, exc)
+            return
+        if result.status is WriteStatus.STORED:
+            self.written += 1
+            self.last_progress = time.monotonic()
+        elif result.status is WriteStatus.SPOOLED:
+            self.spooled += 1
+            self.last_progress = time.monotonic()
+        else:
+            self.failed += 1
+        if self.on_write is not None:
+            self.on_write(item, result)
 
 
 class Service:
@@ -90,8 +96,10 @@ class Service:
         max_workers: int | None = None,
         status_file: Path | None = None,
         notifier: Any = None,
+        heartbeat_s: float = 15.0,
     ) -> None:
         self.jobs = list(jobs)
+        self.heartbeat_s = heartbeat_s
         self.worker = worker
         self.status_file = status_file
         self.notifier = notifier
@@ -121,7 +129,7 @@ class Service:
                 misfire_grace_time=job.tick_s,
                 next_run_time=datetime.now(tz=UTC),
             )
-        self.scheduler.add_job(self.heartbeat, "interval", seconds=15, id="heartbeat")
+        self.scheduler.add_job(self.heartbeat, "interval", seconds=self.heartbeat_s, id="heartbeat")
         self.scheduler.start()
         log.info("service_started gateways=%d", len(self.jobs))
 

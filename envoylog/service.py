@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from envoylog import systemd
 from envoylog.client import GatewayClient, PinStore
 from envoylog.config import GatewaySettings, Settings, credentials_for
 from envoylog.db import Spool, Writer, WriteResult, describe, open_store
@@ -91,4 +92,9 @@ def build_service(settings: Settings, db_url: str, *, notifier: object = None) -
     worker = StoreWorker(writer)
     jobs = [gateway_job(g, settings, worker) for g in settings.enabled_gateways]
     log.info("service_built database=%r gateways=%d", describe(db_url), len(jobs))
-    return Service(jobs, worker, status_file=status_file(), notifier=notifier)
+    watchdog = systemd.watchdog_interval()
+    # Ping at half the watchdog interval (sd_watchdog_enabled(3)); 15 s keeps the status fresh.
+    heartbeat_s = min(15.0, watchdog / 2) if watchdog else 15.0
+    return Service(
+        jobs, worker, status_file=status_file(), notifier=notifier, heartbeat_s=heartbeat_s
+    )

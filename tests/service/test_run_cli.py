@@ -1,0 +1,130 @@
+"""`envoylog run` as systemd runs it: a real process, a real notify socket, real signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from support import SAMPLE_DATA
+
+from envoylog.simulator.replay import ReplayServer
+
+SITE = SAMPLE_DATA / "legacy-5.0-nonmetered"  # plain HTTP + digest: no token needed
+
+
+@pytest.fixture
+def gateway() -> Iterator[ReplayServer]:
+    with ReplayServer(SITE) as server:
+        yield server
+
+
+def write_config(tmp_path: Path, host: str, database: str) -> Path:
+    config = tmp_path / "envoylog.toml"
+    config.write_text(
+        f'database = "{database}"\nspool_dir = "{tmp_path / "spool"}"\n\n'
+        "[cadence]\nproduction_json = 5\napi_v1_inverters = 5\n\n"
+        f'[[gateway]]\nname = "garage"\nhost = "{host}"\n'
+    )
+    return config
+
+
+def start_run(tmp_path: Path, config: Path, **env: str) -> subprocess.Popen[str]:
+    environ = {
+        **os.environ,
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "ENVOYLOG_CONFIG": str(config),
+        **env,
+    }
+    environ.pop("ENVOYLOG_DB", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "envoylog", "run"],
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def polls_in(db: Path) -> int:
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        count = conn.execute(sa.text("select count(*) from polls")).scalar_one()
+    engine.dispose()
+    return int(count)
+
+
+def wait_for(predicate: object, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def test_notifies_systemd_and_exits_0_on_sigterm(tmp_path: Path, gateway: ReplayServer) -> None:
+    sock_path = tmp_path / "notify.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(sock_path))
+    listener.settimeout(30)
+    db = tmp_path / "run.sqlite"
+    config = write_config(tmp_path, gateway.url, str(db))
+    process = start_run(tmp_path, config, NOTIFY_SOCKET=str(sock_path), WATCHDOG_USEC="2000000")
+    try:
+        messages: list[str] = []
+        while not any("WATCHDOG=1" in m for m in messages):
+            messages.append(listener.recv(4096).decode())
+        assert messages[0].startswith("READY=1")
+        wait_for(lambda: db.exists() and polls_in(db) >= 1)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+        while not any("STOPPING=1" in m for m in messages):
+            messages.append(listener.recv(4096).decode())
+    finally:
+        process.kill()
+        listener.close()
+    assert process.returncode == 0, output
+    assert "Traceback" not in output
+    assert polls_in(db) >= 1
+
+
+def test_sigkill_then_restart_replays_the_spool(tmp_path: Path, gateway: ReplayServer) -> None:
+    down = "postgresql+psycopg://envoylog@127.0.0.1:9/nowhere"
+    process = start_run(tmp_path, write_config(tmp_path, gateway.url, down))
+    spool = tmp_path / "spool"
+    try:
+        wait_for(lambda: len(list(spool.glob("*.json"))) >= 2)
+    finally:
+        process.kill()  # SIGKILL: no chance to clean up
+        process.communicate(timeout=10)
+    spooled = len(list(spool.glob("*.json")))
+    db = tmp_path / "back.sqlite"
+    process = start_run(tmp_path, write_config(tmp_path, gateway.url, str(db)))
+    try:
+        wait_for(lambda: db.exists() and polls_in(db) > spooled)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, output
+    assert not list(spool.glob("*.json"))
+    assert not list(spool.glob(".tmp-*"))  # a write cut by SIGKILL never counts as a poll
+
+
+def test_bad_config_is_one_sentence(tmp_path: Path) -> None:
+    config = tmp_path / "envoylog.toml"
+    config.write_text('[[gateway]]\nname = "garage"\nhots = "envoy.local"\n')
+    process = start_run(tmp_path, config)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 1
+    assert "Traceback" not in output
+    [line] = output.strip().splitlines()
+    assert str(config) in line and "hots" in line

@@ -1,0 +1,147 @@
+"""The service loop: shutdown mid-poll, a database outage, order and completeness of polls."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fakes import INFO, PRODUCTION, Answer, FakeGateway
+from pg_server import PostgresServer, PostgresUnavailable, postgres_required
+from support import SAMPLE_DATA, make_jwt
+
+from envoylog.client import Credentials, GatewayClient
+from envoylog.db import Spool, Writer
+from envoylog.jobs import GatewayJob, Outcome
+from envoylog.scheduler import Service, StoreWorker
+from envoylog.simulator.replay import ReplayServer
+
+START = datetime(2024, 6, 1, 10, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class BlockingGateway(FakeGateway):
+    """Holds /production.json until released, to stop the service mid-poll."""
+
+    def __init__(self) -> None:
+        super().__init__({"/info": Answer(200, INFO, "text/xml")})
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def get(self, path: str) -> Answer:
+        if path.startswith("/production.json"):
+            self.asked.append(path)
+            self.entered.set()
+            assert self.release.wait(10)
+            return Answer(200, PRODUCTION)
+        return super().get(path)
+
+
+def poll_rows(db_url: str) -> list[tuple[datetime, int]]:
+    engine = sa.create_engine(db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "select p.started_at, count(e.endpoint) from polls p "
+                "join poll_endpoints e on e.poll_id = p.id group by p.id, p.started_at "
+                "order by p.id"
+            )
+        ).all()
+    engine.dispose()
+    return [
+        (r[0] if isinstance(r[0], datetime) else datetime.fromisoformat(r[0]), r[1]) for r in rows
+    ]
+
+
+def test_stop_mid_poll_finishes_and_stores_the_poll(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'stop.sqlite'}"
+    gateway = BlockingGateway()
+    worker = StoreWorker(Writer(db_url, Spool(tmp_path / "spool")))
+    job = GatewayJob(name="roof", client=gateway, submit=worker.submit, cadences={})
+    service = Service([job], worker)
+    service.start()
+    assert gateway.entered.wait(10), "the first poll never reached /production.json"
+    stopper = threading.Thread(target=service.stop)
+    stopper.start()
+    gateway.release.set()
+    stopper.join(20)
+    assert not stopper.is_alive()
+    [(_, endpoints)] = poll_rows(db_url)
+    assert endpoints == len(gateway.asked)  # the whole poll, every endpoint it asked
+
+
+def drain(worker: StoreWorker) -> None:
+    """Wait (bounded) until the store worker has handled everything handed to it."""
+    for _ in range(600):
+        if worker.queue.unfinished_tasks == 0:
+            return
+        threading.Event().wait(0.05)
+    raise AssertionError("the store worker did not catch up within 30 s")
+
+
+@pytest.fixture
+def durable_pg() -> Iterator[PostgresServer]:
+    try:
+        server = PostgresServer.start(durable=True)
+    except PostgresUnavailable as exc:
+        if postgres_required():
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.mark.postgres
+def test_ten_minute_database_outage_loses_nothing(
+    durable_pg: PostgresServer, tmp_path: Path
+) -> None:
+    db_url = durable_pg.create_database("outage")
+    clock = Clock()
+    spool = Spool(tmp_path / "spool")
+    worker = StoreWorker(Writer(db_url, spool))
+    worker.start()
+    folder = SAMPLE_DATA / "metered-split-phase"
+    with ReplayServer(folder, tls=True) as server:
+        client = GatewayClient(server.url, credentials=Credentials(token=make_jwt()), retries=0)
+        cadences = {"production_json": 5, "meter_readings": 5}
+        job = GatewayJob(
+            name="roof",
+            client=client,
+            submit=worker.submit,
+            cadences=cadences,
+            tick_s=5,
+            clock=clock,
+        )
+
+        def tick(count: int) -> None:
+            for _ in range(count):
+                assert job.run() is Outcome.POLLED
+                clock.now += timedelta(seconds=5)
+
+        tick(12)  # one minute with the database up
+        drain(worker)
+        durable_pg.stop("immediate")
+        tick(120)  # ten minutes down: every poll goes to the spool
+        drain(worker)
+        assert len(spool) == 120
+        durable_pg.start_again()
+        tick(12)  # back: the spool is replayed first, then new polls
+        worker.stop()
+        worker.join(60)
+        client.close()
+    rows = poll_rows(db_url)
+    expected = [START + timedelta(seconds=5 * i) for i in range(144)]
+    assert [started for started, _ in rows] == expected  # none lost, none doubled, in order
+    assert len(spool) == 0 and worker.spooled > 0
