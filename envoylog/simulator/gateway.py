@@ -271,8 +271,10 @@ class SimulatedGateway:
         self.profile = customise(chosen, inverters=inverters, timezone=timezone)
         if clock is None:
             clock = SimClock(_start_epoch(start, self.profile.timezone), speed)
+            self.start_at = clock.start
+        else:
+            self.start_at = clock.now()
         self.clock = clock
-        self.start_at = clock.now()
         p = self.profile
         self.faults = fx.parse_faults(
             faults, start=self.start_at, timezone=p.timezone, firmware=p.firmware

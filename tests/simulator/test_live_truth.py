@@ -78,7 +78,9 @@ def test_production_json_lifetimes_follow_the_ct_and_the_net_balance(
     gateway.clock.advance(timedelta(hours=8))
     end, after = gateway.clock.now(), eim(polling.poll())
     truth = gateway.truth(start, end)
-    assert after["production"] - before["production"] == pytest.approx(truth["production"], rel=1e-4)
+    assert after["production"] - before["production"] == pytest.approx(
+        truth["production"], rel=1e-4
+    )
     net = after["net-consumption"] - before["net-consumption"]
     assert net == pytest.approx(truth["import"] - truth["export"], rel=1e-4)
     assert net < 0  # a sunny June day: the signed net lifetime falls
