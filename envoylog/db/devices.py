@@ -241,7 +241,8 @@ class InverterSighting:
     active: bool | None = None
 
     def add(self, at: datetime, device: Inverter | None) -> None:
-        self.first_seen_at = min(self.first_seen_at, at)
+        if at < self.first_seen_at:
+            self.first_seen_at = at
         if at >= self.last_seen_at:
             self.last_seen_at = at
             if device is not None and device.active is not None:

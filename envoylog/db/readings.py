@@ -18,7 +18,7 @@ from envoylog.db.models import (
     phase_readings,
     system_readings,
 )
-from envoylog.db.sql import distinct_op, execute_many, insert_values, values_row
+from envoylog.db.sql import distinct_op, insert_returning, insert_rows
 from envoylog.db.store import Txn
 from envoylog.records import (
     Inverter,
@@ -133,7 +133,7 @@ _STATEMENTS: dict[tuple[str, str], str] = {}
 
 def _inverter_statement(txn: Txn, endpoints: frozenset[str]) -> str:
     name = "inverter:" + ",".join(sorted(endpoints))
-    return _statement(txn, name, lambda t: _inverter_sql(t, endpoints))
+    return _statement(txn, name, lambda t: _inverter_tail(t, endpoints))
 
 
 def _statement(txn: Txn, name: str, render: Callable[[Txn], str]) -> str:
@@ -144,22 +144,14 @@ def _statement(txn: Txn, name: str, render: Callable[[Txn], str]) -> str:
     return found
 
 
-def _phase_sql(txn: Txn) -> str:
-    return (
-        f"{_insert_head(phase_readings, PHASE_COLUMNS)} "
-        f"VALUES {values_row(txn, len(PHASE_COLUMNS))} "
-        f"{_conflict(PHASE_COLUMNS[:2])} DO NOTHING"
-    )
+_PHASE_HEAD = _insert_head(phase_readings, PHASE_COLUMNS)
+_PHASE_TAIL = f"{_conflict(PHASE_COLUMNS[:2])} DO NOTHING"
+_METER_HEAD = _insert_head(meter_readings, METER_COLUMNS)
+_METER_TAIL = f"{_conflict(METER_KEY)} DO NOTHING"
+_INVERTER_HEAD = _insert_head(inverter_readings, INVERTER_COLUMNS)
 
 
-def _meter_sql(txn: Txn) -> str:
-    return (
-        f"{_insert_head(meter_readings, METER_COLUMNS)} "
-        f"VALUES {values_row(txn, len(METER_COLUMNS))} {_conflict(METER_KEY)} DO NOTHING"
-    )
-
-
-def _inverter_sql(txn: Txn, endpoints: frozenset[str]) -> str:
+def _inverter_tail(txn: Txn, endpoints: frozenset[str]) -> str:
     """Upsert for rows built from ``endpoints``: their preferred columns win, others fill gaps.
 
     The WHERE clause makes an upsert that changes nothing write (and count) nothing.
@@ -176,11 +168,7 @@ def _inverter_sql(txn: Txn, endpoints: frozenset[str]) -> str:
         else:
             set_.append(f"{name} = coalesce({old}, {new})")
             changes.append(f"({old} IS NULL AND {new} IS NOT NULL)")
-    return (
-        f"{_insert_head(inverter_readings, INVERTER_COLUMNS)} "
-        f"VALUES {values_row(txn, len(INVERTER_COLUMNS))} {_conflict(INVERTER_KEY)} "
-        f"DO UPDATE SET {', '.join(set_)} WHERE {' OR '.join(changes)}"
-    )
+    return f"{_conflict(INVERTER_KEY)} DO UPDATE SET {', '.join(set_)} WHERE {' OR '.join(changes)}"
 
 
 def write_readings(txn: Txn, groups: Sequence[RecordGroup]) -> ReadingCounts:
@@ -192,24 +180,27 @@ def write_readings(txn: Txn, groups: Sequence[RecordGroup]) -> ReadingCounts:
     inverter_reports: dict[int, list[tuple[str, InverterReading]]] = {}
     for group in groups:
         gid = group.gateway_id
+        at = group.fetched_at
+        seen: dict[str, InverterSighting] | None = None
         for record in group.records:
-            if isinstance(record, SystemReading):
+            if isinstance(record, InverterReading | Inverter):
+                if seen is None:
+                    seen = sightings.setdefault(gid, {})
+                sighting = seen.get(record.serial)
+                if sighting is None:
+                    sighting = seen[record.serial] = InverterSighting(at, at)
+                if isinstance(record, Inverter):
+                    sighting.add(at, record)
+                else:
+                    if at != sighting.last_seen_at:  # else: seen already at this fetch
+                        sighting.add(at, None)
+                    inverter_reports.setdefault(gid, []).append((group.endpoint, record))
+            elif isinstance(record, MeterReading):
+                meter_rows.setdefault(gid, []).append(record)
+            elif isinstance(record, SystemReading):
                 key = (gid, record.source.value, record.measurement.value, record.measured_at)
                 if key not in systems:
                     systems[key] = record
-            elif isinstance(record, MeterReading):
-                meter_rows.setdefault(gid, []).append(record)
-            elif isinstance(record, Inverter | InverterReading):
-                device = record if isinstance(record, Inverter) else None
-                seen = sightings.setdefault(gid, {})
-                sighting = seen.get(record.serial)
-                if sighting is None:
-                    sighting = seen[record.serial] = InverterSighting(
-                        group.fetched_at, group.fetched_at
-                    )
-                sighting.add(group.fetched_at, device)
-                if isinstance(record, InverterReading):
-                    inverter_reports.setdefault(gid, []).append((group.endpoint, record))
     if systems:
         _write_system(txn, systems, counts)
     for gid, readings in meter_rows.items():
@@ -232,7 +223,7 @@ def _write_system(
         at = instant(measured_at)
         by_stored_key[(gid, source, measurement, at)] = reading
         rows.append((gid, source, measurement, at, *_system_values(reading), flag_bits(reading)))
-    inserted = insert_values(
+    inserted = insert_returning(
         txn,
         _insert_head(system_readings, SYSTEM_COLUMNS),
         len(SYSTEM_COLUMNS),
@@ -244,7 +235,7 @@ def _write_system(
     for reading_id, *key in inserted:
         for phase in by_stored_key[tuple(key)].phases:
             phases.append((reading_id, phase.phase, *_phase_values(phase)))
-    counts.phase_readings += execute_many(txn, _statement(txn, "phase", _phase_sql), phases)
+    counts.phase_readings += insert_rows(txn, _PHASE_HEAD, len(PHASE_COLUMNS), phases, _PHASE_TAIL)
 
 
 def _write_meters(
@@ -258,8 +249,8 @@ def _write_meters(
         key = (ids[reading.eid], reading.channel, reading.measured_at)
         if key not in rows:
             rows[key] = (key[0], key[1], instant(key[2]), *_meter_values(reading))
-    counts.meter_readings += execute_many(
-        txn, _statement(txn, "meter", _meter_sql), list(rows.values())
+    counts.meter_readings += insert_rows(
+        txn, _METER_HEAD, len(METER_COLUMNS), list(rows.values()), _METER_TAIL
     )
 
 
@@ -273,15 +264,23 @@ def _write_inverters(
     # upsert applies, so the row is written once (on PostgreSQL an update is a new tuple).
     instant = txn.instant
     merged: dict[tuple[int, datetime], tuple[list[Any], set[str]]] = {}
+    # The last values merged per (row, endpoint): the same report seen again in a later
+    # poll (inverters report every 5 minutes) merges to no change, so it is skipped.
+    last: dict[tuple[tuple[int, datetime], str], tuple[Any, ...]] = {}
     for endpoint, report in reports:
         key = (ids[report.serial], report.reported_at)
+        new = _inverter_values(report)
         entry = merged.get(key)
         if entry is None:
-            merged[key] = ([*_inverter_values(report)], {endpoint})
+            merged[key] = ([*new], {endpoint})
+            last[(key, endpoint)] = new
             continue
+        if last.get((key, endpoint)) == new:
+            continue
+        last[(key, endpoint)] = new
         values, sources = entry
         sources.add(endpoint)
-        for i, value in enumerate(_inverter_values(report)):
+        for i, value in enumerate(new):
             if value is not None and (values[i] is None or _INVERTER_WINS[i] == endpoint):
                 values[i] = value
     by_sources: dict[frozenset[str], list[tuple[Any, ...]]] = {}
@@ -290,4 +289,7 @@ def _write_inverters(
             (inverter_id, instant(reported_at), *values)
         )
     for endpoints, rows in sorted(by_sources.items(), key=lambda item: sorted(item[0])):
-        counts.inverter_readings += execute_many(txn, _inverter_statement(txn, endpoints), rows)
+        tail = _inverter_statement(txn, endpoints)
+        counts.inverter_readings += insert_rows(
+            txn, _INVERTER_HEAD, len(INVERTER_COLUMNS), rows, tail
+        )

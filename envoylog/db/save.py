@@ -19,7 +19,7 @@ from envoylog.db.devices import (
 )
 from envoylog.db.models import poll_endpoints, polls, raw_bodies
 from envoylog.db.readings import ReadingCounts, RecordGroup, write_readings
-from envoylog.db.sql import execute_many, insert_values, values_row
+from envoylog.db.sql import insert_returning, insert_rows
 from envoylog.db.store import Store, Txn
 from envoylog.records import MeterConfig, PollResult
 
@@ -117,8 +117,8 @@ ENDPOINT_COLUMNS = ("poll_id", "endpoint", "http_status", "duration_ms", "error"
 BODY_COLUMNS = ("poll_id", "endpoint", "fetched_at", "content_type", "body_zlib", "expires_at")
 
 
-def _insert_sql(txn: Txn, table: str, columns: Sequence[str]) -> str:
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values_row(txn, len(columns))}"
+def _insert_head(table: str, columns: Sequence[str]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)})"
 
 
 def _insert_polls(
@@ -133,9 +133,9 @@ def _insert_polls(
         (gateway_id, started_at, instant(poll.finished_at), poll.status.value)
         for started_at, poll in unique.items()
     ]
-    inserted = insert_values(
+    inserted = insert_returning(
         txn,
-        f"INSERT INTO {polls.name} ({', '.join(POLL_COLUMNS)})",
+        _insert_head(polls.name, POLL_COLUMNS),
         len(POLL_COLUMNS),
         rows,
         "ON CONFLICT (gateway_id, started_at) DO NOTHING RETURNING id, started_at",
@@ -179,9 +179,12 @@ def _insert_endpoints(
                     None if failed else instant(result.fetched_at + lifetime),
                 )
             )
-    summary.poll_endpoints += execute_many(
-        txn, _insert_sql(txn, poll_endpoints.name, ENDPOINT_COLUMNS), endpoint_rows
+    summary.poll_endpoints += insert_rows(
+        txn,
+        _insert_head(poll_endpoints.name, ENDPOINT_COLUMNS),
+        len(ENDPOINT_COLUMNS),
+        endpoint_rows,
     )
-    summary.raw_bodies += execute_many(
-        txn, _insert_sql(txn, raw_bodies.name, BODY_COLUMNS), body_rows
+    summary.raw_bodies += insert_rows(
+        txn, _insert_head(raw_bodies.name, BODY_COLUMNS), len(BODY_COLUMNS), body_rows
     )
