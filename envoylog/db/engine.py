@@ -13,6 +13,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, make_url
 
+from envoylog.db.types import NaiveInstant
 from envoylog.errors import DatabaseUnavailable, SchemaError, StorageError
 
 log = logging.getLogger(__name__)
@@ -143,7 +144,8 @@ def translated(url: URL, doing: str) -> Iterator[None]:
         raise _translate(exc, url, doing) from exc
     except (sa_exc.TimeoutError, sa_exc.DisconnectionError) as exc:
         raise DatabaseUnavailable(f"{describe(url)} is unavailable while {doing}: {exc}") from exc
-    except sa_exc.SQLAlchemyError as exc:
+    except (sa_exc.SQLAlchemyError, NaiveInstant) as exc:
+        # NaiveInstant: raised by the bulk write path itself, as SQLAlchemy would have.
         raise StorageError(f"{describe(url)}: {doing} failed: {_first_line(exc)}") from exc
 
 

@@ -12,6 +12,13 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 
+class NaiveInstant(ValueError):
+    """A datetime without a zone was to be stored as an instant (a bug in the caller)."""
+
+    def __init__(self, value: datetime) -> None:
+        super().__init__(f"naive datetime {value.isoformat()} cannot be stored as an instant")
+
+
 class _SQLiteUTCText(SQLITE_DATETIME):
     """DATETIME affinity in the DDL, but the value passes through as our own text."""
 
@@ -42,7 +49,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value.isoformat()} cannot be stored as an instant")
+            raise NaiveInstant(value)
         if dialect.name == "sqlite":
             return sqlite_text(value)
         return value.astimezone(UTC)
@@ -65,7 +72,7 @@ def sqlite_text(value: datetime) -> str:
 def instant_converter(dialect: str) -> Callable[[datetime], Any]:
     """A function giving the stored form of an aware instant, each distinct value formatted once.
 
-    Naive datetimes are refused, as :class:`~envoylog.db.types.UTCDateTime` does.
+    Naive datetimes are refused (:class:`NaiveInstant`), as :class:`UTCDateTime` does.
     """
     memo: dict[datetime, Any] = {}
     sqlite = dialect == "sqlite"
@@ -74,9 +81,7 @@ def instant_converter(dialect: str) -> Callable[[datetime], Any]:
         stored = memo.get(value)
         if stored is None:
             if value.tzinfo is None:
-                raise ValueError(
-                    f"naive datetime {value.isoformat()} cannot be stored as an instant"
-                )
+                raise NaiveInstant(value)
             stored = memo[value] = sqlite_text(value) if sqlite else value
         return stored
 
