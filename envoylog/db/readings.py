@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
@@ -128,27 +128,20 @@ def _conflict(key: Sequence[str]) -> str:
     return f"ON CONFLICT ({', '.join(key)})"
 
 
-_STATEMENTS: dict[tuple[str, str], str] = {}
-
-
-def _inverter_statement(txn: Txn, endpoints: frozenset[str]) -> str:
-    name = "inverter:" + ",".join(sorted(endpoints))
-    return _statement(txn, name, lambda t: _inverter_tail(t, endpoints))
-
-
-def _statement(txn: Txn, name: str, render: Callable[[Txn], str]) -> str:
-    """SQL text rendered once per dialect."""
-    found = _STATEMENTS.get((txn.dialect, name))
-    if found is None:
-        found = _STATEMENTS[(txn.dialect, name)] = render(txn)
-    return found
-
-
 _PHASE_HEAD = _insert_head(phase_readings, PHASE_COLUMNS)
 _PHASE_TAIL = f"{_conflict(PHASE_COLUMNS[:2])} DO NOTHING"
 _METER_HEAD = _insert_head(meter_readings, METER_COLUMNS)
 _METER_TAIL = f"{_conflict(METER_KEY)} DO NOTHING"
 _INVERTER_HEAD = _insert_head(inverter_readings, INVERTER_COLUMNS)
+_INVERTER_TAILS: dict[tuple[str, frozenset[str]], str] = {}  # rendered once per dialect
+
+
+def _inverter_statement(txn: Txn, endpoints: frozenset[str]) -> str:
+    key = (txn.dialect, endpoints)
+    found = _INVERTER_TAILS.get(key)
+    if found is None:
+        found = _INVERTER_TAILS[key] = _inverter_tail(txn, endpoints)
+    return found
 
 
 def _inverter_tail(txn: Txn, endpoints: frozenset[str]) -> str:

@@ -47,11 +47,11 @@ class SaveSummary:
         return sum(v for k, v in self.as_dict().items() if k != "skipped_polls")
 
     def as_dict(self) -> dict[str, int]:
-        return dataclasses.asdict(self)
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def add(self, other: SaveSummary | ReadingCounts) -> None:
-        for name, value in dataclasses.asdict(other).items():
-            setattr(self, name, getattr(self, name) + value)
+        for f in dataclasses.fields(other):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 def save_poll(store: Store, poll: PollResult) -> SaveSummary:
