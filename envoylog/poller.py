@@ -178,14 +178,15 @@ def poll_once(
     """
     started_at = clock()
     wanted = list(endpoints) if endpoints is not None else list(ep.ALL)
-    todo = [e for e in plan(state, wanted) if e is not ep.INFO]
+    # Each endpoint is planned at its turn, so what /info says now (a new firmware) counts.
+    todo = [e for e in wanted if e is not ep.INFO]
     if state.info is None or ep.INFO in wanted:
         todo.insert(0, ep.INFO)
     results: list[EndpointResult] = []
     abort: str | None = None
     for endpoint in todo:
-        if not plan(state, (endpoint,)):
-            continue  # what this poll learnt so far (e.g. no enabled CT) rules it out
+        if endpoint is not ep.INFO and not plan(state, (endpoint,)):
+            continue  # ruled out by what this poll learnt so far (firmware, no enabled CT)
         if abort is not None:
             results.append(_skipped(endpoint, clock(), abort))
             continue

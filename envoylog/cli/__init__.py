@@ -81,6 +81,7 @@ register("reparse", "envoylog.cli.reparse", "reparse_command")
 register("config", "envoylog.cli.config", "config")
 register("run", "envoylog.cli.run", "run")
 register("status", "envoylog.cli.status", "status")
+register("demo", "envoylog.cli.demo", "demo")
 
 
 def main() -> None:

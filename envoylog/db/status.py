@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from envoylog.db.engine import sqlite_path
 from envoylog.db.models import (
+    Base,
     Gateway,
     Inverter,
     InverterReading,
@@ -100,3 +101,16 @@ def database_bytes(store: Store) -> int | None:
             size = conn.execute(sa.text("select pg_database_size(current_database())"))
             return int(size.scalar_one())
     return None
+
+
+def row_counts(store: Store, tables: tuple[str, ...]) -> dict[str, int]:
+    """Count the rows of each named envoylog table."""
+    known = set(Base.metadata.tables)
+    with store.reading("counting rows") as conn:
+        return {
+            table: int(
+                conn.execute(sa.select(sa.func.count()).select_from(sa.table(table))).scalar_one()
+            )
+            for table in tables
+            if table in known
+        }

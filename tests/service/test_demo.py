@@ -1,0 +1,71 @@
+"""`envoylog demo`: a whole simulated day through the service path, checked against the truth."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from envoylog.cli import cli
+from envoylog.demo import DemoResult, run_demo
+
+DAY = date(2026, 6, 21)
+
+
+@pytest.fixture(scope="module")
+def demo_day(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
+    db = tmp_path_factory.mktemp("demo") / "demo.sqlite"
+    return run_demo(db, profile="metered-split-phase", day=DAY)
+
+
+def counter_delta(db: Path, measurement: str, column: str) -> float:
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        low, high = conn.execute(
+            sa.text(
+                f"select min(r.{column}), max(r.{column}) from meter_readings r "
+                "join meters m on m.id = r.meter_id "
+                "where m.measurement_type = :m and r.channel = 0"
+            ),
+            {"m": measurement},
+        ).one()
+    engine.dispose()
+    return float(high - low)
+
+
+def test_demo_logs_every_minute_but_the_quiet_window(demo_day: DemoResult) -> None:
+    assert demo_day.quiet_ticks == 15  # 22:55-23:10 local
+    assert demo_day.polls == 24 * 60 - 15 + 1  # and the poll that closes the day
+    assert demo_day.rows["polls"] == demo_day.polls
+    assert demo_day.rows["meter_readings"] == demo_day.polls * 2 * 3  # 2 CTs x (whole + 2 phases)
+
+
+def test_demo_counters_match_the_simulators_truth(demo_day: DemoResult) -> None:
+    truth = demo_day.truth_wh
+    db = demo_day.db_path
+    assert truth["production"] > 10_000  # a sunny June day
+    assert counter_delta(db, "production", "wh_delivered") == pytest.approx(
+        truth["production"], rel=1e-4
+    )
+    assert counter_delta(db, "net-consumption", "wh_delivered") == pytest.approx(
+        truth["import"], rel=1e-4
+    )
+    assert counter_delta(db, "net-consumption", "wh_received") == pytest.approx(
+        truth["export"], rel=1e-4
+    )
+
+
+def test_demo_command_prints_summary_and_next_steps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    result = CliRunner().invoke(
+        cli, ["demo", "--profile", "metered-no-cts", "--date", "2026-06-21"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Logged Sunday 21 June 2026 (America/Denver)" in result.output
+    assert f"Database: {tmp_path / 'envoylog' / 'demo.sqlite'}" in result.output
+    assert "Try next:" in result.output
