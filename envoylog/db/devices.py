@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from envoylog.db.models import gateway_events, gateways, inverters, meters
 from envoylog.db.sql import placeholder
 from envoylog.db.store import Txn
+from envoylog.db.types import stored_instant
 from envoylog.records import GatewayInfo, HomeInfo, Inverter, MeterConfig, PollResult
 
 _R = TypeVar("_R")
@@ -41,25 +42,29 @@ class GatewayState:
 
 
 _GATEWAY_FIELDS = ("host", "name", "part_number", "firmware", "metered", "timezone")
+_TIMES = ("first_seen_at", "last_seen_at")
 
 
 def gateway_state(txn: Txn, poll: PollResult) -> GatewayState:
     """Read the gateway's row, creating it (from this poll) the first time it is seen."""
-    row = txn.conn.execute(
-        select(gateways).where(gateways.c.serial == poll.gateway.serial)
+    row = txn.conn.exec_driver_sql(
+        f"SELECT id, {', '.join(_GATEWAY_FIELDS)}, {', '.join(_TIMES)} FROM {gateways.name} "
+        f"WHERE serial = {placeholder(txn)}",
+        (poll.gateway.serial,),
     ).one_or_none()
     if row is not None:
+        gateway_id, host, name, part_number, firmware, metered, timezone, first, last = row
         return GatewayState(
-            id=row.id,
-            serial=row.serial,
-            host=row.host,
-            name=row.name,
-            part_number=row.part_number,
-            firmware=row.firmware,
-            metered=row.metered,
-            timezone=row.timezone,
-            first_seen_at=row.first_seen_at,
-            last_seen_at=row.last_seen_at,
+            id=gateway_id,
+            serial=poll.gateway.serial,
+            host=host,
+            name=name,
+            part_number=part_number,
+            firmware=firmware,
+            metered=None if metered is None else bool(metered),  # SQLite: 0 / 1
+            timezone=timezone,
+            first_seen_at=stored_instant(first),
+            last_seen_at=stored_instant(last),
         )
     values = {
         "serial": poll.gateway.serial,
@@ -119,14 +124,19 @@ def apply_poll(state: GatewayState, poll: PollResult, events: list[dict[str, Any
 
 
 def save_gateway(txn: Txn, state: GatewayState, before: dict[str, Any]) -> None:
-    now = {k: getattr(state, k) for k in (*_GATEWAY_FIELDS, "first_seen_at", "last_seen_at")}
-    changed = {k: v for k, v in now.items() if before.get(k) != v}
-    if changed:
-        txn.conn.execute(update(gateways).where(gateways.c.id == state.id).values(**changed))
+    changed = {k: v for k, v in snapshot(state).items() if before.get(k) != v}
+    if not changed:
+        return
+    p = placeholder(txn)
+    values = [txn.instant(v) if k in _TIMES else v for k, v in changed.items()]
+    txn.conn.exec_driver_sql(
+        f"UPDATE {gateways.name} SET {', '.join(f'{k} = {p}' for k in changed)} WHERE id = {p}",
+        (*values, state.id),
+    )
 
 
 def snapshot(state: GatewayState) -> dict[str, Any]:
-    return {k: getattr(state, k) for k in (*_GATEWAY_FIELDS, "first_seen_at", "last_seen_at")}
+    return {k: getattr(state, k) for k in (*_GATEWAY_FIELDS, *_TIMES)}
 
 
 def _last(poll: PollResult, kind: type[_R]) -> tuple[datetime, _R] | None:
@@ -168,9 +178,13 @@ def save_meter_configs(
     """Store /ivp/meters configurations (at, poll is newest, config); return meters created."""
     if not configs:
         return 0
+    columns = ("id", "eid", *_METER_FIELDS, "status_flags")
+    found = txn.conn.exec_driver_sql(
+        f"SELECT {', '.join(columns)} FROM {meters.name} WHERE gateway_id = {placeholder(txn)}",
+        (gateway_id,),
+    )
     existing: dict[int, dict[str, Any]] = {
-        row.eid: dict(row._mapping)
-        for row in txn.conn.execute(select(meters).where(meters.c.gateway_id == gateway_id))
+        row[1]: dict(zip(columns, row, strict=True)) for row in found
     }
     created = 0
     for at, newest, config in configs:

@@ -55,13 +55,16 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            return datetime.fromisoformat(value).replace(tzinfo=UTC)
-        if isinstance(value, datetime):
-            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        raise TypeError(f"unexpected stored instant {value!r}")
+        return None if value is None else stored_instant(value)
+
+
+def stored_instant(value: Any) -> datetime:
+    """An instant as the driver returned it (SQLite text, psycopg datetime) as aware UTC."""
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    raise TypeError(f"unexpected stored instant {value!r}")
 
 
 def sqlite_text(value: datetime) -> str:
