@@ -202,6 +202,7 @@ class _Engine:
     points: list[tuple[datetime, float]] = field(default_factory=list)  # accepted (at, level)
     intervals: list[Interval] = field(default_factory=list)
     corrections: list[Correction] = field(default_factory=list)
+    zero_run: int = 0  # zeros read since the last accepted reading
 
     def run(self) -> None:
         """Classify every reading after the first usable one."""
@@ -224,7 +225,7 @@ class _Engine:
         elif level - value <= self.limits.noise_wh:
             self._book(at, 0.0, Method.MEASURED, level)  # jitter: hold the level
         elif value == 0:
-            self._note(at, CorrectionKind.GLITCH, value, "read 0 (gateway restart?); ignored")
+            self._zero(index)
         elif spike_allowed and self._previous_is_spike(index):
             self._drop_spike(value)
             self._step(index, spike_allowed=False)
@@ -263,8 +264,12 @@ class _Engine:
             text = f"fell by {share} and recovered within {window}: a transient dip; ignored"
             self._note(at, CorrectionKind.GLITCH, value, text)
             return
+        near_zero = value <= max(self.limits.reset_floor_wh, self.limits.reset_fraction * level)
         wrap = self._wrap(drop, at - start)
-        if wrap is not None:
+        # A single counter always lands near zero after its wrap. A sum landing
+        # near zero after several wraps may as well be a reset: take the reading
+        # that books less energy, so neither invents the other's.
+        if wrap is not None and (wrap[0] == 1 or not near_zero or wrap[1] <= value):
             count, wh = wrap
             self._note(
                 at,
@@ -275,7 +280,7 @@ class _Engine:
             )
             self._book(at, wh, Method.WRAP, value)
             return
-        if value <= max(self.limits.reset_floor_wh, self.limits.reset_fraction * level):
+        if near_zero:
             if self._grows_after(index):
                 plausible = self._energy_limit(at - start)
                 if plausible is None or value <= plausible:
@@ -299,6 +304,34 @@ class _Engine:
         )
         self._note(at, CorrectionKind.ANOMALY, value, text)
         self._book(at, 0.0, Method.ANOMALY, value)
+
+    def _zero(self, index: int) -> None:
+        """A 0 is a restart glitch (QUIRKS 6) unless the counter then grows from zero."""
+        at, level = self.readings[index][0], self.points[-1][1]
+        recovered, _ = self._scan(index, level)
+        later = next(((t, v) for t, v in self.readings[index + 1 :] if v > 0), None)
+        if recovered or later is None or later[1] >= level - self.limits.noise_wh:
+            self._zero_glitch(at, "a gateway restart")
+            return
+        limit = self._energy_limit(later[0] - at)
+        small = max(self.limits.reset_floor_wh, self.limits.reset_fraction * level)
+        if later[1] <= small or (limit is not None and later[1] <= limit):
+            text = (
+                f"read 0 and the counter grows from zero after it ({later[1]:,.1f} Wh at "
+                f"{later[0]:%Y-%m-%d %H:%M:%S}Z): a counter reset; counting from zero, energy "
+                "between the last reading and the reset is unknown"
+            )
+            self._note(at, CorrectionKind.RESET, 0.0, text)
+            self._book(at, 0.0, Method.RESET, 0.0)
+            return
+        self._zero_glitch(at, "the next reading is neither back up nor near zero")
+
+    def _zero_glitch(self, at: datetime, why: str) -> None:
+        """Note a 0 reading; a run of them between two accepted readings is one correction."""
+        self.zero_run = self.zero_run + 1 if self.zero_run else 1
+        first = self.corrections.pop().at if self.zero_run > 1 else at
+        times = "once" if self.zero_run == 1 else f"{self.zero_run} times until {at:%H:%M:%S}Z"
+        self._note(first, CorrectionKind.GLITCH, 0.0, f"read 0 {times} ({why}); ignored")
 
     def _previous_is_spike(self, index: int) -> bool:
         """Whether the last accepted reading stood above both neighbours (remove one, not many)."""
@@ -378,6 +411,7 @@ class _Engine:
         covered = method in (Method.MEASURED, Method.WRAP) and at - start <= self.limits.max_gap
         self.intervals.append(Interval(start, at, wh, method, covered))
         self.points.append((at, level))
+        self.zero_run = 0
 
     def _note(self, at: datetime, kind: CorrectionKind, value: float, text: str) -> None:
         before = self.points[-1][1] if self.points else None
