@@ -105,7 +105,7 @@ class CounterResult:
 
 @dataclass(frozen=True, slots=True)
 class Thresholds:
-    """Tunable limits of the counter rules (defaults explained in docs of each field)."""
+    """Tunable limits of the counter rules; each default is explained where it is set."""
 
     max_gap: timedelta = timedelta(minutes=30)  # longer intervals are gaps (not covered)
     glitch_window: timedelta = timedelta(hours=2)  # how far ahead a dip may recover
@@ -211,9 +211,24 @@ class _Engine:
             self._note(at, CorrectionKind.GLITCH, value, "negative value: not a counter; ignored")
         if start is None:
             return
+        start = self._skip_restart_zeros(start)
         self.points.append(self.readings[start])
         for index in range(start + 1, len(self.readings)):
             self._step(index, spike_allowed=True)
+
+    def _skip_restart_zeros(self, start: int) -> int:
+        """Leading zeros are a new counter if it then grows from zero, else restart glitches."""
+        later = next((i for i in range(start, len(self.readings)) if self.readings[i][1] > 0), None)
+        if self.readings[start][1] > 0 or later is None:
+            return start
+        at, value = self.readings[later]
+        limit = self._energy_limit(at - self.readings[later - 1][0])
+        if value <= self.limits.reset_floor_wh or (limit is not None and value <= limit):
+            return start
+        for index in range(start, later):
+            self._zero_glitch(self.readings[index][0], f"before {value:,.1f} Wh: a gateway restart")
+        self.zero_run = 0
+        return later
 
     def _step(self, index: int, *, spike_allowed: bool) -> None:
         at, value = self.readings[index]
@@ -267,9 +282,10 @@ class _Engine:
         near_zero = value <= max(self.limits.reset_floor_wh, self.limits.reset_fraction * level)
         wrap = self._wrap(drop, at - start)
         # A single counter always lands near zero after its wrap. A sum landing
-        # near zero after several wraps may as well be a reset: take the reading
-        # that books less energy, so neither invents the other's.
-        if wrap is not None and (wrap[0] == 1 or not near_zero or wrap[1] <= value):
+        # near zero after several wraps may as well be a reset: the wraps win
+        # unless they would book more than both the reset reading and "near zero".
+        wrap_ok = wrap is not None and wrap[1] <= max(value, self.limits.reset_floor_wh)
+        if wrap is not None and (wrap[0] == 1 or not near_zero or wrap_ok):
             count, wh = wrap
             self._note(
                 at,

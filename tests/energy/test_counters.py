@@ -85,6 +85,13 @@ def test_leading_zeros_of_a_new_counter_are_real() -> None:
     assert result.corrections == ()
 
 
+def test_leading_zeros_before_a_big_value_are_restart_glitches() -> None:
+    result = intervals(series(0, 0, 5_000_000, 5_000_100), kind=METER)
+    assert result.wh == 100
+    assert [c.kind for c in result.corrections] == [CorrectionKind.GLITCH]
+    assert "read 0 2 times" in result.corrections[0].detail
+
+
 def test_a_negative_value_is_no_counter_reading() -> None:
     # e.g. a net-consumption whLifetime (a signed balance) fed here by mistake
     result = intervals(series(-500, 1000, -20, 1100), kind=METER)

@@ -162,7 +162,7 @@ def counter_values(
     elif reset_at is not None:
         # A reset of a counter sitting just below k x 2^32 J reads exactly like k
         # wraps; resets are only told apart from wraps away from there.
-        offsets, shares = [rng.uniform(0.2, 0.8) * WRAP_WH], [1.0]
+        offsets, shares = [rng.uniform(0.2, 0.7) * WRAP_WH], [1.0]
     else:
         count = rng.randint(1, 3)
         offsets = [WRAP_WH - rng.uniform(0, 40_000) for _ in range(count)]
