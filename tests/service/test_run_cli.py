@@ -54,14 +54,18 @@ def start_run(tmp_path: Path, config: Path, **env: str) -> subprocess.Popen[str]
 
 
 def polls_in(db: Path) -> int:
+    """Polls stored so far (0 while the service is still creating the schema)."""
     engine = sa.create_engine(f"sqlite:///{db}")
-    with engine.connect() as conn:
-        count = conn.execute(sa.text("select count(*) from polls")).scalar_one()
-    engine.dispose()
-    return int(count)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text("select count(*) from polls")).scalar_one())
+    except sa.exc.OperationalError:
+        return 0
+    finally:
+        engine.dispose()
 
 
-def wait_for(predicate: object, timeout: float = 20.0) -> None:
+def wait_for(predicate: object, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():  # type: ignore[operator]
