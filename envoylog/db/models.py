@@ -7,12 +7,13 @@ once in the table and again in a unique index.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import cast
 
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Date,
     Float,
     ForeignKey,
     ForeignKeyConstraint,
@@ -259,3 +260,77 @@ meter_readings = _table(MeterReading)
 inverters = _table(Inverter)
 inverter_readings = _table(InverterReading)
 gateway_events = _table(GatewayEvent)
+
+
+# --- energy rollups (revision 0002) ------------------------------------------------
+# Written by envoylog.energy from the counters above; recomputing a period replaces it.
+
+
+class _EnergyColumns:
+    """What every gateway energy period holds: Wh per flow, how it was obtained, coverage."""
+
+    production_wh: Mapped[float | None] = mapped_column(Float)
+    consumption_wh: Mapped[float | None] = mapped_column(Float)
+    import_wh: Mapped[float | None] = mapped_column(Float)
+    export_wh: Mapped[float | None] = mapped_column(Float)
+    net_grid_wh: Mapped[float | None] = mapped_column(Float)
+    battery_charge_wh: Mapped[float | None] = mapped_column(Float)
+    battery_discharge_wh: Mapped[float | None] = mapped_column(Float)
+    self_consumption_wh: Mapped[float | None] = mapped_column(Float)
+    self_sufficiency: Mapped[float | None] = mapped_column(Float)
+    peak_production_w: Mapped[float | None] = mapped_column(Float)
+    coverage: Mapped[float] = mapped_column(Float)
+    estimated_wh: Mapped[float] = mapped_column(Float)
+    corrections: Mapped[int] = mapped_column(Integer)
+    production_source: Mapped[str | None] = mapped_column(String(32))
+    consumption_source: Mapped[str | None] = mapped_column(String(32))
+    grid_source: Mapped[str | None] = mapped_column(String(32))
+    battery_source: Mapped[str | None] = mapped_column(String(32))
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EnergyHourly(_EnergyColumns, Base):
+    __tablename__ = "energy_hourly"
+    __table_args__ = WITHOUT_ROWID
+
+    gateway_id: Mapped[int] = mapped_column(
+        ForeignKey("gateways.id", ondelete="CASCADE"), primary_key=True
+    )
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    local_start: Mapped[str] = mapped_column(String(25))  # '2024-10-27T02:00:00+01:00'
+
+
+class EnergyDaily(_EnergyColumns, Base):
+    __tablename__ = "energy_daily"
+    __table_args__ = WITHOUT_ROWID
+
+    gateway_id: Mapped[int] = mapped_column(
+        ForeignKey("gateways.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)  # the gateway's local date
+
+
+class EnergyMonthly(_EnergyColumns, Base):
+    __tablename__ = "energy_monthly"
+    __table_args__ = WITHOUT_ROWID
+
+    gateway_id: Mapped[int] = mapped_column(
+        ForeignKey("gateways.id", ondelete="CASCADE"), primary_key=True
+    )
+    month: Mapped[date] = mapped_column(Date, primary_key=True)  # first day of the local month
+
+
+class InverterDaily(Base):
+    __tablename__ = "inverter_daily"
+    __table_args__ = WITHOUT_ROWID
+
+    inverter_id: Mapped[int] = mapped_column(
+        ForeignKey("inverters.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    wh: Mapped[float | None] = mapped_column(Float)
+    peak_w: Mapped[float | None] = mapped_column(Float)
+    coverage: Mapped[float] = mapped_column(Float)
+    source: Mapped[str | None] = mapped_column(String(32))  # lifetime / interval_sum
+    corrections: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
