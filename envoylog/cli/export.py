@@ -1,0 +1,191 @@
+"""``envoylog export``: daily, monthly or per-inverter energy as CSV or Parquet."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from envoylog import export as library
+from envoylog.config import find_config_file, load_settings
+from envoylog.db import Store
+from envoylog.db.exports import database_name, open_existing
+from envoylog.export import ExportKind, ExportSummary, Format, Progress
+
+# Fewer rows than this export in well under a second: no progress bar.
+PROGRESS_MIN_ROWS = 50_000
+
+
+def _is_terminal(stream: IO[Any]) -> bool:
+    return stream.isatty()
+
+
+def _local_date(_ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not a date like 2024-03-31") from exc
+
+
+@click.command("export")
+@click.argument("kind", type=click.Choice([k.value for k in ExportKind]))
+@click.option(
+    "--gateway",
+    "gateways",
+    multiple=True,
+    metavar="NAME|SERIAL",
+    help="Only this gateway, by name or serial; repeat for several (default: all).",
+)
+@click.option(
+    "--from",
+    "start",
+    metavar="DATE",
+    callback=_local_date,
+    help="First local date to export, inclusive (YYYY-MM-DD; default: the first there is).",
+)
+@click.option(
+    "--to",
+    "end",
+    metavar="DATE",
+    callback=_local_date,
+    help="Last local date to export, inclusive (YYYY-MM-DD; default: the last there is).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet"]),
+    help="Output format (default: parquet for a .parquet --output, else csv).",
+)
+@click.option(
+    "--output",
+    "-o",
+    default="-",
+    show_default=True,
+    metavar="PATH|-",
+    help="File to write, replaced whole when done; '-' writes to standard output.",
+)
+@click.option(
+    "--bom",
+    is_flag=True,
+    help="Start the CSV with a UTF-8 byte order mark, for Excel and non-ASCII gateway names.",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file (default: $ENVOYLOG_CONFIG, /etc/envoylog/envoylog.toml, per-user file).",
+)
+@click.option(
+    "--db",
+    "db_url",
+    metavar="URL",
+    help="Database URL or SQLite file (overrides $ENVOYLOG_DB and the config file).",
+)
+def export(
+    kind: str,
+    gateways: tuple[str, ...],
+    start: date | None,
+    end: date | None,
+    fmt: Format | None,
+    output: str,
+    bom: bool,
+    config_path: Path | None,
+    db_url: str | None,
+) -> None:
+    """Export daily, monthly or per-inverter energy as CSV or Parquet.
+
+    Dates are each gateway's local dates; --from and --to are inclusive, and a
+    month is exported when any of its days is in the range. Energy is in kWh,
+    ratios in %, units in every column name; a missing figure is an empty cell,
+    never 0. Reads what `envoylog rollup` computed.
+    """
+    if start is not None and end is not None and start > end:
+        raise click.BadParameter(f"--from {start} is after --to {end}", param_hint="--from")
+    fmt = fmt or ("parquet" if output.endswith(".parquet") else "csv")
+    to_stdout = output == "-"
+    if to_stdout and fmt == "parquet" and _is_terminal(sys.stdout):
+        raise click.UsageError(
+            "refusing to write Parquet (binary) to a terminal: use --output FILE or a pipe"
+        )
+    settings = load_settings(find_config_file(config_path))
+    with open_existing(settings.db_url(db_url), settings.store_options()) as store:
+        target: Path | IO[bytes] | IO[str]
+        if not to_stdout:
+            target = Path(output)
+        elif fmt == "parquet":
+            target = sys.stdout.buffer
+        else:
+            target = sys.stdout
+        with _progress_bar() as progress:
+            summary = library.export(
+                store,
+                ExportKind(kind),
+                gateways=gateways,
+                start=start,
+                end=end,
+                fmt=fmt,
+                output=target,
+                progress=progress,
+                bom=bom,
+            )
+        if summary.rows == 0:
+            click.echo(_nothing_message(store, kind, gateways, start, end), err=True)
+        elif summary.path is not None:
+            click.echo(_done_message(summary, kind), err=True)
+
+
+@contextmanager
+def _progress_bar() -> Iterator[Progress | None]:
+    """A progress callback drawing on stderr once an export proves long, or None off a terminal."""
+    if not _is_terminal(sys.stderr):
+        yield None
+        return
+    bar: Any = None
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None and total >= PROGRESS_MIN_ROWS:
+            bar = click.progressbar(length=total, label="reading", file=sys.stderr)
+            bar.__enter__()
+        if bar is not None:
+            bar.update(done - bar.pos)
+
+    try:
+        yield progress
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+
+
+def _nothing_message(
+    store: Store, kind: str, gateways: tuple[str, ...], start: date | None, end: date | None
+) -> str:
+    scope = f"gateway {', '.join(gateways)}" if gateways else "any gateway"
+    if start and end:
+        span = f" between {start} and {end}"
+    elif start:
+        span = f" from {start} on"
+    elif end:
+        span = f" up to {end}"
+    else:
+        span = ""
+    what = "inverter energy" if kind == ExportKind.INVERTERS else f"{kind} energy"
+    return (
+        f"no {what} for {scope}{span} in {database_name(store)}: "
+        "run `envoylog rollup` first? (nothing written)"
+    )
+
+
+def _done_message(summary: ExportSummary, kind: str) -> str:
+    noun = "gateway" if len(summary.gateways) == 1 else "gateways"
+    return (
+        f"exported {summary.rows} {kind} rows for {len(summary.gateways)} {noun} "
+        f"({summary.first} to {summary.last}) to {summary.path}"
+    )

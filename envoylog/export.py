@@ -1,0 +1,310 @@
+"""Energy exports: the energy tables as pandas frames, written as CSV or Parquet.
+
+Exports speak the gateway's local calendar: a day is the gateway's local date,
+a month its local month, exactly as the rollup cut them. Energy is in kWh with
+three decimals (1 Wh, the resolution of the counters), ratios in percent. The
+same columns, units and values go to CSV and Parquet; a missing figure is an
+empty cell (CSV) or a null (Parquet), never 0.
+"""
+
+from __future__ import annotations
+
+import enum
+import io
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import IO, Any, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from envoylog import __version__
+from envoylog.db import Store, head_revision
+from envoylog.db.exports import GatewayRef, Rows, fetch_rows, list_gateways
+from envoylog.errors import ConfigError
+
+Format = Literal["csv", "parquet"]
+Progress = Callable[[int, int], None]
+METADATA_KEY = b"envoylog"
+
+
+class ExportKind(enum.StrEnum):
+    DAILY = "daily"
+    MONTHLY = "monthly"
+    INVERTERS = "inverters"
+
+
+Convert = Literal["label", "text", "date", "kwh", "pct", "w", "count"]
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One export column: its header, the query column it comes from, its unit."""
+
+    name: str
+    source: str
+    convert: Convert
+    unit: str | None = None
+
+
+_HEAD = (
+    Column("gateway", "gateway_name", "label"),
+    Column("gateway_serial", "gateway_serial", "text"),
+)
+_ENERGY = (
+    Column("production_kwh", "production_wh", "kwh", "kWh"),
+    Column("consumption_kwh", "consumption_wh", "kwh", "kWh"),
+    Column("import_kwh", "import_wh", "kwh", "kWh"),
+    Column("export_kwh", "export_wh", "kwh", "kWh"),
+    Column("net_grid_kwh", "net_grid_wh", "kwh", "kWh"),
+    Column("battery_charge_kwh", "battery_charge_wh", "kwh", "kWh"),
+    Column("battery_discharge_kwh", "battery_discharge_wh", "kwh", "kWh"),
+    Column("self_consumption_kwh", "self_consumption_wh", "kwh", "kWh"),
+    Column("self_sufficiency_pct", "self_sufficiency", "pct", "%"),
+    Column("peak_production_w", "peak_production_w", "w", "W"),
+    Column("coverage_pct", "coverage", "pct", "%"),
+    Column("estimated_kwh", "estimated_wh", "kwh", "kWh"),
+    Column("corrections", "corrections", "count"),
+    Column("production_source", "production_source", "text"),
+    Column("consumption_source", "consumption_source", "text"),
+    Column("grid_source", "grid_source", "text"),
+    Column("battery_source", "battery_source", "text"),
+)
+_TIMEZONE = Column("timezone", "timezone", "text")
+
+COLUMNS: dict[ExportKind, tuple[Column, ...]] = {
+    ExportKind.DAILY: (*_HEAD, Column("date", "day", "date"), _TIMEZONE, *_ENERGY),
+    ExportKind.MONTHLY: (*_HEAD, Column("month", "month", "date"), _TIMEZONE, *_ENERGY),
+    ExportKind.INVERTERS: (
+        *_HEAD,
+        Column("inverter_serial", "inverter_serial", "text"),
+        Column("date", "day", "date"),
+        _TIMEZONE,
+        Column("energy_kwh", "wh", "kwh", "kWh"),
+        Column("peak_w", "peak_w", "w", "W"),
+        Column("coverage_pct", "coverage", "pct", "%"),
+        Column("source", "source", "text"),
+        Column("corrections", "corrections", "count"),
+    ),
+}
+
+
+def period_column(kind: ExportKind) -> str:
+    """The column holding each row's local period: ``month`` or ``date``."""
+    return "month" if kind is ExportKind.MONTHLY else "date"
+
+
+def units(kind: ExportKind) -> dict[str, str]:
+    """Unit of every column that has one."""
+    return {c.name: c.unit for c in COLUMNS[kind] if c.unit}
+
+
+@dataclass(frozen=True, slots=True)
+class ExportSummary:
+    """What an export wrote: rows, gateways (as labelled), first and last period, file."""
+
+    rows: int
+    gateways: tuple[str, ...]
+    first: date | None
+    last: date | None
+    path: Path | None
+
+
+def resolve_gateways(store: Store, wanted: Sequence[str]) -> list[GatewayRef]:
+    """The gateways named (by name or serial); all of them when none are named."""
+    known = list_gateways(store)
+    if not wanted:
+        return known
+    unknown = [w for w in wanted if not any(w in (g.name, g.serial) for g in known)]
+    if unknown:
+        names = ", ".join(repr(u) for u in unknown)
+        listed = ", ".join(g.serial if g.name is None else f"{g.name} ({g.serial})" for g in known)
+        known_text = f"known gateways: {listed}" if known else "the database has no gateways yet"
+        noun = "gateway" if len(unknown) == 1 else "gateways"
+        raise ConfigError(f"unknown {noun} {names}; {known_text}")
+    return [g for g in known if g.name in wanted or g.serial in wanted]
+
+
+def frame(
+    store: Store,
+    kind: ExportKind,
+    *,
+    gateways: Sequence[str] = (),
+    start: date | None = None,
+    end: date | None = None,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """Read one export as a frame, sorted by gateway then local date (inclusive range)."""
+    kind = ExportKind(kind)
+    if start is not None and end is not None and start > end:
+        raise ConfigError(f"the date range is empty: {start} is after {end}")
+    ids = [g.id for g in resolve_gateways(store, gateways)] if gateways else None
+    rows = fetch_rows(store, kind.value, gateway_ids=ids, start=start, end=end, progress=progress)
+    return build_frame(kind, rows)
+
+
+def build_frame(kind: ExportKind, rows: Rows) -> pd.DataFrame:
+    """Turn query rows into the export's columns, units and dtypes."""
+    by_name: dict[str, Sequence[Any]] = dict.fromkeys(rows.columns, ())
+    if rows.rows:
+        by_name = dict(zip(rows.columns, zip(*rows.rows, strict=True), strict=True))
+    data: dict[str, Any] = {}
+    for column in COLUMNS[kind]:
+        values = by_name[column.source]
+        if column.convert == "label":
+            names = pd.Series(values, dtype="str")
+            data[column.name] = names.where(names.notna(), pd.Series(by_name["gateway_serial"]))
+        else:
+            data[column.name] = _convert(column.convert, values)
+    return pd.DataFrame(data)
+
+
+def _convert(convert: Convert, values: Sequence[Any]) -> Any:
+    if convert == "text":
+        return pd.Series(values, dtype="str")
+    if convert == "date":
+        return pd.arrays.ArrowExtensionArray(pa.array(values, type=pa.date32()))
+    if convert == "count":
+        return pd.array(list(values), dtype="Int64")
+    numbers = np.array(values, dtype=np.float64)
+    if convert == "w":
+        return pd.Series(np.round(numbers)).astype("Int64")
+    if convert == "kwh":
+        return np.round(numbers / 1000.0, 3) + 0.0  # + 0.0: no "-0.0" cells
+    return np.round(numbers * 100.0, 1) + 0.0  # pct: the tables hold fractions
+
+
+def summarize(df: pd.DataFrame, kind: ExportKind, path: Path | None = None) -> ExportSummary:
+    """Rows, gateways and first/last period of a frame."""
+    if df.empty:
+        return ExportSummary(0, (), None, None, path)
+    periods = df[period_column(kind)]
+    return ExportSummary(
+        rows=len(df),
+        gateways=tuple(dict.fromkeys(df["gateway"].tolist())),
+        first=periods.min(),
+        last=periods.max(),
+        path=path,
+    )
+
+
+def write(
+    df: pd.DataFrame,
+    kind: ExportKind,
+    fmt: Format,
+    output: Path | IO[bytes] | IO[str],
+    *,
+    filters: Mapping[str, Any] | None = None,
+    generated_at: datetime | None = None,
+    bom: bool = False,
+) -> ExportSummary:
+    """Write a frame from :func:`frame` as CSV or Parquet to a file or an open stream."""
+    kind = ExportKind(kind)
+    payload: bytes | str
+    if fmt == "csv":
+        payload = ("\ufeff" if bom else "") + csv_text(df, kind)
+    elif fmt == "parquet":
+        if isinstance(output, io.TextIOBase):
+            raise ConfigError("Parquet is binary: write it to a file or a binary stream")
+        metadata = export_metadata(df, kind, filters or {}, generated_at or datetime.now(UTC))
+        payload = parquet_bytes(df, kind, metadata)
+    else:
+        raise ConfigError(f"unknown export format {fmt!r}: use csv or parquet")
+    if isinstance(output, Path):
+        _write_file(output, payload)
+        return summarize(df, kind, output)
+    if isinstance(output, io.TextIOBase):
+        output.write(payload if isinstance(payload, str) else payload.decode())
+    else:
+        output.write(payload.encode() if isinstance(payload, str) else payload)  # type: ignore[arg-type]
+    output.flush()
+    return summarize(df, kind)
+
+
+def _write_file(path: Path, payload: bytes | str) -> None:
+    data = payload.encode() if isinstance(payload, str) else payload
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, path)  # a failed export never leaves half a file under the name
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write the export to {path}: {exc.strerror or exc}") from exc
+
+
+def csv_text(df: pd.DataFrame, kind: ExportKind) -> str:
+    """CSV: header row, comma, '.' decimals, ISO dates (months YYYY-MM), empty cells for missing."""
+    if kind is ExportKind.MONTHLY:
+        df = df.assign(month=df["month"].astype("str").str.slice(0, 7))
+    return df.to_csv(index=False, na_rep="", lineterminator="\n")
+
+
+def export_metadata(
+    df: pd.DataFrame, kind: ExportKind, filters: Mapping[str, Any], generated_at: datetime
+) -> dict[str, Any]:
+    """What the Parquet file says about itself under the ``envoylog`` key."""
+    zones = dict(zip(df["gateway_serial"], df["timezone"], strict=True))
+    return {
+        "version": __version__,
+        "schema_revision": head_revision(),
+        "kind": kind.value,
+        "generated_at": generated_at.astimezone(UTC).isoformat(timespec="seconds"),
+        "units": units(kind),
+        "timezones": {serial: None if pd.isna(z) else z for serial, z in zones.items()},
+        "periods": f"{period_column(kind)} is the gateway's local "
+        + ("month (its first day)" if kind is ExportKind.MONTHLY else "date"),
+        "filters": dict(filters),
+        "rows": len(df),
+    }
+
+
+def parquet_bytes(df: pd.DataFrame, kind: ExportKind, metadata: Mapping[str, Any]) -> bytes:
+    """Parquet with date32, float64, int64 and string columns, units on each field."""
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    unit_of = units(kind)
+    fields = [
+        pa.field(
+            f.name,
+            pa.string() if pa.types.is_large_string(f.type) else f.type,
+            metadata={b"unit": unit_of[f.name].encode()} if f.name in unit_of else None,
+        )
+        for f in table.schema
+    ]
+    schema = pa.schema(fields, metadata={**(table.schema.metadata or {})})
+    schema = schema.with_metadata(
+        {**(schema.metadata or {}), METADATA_KEY: json.dumps(metadata).encode()}
+    )
+    sink = pa.BufferOutputStream()
+    pq.write_table(table.cast(schema), sink)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def export(
+    store: Store,
+    kind: ExportKind,
+    *,
+    gateways: Sequence[str] = (),
+    start: date | None = None,
+    end: date | None = None,
+    fmt: Format = "csv",
+    output: Path | IO[bytes] | IO[str],
+    progress: Progress | None = None,
+    bom: bool = False,
+) -> ExportSummary:
+    """Export one kind of energy; an empty result writes nothing (``rows == 0``)."""
+    kind = ExportKind(kind)
+    df = frame(store, kind, gateways=gateways, start=start, end=end, progress=progress)
+    if df.empty:
+        return summarize(df, kind)
+    filters = {
+        "gateways": list(gateways),
+        "from": start.isoformat() if start else None,
+        "to": end.isoformat() if end else None,
+    }
+    return write(df, kind, fmt, output, filters=filters, bom=bom)
