@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from envoylog.config import find_config_file, load_settings
+from envoylog.cli.options import required_config
 from envoylog.config.summary import database_source, reach, render_reached, summarise
 
 
@@ -32,13 +32,7 @@ def check(config_path: Path | None, offline: bool) -> None:
     answered. Exits non-zero when the file is invalid or a gateway could not be
     reached.
     """
-    path = find_config_file(config_path)
-    if path is None:
-        raise click.ClickException(
-            "No config file found (--config, $ENVOYLOG_CONFIG, /etc/envoylog/envoylog.toml, "
-            "~/.config/envoylog/envoylog.toml); create one from deploy/envoylog.example.toml."
-        )
-    settings = load_settings(path)
+    path, settings = required_config(config_path)
     click.echo(summarise(settings, settings.db_url(), database_source(settings)))
     if not settings.gateways:
         raise click.ClickException(

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from envoylog.db import current, describe, head_revision, resolve_db_url, upgrade
-
-db_option = click.option(
-    "--db",
-    "db_url",
-    metavar="URL",
-    help="Database URL or SQLite file (default: $ENVOYLOG_DB, else the state folder's file).",
-)
+from envoylog.cli.options import database_options, database_url
+from envoylog.db import current, describe, head_revision, upgrade
 
 
 @click.group("db")
@@ -20,19 +16,19 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@db_option
-def upgrade_command(db_url: str | None) -> None:
+@database_options
+def upgrade_command(db_url: str | None, config_path: Path | None) -> None:
     """Create the schema, or bring it to this version's newest revision."""
-    url = resolve_db_url(db_url)
+    url = database_url(db_url, config_path)
     revision = upgrade(url)
     click.echo(f"{describe(url)} is at schema revision {revision} (newest).")
 
 
 @db.command("current")
-@db_option
-def current_command(db_url: str | None) -> None:
+@database_options
+def current_command(db_url: str | None, config_path: Path | None) -> None:
     """Show the database's schema revision."""
-    url = resolve_db_url(db_url)
+    url = database_url(db_url, config_path)
     revision = current(url)
     head = head_revision()
     if revision is None:

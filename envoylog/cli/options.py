@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from envoylog.client import Credentials, GatewayClient, PinStore
+from envoylog.config import Settings, find_config_file, load_settings
 from envoylog.paths import pin_file
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -121,3 +122,42 @@ def with_client(command: Callable[..., Any]) -> Callable[..., Any]:
             client.close()
 
     return wrapper
+
+
+def database_options(command: F) -> F:
+    """Add --db and --config: the database comes from the flag, $ENVOYLOG_DB, or the file."""
+    command = click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Config file (default: $ENVOYLOG_CONFIG, /etc/envoylog/envoylog.toml, "
+        "then ~/.config/envoylog/envoylog.toml).",
+    )(command)
+    return click.option(
+        "--db",
+        "db_url",
+        metavar="URL",
+        help="Database URL or SQLite file (default: $ENVOYLOG_DB, the config file's "
+        "database, else envoylog.sqlite in the state folder).",
+    )(command)
+
+
+def settings_from(config_path: Path | None) -> Settings:
+    """Load the config file named by --config or found in the usual places (defaults if none)."""
+    return load_settings(find_config_file(config_path))
+
+
+def database_url(db_url: str | None, config_path: Path | None) -> str:
+    """Resolve the database: --db, then $ENVOYLOG_DB, then the config file, then the default."""
+    return settings_from(config_path).db_url(db_url)
+
+
+def required_config(config_path: Path | None) -> tuple[Path, Settings]:
+    """Find and load the config file, or stop with one sentence saying where it was looked for."""
+    path = find_config_file(config_path)
+    if path is None:
+        raise click.ClickException(
+            "No config file found (--config, $ENVOYLOG_CONFIG, /etc/envoylog/envoylog.toml, "
+            "~/.config/envoylog/envoylog.toml); create one from deploy/envoylog.example.toml."
+        )
+    return path, load_settings(path)

@@ -6,26 +6,21 @@ from pathlib import Path
 
 import click
 
-from envoylog.cli.options import gateway_options, with_client
+from envoylog.cli.options import database_options, gateway_options, settings_from, with_client
 from envoylog.client import GatewayClient
-from envoylog.db import WriteStatus, describe, resolve_db_url
+from envoylog.db import WriteStatus, describe
 from envoylog.poller import GatewayState
 from envoylog.service import Collected, collect, open_writer
 
 
 @click.command()
 @gateway_options
-@click.option(
-    "--db",
-    "db_url",
-    metavar="URL",
-    help="Database URL or SQLite file (default: $ENVOYLOG_DB, else the state folder's file).",
-)
+@database_options
 @click.option(
     "--spool",
     "spool_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where polls wait while the database is down (default: the state folder's spool).",
+    help="Where polls wait while the database is down (default: the config's spool_dir).",
 )
 @click.option("--name", help="A name for this gateway in the database (default: none).")
 @with_client
@@ -33,6 +28,7 @@ def poll(
     client: GatewayClient,
     host: str,
     db_url: str | None,
+    config_path: Path | None,
     spool_dir: Path | None,
     name: str | None,
 ) -> None:
@@ -41,8 +37,9 @@ def poll(
     Prints the rows stored per table and the endpoints that failed, and why.
     Exits 0 when the poll was stored, non-zero when nothing could be.
     """
-    url = resolve_db_url(db_url)
-    writer = open_writer(url, spool_dir)
+    settings = settings_from(config_path)
+    url = settings.db_url(db_url)
+    writer = open_writer(url, spool_dir or settings.spool_dir)
     try:
         collected = collect(client, GatewayState(host=host, name=name), writer)
     finally:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 
-from envoylog.db import open_store, reparse, resolve_db_url
+from envoylog.cli.options import database_options, database_url
+from envoylog.db import open_store, reparse
 
 
 def _instant(value: str | None) -> datetime | None:
@@ -21,11 +23,11 @@ def _instant(value: str | None) -> datetime | None:
 
 @click.command("reparse")
 @click.option("--since", metavar="ISO", help="Only polls from this instant on (UTC if no zone).")
-@click.option("--db", "db_url", metavar="URL", help="Database URL or SQLite file.")
-def reparse_command(since: str | None, db_url: str | None) -> None:
+@database_options
+def reparse_command(since: str | None, db_url: str | None, config_path: Path | None) -> None:
     """Rebuild readings from kept raw bodies; rows already stored are kept."""
     start = _instant(since)
-    with open_store(resolve_db_url(db_url)) as store:
+    with open_store(database_url(db_url, config_path)) as store:
         summary = reparse(store, start)
     added = ", ".join(f"{k}={v}" for k, v in summary.as_dict().items() if v)
     click.echo(f"reparse done: {added or 'nothing new'}")

@@ -9,26 +9,15 @@ from pathlib import Path
 import click
 
 from envoylog import systemd
-from envoylog.config import find_config_file, load_settings
+from envoylog.cli.options import database_options, required_config
 from envoylog.service import build_service
 
 log = logging.getLogger(__name__)
 
 
 @click.command()
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Config file (default: $ENVOYLOG_CONFIG, /etc/envoylog/envoylog.toml, per-user file).",
-)
-@click.option(
-    "--db",
-    "db_url",
-    metavar="URL",
-    help="Database URL or SQLite file (overrides $ENVOYLOG_DB and the config file).",
-)
-def run(config_path: Path | None, db_url: str | None) -> None:
+@database_options
+def run(db_url: str | None, config_path: Path | None) -> None:
     """Log every configured gateway until stopped (SIGTERM or Ctrl-C).
 
     Each endpoint is polled at its own cadence, the polls are stored (or spooled
@@ -36,13 +25,7 @@ def run(config_path: Path | None, db_url: str | None) -> None:
     and healthy. On SIGTERM the poll in flight is finished and stored, then the
     service exits 0.
     """
-    path = find_config_file(config_path)
-    if path is None:
-        raise click.ClickException(
-            "No config file found (--config, $ENVOYLOG_CONFIG, /etc/envoylog/envoylog.toml, "
-            "~/.config/envoylog/envoylog.toml); create one from deploy/envoylog.example.toml."
-        )
-    settings = load_settings(path)
+    path, settings = required_config(config_path)
     if not settings.enabled_gateways:
         raise click.ClickException(f"{path}: no enabled [[gateway]]; add one with name and host.")
     logging.getLogger().setLevel(
