@@ -22,7 +22,6 @@ import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from email.utils import formatdate
-from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
@@ -39,6 +38,7 @@ from envoylog.simulator.serving import (
     GatewayHTTPServer,
     RecordedRequest,
     Reply,
+    Served,
     ServerGroup,
     digest_ok,
     simulator_tls_context,
@@ -247,7 +247,7 @@ class LiveResponder:
             return _start_epoch(datetime.fromisoformat(text), self.profile.timezone)
 
 
-class SimulatedGateway:
+class SimulatedGateway(Served):
     """One living gateway on a loopback port; a context manager serving in a thread."""
 
     def __init__(
@@ -330,30 +330,6 @@ class SimulatedGateway:
         """The truth with its local hours and days, as ``/__sim/truth`` serves it."""
         return self.model.truth_report(to_epoch(start), to_epoch(end))
 
-    def start(self) -> SimulatedGateway:
-        self._group.start()
-        return self
-
-    def serve_forever(self) -> None:
-        try:
-            self._group.serve()
-        finally:
-            self._group.close()
-
-    def close(self) -> None:
-        self._group.close()
-
-    def __enter__(self) -> SimulatedGateway:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 def _raise_file_limit(wanted: int) -> None:
     # Each gateway holds a listening socket, and each client connection one more.
@@ -363,7 +339,7 @@ def _raise_file_limit(wanted: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
-class SimulatedFleet:
+class SimulatedFleet(Served):
     """``count`` independent gateways (distinct serials, sizes and wiring) in one process.
 
     ``profile`` None mixes every profile; ports are consecutive from ``port`` (0: any
@@ -430,30 +406,6 @@ class SimulatedFleet:
 
     def __getitem__(self, index: int) -> SimulatedGateway:
         return self.gateways[index]
-
-    def start(self) -> SimulatedFleet:
-        self._group.start()
-        return self
-
-    def serve_forever(self) -> None:
-        try:
-            self._group.serve()
-        finally:
-            self._group.close()
-
-    def close(self) -> None:
-        self._group.close()
-
-    def __enter__(self) -> SimulatedFleet:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 __all__ = ["ManualClock", "SimClock", "SimulatedFleet", "SimulatedGateway", "make_token"]

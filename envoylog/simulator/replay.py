@@ -16,7 +16,6 @@ import json
 import re
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from envoylog.errors import ConfigError
@@ -26,6 +25,7 @@ from envoylog.simulator.serving import (
     GatewayHTTPServer,
     RecordedRequest,
     Reply,
+    Served,
     ServerGroup,
     digest_ok,
     simulator_certificate_pem,
@@ -151,7 +151,7 @@ class CaptureFolder:
         return meta if isinstance(meta, dict) else {}
 
 
-class ReplayServer:
+class ReplayServer(Served):
     """A gateway replaying one capture folder; a context manager serving in a thread."""
 
     def __init__(
@@ -186,30 +186,3 @@ class ReplayServer:
     def requests(self) -> list[RecordedRequest]:
         """The requests received so far (the last MAX_RECORDED_REQUESTS)."""
         return self._httpd.requests()
-
-    def start(self) -> ReplayServer:
-        """Serve in a background daemon thread."""
-        self._group.start()
-        return self
-
-    def serve_forever(self) -> None:
-        """Serve in this thread until interrupted, then close the socket."""
-        try:
-            self._group.serve()
-        finally:
-            self._group.close()
-
-    def close(self) -> None:
-        """Stop serving and release the port."""
-        self._group.close()
-
-    def __enter__(self) -> ReplayServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()

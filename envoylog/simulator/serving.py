@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, Protocol, Self
 from urllib.parse import urlsplit
 
 from envoylog.errors import ConfigError
@@ -241,3 +242,36 @@ def simulator_tls_context() -> ssl.SSLContext:
 def simulator_certificate_pem() -> str:
     """Return the simulator certificate (PEM), e.g. for certificate pinning tests."""
     return resources.files("envoylog.simulator").joinpath(CERT_FILE).read_text(encoding="ascii")
+
+
+class Served:
+    """The life of every simulator server object: start, serve, close, and `with`."""
+
+    _group: ServerGroup
+
+    def start(self) -> Self:
+        """Serve in a background daemon thread."""
+        self._group.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in this thread until interrupted, then release the ports."""
+        try:
+            self._group.serve()
+        finally:
+            self._group.close()
+
+    def close(self) -> None:
+        """Stop serving and release the ports."""
+        self._group.close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
