@@ -115,9 +115,12 @@ class GatewayJob:
             self._reprobe()
         self.submit(poll)
         self._check_token(now)
-        if poll.status is PollStatus.FAILED:
-            first_error = next((e.error for e in poll.endpoints if e.error), "no endpoint answered")
-            self._failed(now, first_error)
+        data = [e for e in poll.endpoints if e.endpoint != ep.INFO.name]
+        # /info needs no token: a poll where nothing else answered (a refused token, a
+        # gateway busy restarting) is a failure to back off from, not a success.
+        if poll.status is PollStatus.FAILED or (data and not any(e.ok for e in data)):
+            first_error = next((e.error for e in data if e.error), None)
+            self._failed(now, first_error or "no endpoint answered")
             return Outcome.FAILED
         self.health.last_success_at = now
         self.health.consecutive_failures = 0

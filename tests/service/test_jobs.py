@@ -8,7 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 from fakes import INFO, PRODUCTION, Answer, FakeGateway
 
-from envoylog.errors import GatewayUnreachable
+from envoylog.errors import GatewayUnreachable, TokenError
 from envoylog.jobs import GatewayJob, Outcome, QuietWindow
 from envoylog.records import PollResult
 
@@ -138,3 +138,13 @@ def test_token_expiry_warns_once_a_day(caplog: pytest.LogCaptureFixture) -> None
     warnings = [r for r in caplog.records if "token_expiring" in r.getMessage()]
     assert len(warnings) == 1 and "days_left=10" in warnings[0].getMessage()
     assert job.health.token_expires_at == expires
+
+
+def test_a_refused_token_backs_off_even_though_info_answers() -> None:
+    clock = Clock()
+    gateway = healthy_gateway()
+    gateway.table["/home"] = TokenError("Gateway envoy.test refused the token")
+    job, stored = make_job(gateway, clock)
+    assert job.run() is Outcome.FAILED
+    assert stored and job.health.retry_at == START + timedelta(seconds=60)
+    assert "refused the token" in (job.health.last_error or "")

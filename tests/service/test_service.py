@@ -145,3 +145,40 @@ def test_ten_minute_database_outage_loses_nothing(
     expected = [START + timedelta(seconds=5 * i) for i in range(144)]
     assert [started for started, _ in rows] == expected  # none lost, none doubled, in order
     assert len(spool) == 0 and worker.spooled > 0
+
+
+def test_a_hung_gateway_never_delays_a_healthy_one(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'two.sqlite'}"
+    hung = BlockingGateway()
+    healthy = FakeGateway(
+        {
+            "/info": Answer(200, INFO.replace(b"122000000001", b"122000000002"), "text/xml"),
+            "/production.json?details=1": Answer(200, PRODUCTION),
+        }
+    )
+    worker = StoreWorker(Writer(db_url, Spool(tmp_path / "spool")))
+    jobs = [
+        GatewayJob(
+            name=name,
+            client=client,
+            submit=worker.submit,
+            cadences={"production_json": 1},
+            tick_s=1,
+        )
+        for name, client in (("hung", hung), ("healthy", healthy))
+    ]
+    service = Service(jobs, worker)
+    service.start()
+    try:
+        assert hung.entered.wait(10)
+        # While the first gateway hangs, the second keeps being polled every second.
+        deadline = threading.Event()
+        for _ in range(100):
+            if healthy.asked.count("/production.json?details=1") >= 4:
+                break
+            deadline.wait(0.1)
+        assert healthy.asked.count("/production.json?details=1") >= 4
+    finally:
+        hung.release.set()
+        service.stop()
+    assert hung.asked.count("/production.json?details=1") >= 1
