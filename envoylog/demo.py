@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from envoylog.client import Credentials, GatewayClient
 from envoylog.db import Spool, Writer, open_store
+from envoylog.db.energy import daily_energy
 from envoylog.db.status import row_counts
 from envoylog.endpoints import ALL
 from envoylog.jobs import GatewayJob, Outcome, QuietWindow
@@ -46,6 +47,8 @@ class DemoResult:
     quiet_ticks: int
     rows: dict[str, int]
     truth_wh: dict[str, float]
+    energy: dict[date, dict[str, float | None]]  # energy_daily per logged day
+    truth_days: dict[date, dict[str, float]]  # the simulator's truth per local day
 
 
 def yesterday(timezone: str) -> date:
@@ -59,8 +62,13 @@ def run_demo(
     day: date | None = None,
     days: int = 1,
     progress: Callable[[int, int], None] = lambda done, total: None,
+    db_url: str | None = None,
 ) -> DemoResult:
-    """Simulate ``days`` local days of one site and log them into a new SQLite file."""
+    """Simulate ``days`` local days of one site and log them into a new SQLite file.
+
+    ``db_url`` logs into that (empty) database instead; ``db_path`` then only
+    names the spool folder.
+    """
     zone_name = get_profile(profile).timezone
     zone = ZoneInfo(zone_name)
     day = day or yesterday(zone_name)
@@ -68,7 +76,7 @@ def run_demo(
     end = datetime.combine(day + timedelta(days=days), time(0), zone)
     for stale in (db_path, *db_path.parent.glob(db_path.name + "-*")):
         stale.unlink(missing_ok=True)
-    db_url = f"sqlite:///{db_path}"
+    db_url = db_url or f"sqlite:///{db_path}"
     clock = ManualClock(start)
 
     def now() -> datetime:
@@ -85,6 +93,7 @@ def run_demo(
             submit=worker.submit,
             cadences={e.name: e.cadence_s for e in ALL},
             tick_s=TICK_S,
+            timezone=zone_name,  # as configured: the quiet window is local from the first tick
             quiet=QuietWindow(),
             clock=now,
         )
@@ -103,6 +112,13 @@ def run_demo(
             worker.writer.close()
             client.close()
         truth = gateway.truth(start, end)
+        truth_days = {
+            day + timedelta(days=k): gateway.truth(
+                datetime.combine(day + timedelta(days=k), time(0), zone),
+                datetime.combine(day + timedelta(days=k + 1), time(0), zone),
+            )
+            for k in range(days)
+        }
     return DemoResult(
         db_path=db_path,
         profile=profile,
@@ -113,7 +129,15 @@ def run_demo(
         quiet_ticks=quiet,
         rows=_row_counts(db_url),
         truth_wh=truth,
+        energy=_energy(db_url, day, days),
+        truth_days=truth_days,
     )
+
+
+def _energy(db_url: str, day: date, days: int) -> dict[date, dict[str, float | None]]:
+    """The demo days' energy_daily rows, rolled up by the store worker as it stopped."""
+    with open_store(db_url, migrate=False) as store:
+        return daily_energy(store, day, day + timedelta(days=days))
 
 
 def _row_counts(db_url: str) -> dict[str, int]:

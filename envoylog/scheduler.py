@@ -14,7 +14,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +23,8 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from envoylog.db import Writer, WriteStatus
+from envoylog.db import Store, Writer, WriteStatus, open_store
+from envoylog.energy.rollup import rollup_recent
 from envoylog.errors import EnvoylogError
 from envoylog.jobs import GatewayJob
 from envoylog.records import PollResult
@@ -31,13 +32,19 @@ from envoylog.records import PollResult
 log = logging.getLogger(__name__)
 
 _STOP = object()
+ROLLUP_INTERVAL_S = 300.0
 
 
 class StoreWorker(threading.Thread):
     """Write handed-over polls in arrival order; the only thread that touches the database."""
 
     def __init__(
-        self, writer: Writer, *, on_write: Callable[[PollResult, Any], None] | None = None
+        self,
+        writer: Writer,
+        *,
+        on_write: Callable[[PollResult, Any], None] | None = None,
+        rollup_interval_s: float | None = ROLLUP_INTERVAL_S,
+        timezones: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(name="envoylog-store", daemon=True)
         self.writer = writer
@@ -47,6 +54,14 @@ class StoreWorker(threading.Thread):
         self.written = 0
         self.spooled = 0
         self.failed = 0
+        # Energy rollups: None turns them off; timezones maps gateway name/serial to a zone.
+        self.rollup_interval_s = rollup_interval_s
+        self.timezones = dict(timezones or {})
+        self.last_rollup = time.monotonic()
+        self.rollups = 0
+        self._dirty: dict[str, datetime] = {}  # serial -> earliest poll not rolled up yet
+        self._latest: datetime | None = None
+        self._store: Store | None = None
 
     def submit(self, poll: PollResult) -> None:
         self.queue.put(poll)
@@ -59,9 +74,17 @@ class StoreWorker(threading.Thread):
             item = self.queue.get()
             try:
                 if item is _STOP:
+                    self._rollup()
+                    if self._store is not None:
+                        self._store.close()
                     return
                 assert isinstance(item, PollResult)
                 self._write(item)
+                if (
+                    self.rollup_interval_s is not None
+                    and time.monotonic() - self.last_rollup >= self.rollup_interval_s
+                ):
+                    self._rollup()
             finally:
                 self.queue.task_done()
 
@@ -81,8 +104,35 @@ class StoreWorker(threading.Thread):
             self.last_progress = time.monotonic()
         else:
             self.failed += 1
+        if result.status is not WriteStatus.SET_ASIDE:
+            # Spooled polls are stored by a later write's replay: roll up from them then.
+            serial = item.gateway.serial
+            earliest = self._dirty.get(serial)
+            self._dirty[serial] = (
+                item.started_at if earliest is None else min(earliest, item.started_at)
+            )
+            self._latest = max(self._latest or item.finished_at, item.finished_at)
         if self.on_write is not None:
             self.on_write(item, result)
+
+    def _rollup(self) -> None:
+        """Recompute the recent energy periods of the gateways written to since the last time."""
+        self.last_rollup = time.monotonic()
+        if self.rollup_interval_s is None or not self._dirty or self._latest is None:
+            return
+        if len(self.writer.spool):
+            return  # the database is behind: wait until the spool is replayed
+        try:
+            if self._store is None:
+                self._store = open_store(self.writer.url, self.writer.options, migrate=False)
+            rollup_recent(
+                self._store, self._latest, since=self._dirty, timezone_override=self.timezones
+            )
+        except Exception as exc:  # a rollup problem must never stop the logging
+            log.error("rollup_failed error=%s", exc, exc_info=not isinstance(exc, EnvoylogError))
+            return
+        self.rollups += 1
+        self._dirty.clear()
 
 
 class Service:

@@ -82,6 +82,35 @@ def _span(result: DemoResult) -> str:
     return first if result.days == 1 else f"{result.days} days from {first}"
 
 
+# energy_daily column -> the simulator's truth flow
+FLOWS = {
+    "production_wh": "production",
+    "consumption_wh": "consumption",
+    "import_wh": "import",
+    "export_wh": "export",
+    "battery_charge_wh": "battery_charge",
+    "battery_discharge_wh": "battery_discharge",
+}
+
+
+def _energy_lines(result: DemoResult) -> list[str]:
+    """Each day's rolled-up energy (energy_daily) beside the simulator's ground truth."""
+    lines = ["Energy per day: envoylog's rollup (energy_daily) and the simulator's truth, Wh:"]
+    for day, truth in result.truth_days.items():
+        logged = result.energy.get(day, {})
+        coverage = logged.get("coverage")
+        shown = "no rollup" if coverage is None else f"coverage {coverage:.3f}"
+        lines.append(f"  {day:%Y-%m-%d} ({shown})      logged       truth   difference")
+        for column, flow in FLOWS.items():
+            wh, true_wh = logged.get(column), truth.get(flow, 0.0)
+            if wh is None and not true_wh:
+                continue
+            text = "-" if wh is None else f"{wh:>10.0f}"
+            diff = f"{100 * (wh - true_wh) / true_wh:+.2f}%" if wh is not None and true_wh else ""
+            lines.append(f"    {flow:<18} {text:>10} {true_wh:>11.0f} {diff:>12}")
+    return lines
+
+
 def render(result: DemoResult) -> str:
     """Summarise a demo run and say what to try next."""
     lines = [
@@ -89,13 +118,14 @@ def render(result: DemoResult) -> str:
         f"{result.quiet_ticks} minutes skipped in the gateway's nightly quiet window.",
         "Rows stored:",
         *(f"  {table:<18} {count:>7}" for table, count in result.rows.items()),
-        "What really happened (the simulator's ground truth, Wh):",
-        *(f"  {flow:<18} {wh:>10.0f}" for flow, wh in result.truth_wh.items() if wh),
+        *_energy_lines(result),
         f"Database: {result.db_path}",
         "Try next:",
         f'  sqlite3 {result.db_path} "select measured_at, watts, wh_lifetime from system_readings'
         " where source = 'eim' and measurement = 'production' order by measured_at desc limit 5\"",
         f"  envoylog status --db {result.db_path}",
+        f'  sqlite3 {result.db_path} "select local_start, production_wh, consumption_wh,'
+        ' coverage from energy_hourly order by start_at"',
         "  docs/schema.md has a dozen more queries.",
     ]
     return "\n".join(lines)

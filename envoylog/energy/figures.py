@@ -46,14 +46,18 @@ def derived_consumption(
     *,
     discharged: Sequence[PeriodEnergy] = (),
     charged: Sequence[PeriodEnergy] = (),
+    standby: Sequence[PeriodEnergy] = (),
 ) -> list[PeriodEnergy]:
-    """Consumption per period as production + import - export (+ discharge - charge).
+    """Consumption per period as production + import - export (+ discharge - charge - standby).
 
+    ``standby`` is what the inverters draw at night through the production CT
+    (its received register): imported, but not the household's load.
     The inputs must cover the same periods; coverage is the lowest of the
     inputs', since the balance is only as complete as its weakest flow.
     """
-    flows = [production, imported, exported, *(s for s in (discharged, charged) if s)]
-    signs = [1.0, 1.0, -1.0] + ([1.0] if discharged else []) + ([-1.0] if charged else [])
+    optional = ((discharged, 1.0), (charged, -1.0), (standby, -1.0))
+    flows = [production, imported, exported, *(s for s, _ in optional if s)]
+    signs = [1.0, 1.0, -1.0] + [sign for s, sign in optional if s]
     keys = [[p.period.start_utc for p in series] for series in flows]
     if any(k != keys[0] for k in keys):
         raise ValueError("derived consumption needs every flow split over the same periods")

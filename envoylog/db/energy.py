@@ -1,0 +1,386 @@
+"""The SQL of the energy rollup: counter series in, period rows and counter events out.
+
+Series are read one query per series, ordered by instant, over a UTC window
+plus the nearest reading on each side, so the engine knows the interval that
+crosses each edge of the window. Period rows and the counter events of a range
+are replaced in one transaction, so recomputing a range never duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, delete, func, insert, or_, select, union_all
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import ColumnElement, Select
+
+from envoylog.db.models import (
+    FLAG_BITS,
+    EnergyDaily,
+    EnergyHourly,
+    EnergyMonthly,
+    InverterDaily,
+    gateway_events,
+    gateways,
+    inverter_readings,
+    inverters,
+    meter_readings,
+    meters,
+    poll_endpoints,
+    polls,
+    system_readings,
+)
+from envoylog.db.store import Store
+from envoylog.db.types import stored_instant
+from envoylog.energy.flows import UNTRUSTED_FLAGS
+from envoylog.records import MeterConfig
+
+energy_hourly = cast(Table, EnergyHourly.__table__)
+energy_daily = cast(Table, EnergyDaily.__table__)
+energy_monthly = cast(Table, EnergyMonthly.__table__)
+inverter_daily = cast(Table, InverterDaily.__table__)
+
+UNTRUSTED_MASK = sum(FLAG_BITS[flag] for flag in UNTRUSTED_FLAGS)
+COUNTER_EVENT = "counter-%"  # gateway_events kinds the rollup owns
+INVERTER_ENDPOINTS = ("api_v1_inverters", "device_data")
+
+Point = tuple[datetime, float]
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayRow:
+    id: int
+    serial: str
+    name: str | None
+    timezone: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MeterRow:
+    id: int
+    config: MeterConfig
+
+
+@dataclass(frozen=True, slots=True)
+class InverterReport:
+    at: datetime
+    watts: float | None
+    interval_s: float | None
+    wh_interval: float | None
+    wh_lifetime: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class SystemPoint:
+    at: datetime
+    wh: float | None
+    watts: float | None
+    trusted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MeterPoint:
+    at: datetime
+    delivered: float | None
+    received: float | None
+    watts: float | None
+
+
+def list_gateways(store: Store) -> list[GatewayRow]:
+    """Every gateway in the database, by id."""
+    query = select(gateways.c.id, gateways.c.serial, gateways.c.name, gateways.c.timezone)
+    with store.reading("listing gateways") as conn:
+        return [GatewayRow(*row) for row in conn.execute(query.order_by(gateways.c.id))]
+
+
+def poll_span(store: Store, gateway_id: int) -> tuple[datetime, datetime] | None:
+    """The first poll start and the last poll end of a gateway, None before any poll."""
+    query = select(func.min(polls.c.started_at), func.max(polls.c.finished_at)).where(
+        polls.c.gateway_id == gateway_id
+    )
+    with store.reading("finding the logged span") as conn:
+        row = conn.execute(query).one()
+    if row[0] is None:
+        return None
+    return _instant(row[0]), _instant(row[1])
+
+
+def meter_rows(conn: Connection, gateway_id: int) -> list[MeterRow]:
+    """The gateway's CT meters and their last known configuration."""
+    c = meters.c
+    query = select(
+        c.id, c.eid, c.measurement_type, c.state, c.phase_mode, c.phase_count,
+        c.metering_status, c.status_flags,
+    ).where(c.gateway_id == gateway_id).order_by(c.id)  # fmt: skip
+    result = []
+    for row in conn.execute(query):
+        flags = tuple(f for f in (row.status_flags or "").split(",") if f)
+        config = MeterConfig(
+            int(row.eid), row.measurement_type or "", row.state or "", row.phase_mode,
+            row.phase_count, row.metering_status, flags,
+        )  # fmt: skip
+        result.append(MeterRow(int(row.id), config))
+    return result
+
+
+def _windowed(base: Select[Any], at: ColumnElement[Any], lo: datetime, hi: datetime) -> Any:
+    """``base`` over [lo, hi] plus the nearest row before lo and after hi, in time order."""
+    before = base.where(at < lo).order_by(at.desc()).limit(1).subquery()
+    inside = base.where(at >= lo, at <= hi)
+    after = base.where(at > hi).order_by(at).limit(1).subquery()
+    union = union_all(select(before), inside, select(after)).subquery()
+    return select(union).order_by(union.c[at.name])
+
+
+def meter_series(conn: Connection, meter_id: int, lo: datetime, hi: datetime) -> list[MeterPoint]:
+    """Channel 0 of one CT meter: both counters and power."""
+    c = meter_readings.c
+    base = select(c.measured_at, c.wh_delivered, c.wh_received, c.watts).where(
+        c.meter_id == meter_id, c.channel == 0
+    )
+    rows = conn.execute(_windowed(base, c.measured_at, lo, hi))
+    return [MeterPoint(_instant(r[0]), r[1], r[2], r[3]) for r in rows]
+
+
+def system_series(
+    conn: Connection, gateway_id: int, source: str, measurement: str, lo: datetime, hi: datetime
+) -> list[SystemPoint]:
+    """One ``system_readings`` series: lifetime counter, power and whether it may be trusted."""
+    c = system_readings.c
+    base = select(c.measured_at, c.wh_lifetime, c.watts, c.flags).where(
+        c.gateway_id == gateway_id, c.source == source, c.measurement == measurement
+    )
+    rows = conn.execute(_windowed(base, c.measured_at, lo, hi))
+    return [
+        SystemPoint(_instant(r[0]), r[1], r[2], not (int(r[3] or 0) & UNTRUSTED_MASK)) for r in rows
+    ]
+
+
+def _microinverters(gateway_id: int) -> ColumnElement[bool]:
+    return and_(
+        inverters.c.gateway_id == gateway_id,
+        or_(inverters.c.device_type.is_(None), inverters.c.device_type == "pcu"),
+    )
+
+
+def inverter_ids(conn: Connection, gateway_id: int) -> dict[int, str]:
+    """Microinverter id -> serial (old AC batteries and other devices are no inverters)."""
+    query = select(inverters.c.id, inverters.c.serial).where(_microinverters(gateway_id))
+    return {int(i): s for i, s in conn.execute(query.order_by(inverters.c.id))}
+
+
+def inverter_series(
+    conn: Connection, inverter_id: int, lo: datetime, hi: datetime
+) -> list[InverterReport]:
+    """One inverter's reports over the window (with the nearest one on each side)."""
+    c = inverter_readings.c
+    base = select(c.reported_at, c.watts, c.interval_s, c.wh_interval, c.wh_lifetime).where(
+        c.inverter_id == inverter_id
+    )
+    rows = conn.execute(_windowed(base, c.reported_at, lo, hi))
+    return [InverterReport(_instant(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+
+
+def inverter_max_watts(conn: Connection, gateway_id: int, lo: datetime, hi: datetime) -> float:
+    """The sum over microinverters of their highest ``max_watts`` reported in [lo, hi]."""
+    c = inverter_readings.c
+    per_inverter = (
+        select(func.max(c.max_watts).label("peak"))
+        .join(inverters, inverters.c.id == c.inverter_id)
+        .where(_microinverters(gateway_id), c.reported_at >= lo, c.reported_at <= hi)
+        .group_by(c.inverter_id)
+        .subquery()
+    )
+    return float(conn.execute(select(func.sum(per_inverter.c.peak))).scalar() or 0.0)
+
+
+def inverter_poll_times(
+    conn: Connection, gateway_id: int, lo: datetime, hi: datetime
+) -> list[datetime]:
+    """Start of every poll in [lo, hi] that fetched an inverter endpoint successfully."""
+    e = poll_endpoints.c
+    base = (
+        select(polls.c.started_at)
+        .join(poll_endpoints, e.poll_id == polls.c.id)
+        .where(
+            polls.c.gateway_id == gateway_id,
+            e.endpoint.in_(INVERTER_ENDPOINTS),
+            e.error.is_(None),
+        )
+        .distinct()
+    )
+    rows = conn.execute(_windowed(base, polls.c.started_at, lo, hi))
+    return [_instant(r[0]) for r in rows]
+
+
+def growth(
+    conn: Connection, gateway_id: int, lo: datetime, hi: datetime
+) -> dict[tuple[str, str], tuple[int, float]]:
+    """(table key, column) -> (trusted readings, max - min) over [lo, hi): cheap source choice.
+
+    Keys: ``("meter:<id>", "delivered"|"received")``, ``("system:<source>", "production")``,
+    ``("inverters", "lifetime")`` (per-inverter growth summed).
+    """
+    found: dict[tuple[str, str], tuple[int, float]] = {}
+    m = meter_readings.c
+    query = (
+        select(
+            m.meter_id,
+            func.count(m.wh_delivered),
+            func.max(m.wh_delivered) - func.min(m.wh_delivered),
+            func.count(m.wh_received),
+            func.max(m.wh_received) - func.min(m.wh_received),
+        )
+        .join(meters, meters.c.id == m.meter_id)
+        .where(meters.c.gateway_id == gateway_id, m.channel == 0)
+        .where(m.measured_at >= lo, m.measured_at < hi)
+        .group_by(m.meter_id)
+    )
+    for meter_id, n_del, g_del, n_rec, g_rec in conn.execute(query):
+        found[(f"meter:{meter_id}", "delivered")] = (int(n_del), float(g_del or 0.0))
+        found[(f"meter:{meter_id}", "received")] = (int(n_rec), float(g_rec or 0.0))
+    s = system_readings.c
+    query = (
+        select(
+            s.source, s.measurement, func.count(s.wh_lifetime),
+            func.max(s.wh_lifetime) - func.min(s.wh_lifetime),
+        )
+        .where(s.gateway_id == gateway_id, s.measured_at >= lo, s.measured_at < hi)
+        .where(s.flags.op("&")(UNTRUSTED_MASK) == 0, s.wh_lifetime.is_not(None))
+        .group_by(s.source, s.measurement)
+    )  # fmt: skip
+    for source, measurement, count, grown in conn.execute(query):
+        found[(f"system:{source}", measurement)] = (int(count), float(grown or 0.0))
+    r = inverter_readings.c
+    query = (
+        select(func.count(r.wh_lifetime), func.max(r.wh_lifetime) - func.min(r.wh_lifetime))
+        .join(inverters, inverters.c.id == r.inverter_id)
+        .where(_microinverters(gateway_id), r.reported_at >= lo, r.reported_at < hi)
+        .group_by(r.inverter_id)
+    )
+    count, grown_total = 0, 0.0
+    for n, grown in conn.execute(query):
+        count += int(n)
+        grown_total += max(float(grown or 0.0), 0.0)
+    if count:
+        found[("inverters", "lifetime")] = (count, grown_total)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    at: datetime
+    kind: str
+    detail: str
+
+
+def replace_days(
+    store: Store,
+    gateway_id: int,
+    *,
+    lo: datetime,
+    hi: datetime,
+    first_day: date,
+    end_day: date,
+    hourly: Sequence[Mapping[str, Any]],
+    daily: Sequence[Mapping[str, Any]],
+    inverter_rows: Sequence[Mapping[str, Any]],
+    events: Iterable[EventRow],
+) -> None:
+    """Replace the hours in [lo, hi), the days in [first_day, end_day) and their counter events."""
+    with store.transaction("writing energy rollups") as txn:
+        conn = txn.conn
+        h, d, i, e = energy_hourly.c, energy_daily.c, inverter_daily.c, gateway_events.c
+        conn.execute(
+            delete(energy_hourly).where(
+                h.gateway_id == gateway_id, h.start_at >= lo, h.start_at < hi
+            )
+        )
+        conn.execute(
+            delete(energy_daily).where(
+                d.gateway_id == gateway_id, d.day >= first_day, d.day < end_day
+            )
+        )
+        ids = select(inverters.c.id).where(inverters.c.gateway_id == gateway_id)
+        conn.execute(
+            delete(inverter_daily).where(
+                i.inverter_id.in_(ids.scalar_subquery()), i.day >= first_day, i.day < end_day
+            )
+        )
+        conn.execute(
+            delete(gateway_events).where(
+                e.gateway_id == gateway_id, e.kind.like(COUNTER_EVENT), e.at >= lo, e.at < hi
+            )
+        )
+        for table, rows in ((energy_hourly, hourly), (energy_daily, daily)):
+            if rows:
+                conn.execute(insert(table), [{"gateway_id": gateway_id, **r} for r in rows])
+        if inverter_rows:
+            conn.execute(insert(inverter_daily), list(inverter_rows))
+        event_rows = [
+            {"gateway_id": gateway_id, "at": ev.at, "kind": ev.kind, "detail": ev.detail}
+            for ev in events
+        ]
+        if event_rows:
+            conn.execute(insert(gateway_events), event_rows)
+
+
+def daily_rows(
+    store: Store, gateway_id: int, first_day: date, end_day: date
+) -> list[dict[str, Any]]:
+    """The stored daily rows of [first_day, end_day), by day."""
+    d = energy_daily.c
+    query = (
+        select(energy_daily)
+        .where(d.gateway_id == gateway_id, d.day >= first_day, d.day < end_day)
+        .order_by(d.day)
+    )
+    with store.reading("reading daily energy") as conn:
+        return [dict(row._mapping) for row in conn.execute(query)]
+
+
+DAILY_FIGURES = (
+    "production_wh",
+    "consumption_wh",
+    "import_wh",
+    "export_wh",
+    "battery_charge_wh",
+    "battery_discharge_wh",
+    "self_sufficiency",
+    "coverage",
+)
+
+
+def daily_energy(store: Store, first: date, end: date) -> dict[date, dict[str, float | None]]:
+    """The main daily figures of [first, end), summed over gateways (a demo has one)."""
+    d = energy_daily.c
+    query = select(d.day, *(d[c] for c in DAILY_FIGURES)).where(d.day >= first, d.day < end)
+    found: dict[date, dict[str, float | None]] = {}
+    with store.reading("reading daily energy") as conn:
+        for row in conn.execute(query.order_by(d.day, d.gateway_id)):
+            found[row[0]] = dict(zip(DAILY_FIGURES, row[1:], strict=True))
+    return found
+
+
+def replace_months(
+    store: Store, gateway_id: int, first: date, end: date, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Replace the monthly rows of the months starting in [first, end)."""
+    m = energy_monthly.c
+    with store.transaction("writing monthly energy") as txn:
+        txn.conn.execute(
+            delete(energy_monthly).where(
+                m.gateway_id == gateway_id, m.month >= first, m.month < end
+            )
+        )
+        if rows:
+            txn.conn.execute(
+                insert(energy_monthly), [{"gateway_id": gateway_id, **r} for r in rows]
+            )
+
+
+def _instant(value: Any) -> datetime:
+    return stored_instant(value)

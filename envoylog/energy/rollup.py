@@ -1,0 +1,305 @@
+"""Persisted, incremental energy rollups: counters -> energy_hourly/daily/monthly, inverter_daily.
+
+``rollup`` recomputes a range of local days of one or every gateway and
+replaces what was stored for it, so running it twice gives the same rows
+(``computed_at`` aside). For each gateway and range:
+
+- one counter per flow is chosen over the whole range (flows.choose_flows) and
+  named in the ``*_source`` columns: never a splice of two counters;
+- the range is processed a local month at a time, each read with six hours
+  of readings on either side (plus the nearest reading beyond), so a year
+  never sits in memory and edges are judged as in one long run;
+- production's jump limit is the sum of the inverters' ``max_watts`` (their
+  highest report), else 1.5 x the highest production power seen; other flows
+  have no limit, since grid, load and battery power have no bound we know;
+- a period's ``coverage`` is the lowest coverage of the flows it reports, as
+  its figures (self-sufficiency: consumption and import) are only as complete
+  as their weakest input;
+- counter corrections become ``counter-*`` gateway_events; a recompute
+  replaces the events of its range.
+
+Monthly rows are rebuilt from the stored daily rows of every month touched.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from envoylog.db import Store
+from envoylog.db import energy as sql
+from envoylog.energy.flows import CounterSource, Flow, FlowChoice, choose_flows, meter_sources
+from envoylog.energy.flows import system_source as system_counter
+from envoylog.energy.periods import Resolution, local_midnight
+from envoylog.energy.series import Window, load_window
+from envoylog.energy.tables import gateway_rows, inverter_rows, month_rows, source_columns
+from envoylog.errors import EnvoylogError
+from envoylog.records import Measurement, Source
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]  # (days done, days in total)
+
+
+class UnknownGateway(EnvoylogError):
+    """No gateway in the database has that name or serial."""
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayRollup:
+    """What was recomputed for one gateway."""
+
+    serial: str
+    name: str | None
+    timezone: str
+    first_day: date
+    end_day: date  # exclusive
+    sources: Mapping[str, str | None]
+    reasons: Mapping[str, str]
+    corrections: int
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def days(self) -> int:
+        return (self.end_day - self.first_day).days
+
+
+@dataclass(frozen=True, slots=True)
+class RollupSummary:
+    gateways: tuple[GatewayRollup, ...] = field(default_factory=tuple)
+
+    @property
+    def days(self) -> int:
+        return sum(g.days for g in self.gateways)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    gateway: sql.GatewayRow
+    zone: str
+    first: date
+    end: date
+    warnings: tuple[str, ...]
+
+
+def rollup(
+    store: Store,
+    *,
+    gateway: str | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    timezone_override: Mapping[str, str] | None = None,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> RollupSummary:
+    """Recompute the local days [start, end) of one gateway (name or serial) or of all.
+
+    ``start`` defaults to the local day of the gateway's first poll, ``end`` to
+    the day after its last poll. ``timezone_override`` maps a gateway name or
+    serial to an IANA zone that wins over the gateway's own ``/home`` zone.
+    """
+    rows = _select(store, gateway)
+    plans = []
+    for row in rows:
+        zone, warnings = _zone(row, timezone_override)
+        span = sql.poll_span(store, row.id)
+        tz = ZoneInfo(zone)
+        if span is None and (start is None or end is None):
+            continue
+        first = start if start is not None else span[0].astimezone(tz).date()  # type: ignore[index]
+        last = end if end is not None else span[1].astimezone(tz).date() + timedelta(days=1)  # type: ignore[index]
+        if first < last:
+            plans.append(_Plan(row, zone, first, last, warnings))
+    return _run(store, plans, now, progress)
+
+
+def rollup_recent(
+    store: Store,
+    now: datetime,
+    *,
+    days: int = 2,
+    since: Mapping[str, datetime] | None = None,
+    timezone_override: Mapping[str, str] | None = None,
+) -> RollupSummary:
+    """Recompute the last ``days`` local days up to ``now``, from earlier where new data lies.
+
+    ``since`` maps a gateway serial to the earliest instant of newly stored
+    polls (late, replayed ones included); only those gateways are recomputed.
+    Without it, every gateway is.
+    """
+    plans = []
+    for row in store_gateways(store):
+        if since is not None and row.serial not in since:
+            continue
+        zone, warnings = _zone(row, timezone_override)
+        tz = ZoneInfo(zone)
+        last = now.astimezone(tz).date()
+        first = last - timedelta(days=days - 1)
+        if since is not None:
+            first = min(first, since[row.serial].astimezone(tz).date())
+        plans.append(_Plan(row, zone, first, last + timedelta(days=1), warnings))
+    return _run(store, plans, now, None)
+
+
+def store_gateways(store: Store) -> list[sql.GatewayRow]:
+    """Every gateway in the database."""
+    return sql.list_gateways(store)
+
+
+def _select(store: Store, gateway: str | None) -> list[sql.GatewayRow]:
+    rows = sql.list_gateways(store)
+    if gateway is None:
+        return rows
+    chosen = [r for r in rows if gateway in (r.serial, r.name)]
+    if not chosen:
+        known = ", ".join(r.name or r.serial for r in rows) or "none yet"
+        raise UnknownGateway(
+            f"No gateway named or with serial {gateway!r} in {store.name} (known: {known})."
+        )
+    return chosen
+
+
+def _zone(row: sql.GatewayRow, override: Mapping[str, str] | None) -> tuple[str, tuple[str, ...]]:
+    """Config override > the gateway's /home zone > UTC (with a warning)."""
+    override = override or {}
+    for name in (override.get(row.serial), override.get(row.name or ""), row.timezone):
+        if not name:
+            continue
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            log.warning("unknown_timezone gateway=%s timezone=%s", row.serial, name)
+            continue
+        return name, ()
+    text = f"gateway {row.serial}: no known timezone; local days are UTC days"
+    log.warning("rollup_timezone_utc gateway=%s", row.serial)
+    return "UTC", (text,)
+
+
+def _run(
+    store: Store, plans: list[_Plan], now: datetime | None, progress: Progress | None
+) -> RollupSummary:
+    computed_at = (now or datetime.now(UTC)).astimezone(UTC)
+    total = sum((p.end - p.first).days for p in plans)
+    done = 0
+    results = []
+    for plan in plans:
+
+        def step(days: int) -> None:
+            nonlocal done
+            done += days
+            if progress is not None:
+                progress(done, total)
+
+        results.append(_gateway(store, plan, computed_at, step))
+    return RollupSummary(tuple(results))
+
+
+def _gateway(
+    store: Store, plan: _Plan, computed_at: datetime, step: Callable[[int], None]
+) -> GatewayRollup:
+    row, zone = plan.gateway, plan.zone
+    lo, hi = local_midnight(plan.first, zone), local_midnight(plan.end, zone)
+    with store.reading("choosing energy sources") as conn:
+        meters = sql.meter_rows(conn, row.id)
+        grown = sql.growth(conn, row.id, lo, hi)
+    choices, meter_of = _choose(grown, meters)
+    corrections = 0
+    cursor = plan.first
+    while cursor < plan.end:
+        following = min((cursor.replace(day=1) + timedelta(days=32)).replace(day=1), plan.end)
+        c_lo, c_hi = local_midnight(cursor, zone), local_midnight(following, zone)
+        with store.reading("reading counters for the energy rollup") as conn:
+            window = load_window(conn, row.id, choices, meter_of, c_lo, c_hi)
+        hourly, daily = (
+            gateway_rows(
+                window, choices, zone=zone, resolution=r, lo=c_lo, hi=c_hi, computed_at=computed_at
+            )
+            for r in (Resolution.HOUR, Resolution.DAY)
+        )
+        events = _events(window, c_lo, c_hi)
+        corrections += len(events)
+        sql.replace_days(
+            store,
+            row.id,
+            lo=c_lo,
+            hi=c_hi,
+            first_day=cursor,
+            end_day=following,
+            hourly=hourly,
+            daily=daily,
+            inverter_rows=inverter_rows(
+                window, zone=zone, lo=c_lo, hi=c_hi, computed_at=computed_at
+            ),
+            events=events,
+        )
+        step((following - cursor).days)
+        cursor = following
+    first_month = plan.first.replace(day=1)
+    end_month = ((plan.end - timedelta(days=1)).replace(day=1) + timedelta(days=32)).replace(day=1)
+    days = sql.daily_rows(store, row.id, first_month, end_month)
+    sql.replace_months(store, row.id, first_month, end_month, month_rows(days, zone, computed_at))
+    log.info(
+        "rollup gateway=%s from=%s to=%s corrections=%d",
+        row.serial,
+        plan.first,
+        plan.end,
+        corrections,
+    )
+    return GatewayRollup(
+        serial=row.serial,
+        name=row.name,
+        timezone=zone,
+        first_day=plan.first,
+        end_day=plan.end,
+        sources=source_columns(choices),
+        reasons={str(f): c.reason for f, c in choices.items()},
+        corrections=corrections,
+        warnings=plan.warnings,
+    )
+
+
+def _choose(
+    grown: Mapping[tuple[str, str], tuple[int, float]], meters: list[sql.MeterRow]
+) -> tuple[dict[Flow, FlowChoice], dict[CounterSource, int]]:
+    """Candidate sources with trusted readings in the range, and the choice among them."""
+    growth: dict[CounterSource, float] = {}
+    meter_of: dict[CounterSource, int] = {}
+    best: dict[CounterSource, int] = {}
+    for meter in meters:
+        pair = meter_sources(meter.config.measurement_type)
+        for source, column in zip(pair, ("delivered", "received"), strict=True):
+            count, wh = grown.get((f"meter:{meter.id}", column), (0, 0.0))
+            # Two meters of one type (a replaced CT): the one with most readings, never both.
+            if source is None or count == 0 or count <= best.get(source, 0):
+                continue
+            best[source], growth[source], meter_of[source] = count, wh, meter.id
+    for (table, measurement), (count, wh) in grown.items():
+        if not table.startswith("system:") or count == 0:
+            continue
+        try:
+            source = system_counter(Source(table.removeprefix("system:")), Measurement(measurement))
+        except ValueError:
+            continue
+        growth[source] = wh
+    if ("inverters", "lifetime") in grown:
+        growth[CounterSource.INVERTER_LIFETIMES] = grown[("inverters", "lifetime")][1]
+    return choose_flows(growth, meters=[m.config for m in meters] or None), meter_of
+
+
+def _events(window: Window, lo: datetime, hi: datetime) -> list[sql.EventRow]:
+    """The window's corrections inside [lo, hi), once each, in time order."""
+    runs = [*window.runs.values(), *([window.standby] if window.standby else [])]
+    found = {
+        (c.at, c.event_kind, c.detail) for run in runs for c in run.corrections if lo <= c.at < hi
+    }
+    found |= {
+        (c.at, c.event_kind, c.detail)
+        for day in window.inverters.values()
+        for c in day.result.corrections
+        if lo <= c.at < hi
+    }
+    return [sql.EventRow(at, kind, detail) for at, kind, detail in sorted(found)]
