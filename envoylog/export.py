@@ -22,6 +22,7 @@ from typing import IO, Any, Literal
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from envoylog import __version__
@@ -240,8 +241,12 @@ def _write_file(path: Path, payload: bytes | str) -> None:
 
 def csv_text(df: pd.DataFrame, kind: ExportKind) -> str:
     """CSV: header row, comma, '.' decimals, ISO dates (months YYYY-MM), empty cells for missing."""
+    column = period_column(kind)
+    # Arrow formats the dates in one call; pandas would format them one by one.
+    iso = pa.array(df[column].array).cast(pa.string())
     if kind is ExportKind.MONTHLY:
-        df = df.assign(month=df["month"].astype("str").str.slice(0, 7))
+        iso = pc.utf8_slice_codeunits(iso, 0, 7)
+    df = df.assign(**{column: pd.Series(iso, dtype="str", index=df.index)})
     return df.to_csv(index=False, na_rep="", lineterminator="\n")
 
 

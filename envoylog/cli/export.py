@@ -12,7 +12,7 @@ from typing import IO, Any
 import click
 
 from envoylog import export as library
-from envoylog.config import find_config_file, load_settings
+from envoylog.cli.options import database_options, settings_from
 from envoylog.db import Store
 from envoylog.db.exports import database_name, open_existing
 from envoylog.export import ExportKind, ExportSummary, Format, Progress
@@ -76,18 +76,7 @@ def _local_date(_ctx: click.Context, param: click.Parameter, value: str | None) 
     is_flag=True,
     help="Start the CSV with a UTF-8 byte order mark, for Excel and non-ASCII gateway names.",
 )
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Config file (default: $ENVOYLOG_CONFIG, /etc/envoylog/envoylog.toml, per-user file).",
-)
-@click.option(
-    "--db",
-    "db_url",
-    metavar="URL",
-    help="Database URL or SQLite file (overrides $ENVOYLOG_DB and the config file).",
-)
+@database_options
 def export(
     kind: str,
     gateways: tuple[str, ...],
@@ -114,7 +103,7 @@ def export(
         raise click.UsageError(
             "refusing to write Parquet (binary) to a terminal: use --output FILE or a pipe"
         )
-    settings = load_settings(find_config_file(config_path))
+    settings = settings_from(config_path)
     with open_existing(settings.db_url(db_url), settings.store_options()) as store:
         target: Path | IO[bytes] | IO[str]
         if not to_stdout:
