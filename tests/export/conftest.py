@@ -10,7 +10,8 @@ import pytest
 
 from envoylog.db import Store, open_store
 
-sys.path.insert(0, str(Path(__file__).parent))  # energy_rows.py, next to this file
+# energy_rows.py next to this file; the store's poll factories for the end-to-end tests.
+sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parents[1] / "db")]
 
 
 @pytest.fixture(autouse=True)
