@@ -1,0 +1,1 @@
+"""envoylog benchmarks: `python benchmarks/run.py --out report.md` (see docs/performance.md)."""

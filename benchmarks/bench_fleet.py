@@ -1,0 +1,289 @@
+"""Benchmark 3: one `envoylog run` logging N simulated gateways into PostgreSQL.
+
+Each step runs `envoylog simulate --site PROFILE --gateways N` in one process and
+`envoylog run --config fleet.toml` (N [[gateway]] tables, no quiet window) in another,
+for a warm-up and then a measured window. N rises until a step has fewer than 99.5%
+of its polls on time.
+
+On time, precisely: APScheduler fires every gateway's job on one grid, the service's
+first tick plus k x cadence (the grid's origin is the earliest poll stored). For each
+gateway and each tick of the grid inside the window, the tick is on time when a poll
+of that gateway started within TOLERANCE_S after it. On-time share = on-time ticks /
+(N x ticks in the window): a late, missed or coalesced poll all count against it.
+"Evenly spaced" is the share of a gateway's consecutive polls whose spacing is within
+the cadence +- TOLERANCE_S (a constant lag does not count against it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import itertools
+
+from benchmarks.common import (
+    ProcessSampler,
+    Section,
+    envoylog_cmd,
+    free_port,
+    postgres,
+    serve,
+    stop,
+)
+
+TOLERANCE_S = 5.0
+EARLY_S = 1.0
+AIM = 0.995
+FAST_ENDPOINTS = ("production_json", "meter_readings", "production")
+
+
+def write_config(
+    path: Path, db_url: str, port: int, n: int, token: str, cadence_s: int, state: Path
+) -> None:
+    lines = [
+        f'database = "{db_url}"',
+        f'spool_dir = "{state / "spool"}"',
+        'quiet_start = "00:00"',
+        'quiet_end = "00:00"',
+        'log_level = "warning"',
+        "",
+        "[cadence]",
+        *(f"{name} = {cadence_s}" for name in FAST_ENDPOINTS),
+        "",
+    ]
+    for i in range(n):
+        lines += [
+            "[[gateway]]",
+            f'name = "gw{i:04d}"',
+            f'host = "https://127.0.0.1:{port + i}"',
+            f'token = "{token}"',
+            "",
+        ]
+    path.write_text("\n".join(lines))
+    path.chmod(0o600)
+
+
+def on_time(
+    polls: list[tuple[int, datetime]],
+    n: int,
+    w0: datetime,
+    w1: datetime,
+    cadence_s: int,
+) -> dict[str, Any]:
+    """On-time share, lateness and spacing of the polls (gateway_id, started_at) of a step."""
+    if not polls:
+        return {"on_time_share": 0.0, "ticks": 0}
+    origin = min(s for _, s in polls).timestamp()
+    first_k = -(-(w0.timestamp() - origin) // cadence_s)
+    last_k = (w1.timestamp() - origin) // cadence_s  # a tick at the window's end is excluded
+    if (w1.timestamp() - origin) % cadence_s == 0:
+        last_k -= 1
+    ticks = max(0, int(last_k - first_k + 1))
+    on: set[tuple[int, int]] = set()
+    lateness: list[float] = []
+    by_gateway: dict[int, list[float]] = {}
+    for gateway, started in polls:
+        t = started.timestamp()
+        # The origin is the first poll's start, a few ms after its tick: a poll up to
+        # EARLY_S before a tick belongs to that tick.
+        k = (t - origin + EARLY_S) // cadence_s
+        if first_k <= k <= last_k:
+            late = max(0.0, t - (origin + k * cadence_s))
+            lateness.append(late)
+            if late <= TOLERANCE_S:
+                on.add((gateway, int(k)))
+            by_gateway.setdefault(gateway, []).append(t)
+    gaps = [b - a for ts in map(sorted, by_gateway.values()) for a, b in itertools.pairwise(ts)]
+    even = [abs(g - cadence_s) <= TOLERANCE_S for g in gaps]
+    lateness.sort()
+    return {
+        "ticks": ticks,
+        "expected_polls": n * ticks,
+        "polls": len(lateness),
+        "on_time_share": round(len(on) / (n * ticks), 4) if ticks else None,
+        "evenly_spaced_share": round(sum(even) / len(even), 4) if even else None,
+        "lateness_s_p50": round(statistics.median(lateness), 2) if lateness else None,
+        "lateness_s_p99": round(lateness[int(len(lateness) * 0.99)], 2) if lateness else None,
+        "lateness_s_max": round(lateness[-1], 2) if lateness else None,
+    }
+
+
+def fetch_polls(db_url: str, since: datetime) -> list[tuple[int, datetime]]:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT gateway_id, started_at FROM polls WHERE started_at >= :s"),
+                {"s": since},
+            ).all()
+    finally:
+        engine.dispose()
+    return [(int(g), s if s.tzinfo else s.replace(tzinfo=UTC)) for g, s in rows]
+
+
+def run_step(
+    pg: Any,
+    n: int,
+    *,
+    site: str,
+    warmup_s: float,
+    window_s: float,
+    cadence_s: int,
+    folder: Path,
+) -> dict[str, Any]:
+    from envoylog.simulator import make_token
+
+    port = free_port(n)
+    sim = serve(
+        envoylog_cmd("simulate", "--site", site, "--gateways", str(n), "--port", str(port)),
+        port + n - 1,
+        log=folder / f"sim-{n}.log",
+    )
+    state = folder / f"state-{n}"
+    state.mkdir()
+    db_url = pg.create_database(f"fleet_{n}")
+    config = folder / f"fleet-{n}.toml"
+    token = make_token("fleet", expires_at=time.time() + 365 * 86400)
+    write_config(config, db_url, port, n, token, cadence_s, state)
+    env = {**os.environ, "STATE_DIRECTORY": str(state)}
+    log = open(folder / f"run-{n}.log", "wb")  # noqa: SIM115
+    import subprocess
+
+    started = datetime.now(tz=UTC)
+    run = subprocess.Popen(
+        envoylog_cmd("run", "--config", str(config)), stdout=log, stderr=subprocess.STDOUT, env=env
+    )
+    sampler = ProcessSampler(run.pid).start()
+    sim_sampler = ProcessSampler(sim.pid).start()
+    try:
+        time.sleep(warmup_s)
+        w0, m0 = datetime.now(tz=UTC), time.monotonic()
+        time.sleep(window_s)
+        w1, m1 = datetime.now(tz=UTC), time.monotonic()
+        if run.poll() is not None:
+            raise RuntimeError(f"envoylog run exited early ({run.returncode}); see {log.name}")
+    finally:
+        stop(run, timeout_s=900)
+        sampler.stop()
+        sim_sampler.stop()
+        stop(sim)
+        log.close()
+    result = on_time(fetch_polls(db_url, started), n, w0, w1, cadence_s)
+    result.update({"gateways": n, "window_s": round(m1 - m0), "warmup_s": warmup_s})
+    result["run"] = sampler.window(m0, m1)
+    result["simulator"] = sim_sampler.window(m0, m1)
+    result["run_exit"] = run.returncode
+    pg.drop_database(f"fleet_{n}")
+    return result
+
+
+def run(
+    *,
+    quick: bool,
+    steps: list[int] | None = None,
+    window_s: float | None = None,
+    warmup_s: float | None = None,
+    cadence_s: int = 60,
+    site: str = "metered-split-phase",
+) -> Section:
+    steps = steps or [10, 100, 300, 1000, 1500, 2000, 3000]
+    window_s = window_s or (120.0 if quick else 600.0)
+    warmup_s = warmup_s if warmup_s is not None else (45.0 if quick else 90.0)
+    section = Section(
+        "3. Fleet scale (one `envoylog run`, PostgreSQL)",
+        [
+            "gateways",
+            "on time",
+            "evenly spaced",
+            "lateness p50 / p99 / max s",
+            "polls / expected",
+            "run CPU % of a core",
+            "run RSS MB (max)",
+            "simulator CPU %",
+        ],
+    )
+    results = []
+    largest_ok = None
+    with tempfile.TemporaryDirectory() as tmp, postgres() as pg:
+        if pg is None:
+            section.notes.append("skipped: PostgreSQL is not available here")
+            return section
+        for n in steps:
+            print(f"fleet: {n} gateways for {window_s:.0f} s", file=sys.stderr)
+            r = run_step(
+                pg,
+                n,
+                site=site,
+                warmup_s=warmup_s,
+                window_s=window_s,
+                cadence_s=cadence_s,
+                folder=Path(tmp),
+            )
+            results.append(r)
+            print(json.dumps(r), file=sys.stderr)
+            share = r.get("on_time_share")
+            section.rows.append(
+                [
+                    str(n),
+                    f"{100 * share:.2f}%" if share is not None else "-",
+                    f"{100 * r['evenly_spaced_share']:.2f}%"
+                    if r.get("evenly_spaced_share") is not None
+                    else "-",
+                    f"{r.get('lateness_s_p50')} / {r.get('lateness_s_p99')} / "
+                    f"{r.get('lateness_s_max')}",
+                    f"{r.get('polls')} / {r.get('expected_polls')}",
+                    str(r["run"].get("cpu_percent", "-")),
+                    f"{r['run'].get('rss_mb_median', '-')} ({r['run'].get('rss_mb_max', '-')})",
+                    str(r["simulator"].get("cpu_percent", "-")),
+                ]
+            )
+            if share is None or share < AIM:
+                break
+            largest_ok = n
+    section.data = {"steps": results, "largest_n_on_time": largest_ok, "site": site}
+    section.notes += [
+        f"Largest N with >= {100 * AIM:.1f}% of polls on time: {largest_ok} "
+        f"(steps of {window_s / 60:.0f} min after {warmup_s:.0f} s warm-up; site profile "
+        f"{site}; cadence {cadence_s} s; tolerance {TOLERANCE_S:.0f} s after the tick).",
+        "Simulator and service share this machine's 2 cores; the simulator's CPU is shown.",
+        "Aim: 1,000 gateways at 60 s cadence.",
+    ]
+    return section
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--steps", help="comma-separated N, e.g. 10,100,300,1000")
+    parser.add_argument("--window", type=float)
+    parser.add_argument("--warmup", type=float)
+    parser.add_argument("--cadence", type=int, default=60)
+    parser.add_argument("--site", default="metered-split-phase")
+    args = parser.parse_args()
+    steps = [int(s) for s in args.steps.split(",")] if args.steps else None
+    section = run(
+        quick=args.quick,
+        steps=steps,
+        window_s=args.window,
+        warmup_s=args.warmup,
+        cadence_s=args.cadence,
+        site=args.site,
+    )
+    print(section.markdown())
+
+
+if __name__ == "__main__":
+    main()

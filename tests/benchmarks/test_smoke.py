@@ -1,0 +1,103 @@
+"""Each benchmark once on tiny inputs, so the benchmark code does not rot (not a timed test)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from benchmarks import (  # noqa: E402
+    bench_fleet,
+    bench_memory,
+    bench_poll,
+    bench_storage,
+    bench_year,
+    run,
+)
+from benchmarks.common import NO_PG_ENV, Section, write_report  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def sqlite_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL is covered by the fleet smoke test; the rest stay on SQLite to stay quick."""
+    monkeypatch.setenv(NO_PG_ENV, "1")
+
+
+def test_poll_benchmark_measures_envoylog_on_a_replayed_site() -> None:
+    section = bench_poll.run(
+        quick=True, sites=["legacy-5.0-nonmetered"], rounds=1, polls=2, venv=Path("/nowhere")
+    )
+    result = section.data["legacy-5.0-nonmetered"]
+    assert result["sqlite"]["poll_s"]["median"] > 0
+    assert result["sqlite"]["rows_per_poll"] > 0
+    assert "pyenphase skipped" in section.notes[-1]
+
+
+def test_pyenphase_side_runs_in_its_own_venv() -> None:
+    python = bench_poll.pyenphase_python(bench_poll.DEFAULT_VENV)
+    if python is None:
+        pytest.skip(f"no venv with pyenphase at {bench_poll.DEFAULT_VENV} (ENVOYLOG_BENCH_VENV)")
+    section = bench_poll.run(
+        quick=True, sites=["metered-split-phase"], rounds=1, polls=2, venv=python.parents[1]
+    )
+    assert section.data["metered-split-phase"]["ratio_poll_sqlite"]["median"] > 0
+
+
+def test_ingest_benchmark_compares_replay_with_executemany() -> None:
+    section = run.ingest(quick=True, polls=6)
+    assert section.data["SQLite"]["replay_vs_ceiling"]["median"] > 0
+
+
+def test_year_benchmark_rolls_up_exports_and_runs_the_naive_way() -> None:
+    section = bench_year.run(quick=True, days=1)
+    data = section.data["SQLite"]
+    assert data["export_daily_rows"] >= 1
+    assert data["naive"]["days"] >= 1
+
+
+def test_storage_benchmark_sizes_a_logged_site() -> None:
+    section = bench_storage.run(quick=True, sites=["metered-split-phase"], minutes=6)
+    assert section.data["metered-split-phase"]["sqlite"]["bytes_per_reading"] > 0
+
+
+def test_memory_benchmark_samples_the_service() -> None:
+    section = bench_memory.run(quick=True, polls=4, fleet=2)
+    assert section.data["1_gateways"]["polls"] >= 4
+
+
+@pytest.mark.postgres
+def test_fleet_step_logs_gateways_into_postgresql(pg_server: object) -> None:
+    result = bench_fleet.run_step(
+        pg_server,
+        2,
+        site="metered-split-phase",
+        warmup_s=1.0,
+        window_s=6.0,
+        cadence_s=5,
+        folder=Path(__import__("tempfile").mkdtemp()),
+    )
+    assert result["polls"] >= 2
+    assert result["run_exit"] == 0
+
+
+def test_on_time_counts_late_and_missing_ticks() -> None:
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    polls = [(1, t0 + timedelta(seconds=60 * k)) for k in range(5)]
+    polls += [(2, t0 + timedelta(seconds=60 * k + (10 if k == 2 else 0.5))) for k in range(4)]
+    result = bench_fleet.on_time(polls, 2, t0, t0 + timedelta(seconds=300), 60)
+    assert result["ticks"] == 5
+    assert result["on_time_share"] == 0.8  # gateway 2: one late, one missing
+
+
+def test_report_has_markdown_table_and_json(tmp_path: Path) -> None:
+    section = Section("x", ["a", "b"], rows=[["1", "2"]], data={"k": 1})
+    meta = {"when": "now", "machine": "here", "mode": "quick"}
+    write_report([section], tmp_path / "r.md", tmp_path / "r.json", meta)
+    assert "| 1 | 2 |" in (tmp_path / "r.md").read_text()
+    assert '"k": 1' in (tmp_path / "r.json").read_text()
