@@ -53,7 +53,7 @@ def rollup_command(
         settings = load_settings(find_config_file(config_path))
         zones = {g.name: g.timezone for g in settings.gateways if g.timezone}
         with open_store(settings.db_url(db_url)) as store, _progress() as progress:
-            done = []
+            done: list[GatewayRollup] = []
             for name in gateways or (None,):
                 summary = rollup(
                     store,

@@ -1,4 +1,5 @@
-"""docs/schema.md cannot rot: every ```sql block runs against a database filled by save_poll."""
+"""docs/schema.md cannot rot: every ```sql block runs against a database filled by save_poll
+and rolled up."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from sqlalchemy import text
 
 from envoylog.db import Store, save_poll
 from envoylog.db.models import Base
-from envoylog.records import PollResult, ReadingFlag, SystemReading
+from envoylog.energy.rollup import rollup
+from envoylog.records import InverterReading, MeterReading, PollResult, ReadingFlag, SystemReading
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "schema.md"
 BLOCKS = re.findall(r"```sql\n(.*?)```", DOC.read_text(), flags=re.S)
@@ -47,8 +49,27 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Store:
         poll = make_poll(when, firmware=firmware, fail=fail, meters=meters)
         if minute == 49:
             poll = _flag_production(poll)
+        if minute == 20:
+            poll = _zero_meters(poll)
         save_poll(store, poll)
+    rollup(store)  # the energy tables, and a counter-glitch event for the zero readings
     return store
+
+
+def _zero_meters(poll: PollResult) -> PollResult:
+    """The CT and inverter counters read 0 once, as after a gateway restart."""
+    endpoints = []
+    for result in poll.endpoints:
+        records = tuple(
+            replace(r, wh_delivered=0.0, wh_received=0.0)
+            if isinstance(r, MeterReading)
+            else replace(r, wh_lifetime=0.0)
+            if isinstance(r, InverterReading) and r.wh_lifetime is not None
+            else r
+            for r in result.records
+        )
+        endpoints.append(replace(result, records=records))
+    return replace(poll, endpoints=tuple(endpoints))
 
 
 def _flag_production(poll: PollResult) -> PollResult:

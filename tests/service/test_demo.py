@@ -69,3 +69,15 @@ def test_demo_command_prints_summary_and_next_steps(
     assert "Logged Sunday 21 June 2026 (America/Denver)" in result.output
     assert f"Database: {tmp_path / 'envoylog' / 'demo.sqlite'}" in result.output
     assert "Try next:" in result.output
+
+
+def test_demo_rollup_matches_the_simulators_truth(demo_day: DemoResult) -> None:
+    logged, truth = demo_day.energy[DAY], demo_day.truth_days[DAY]
+    assert logged["coverage"] == pytest.approx(1.0)
+    for column, flow in (
+        ("production_wh", "production"),
+        ("consumption_wh", "consumption"),
+        ("import_wh", "import"),
+        ("export_wh", "export"),
+    ):
+        assert logged[column] == pytest.approx(truth[flow], rel=1e-3), flow
