@@ -27,7 +27,8 @@ import pyarrow.parquet as pq
 
 from envoylog import __version__
 from envoylog.db import Store, head_revision
-from envoylog.db.exports import GatewayRef, Rows, fetch_rows, list_gateways
+from envoylog.db.energy import GatewayRow, list_gateways
+from envoylog.db.exports import Rows, fetch_rows
 from envoylog.errors import ConfigError
 
 Format = Literal["csv", "parquet"]
@@ -117,9 +118,9 @@ class ExportSummary:
     path: Path | None
 
 
-def resolve_gateways(store: Store, wanted: Sequence[str]) -> list[GatewayRef]:
+def resolve_gateways(store: Store, wanted: Sequence[str]) -> list[GatewayRow]:
     """The gateways named (by name or serial); all of them when none are named."""
-    known = list_gateways(store)
+    known = sorted(list_gateways(store), key=lambda g: (g.name or g.serial, g.serial))
     if not wanted:
         return known
     unknown = [w for w in wanted if not any(w in (g.name, g.serial) for g in known)]

@@ -43,24 +43,9 @@ ENERGY_COLUMNS = (
     "battery_source",
 )
 INVERTER_COLUMNS = ("wh", "peak_w", "coverage", "source", "corrections")
-GATEWAY_COLUMNS = ("gateway_name", "gateway_serial", "timezone")
 
 # Rows fetched per round trip; the progress callback is told after each.
 CHUNK_ROWS = 5000
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayRef:
-    """A gateway as exports name it."""
-
-    id: int
-    serial: str
-    name: str | None
-    timezone: str | None
-
-    @property
-    def label(self) -> str:
-        return self.name or self.serial
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +53,7 @@ class Rows:
     """Query result: column names and row tuples, in export order."""
 
     columns: tuple[str, ...]
-    rows: list[tuple[Any, ...]]
+    rows: Sequence[Sequence[Any]]
 
 
 def open_existing(url: str, options: StoreOptions | None = None) -> Store:
@@ -77,15 +62,6 @@ def open_existing(url: str, options: StoreOptions | None = None) -> Store:
     if path is not None and not path.exists():
         raise StorageError(f"no database at {path}: check --db, $ENVOYLOG_DB or the config file")
     return open_store(url, options)
-
-
-def list_gateways(store: Store) -> list[GatewayRef]:
-    """Every gateway in the database, by name (or serial when unnamed)."""
-    query = sa.select(Gateway.id, Gateway.serial, Gateway.name, Gateway.timezone).order_by(
-        sa.func.coalesce(Gateway.name, Gateway.serial), Gateway.serial
-    )
-    with store.reading("listing the gateways") as conn:
-        return [GatewayRef(*row) for row in conn.execute(query)]
 
 
 def _query(
@@ -145,15 +121,15 @@ def fetch_rows(
     with store.reading(doing) as conn:
         if progress is None:
             result = conn.execute(rows_query)
-            return Rows(tuple(result.keys()), [tuple(r) for r in result.all()])
+            return Rows(tuple(result.keys()), result.all())
         total = int(conn.execute(count_query).scalar_one())
         result = conn.execution_options(stream_results=True, yield_per=CHUNK_ROWS).execute(
             rows_query
         )
-        rows: list[tuple[Any, ...]] = []
+        rows: list[Sequence[Any]] = []
         progress(0, total)
         for chunk in result.partitions():
-            rows.extend(tuple(r) for r in chunk)
+            rows.extend(chunk)
             progress(len(rows), max(total, len(rows)))
         return Rows(tuple(result.keys()), rows)
 
