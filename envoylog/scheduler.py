@@ -23,7 +23,7 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from envoylog.db import Store, Writer, WriteStatus, open_store
+from envoylog.db import Store, Writer, WriteResult, WriteStatus, open_store
 from envoylog.energy.rollup import rollup_recent
 from envoylog.errors import EnvoylogError
 from envoylog.jobs import GatewayJob
@@ -106,14 +106,29 @@ class StoreWorker(threading.Thread):
             self.failed += 1
         if result.status is not WriteStatus.SET_ASIDE:
             # Spooled polls are stored by a later write's replay: roll up from them then.
-            serial = item.gateway.serial
-            earliest = self._dirty.get(serial)
-            self._dirty[serial] = (
-                item.started_at if earliest is None else min(earliest, item.started_at)
-            )
+            self._mark_dirty(item.gateway.serial, item.started_at)
             self._latest = max(self._latest or item.finished_at, item.finished_at)
+        self._mark_replayed(result)
         if self.on_write is not None:
             self.on_write(item, result)
+
+    def replay_spool(self) -> WriteResult:
+        """Store what an earlier run left in the spool; its periods are rolled up next time."""
+        result = self.writer.replay()
+        self._mark_replayed(result)
+        if result.replayed:
+            log.info("spool_replayed polls=%d pending=%d", result.replayed, result.pending)
+        return result
+
+    def _mark_replayed(self, result: WriteResult) -> None:
+        for serial, since in result.replayed_since.items():
+            self._mark_dirty(serial, since)
+        if result.replayed_until is not None:
+            self._latest = max(self._latest or result.replayed_until, result.replayed_until)
+
+    def _mark_dirty(self, serial: str, since: datetime) -> None:
+        earliest = self._dirty.get(serial)
+        self._dirty[serial] = since if earliest is None else min(earliest, since)
 
     def _rollup(self) -> None:
         """Recompute the recent energy periods of the gateways written to since the last time."""
@@ -164,9 +179,7 @@ class Service:
 
     def start(self) -> None:
         """Replay the spool, start the store worker and one job per gateway."""
-        replayed = self.worker.writer.replay()
-        if replayed.replayed:
-            log.info("spool_replayed polls=%d", replayed.replayed)
+        self.worker.replay_spool()
         self.worker.start()
         for index, job in enumerate(self.jobs):
             self.scheduler.add_job(

@@ -89,7 +89,8 @@ def build_service(settings: Settings, db_url: str, *, notifier: object = None) -
     check_database(db_url, settings)
     spool = Spool(settings.spool_dir, max_bytes=settings.spool_max_bytes)
     writer = Writer(db_url, spool, options=settings.store_options())
-    worker = StoreWorker(writer)
+    zones = {g.name: g.timezone for g in settings.gateways if g.timezone}
+    worker = StoreWorker(writer, timezones=zones)
     jobs = [gateway_job(g, settings, worker) for g in settings.enabled_gateways]
     log.info("service_built database=%r gateways=%d", describe(db_url), len(jobs))
     watchdog = systemd.watchdog_interval()

@@ -82,6 +82,7 @@ register("config", "envoylog.cli.config", "config")
 register("run", "envoylog.cli.run", "run")
 register("status", "envoylog.cli.status", "status")
 register("demo", "envoylog.cli.demo", "demo")
+register("rollup", "envoylog.cli.rollup", "rollup_command")
 
 
 def main() -> None:

@@ -11,8 +11,9 @@ import enum
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from envoylog.db.save import SaveSummary, save_poll, save_polls
@@ -158,6 +159,19 @@ class WriteResult:
     status: WriteStatus
     summary: SaveSummary = field(default_factory=SaveSummary)  # this poll and replayed ones
     replayed: int = 0  # spooled polls stored before this one
+    # Earliest start of the replayed polls per gateway serial: where late data begins.
+    replayed_since: dict[str, datetime] = field(default_factory=dict)
+    replayed_until: datetime | None = None  # latest end among them
+
+    def note_replayed(self, polls: Sequence[PollResult]) -> None:
+        self.replayed += len(polls)
+        for poll in polls:
+            until = self.replayed_until
+            self.replayed_until = max(until or poll.finished_at, poll.finished_at)
+            serial, started = poll.gateway.serial, poll.started_at
+            earliest = self.replayed_since.get(serial)
+            self.replayed_since[serial] = started if earliest is None else min(earliest, started)
+
     pending: int = 0  # polls still in the spool
     error: str | None = None  # why the poll was spooled or set aside
 
@@ -241,7 +255,7 @@ class Writer:
             else:
                 for path, _ in batch:
                     self.spool.remove(path)
-                result.replayed += len(batch)
+                result.note_replayed([poll for _, poll in batch])
 
     def _replay_one_by_one(
         self, store: Store, batch: list[tuple[Path, PollResult]], result: WriteResult
@@ -255,4 +269,4 @@ class Writer:
                 self.spool.set_aside(path, str(exc))
                 continue
             self.spool.remove(path)
-            result.replayed += 1
+            result.note_replayed([poll])

@@ -182,3 +182,46 @@ def test_a_hung_gateway_never_delays_a_healthy_one(tmp_path: Path) -> None:
         hung.release.set()
         service.stop()
     assert hung.asked.count("/production.json?details=1") >= 1
+
+
+def test_polls_left_in_the_spool_by_an_earlier_run_are_rolled_up(tmp_path: Path) -> None:
+    from envoylog.simulator import ManualClock, SimulatedGateway
+
+    day_start = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # 10:00 in New York, long ago
+    sim_clock = ManualClock(day_start)
+    spool = Spool(tmp_path / "spool")
+    down = "postgresql+psycopg://envoylog@127.0.0.1:9/nowhere"
+    with SimulatedGateway("metered-split-phase", clock=sim_clock) as gateway:
+        client = GatewayClient(gateway.url, credentials=Credentials(token=gateway.token))
+        offline = StoreWorker(Writer(down, spool), rollup_interval_s=None)
+        job = GatewayJob(
+            name="roof",
+            client=client,
+            submit=offline.submit,
+            cadences={},
+            tick_s=600,
+            quiet=None,
+            clock=lambda: datetime.fromtimestamp(sim_clock.now(), tz=UTC),
+        )
+        offline.start()
+        for _ in range(12):  # two hours of polls, all spooled
+            job.run()
+            sim_clock.advance(600)
+        offline.stop()
+        offline.join(30)
+        client.close()
+    assert len(spool) == 12
+
+    db_url = f"sqlite:///{tmp_path / 'later.sqlite'}"
+    worker = StoreWorker(Writer(db_url, Spool(tmp_path / "spool")))
+    assert worker.replay_spool().replayed == 12
+    worker.start()
+    worker.stop()
+    worker.join(60)
+    engine = sa.create_engine(db_url)
+    with engine.connect() as conn:
+        produced = conn.execute(
+            sa.text("select production_wh from energy_daily where day = '2026-06-10'")
+        ).scalar_one()
+    engine.dispose()
+    assert produced is not None and produced > 0
