@@ -15,6 +15,10 @@ class ConfigError(EnvoylogError):
     """A configuration file, option or environment variable is wrong."""
 
 
+class UnknownGateway(ConfigError):
+    """No gateway in the database has the name or serial asked for."""
+
+
 class GatewayError(EnvoylogError):
     """Talking to a gateway failed."""
 

@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from envoylog import __version__
 from envoylog.db import Store, head_revision
-from envoylog.db.energy import GatewayRow, list_gateways
+from envoylog.db.energy import select_gateways
 from envoylog.db.exports import Rows, fetch_rows
 from envoylog.errors import ConfigError
 
@@ -118,21 +118,6 @@ class ExportSummary:
     path: Path | None
 
 
-def resolve_gateways(store: Store, wanted: Sequence[str]) -> list[GatewayRow]:
-    """The gateways named (by name or serial); all of them when none are named."""
-    known = sorted(list_gateways(store), key=lambda g: (g.name or g.serial, g.serial))
-    if not wanted:
-        return known
-    unknown = [w for w in wanted if not any(w in (g.name, g.serial) for g in known)]
-    if unknown:
-        names = ", ".join(repr(u) for u in unknown)
-        listed = ", ".join(g.serial if g.name is None else f"{g.name} ({g.serial})" for g in known)
-        known_text = f"known gateways: {listed}" if known else "the database has no gateways yet"
-        noun = "gateway" if len(unknown) == 1 else "gateways"
-        raise ConfigError(f"unknown {noun} {names}; {known_text}")
-    return [g for g in known if g.name in wanted or g.serial in wanted]
-
-
 def frame(
     store: Store,
     kind: ExportKind,
@@ -146,7 +131,7 @@ def frame(
     kind = ExportKind(kind)
     if start is not None and end is not None and start > end:
         raise ConfigError(f"the date range is empty: {start} is after {end}")
-    ids = [g.id for g in resolve_gateways(store, gateways)] if gateways else None
+    ids = [g.id for g in select_gateways(store, gateways)] if gateways else None
     rows = fetch_rows(store, kind.value, gateway_ids=ids, start=start, end=end, progress=progress)
     return build_frame(kind, rows)
 

@@ -83,6 +83,7 @@ register("run", "envoylog.cli.run", "run")
 register("status", "envoylog.cli.status", "status")
 register("demo", "envoylog.cli.demo", "demo")
 register("rollup", "envoylog.cli.rollup", "rollup_command")
+register("export", "envoylog.cli.export", "export")
 
 
 def main() -> None:

@@ -121,11 +121,11 @@ def render(result: DemoResult) -> str:
         *_energy_lines(result),
         f"Database: {result.db_path}",
         "Try next:",
-        f'  sqlite3 {result.db_path} "select measured_at, watts, wh_lifetime from system_readings'
-        " where source = 'eim' and measurement = 'production' order by measured_at desc limit 5\"",
-        f"  envoylog status --db {result.db_path}",
+        f"  envoylog export daily --db {result.db_path}          # CSV for a spreadsheet",
+        f"  envoylog export inverters --db {result.db_path} -o inverters.parquet",
         f'  sqlite3 {result.db_path} "select local_start, production_wh, consumption_wh,'
         ' coverage from energy_hourly order by start_at"',
-        "  docs/schema.md has a dozen more queries.",
+        f"  envoylog status --db {result.db_path}",
+        "  docs/schema.md has a dozen more queries; docs/exports.md describes every column.",
     ]
     return "\n".join(lines)

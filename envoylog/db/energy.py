@@ -36,6 +36,7 @@ from envoylog.db.models import (
 from envoylog.db.store import Store
 from envoylog.db.types import stored_instant
 from envoylog.energy.flows import UNTRUSTED_FLAGS
+from envoylog.errors import UnknownGateway
 from envoylog.records import MeterConfig
 
 energy_hourly = cast(Table, EnergyHourly.__table__)
@@ -384,3 +385,18 @@ def replace_months(
 
 def _instant(value: Any) -> datetime:
     return stored_instant(value)
+
+
+def select_gateways(store: Store, wanted: Sequence[str]) -> list[GatewayRow]:
+    """The gateways named (by name or serial), sorted by name; all of them when none are."""
+    known = sorted(list_gateways(store), key=lambda g: (g.name or g.serial, g.serial))
+    if not wanted:
+        return known
+    unknown = [w for w in wanted if not any(w in (g.name, g.serial) for g in known)]
+    if unknown:
+        names = ", ".join(repr(u) for u in unknown)
+        listed = ", ".join(g.serial if g.name is None else f"{g.name} ({g.serial})" for g in known)
+        known_text = f"known gateways: {listed}" if known else "the database has no gateways yet"
+        noun = "gateway" if len(unknown) == 1 else "gateways"
+        raise UnknownGateway(f"unknown {noun} {names} in {store.name}; {known_text}")
+    return [g for g in known if g.name in wanted or g.serial in wanted]

@@ -36,16 +36,11 @@ from envoylog.energy.flows import system_source as system_counter
 from envoylog.energy.periods import Resolution, local_midnight
 from envoylog.energy.series import Window, load_window
 from envoylog.energy.tables import gateway_rows, inverter_rows, month_rows, source_columns
-from envoylog.errors import EnvoylogError
 from envoylog.records import Measurement, Source
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (days done, days in total)
-
-
-class UnknownGateway(EnvoylogError):
-    """No gateway in the database has that name or serial."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,16 +145,7 @@ def store_gateways(store: Store) -> list[sql.GatewayRow]:
 
 
 def _select(store: Store, gateway: str | None) -> list[sql.GatewayRow]:
-    rows = sql.list_gateways(store)
-    if gateway is None:
-        return rows
-    chosen = [r for r in rows if gateway in (r.serial, r.name)]
-    if not chosen:
-        known = ", ".join(r.name or r.serial for r in rows) or "none yet"
-        raise UnknownGateway(
-            f"No gateway named or with serial {gateway!r} in {store.name} (known: {known})."
-        )
-    return chosen
+    return sql.select_gateways(store, [gateway] if gateway else [])
 
 
 def _zone(row: sql.GatewayRow, override: Mapping[str, str] | None) -> tuple[str, tuple[str, ...]]:

@@ -37,9 +37,9 @@ def test_an_unknown_gateway_is_named_with_the_known_ones(store: Store) -> None:
     tiny_site(store)
     with pytest.raises(ConfigError) as caught:
         frame(store, ExportKind.DAILY, gateways=["house", "garage"])
-    assert str(caught.value) == (
-        f"unknown gateway 'garage'; known gateways: {BARN}, house ({HOUSE})"
-    )
+    message = str(caught.value)
+    assert message.startswith(f"unknown gateway 'garage' in {store.name}; ")
+    assert message.endswith(f"known gateways: {BARN}, house ({HOUSE})")
 
 
 def test_from_and_to_are_inclusive_local_dates(store: Store) -> None:

@@ -63,7 +63,8 @@ def test_rollup_command_says_which_gateway_is_unknown(tmp_path: Path) -> None:
     db = tmp_path / "e.sqlite"
     result = CliRunner().invoke(rollup_command, ["--db", str(db), "--gateway", "garage"])
     assert result.exit_code == 1
-    assert "No gateway named or with serial 'garage'" in result.output
+    assert "unknown gateway 'garage' in SQLite database" in result.output
+    assert "the database has no gateways yet" in result.output
 
 
 def test_rollup_command_prints_what_it_recomputed(store: Store, db_url: str) -> None:
