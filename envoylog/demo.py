@@ -25,6 +25,15 @@ from envoylog.simulator import ManualClock, SimulatedGateway
 from envoylog.simulator.profiles import get_profile
 
 TICK_S = 60
+# energy_daily column -> the simulator's truth flow it must match
+FLOWS = {
+    "production_wh": "production",
+    "consumption_wh": "consumption",
+    "import_wh": "import",
+    "export_wh": "export",
+    "battery_charge_wh": "battery_charge",
+    "battery_discharge_wh": "battery_discharge",
+}
 TABLES = (
     "polls",
     "system_readings",

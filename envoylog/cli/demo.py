@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from envoylog.demo import DemoResult, run_demo
+from envoylog.demo import FLOWS, DemoResult, run_demo
 from envoylog.paths import state_dir
 from envoylog.simulator.profiles import PROFILES
 
@@ -80,17 +80,6 @@ def _progress() -> Callable[[int, int], None]:
 def _span(result: DemoResult) -> str:
     first = f"{result.day:%A %d %B %Y}"
     return first if result.days == 1 else f"{result.days} days from {first}"
-
-
-# energy_daily column -> the simulator's truth flow
-FLOWS = {
-    "production_wh": "production",
-    "consumption_wh": "consumption",
-    "import_wh": "import",
-    "export_wh": "export",
-    "battery_charge_wh": "battery_charge",
-    "battery_discharge_wh": "battery_discharge",
-}
 
 
 def _energy_lines(result: DemoResult) -> list[str]:

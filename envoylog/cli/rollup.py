@@ -11,10 +11,9 @@ from typing import Any
 
 import click
 
-from envoylog.config import find_config_file, load_settings
+from envoylog.cli.options import database_options, settings_from
 from envoylog.db import open_store
 from envoylog.energy.rollup import GatewayRollup, Progress, rollup
-from envoylog.errors import EnvoylogError
 
 
 @click.command(name="rollup")
@@ -29,13 +28,7 @@ from envoylog.errors import EnvoylogError
     metavar="NAME|SERIAL",
     help="Only this gateway (repeatable; default: every gateway).",
 )
-@click.option("--db", "db_url", metavar="URL", help="Database URL or SQLite file.")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Config file (for the database and timezone overrides).",
-)
+@database_options
 def rollup_command(
     start: datetime | None,
     end: datetime | None,
@@ -49,23 +42,20 @@ def rollup_command(
     including --to (default: the whole logged history). Recomputing replaces
     what was stored for those days, so running it twice changes nothing.
     """
-    try:
-        settings = load_settings(find_config_file(config_path))
-        zones = {g.name: g.timezone for g in settings.gateways if g.timezone}
-        with open_store(settings.db_url(db_url)) as store, _progress() as progress:
-            done: list[GatewayRollup] = []
-            for name in gateways or (None,):
-                summary = rollup(
-                    store,
-                    gateway=name,
-                    start=start.date() if start else None,
-                    end=end.date() if end else None,
-                    timezone_override=zones,
-                    progress=progress,
-                )
-                done.extend(summary.gateways)
-    except EnvoylogError as exc:
-        raise click.ClickException(str(exc)) from exc
+    settings = settings_from(config_path)
+    zones = {g.name: g.timezone for g in settings.gateways if g.timezone}
+    with open_store(settings.db_url(db_url)) as store, _progress() as progress:
+        done: list[GatewayRollup] = []
+        for name in gateways or (None,):
+            summary = rollup(
+                store,
+                gateway=name,
+                start=start.date() if start else None,
+                end=end.date() if end else None,
+                timezone_override=zones,
+                progress=progress,
+            )
+            done.extend(summary.gateways)
     if not done:
         click.echo("Nothing to recompute: no polls logged in that range.")
     for result in done:

@@ -9,17 +9,9 @@ import pytest
 from builders import table
 
 from envoylog.db import open_store
-from envoylog.demo import run_demo
+from envoylog.demo import FLOWS, run_demo
 
 DAY = date(2026, 3, 29)  # Europe/London springs forward: a 23-hour day
-FLOWS = {
-    "production_wh": "production",
-    "consumption_wh": "consumption",
-    "import_wh": "import",
-    "export_wh": "export",
-    "battery_charge_wh": "battery_charge",
-    "battery_discharge_wh": "battery_discharge",
-}
 
 
 def test_a_logged_day_rolls_up_to_the_simulators_truth(db_url: str, tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 from builders import SERIAL, events, log_ct, table
 from click.testing import CliRunner
 
-from envoylog.cli.rollup import rollup_command
+from envoylog.cli import cli
 from envoylog.db import Store
 from envoylog.energy import day_range
 from envoylog.energy.rollup import rollup, rollup_recent
@@ -61,7 +61,7 @@ def test_late_data_is_picked_up_by_a_recent_rollup(store: Store, db_url: str) ->
 
 def test_rollup_command_says_which_gateway_is_unknown(tmp_path: Path) -> None:
     db = tmp_path / "e.sqlite"
-    result = CliRunner().invoke(rollup_command, ["--db", str(db), "--gateway", "garage"])
+    result = CliRunner().invoke(cli, ["rollup", "--db", str(db), "--gateway", "garage"])
     assert result.exit_code == 1
     assert "unknown gateway 'garage' in SQLite database" in result.output
     assert "the database has no gateways yet" in result.output
@@ -71,7 +71,7 @@ def test_rollup_command_prints_what_it_recomputed(store: Store, db_url: str) -> 
     begin, end = day_range(date(2024, 6, 1), date(2024, 6, 1), ZONE)
     log_ct(store, ZONE, begin, end)
     args = ["--db", db_url, "--gateway", "roof", "--from", "2024-06-01", "--to", "2024-06-02"]
-    result = CliRunner().invoke(rollup_command, args)
+    result = CliRunner().invoke(cli, ["rollup", *args])
     assert result.exit_code == 0, result.output
     assert f"roof ({SERIAL}, Europe/Berlin): 1 day(s) 2024-06-01 to 2024-06-01" in result.output
     assert "production_source   production-ct-delivered" in result.output
