@@ -38,7 +38,11 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Store:
     from envoylog.db import open_store
 
     store = open_store(f"sqlite:///{tmp_path_factory.mktemp('doc') / 'doc.sqlite'}")
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    # Fixed minutes past the hour: the inverter report times (5-minute steps) then fall so
+    # that the zeroed poll below carries new reports, whatever the time the suite runs.
+    now = datetime.now(UTC).replace(minute=4, second=0, microsecond=0)
+    if now > datetime.now(UTC):
+        now -= timedelta(hours=1)
     # An inverter that reported once, days ago, then never again.
     save_poll(store, make_poll(now - timedelta(days=3), inverters=37))
     for minute in [*range(0, 30), *range(40, 50)]:
