@@ -173,6 +173,8 @@ def run_step(
         w0, m0 = datetime.now(tz=UTC), time.monotonic()
         time.sleep(window_s)
         w1, m1 = datetime.now(tz=UTC), time.monotonic()
+        # Polls of the window's last ticks may start after w1: let them, then stop.
+        time.sleep(min(cadence_s, 30.0))
         if run.poll() is not None:
             raise RuntimeError(f"envoylog run exited early ({run.returncode}); see {log.name}")
     finally:
