@@ -108,8 +108,23 @@ class Connection:
                 continue
             if path == INFO_PATH and response.status == 200:
                 self._learn_identity(response.body)
+            if self._moved_to_https(base, response):
+                # A firmware push to 7+ turns a plain-HTTP gateway into an HTTPS one.
+                log.warning("gateway_moved_to_https host=%s path=%s", self.host, path)
+                self.base_url, self._ready = None, False
+                self.ensure_ready()
+                return self.request(path, headers=headers, retries=retries)
             return response
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _moved_to_https(self, base: str, response: HttpResponse) -> bool:
+        return (
+            self._ready  # not while discovery itself is choosing the scheme
+            and len(self._candidates) > 1
+            and base.startswith("http://")
+            and response.status in _REDIRECTS
+            and response.headers.get("location", "").startswith("https://")
+        )
 
     # -- internals ---------------------------------------------------------------------
 

@@ -51,6 +51,24 @@ def test_bare_host_does_not_settle_for_http_that_redirects_to_https(
     assert client.base_url is None
 
 
+def test_a_gateway_upgraded_to_https_is_followed_there(rsps: responses.RequestsMock, sleep) -> None:
+    rsps.get("https://envoy.local/info", body=requests.ConnectionError("refused"))
+    rsps.get("http://envoy.local/info", body=b"<envoy_info/>")
+    client = GatewayClient("envoy.local", credentials=Credentials(), sleep=sleep)
+    assert client.get("/info").status == 200
+    assert client.base_url == "http://envoy.local"
+    # A firmware push later: plain HTTP now redirects, and HTTPS answers.
+    rsps.replace(responses.GET, "https://envoy.local/info", body=b"<envoy_info/>")
+    rsps.get(
+        "http://envoy.local/api/v1/production",
+        status=301,
+        headers={"Location": "https://envoy.local/api/v1/production"},
+    )
+    rsps.get("https://envoy.local/api/v1/production", json={"wattsNow": 1})
+    response = client.get("/api/v1/production")
+    assert (response.status, client.base_url) == (200, "https://envoy.local")
+
+
 def test_url_host_is_used_as_given(rsps: responses.RequestsMock) -> None:
     rsps.get("http://192.168.1.5:8080/home", json={})
     client = GatewayClient("http://192.168.1.5:8080/")
