@@ -109,6 +109,7 @@ def naive(engine: Any) -> dict[str, int]:
         "days": len(days),
         "months": len(months),
         "inverter_days": len(per_inverter),
+        "production_kwh": round(float(days["production"].sum()) / 1000, 1),
     }
 
 
@@ -123,7 +124,7 @@ def time_rounds(action: Any, rounds: int) -> tuple[dict[str, float], Any]:
 
 def backend(store: Any, days: int, rounds: int) -> dict[str, Any]:
     from envoylog.energy.rollup import rollup
-    from envoylog.export import ExportKind, export
+    from envoylog.export import ExportKind, export, frame
 
     out: dict[str, Any] = {"fill": fill(store, days)}
     out["rollup_s"], summary = time_rounds(lambda: rollup(store), max(2, rounds // 2))
@@ -134,6 +135,9 @@ def backend(store: Any, days: int, rounds: int) -> dict[str, Any]:
             sink = io.BytesIO()
             return export(store, kind, fmt="csv", output=sink).rows
 
+        if kind is ExportKind.DAILY:
+            daily_frame = frame(store, kind)
+            out["rollup_production_kwh"] = round(float(daily_frame["production_kwh"].sum()), 1)
         once()
         out[f"export_{kind.value}_s"], out[f"export_{kind.value}_rows"] = time_rounds(once, rounds)
     out["naive_s"], out["naive"] = time_rounds(lambda: naive(store.engine), max(2, rounds // 2))

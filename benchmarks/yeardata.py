@@ -51,8 +51,9 @@ def template() -> PollResult:
 
 def _solar(t: datetime, clouds: float) -> float:
     day = t.timetuple().tm_yday
-    season = 0.55 + 0.45 * math.cos(2 * math.pi * (day - 172) / 365)
-    half = 4.2 + 3.8 * math.cos(2 * math.pi * (day - 172) / 365)  # half day length, h
+    summer = math.cos(2 * math.pi * (day - 172) / 365)  # 1 at midsummer, -1 at midwinter
+    season = 0.6 + 0.4 * summer
+    half = 6.0 + 2.2 * summer  # half the day length, h: 3.8 (winter) to 8.2 (summer)
     hour = t.hour + t.minute / 60 - 12.0  # solar noon ~ 12:00 UTC+0 for simplicity
     if abs(hour) >= half:
         return 0.0
