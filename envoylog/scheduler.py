@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -172,7 +172,8 @@ class Service:
         self.stop_requested = threading.Event()
         workers = max_workers or min(64, max(4, len(self.jobs)))
         self.scheduler = BackgroundScheduler(
-            executors={"default": ThreadPoolExecutor(workers)},
+            # The heartbeat has its own thread, so a burst of polls never delays the watchdog.
+            executors={"default": ThreadPoolExecutor(workers), "heartbeat": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1},
             timezone=UTC,
         )
@@ -181,7 +182,10 @@ class Service:
         """Replay the spool, start the store worker and one job per gateway."""
         self.worker.replay_spool()
         self.worker.start()
+        now = datetime.now(tz=UTC)
         for index, job in enumerate(self.jobs):
+            # Spread the first runs over one tick: a fleet polls evenly, not in one burst.
+            first_run = now + timedelta(seconds=job.tick_s * index / len(self.jobs))
             self.scheduler.add_job(
                 job.run,
                 "interval",
@@ -190,7 +194,7 @@ class Service:
                 name=job.name,
                 # After a stall: one catch-up poll, not a burst (coalesce), at most a tick late.
                 misfire_grace_time=job.tick_s,
-                next_run_time=datetime.now(tz=UTC),
+                next_run_time=first_run,
             )
         self.scheduler.add_job(self.heartbeat, "interval", seconds=self.heartbeat_s, id="heartbeat")
         self.scheduler.start()

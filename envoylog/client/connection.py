@@ -65,6 +65,9 @@ class Connection:
         self._ready = False
         self._owns_session = session is None
         self.session = session if session is not None else requests.Session()
+        # A gateway is on the local network: no proxy, and no per-request environment
+        # lookups (a sixth of a poll's CPU time).
+        self.session.trust_env = False
         self.session.mount("https://", GatewayAdapter())
 
     def close(self) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from envoylog.client import Credentials, GatewayClient, PinStore
+from envoylog.client.pinning import gateway_tls_context
 from envoylog.errors import CertificateMismatch
 
 pytestmark = pytest.mark.skipif(
@@ -169,3 +170,17 @@ def test_self_signed_certificate_raises_no_global_warning(gateway, tmp_path: Pat
 
     assert [str(w.message) for w in caught] == []
     assert warnings.filters == filters_before
+
+
+def test_every_gateway_shares_one_tls_context() -> None:
+    first = GatewayClient("https://192.0.2.1", credentials=Credentials())
+    second = GatewayClient("https://192.0.2.2", credentials=Credentials())
+    contexts = {
+        id(
+            client._conn.session.get_adapter("https://x/").poolmanager.connection_pool_kw[
+                "ssl_context"
+            ]
+        )
+        for client in (first, second)
+    }
+    assert contexts == {id(gateway_tls_context())}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -225,3 +226,22 @@ def test_polls_left_in_the_spool_by_an_earlier_run_are_rolled_up(tmp_path: Path)
         ).scalar_one()
     engine.dispose()
     assert produced is not None and produced > 0
+
+
+def test_a_fleet_starts_spread_over_one_tick(tmp_path: Path) -> None:
+    worker = StoreWorker(Writer(f"sqlite:///{tmp_path / 'f.sqlite'}", Spool(tmp_path / "s")))
+    jobs = [
+        GatewayJob(name=f"g{i}", client=FakeGateway({}), submit=worker.submit, cadences={})
+        for i in range(4)
+    ]
+    service = Service(jobs, worker)
+    service.start()
+    # The first job may already have run; the others wait for their slot in the minute.
+    firsts = sorted(
+        j.next_run_time
+        for j in service.scheduler.get_jobs()
+        if j.id.startswith("gateway-") and not j.id.startswith("gateway-0-")
+    )
+    service.stop()
+    gaps = [(b - a).total_seconds() for a, b in pairwise(firsts)]
+    assert gaps == pytest.approx([15.0, 15.0], abs=0.5)
