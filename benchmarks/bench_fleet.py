@@ -5,11 +5,12 @@ Each step runs `envoylog simulate --site PROFILE --gateways N` in one process an
 for a warm-up and then a measured window. N rises until a step has fewer than 99.5%
 of its polls on time.
 
-On time, precisely: APScheduler fires every gateway's job on one grid, the service's
-first tick plus k x cadence (the grid's origin is the earliest poll stored). For each
-gateway and each tick of the grid inside the window, the tick is on time when a poll
-of that gateway started within TOLERANCE_S after it. On-time share = on-time ticks /
-(N x ticks in the window): a late, missed or coalesced poll all count against it.
+On time, precisely: each gateway's job fires on its own grid, its first tick plus
+k x cadence (the service spreads the first ticks of a fleet over one cadence, so the
+grid's origin is that gateway's earliest poll stored). For each gateway and each tick
+of its grid inside the window, the tick is on time when a poll of that gateway started
+within TOLERANCE_S after it. On-time share = on-time ticks / all ticks of all gateways
+in the window: a late, missed or coalesced poll all count against it.
 "Evenly spaced" is the share of a gateway's consecutive polls whose spacing is within
 the cadence +- TOLERANCE_S (a constant lag does not count against it).
 """
@@ -84,34 +85,40 @@ def on_time(
     """On-time share, lateness and spacing of the polls (gateway_id, started_at) of a step."""
     if not polls:
         return {"on_time_share": 0.0, "ticks": 0}
-    origin = min(s for _, s in polls).timestamp()
-    first_k = -(-(w0.timestamp() - origin) // cadence_s)
-    last_k = (w1.timestamp() - origin) // cadence_s  # a tick at the window's end is excluded
-    if (w1.timestamp() - origin) % cadence_s == 0:
-        last_k -= 1
-    ticks = max(0, int(last_k - first_k + 1))
-    on: set[tuple[int, int]] = set()
-    lateness: list[float] = []
     by_gateway: dict[int, list[float]] = {}
     for gateway, started in polls:
-        t = started.timestamp()
-        # The origin is the first poll's start, a few ms after its tick: a poll up to
-        # EARLY_S before a tick belongs to that tick.
-        k = (t - origin + EARLY_S) // cadence_s
-        if first_k <= k <= last_k:
-            late = max(0.0, t - (origin + k * cadence_s))
-            lateness.append(late)
-            if late <= TOLERANCE_S:
-                on.add((gateway, int(k)))
-            by_gateway.setdefault(gateway, []).append(t)
+        by_gateway.setdefault(gateway, []).append(started.timestamp())
+    on = 0
+    expected = 0
+    lateness: list[float] = []
+    for times in by_gateway.values():
+        origin = min(times)
+        first_k = -(-(w0.timestamp() - origin) // cadence_s)
+        last_k = (w1.timestamp() - origin) // cadence_s  # a tick at the window's end is out
+        if (w1.timestamp() - origin) % cadence_s == 0:
+            last_k -= 1
+        expected += max(0, int(last_k - first_k + 1))
+        seen: set[int] = set()
+        for t in times:
+            # A poll up to EARLY_S before a tick belongs to that tick.
+            k = (t - origin + EARLY_S) // cadence_s
+            if first_k <= k <= last_k:
+                late = max(0.0, t - (origin + k * cadence_s))
+                lateness.append(late)
+                if late <= TOLERANCE_S:
+                    seen.add(int(k))
+        on += len(seen)
+    # Gateways that never polled in the window still had their ticks.
+    ticks = expected // len(by_gateway) if by_gateway else 0
+    expected += ticks * max(0, n - len(by_gateway))
     gaps = [b - a for ts in map(sorted, by_gateway.values()) for a, b in itertools.pairwise(ts)]
     even = [abs(g - cadence_s) <= TOLERANCE_S for g in gaps]
     lateness.sort()
     return {
         "ticks": ticks,
-        "expected_polls": n * ticks,
+        "expected_polls": expected,
         "polls": len(lateness),
-        "on_time_share": round(len(on) / (n * ticks), 4) if ticks else None,
+        "on_time_share": round(on / expected, 4) if expected else None,
         "evenly_spaced_share": round(sum(even) / len(even), 4) if even else None,
         "lateness_s_p50": round(statistics.median(lateness), 2) if lateness else None,
         "lateness_s_p99": round(lateness[int(len(lateness) * 0.99)], 2) if lateness else None,

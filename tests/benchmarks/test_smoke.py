@@ -101,3 +101,10 @@ def test_report_has_markdown_table_and_json(tmp_path: Path) -> None:
     write_report([section], tmp_path / "r.md", tmp_path / "r.json", meta)
     assert "| 1 | 2 |" in (tmp_path / "r.md").read_text()
     assert '"k": 1' in (tmp_path / "r.json").read_text()
+
+
+def test_on_time_follows_each_gateways_own_grid() -> None:
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    polls = [(g, t0 + timedelta(seconds=30 * g + 60 * k)) for g in (0, 1) for k in range(5)]
+    result = bench_fleet.on_time(polls, 2, t0, t0 + timedelta(seconds=300), 60)
+    assert result["on_time_share"] == 1.0  # staggered by 30 s, each on its own minute
