@@ -11,6 +11,8 @@ import pytest
 from pg_server import PostgresServer, PostgresUnavailable, postgres_required
 from support import CAPTURES
 
+from envoylog.db import Store, open_store
+
 _names = itertools.count(1)
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -59,3 +61,31 @@ def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iter
         yield url
     finally:
         server.drop_database(name)
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Store]:
+    """An open store with the current schema and no rows."""
+    opened = open_store(db_url)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture(autouse=True)
+def private_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No config file, database, token or state of this machine leaks into a test."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    for name in (
+        "ENVOYLOG_CONFIG",
+        "ENVOYLOG_DB",
+        "ENVOYLOG_TOKEN",
+        "CONFIGURATION_DIRECTORY",
+        "STATE_DIRECTORY",
+        "CREDENTIALS_DIRECTORY",
+        "NOTIFY_SOCKET",
+        "WATCHDOG_USEC",
+    ):
+        monkeypatch.delenv(name, raising=False)
