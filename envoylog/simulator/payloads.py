@@ -262,7 +262,7 @@ def render_all(site: Site) -> dict[str, Payload]:
         auth=token or "digest",
     )
     if site.metered:
-        add("ivp_meters", render_meters(site), indent=4)
+        add("ivp_meters", render_meters(site), indent=2)
         add("ivp_meters_readings", render_meter_readings(site), indent=4)
     if site.version >= DEVICE_DATA_FIRMWARE:
         add("ivp_pdm_device_data", render_device_data(site), indent=4)
