@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
+from pathlib import Path
 
 from support import REPO
 
@@ -18,3 +20,15 @@ def test_every_package_folder_is_listed_in_pyproject() -> None:
     assert listed == on_disk
     assert config["package-dir"]["envoylog.migrations"] == "migrations"
     assert "*.pem" in config["package-data"]["envoylog.simulator"]
+
+
+def test_no_sample_file_is_a_copy_of_a_real_capture(captures_dir: Path) -> None:
+    def digests(folder: Path) -> dict[str, Path]:
+        return {
+            hashlib.md5(p.read_bytes()).hexdigest(): p
+            for p in folder.rglob("*")
+            if p.is_file() and p.stat().st_size > 200
+        }
+
+    copied = digests(captures_dir).keys() & digests(REPO / "sample_data").keys()
+    assert not copied, "sample_data/ must be written by the project, not copied"
