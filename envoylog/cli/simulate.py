@@ -7,7 +7,7 @@ import signal
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import Protocol
+from typing import Protocol, TypedDict
 
 import click
 
@@ -44,6 +44,21 @@ def _start(text: str | None) -> datetime | None:
             f"--start {text!r} is not an ISO-8601 time such as 2024-06-01T06:00 "
             "(without an offset it is the site's local time)."
         ) from None
+
+
+class _SiteOptions(TypedDict):
+    """What a simulated gateway and a fleet are built with alike."""
+
+    start: datetime | None
+    speed: float
+    seed: int
+    faults: tuple[str, ...]
+    tls: bool | None
+    host: str
+    port: int
+    inverters: int | None
+    timezone: str | None
+    verbose: bool
 
 
 def _build_server(
@@ -83,29 +98,7 @@ def _build_server(
         port = DEFAULT_HTTPS_PORT if https else DEFAULT_HTTP_PORT
     if speed <= 0:
         raise ConfigError(f"--speed must be more than 0, not {speed:g}.")
-    if gateways == 1:
-        assert profile is not None
-        gateway = SimulatedGateway(
-            profile,
-            start=_start(start),
-            speed=speed,
-            seed=seed,
-            faults=faults,
-            tls=True if tls else None,
-            host=host,
-            port=port,
-            inverters=inverters,
-            timezone=timezone,
-            verbose=verbose,
-        )
-        lines = [f"Serving {site} (serial {gateway.serial}) at {gateway.url} (Ctrl-C to stop)"]
-        if gateway.profile.modern:
-            lines.append(f"Token: {gateway.token}")
-        lines.append(f"Truth: {gateway.url}/__sim/truth  Clock: {gateway.url}/__sim/clock")
-        return gateway, lines
-    fleet = SimulatedFleet(
-        gateways,
-        profile=profile,
+    options = _SiteOptions(
         start=_start(start),
         speed=speed,
         seed=seed,
@@ -117,6 +110,15 @@ def _build_server(
         timezone=timezone,
         verbose=verbose,
     )
+    if gateways == 1:
+        assert profile is not None
+        gateway = SimulatedGateway(profile, **options)
+        lines = [f"Serving {site} (serial {gateway.serial}) at {gateway.url} (Ctrl-C to stop)"]
+        if gateway.profile.modern:
+            lines.append(f"Token: {gateway.token}")
+        lines.append(f"Truth: {gateway.url}/__sim/truth  Clock: {gateway.url}/__sim/clock")
+        return gateway, lines
+    fleet = SimulatedFleet(gateways, profile=profile, **options)
     lines = [f"Serving {len(fleet)} gateways, {fleet[0].url} to {fleet[-1].url} (Ctrl-C to stop)"]
     lines.extend(f"{g.url} {g.serial} {g.profile.name}" for g in fleet)
     return fleet, lines

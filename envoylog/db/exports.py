@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from envoylog.db.engine import describe, parse_url, sqlite_path
 from envoylog.db.models import (
+    EnergyColumns,
     EnergyDaily,
     EnergyMonthly,
     Gateway,
@@ -22,26 +23,9 @@ from envoylog.errors import StorageError
 
 Table = Literal["daily", "monthly", "inverters"]
 
-# Columns every gateway energy row carries, as named in the energy tables.
-ENERGY_COLUMNS = (
-    "production_wh",
-    "consumption_wh",
-    "import_wh",
-    "export_wh",
-    "net_grid_wh",
-    "battery_charge_wh",
-    "battery_discharge_wh",
-    "self_consumption_wh",
-    "self_sufficiency",
-    "peak_production_w",
-    "coverage",
-    "estimated_wh",
-    "corrections",
-    "production_source",
-    "consumption_source",
-    "grid_source",
-    "battery_source",
-)
+# The energy columns of the gateway tables, as the model declares them (keys and
+# bookkeeping aside), so an export always carries every figure the schema has.
+ENERGY_COLUMNS = tuple(name for name in EnergyColumns.__annotations__ if name != "computed_at")
 INVERTER_COLUMNS = ("wh", "peak_w", "coverage", "source", "corrections")
 
 # Rows fetched per round trip; the progress callback is told after each.

@@ -266,7 +266,7 @@ gateway_events = _table(GatewayEvent)
 # Written by envoylog.energy from the counters above; recomputing a period replaces it.
 
 
-class _EnergyColumns:
+class EnergyColumns:
     """What every gateway energy period holds: Wh per flow, how it was obtained, coverage."""
 
     production_wh: Mapped[float | None] = mapped_column(Float)
@@ -289,7 +289,7 @@ class _EnergyColumns:
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class EnergyHourly(_EnergyColumns, Base):
+class EnergyHourly(EnergyColumns, Base):
     __tablename__ = "energy_hourly"
     __table_args__ = WITHOUT_ROWID
 
@@ -300,7 +300,7 @@ class EnergyHourly(_EnergyColumns, Base):
     local_start: Mapped[str] = mapped_column(String(25))  # '2024-10-27T02:00:00+01:00'
 
 
-class EnergyDaily(_EnergyColumns, Base):
+class EnergyDaily(EnergyColumns, Base):
     __tablename__ = "energy_daily"
     __table_args__ = WITHOUT_ROWID
 
@@ -310,7 +310,7 @@ class EnergyDaily(_EnergyColumns, Base):
     day: Mapped[date] = mapped_column(Date, primary_key=True)  # the gateway's local date
 
 
-class EnergyMonthly(_EnergyColumns, Base):
+class EnergyMonthly(EnergyColumns, Base):
     __tablename__ = "energy_monthly"
     __table_args__ = WITHOUT_ROWID
 
