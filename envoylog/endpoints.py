@@ -26,6 +26,14 @@ class Endpoint:
     min_firmware: tuple[int, ...] | None = None  # first firmware that serves it
     max_firmware: tuple[int, ...] | None = None  # first firmware that no longer needs it
     metered_only: bool = False  # only meaningful on metered (CT-capable) hardware
+    # Default interval while /ivp/meters/readings gives CT readings, which this
+    # endpoint's own CT figures repeat (None: no such reduction).
+    cadence_with_cts_s: int | None = None
+
+    @property
+    def with_cts_key(self) -> str:
+        """The [cadence] key of `cadence_with_cts_s` ("production_json_with_cts")."""
+        return f"{self.name}_with_cts"
 
     def applies_to(self, firmware: str | None, metered: bool | None) -> bool:
         """Say whether this endpoint is worth asking a gateway with this firmware."""
@@ -41,8 +49,15 @@ class Endpoint:
 
 INFO = Endpoint("info", "/info", parse.parse_info, HOUR)
 HOME = Endpoint("home", "/home", parse.parse_home, DAY)
+# Its `eim` entries repeat the CT meters (QUIRKS 9, 15) and it costs the gateway 1-5 s
+# to answer (QUIRKS 8), so while the meter readings answer each minute it is
+# read every 5 minutes: CT data is not stored twice, and the gateway is spared.
 PRODUCTION_JSON = Endpoint(
-    "production_json", "/production.json?details=1", parse.parse_production_json, MINUTE
+    "production_json",
+    "/production.json?details=1",
+    parse.parse_production_json,
+    MINUTE,
+    cadence_with_cts_s=5 * MINUTE,
 )
 # /production: an HTML page on 3.x firmware, production.json's twin after that. Only
 # polled where production.json is missing (firmware before 4).

@@ -85,13 +85,20 @@ class GatewayJob:
         slack = timedelta(seconds=self.tick_s / 2)
         chosen = []
         for endpoint in ep.ALL:
-            cadence = self.cadences.get(endpoint.name, endpoint.cadence_s)
+            cadence = self.cadence(endpoint)
             if cadence <= 0:
                 continue
             last = self._last_attempt.get(endpoint.name)
             if last is None or now - last >= timedelta(seconds=cadence) - slack:
                 chosen.append(endpoint)
         return chosen
+
+    def cadence(self, endpoint: ep.Endpoint) -> int:
+        """Seconds between reads of `endpoint` now; 0: not read."""
+        cadence = self.cadences.get(endpoint.name, endpoint.cadence_s)
+        if cadence > 0 and endpoint.cadence_with_cts_s is not None and self.state.reads_cts:
+            return self.cadences.get(endpoint.with_cts_key, endpoint.cadence_with_cts_s)
+        return cadence
 
     def run(self) -> Outcome:
         """Do what this tick calls for: maybe one poll, handed to ``submit``."""

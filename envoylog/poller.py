@@ -31,6 +31,7 @@ from envoylog.records import (
     GatewayInfo,
     HomeInfo,
     MeterConfig,
+    MeterReading,
     PollResult,
     Record,
 )
@@ -82,6 +83,9 @@ class GatewayState:
     home: HomeInfo | None = None
     meters: tuple[MeterConfig, ...] | None = None
     last_fetched: dict[str, datetime] = field(default_factory=dict)
+    # Whether the last read of /ivp/meters/readings gave CT readings: then the CT part
+    # of production.json repeats them (see Endpoint.cadence_with_cts_s).
+    reads_cts: bool = False
 
     @property
     def firmware(self) -> str | None:
@@ -202,6 +206,8 @@ def poll_once(
             result = _skipped(endpoint, clock(), str(exc))
         results.append(result)
         state.learn(result.records)
+        if endpoint is ep.METER_READINGS:
+            state.reads_cts = any(isinstance(r, MeterReading) for r in result.records)
         if result.ok:
             state.last_fetched[endpoint.name] = result.fetched_at
         if state.info is None:

@@ -12,7 +12,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
-from envoylog import endpoints
 from envoylog.client.credentials import TOKEN_ENV, Secret
 from envoylog.config import table
 from envoylog.config.kinds import Invalid, toml_type
@@ -206,18 +205,19 @@ class _Reader:
     def cadences(
         self, data: dict[str, Any], where: str, defaults: Mapping[str, int]
     ) -> Mapping[str, int]:
-        valid = ", ".join(endpoints.BY_NAME)
+        settings = {s.key: s for s in table.CADENCES}
+        valid = ", ".join(settings)
         merged = dict(defaults)
         for key, value in data.items():
-            if key not in endpoints.BY_NAME:
-                close = difflib.get_close_matches(key, endpoints.BY_NAME, n=1)
+            setting = settings.get(key)
+            if setting is None:
+                close = difflib.get_close_matches(key, settings, n=1)
                 hint = f" (closest: {close[0]})" if close else ""
                 raise self.fail(
                     f"{where}.{key}",
                     "is not an endpoint envoylog knows",
                     f"use one of {valid}{hint}",
                 )
-            setting = next(s for s in table.CADENCES if s.key == key)
             merged[key] = self.convert(setting, value, f"{where}.{key}")
         return MappingProxyType(merged)
 

@@ -153,6 +153,18 @@ CADENCES = tuple(
         str(e.cadence_s),
     )
     for e in endpoints.ALL
+) + tuple(
+    Setting(
+        CADENCE,
+        e.with_cts_key,
+        kinds.CADENCE,
+        e.cadence_with_cts_s,
+        f"Seconds between reads of {e.path.split('?')[0]} while /ivp/meters/readings gives "
+        "CT readings, which its CT figures repeat; 0 never reads it then.",
+        str(e.cadence_with_cts_s),
+    )
+    for e in endpoints.ALL
+    if e.cadence_with_cts_s is not None
 )
 
 # One table per gateway: [[gateway]].

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from fakes import INFO, PRODUCTION, Answer, FakeGateway
+from support import SAMPLE_DATA
 
 from envoylog.errors import GatewayUnreachable, TokenError
 from envoylog.jobs import GatewayJob, Outcome, QuietWindow
@@ -74,6 +75,75 @@ def test_cadence_override_and_zero_turns_an_endpoint_off() -> None:
     gateway.asked.clear()
     job.run()
     assert "/home" not in gateway.asked and "/production.json?details=1" not in gateway.asked
+
+
+def sample_gateway(site: str) -> FakeGateway:
+    """A gateway answering every endpoint with the files of a sample_data/ site."""
+    folder = SAMPLE_DATA / site
+    files = {
+        "/info": "info",
+        "/home": "home",
+        "/ivp/meters": "ivp_meters",
+        "/ivp/meters/readings": "ivp_meters_readings",
+        "/production.json?details=1": "production.json_details_1",
+        "/api/v1/production": "api_v1_production",
+        "/api/v1/production/inverters": "api_v1_production_inverters",
+    }
+    return FakeGateway(
+        {path: Answer(200, (folder / name).read_bytes()) for path, name in files.items()}
+    )
+
+
+def minutes_asking(job: GatewayJob, gateway: FakeGateway, clock: Clock, path: str) -> list[int]:
+    """The minutes (of ten one-minute ticks, from minute 0) in which `job` asked for `path`."""
+    asked = []
+    for minute in range(10):
+        gateway.asked.clear()
+        job.run()
+        if path in gateway.asked:
+            asked.append(minute)
+        clock.advance(60)
+    return asked
+
+
+def test_production_json_every_5_minutes_while_ct_readings_answer() -> None:
+    clock, gateway = Clock(), sample_gateway("metered-three-phase-device-data")
+    job, stored = make_job(gateway, clock)
+    assert minutes_asking(job, gateway, clock, "/production.json?details=1") == [0, 5]
+    # The CT readings themselves are read, and answer, every minute.
+    readings = [
+        e for poll in stored for e in poll.endpoints if e.endpoint == "meter_readings" and e.ok
+    ]
+    assert len(readings) == 10
+
+
+def test_production_json_every_minute_when_no_ct_is_read() -> None:
+    # A metered gateway whose CTs are all disabled: its meter readings give nothing.
+    clock, gateway = Clock(), sample_gateway("metered-no-cts")
+    job, _ = make_job(gateway, clock)
+    assert minutes_asking(job, gateway, clock, "/production.json?details=1") == list(range(10))
+
+
+def test_production_json_back_to_every_minute_when_ct_readings_fail() -> None:
+    clock, gateway = Clock(), sample_gateway("metered-three-phase-device-data")
+    job, _ = make_job(gateway, clock)
+    job.run()  # minute 0: everything, CT readings included
+    clock.advance(60)
+    gateway.table["/ivp/meters/readings"] = Answer(500, b"")
+    # The first tick after the failure still counts on the CTs (production.json read a
+    # minute ago); every later one reads production.json again.
+    assert minutes_asking(job, gateway, clock, "/production.json?details=1") == list(range(1, 10))
+
+
+def test_production_json_with_cts_cadence_can_be_set() -> None:
+    clock, gateway = Clock(), sample_gateway("metered-three-phase-device-data")
+    job, _ = make_job(gateway, clock)
+    job.cadences = {"production_json_with_cts": 120}
+    assert minutes_asking(job, gateway, clock, "/production.json?details=1") == [0, 2, 4, 6, 8]
+    clock, gateway = Clock(), sample_gateway("metered-three-phase-device-data")
+    job, _ = make_job(gateway, clock)
+    job.cadences = {"production_json": 0}  # off stays off, CTs or not
+    assert minutes_asking(job, gateway, clock, "/production.json?details=1") == []
 
 
 def test_quiet_window_uses_the_gateways_own_timezone() -> None:
