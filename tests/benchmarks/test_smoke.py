@@ -36,6 +36,7 @@ def test_poll_benchmark_measures_envoylog_on_a_replayed_site() -> None:
     result = section.data["legacy-5.0-nonmetered"]
     assert result["sqlite"]["poll_s"]["median"] > 0
     assert result["sqlite"]["rows_per_poll"] > 0
+    assert result["sqlite"]["per_minute_s"]["median"] > 0
     assert "pyenphase skipped" in section.notes[-1]
 
 
