@@ -184,7 +184,11 @@ class Obj:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float):
             self._wrong(key, "a number", value)
-        if not math.isfinite(value):
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # a JSON integer beyond float range
+            finite = False
+        if not finite:
             self._wrong(key, "a finite number", value)
         return float(value)
 

@@ -123,6 +123,12 @@ def test_missing_required_key_is_named() -> None:
         parse.parse_meters(body, CTX)
 
 
+def test_integer_beyond_float_range_is_an_error_not_an_overflow() -> None:
+    body = b'{"wattHoursLifetime": 1' + b"0" * 400 + b', "wattsNow": 5}'
+    with pytest.raises(ParseError, match="wattHoursLifetime: expected a finite number"):
+        parse.parse_api_v1_production(body, CTX)
+
+
 def test_absurd_epoch_is_an_error_not_an_overflow() -> None:
     body = b'[{"serialNumber": "1", "lastReportDate": 1e300, "lastReportWatts": 1}]'
     with pytest.raises(ParseError, match="epoch"):
