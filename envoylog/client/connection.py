@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
 import requests
 
-from envoylog.client.pinning import GatewayAdapter, PinStore, certificate_fingerprint
+from envoylog.client.keepalive import KeepAliveTransport
+from envoylog.client.pinning import PinStore, certificate_fingerprint
 from envoylog.client.response import HttpResponse
-from envoylog.client.transport import TransportFailure, send
+from envoylog.client.transport import RequestsTransport, Transport, TransportFailure
 from envoylog.errors import (
     CertificateMismatch,
     ConfigError,
@@ -28,13 +28,15 @@ INFO_PATH = "/info"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _SERIAL = re.compile(rb"<sn>\s*([^<\s]+)\s*</sn>")
 _SOFTWARE = re.compile(rb"<software>\s*([^<\s]+)\s*</software>")
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
 class Connection:
     """The transport half of a GatewayClient: base URL, TLS pinning, timeouts, retries.
 
     It knows nothing of authentication beyond sending the headers it is given, and it
-    is not thread-safe: GatewayClient holds the lock.
+    is not thread-safe: GatewayClient holds the lock. Requests go through a
+    `KeepAliveTransport`, or through `session` when one is given.
     """
 
     def __init__(
@@ -63,17 +65,15 @@ class Connection:
         self._retrust = retrust
         self._pinned: dict[str, str] = {}
         self._ready = False
-        self._owns_session = session is None
-        self.session = session if session is not None else requests.Session()
-        # A gateway is on the local network: no proxy, and no per-request environment
-        # lookups (a sixth of a poll's CPU time).
-        self.session.trust_env = False
-        self.session.mount("https://", GatewayAdapter())
+        self.transport: Transport = (
+            KeepAliveTransport(timeouts=timeouts)
+            if session is None
+            else RequestsTransport(session, timeouts=timeouts)
+        )
 
     def close(self) -> None:
-        """Close the connections of a session this object created."""
-        if self._owns_session:
-            self.session.close()
+        """Close the gateway connection (a given session is left to its owner)."""
+        self.transport.close()
 
     @property
     def uses_tls(self) -> bool:
@@ -178,7 +178,7 @@ class Connection:
                     current,
                 )
             pinned = current
-        self.session.mount(base + "/", GatewayAdapter(fingerprint=pinned))
+        self.transport.pin(base, pinned)
         self._pinned[base] = pinned
 
     def _fetch_fingerprint(self, base: str) -> str:
@@ -192,30 +192,18 @@ class Connection:
             ) from exc
 
     def _send_once(self, base: str, path: str, headers: Mapping[str, str] | None) -> HttpResponse:
-        started = time.monotonic()
         try:
-            raw = send(
-                self.session,
-                "GET",
-                base + path,
-                headers=dict(headers or {}),
-                timeout=self.timeouts,
-                allow_redirects=False,
-                verify=False,
-            )
+            response = self.transport.get(base, path, headers or _NO_HEADERS)
         except TransportFailure as failure:
             raise self._failure_error(base, path, failure) from failure
-        elapsed_ms = int((time.monotonic() - started) * 1000)
         log.debug(
-            "request host=%s path=%s status=%s ms=%s", self.host, path, raw.status_code, elapsed_ms
+            "request host=%s path=%s status=%s ms=%s",
+            self.host,
+            path,
+            response.status,
+            response.elapsed_ms,
         )
-        return HttpResponse(
-            url=raw.url,
-            status=raw.status_code,
-            headers=MappingProxyType({k.lower(): v for k, v in raw.headers.items()}),
-            body=raw.content,
-            elapsed_ms=elapsed_ms,
-        )
+        return response
 
     def _failure_error(self, base: str, path: str, failure: TransportFailure) -> GatewayError:
         connect_s, read_s = self.timeouts

@@ -8,19 +8,17 @@ checked with /auth/check_jwt when refused, and renewed from Enlighten when possi
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
-from urllib.request import parse_http_list, parse_keqv_list
 
 import requests
-from requests.auth import HTTPDigestAuth
 
 from envoylog.client.connection import INFO_PATH, Connection
 from envoylog.client.credentials import Credentials, Secret
+from envoylog.client.digest import DigestAuth
 from envoylog.client.enlighten import fetch_token
 from envoylog.client.pinning import PinStore
 from envoylog.client.response import HttpResponse
@@ -44,6 +42,8 @@ class GatewayClient:
     """Talk to one gateway: TLS, timeouts, bounded retries, no redirects, authentication.
 
     Safe to share between threads: requests to the gateway are made one at a time.
+    Gateway requests use the standard library's http.client over one keep-alive
+    connection; give `session` to send them through a requests Session instead.
     """
 
     def __init__(
@@ -75,7 +75,7 @@ class GatewayClient:
         self._cloud_session = cloud_session
         self._clock = clock
         self._lock = threading.Lock()
-        self._digest_active = False
+        self._digest: DigestAuth | None = None
         self._refresh_failed_at: float | None = None
         self._token: Secret | None = None
         self._token_source = "nowhere"
@@ -122,7 +122,7 @@ class GatewayClient:
         return self._token_expires_at
 
     def close(self) -> None:
-        """Close the connections of a session this client created."""
+        """Close the gateway connection (a given session is left to its owner)."""
         self._conn.close()
 
     def get(self, path: str) -> HttpResponse:
@@ -133,12 +133,17 @@ class GatewayClient:
             info = self._conn.ensure_ready()
             if info is not None and path == INFO_PATH:
                 return info
-            response = self._conn.request(path, headers=self._bearer())
+            response = self._conn.request(path, headers=self._authorization(path))
             if response.status != 401:
                 return response
             return self._on_unauthorized(path, response)
 
     # -- authentication ----------------------------------------------------------------
+
+    def _authorization(self, path: str) -> dict[str, str]:
+        if self._digest is not None:
+            return {"Authorization": self._digest.header("GET", path)}
+        return self._bearer()
 
     def _bearer(self) -> dict[str, str]:
         # Only over HTTPS: a token sent in plain text could be replayed by anyone listening.
@@ -227,17 +232,18 @@ class GatewayClient:
 
     def _with_digest(self, path: str, challenge: str) -> HttpResponse:
         username = self._credentials.digest_username
-        if not self._digest_active:
+        digest = self._digest
+        if digest is None:
             password = self._credentials.digest_password or Secret(self._known_serial()[-6:])
-            digest = _PrimedDigestAuth(username, password.reveal())
-            digest.prime(challenge)
-            self._conn.session.auth = digest
-            response = self._conn.request(path)
-            if response.status != 401:
-                self._digest_active = True
+            digest = DigestAuth(username, password.reveal(), challenge)
+        else:
+            digest.prime(challenge)  # a new nonce (the old one went stale): answer it once
+        response = self._conn.request(path, headers={"Authorization": digest.header("GET", path)})
+        if response.status != 401:
+            if self._digest is None:
+                self._digest = digest
                 log.info("digest_enabled host=%s user=%s", self.host, username)
-                return response
-            self._conn.session.auth = None
+            return response
         source = (
             "the configured password"
             if self._credentials.digest_password
@@ -301,21 +307,6 @@ class GatewayClient:
         if days_left(self._token_expires_at) < 0:
             return f"it expired on {_date(self._token_expires_at)}"
         return f"it expires on {_date(self._token_expires_at)}"
-
-
-class _PrimedDigestAuth(HTTPDigestAuth):
-    """HTTP Digest that answers the challenge already received, saving one round trip."""
-
-    def prime(self, www_authenticate: str) -> None:
-        self.init_per_thread_state()
-        # requests keeps the challenge in private per-thread state; if that ever changes,
-        # this degrades to requests' own challenge-response (one more request), not a failure.
-        state = getattr(self, "_thread_local", None)
-        if state is None:
-            return
-        fields = re.sub(r"(?i)^digest\s+", "", www_authenticate)
-        state.chal = parse_keqv_list(parse_http_list(fields))
-        state.last_nonce = state.chal.get("nonce", "")
 
 
 def _date(moment: datetime | None) -> str:

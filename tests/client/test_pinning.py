@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import requests
 
 from envoylog.client import Credentials, GatewayClient, PinStore
 from envoylog.client.pinning import gateway_tls_context
@@ -175,12 +176,20 @@ def test_self_signed_certificate_raises_no_global_warning(gateway, tmp_path: Pat
 def test_every_gateway_shares_one_tls_context() -> None:
     first = GatewayClient("https://192.0.2.1", credentials=Credentials())
     second = GatewayClient("https://192.0.2.2", credentials=Credentials())
+
+    contexts = {id(client._conn.transport.tls_context) for client in (first, second)}
+
+    assert contexts == {id(gateway_tls_context())}
+
+
+def test_gateways_on_requests_sessions_share_the_tls_context_too() -> None:
+    sessions = [requests.Session(), requests.Session()]
+    for number, session in enumerate(sessions):
+        GatewayClient(f"https://192.0.2.{number}", credentials=Credentials(), session=session)
+
     contexts = {
-        id(
-            client._conn.session.get_adapter("https://x/").poolmanager.connection_pool_kw[
-                "ssl_context"
-            ]
-        )
-        for client in (first, second)
+        id(session.get_adapter("https://x/").poolmanager.connection_pool_kw["ssl_context"])
+        for session in sessions
     }
+
     assert contexts == {id(gateway_tls_context())}
