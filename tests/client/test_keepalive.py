@@ -1,0 +1,268 @@
+"""The default transport (http.client, one keep-alive connection) against real local servers."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import socket
+import socketserver
+import ssl
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from envoylog.client import Credentials, GatewayClient, PinStore
+from envoylog.errors import CertificateMismatch, GatewayTimeout, GatewayUnreachable
+from envoylog.simulator.serving import simulator_certificate_pem, simulator_tls_context
+
+
+class Seen(NamedTuple):
+    connection: int
+    path: str
+    headers: dict[str, str]
+
+
+class LocalGateway(ThreadingHTTPServer):
+    """An HTTP/1.1 keep-alive server that numbers its connections and records each request."""
+
+    daemon_threads = True
+
+    def __init__(self, address_family: socket.AddressFamily = socket.AF_INET) -> None:
+        self.address_family = address_family
+        host = "::1" if address_family == socket.AF_INET6 else "127.0.0.1"
+        super().__init__((host, 0), _Handler)
+        self.seen: list[Seen] = []
+        self.numbers = itertools.count(1)
+        self.release = threading.Event()  # lets a /hang request go at teardown
+        self.closed = threading.Semaphore(0)  # one release per connection the server closed
+        self.close_after_answer = False  # close the connection without saying so
+        self.drop_reused = False  # close a reused connection on its next request, unanswered
+        self.drop_all = False
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://[{host}]:{port}" if ":" in str(host) else f"http://{host}:{port}"
+
+    def shutdown_request(self, request: socket.socket) -> None:  # type: ignore[override]
+        super().shutdown_request(request)
+        self.closed.release()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: LocalGateway
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def setup(self) -> None:
+        super().setup()
+        self.number = next(self.server.numbers)
+        self.answered = 0
+
+    def do_GET(self) -> None:
+        server = self.server
+        server.seen.append(
+            Seen(self.number, self.path, {k.lower(): v for k, v in self.headers.items()})
+        )
+        reused, self.answered = self.answered > 0, self.answered + 1
+        if server.drop_all or (server.drop_reused and reused):
+            self.close_connection = True
+            return
+        if self.path == "/hang":
+            server.release.wait(10)
+            self.close_connection = True
+            return
+        self.send_response(200)
+        if self.path == "/chunked":
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for chunk in (b'{"a": ', b"1, ", b'"b": 2}'):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            self.wfile.write(b"0\r\n\r\n")
+            return
+        if self.path == "/login":
+            self.send_header("Set-Cookie", "sessionId=abc123; Path=/; HttpOnly")
+        body = b"answer to " + self.path.encode()
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.close_connection = server.close_after_answer
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serving(server: socketserver.TCPServer) -> Iterator[None]:
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def gateway() -> Iterator[LocalGateway]:
+    server = LocalGateway()
+    with serving(server):
+        yield server
+        server.release.set()
+
+
+def client(gateway: LocalGateway, **options: object) -> GatewayClient:
+    options.setdefault("retries", 0)  # what the transport itself does, not Connection's retries
+    return GatewayClient(gateway.url, credentials=Credentials(), **options)  # type: ignore[arg-type]
+
+
+def test_requests_share_one_keep_alive_connection(gateway: LocalGateway) -> None:
+    gateway_client = client(gateway)
+
+    bodies = [gateway_client.get(path).body for path in ("/a", "/b", "/c")]
+
+    assert bodies == [b"answer to /a", b"answer to /b", b"answer to /c"]
+    assert [seen.connection for seen in gateway.seen] == [1, 1, 1]
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced(gateway: LocalGateway) -> None:
+    gateway.close_after_answer = True
+    gateway_client = client(gateway)
+    assert gateway_client.get("/a").status == 200
+    assert gateway.closed.acquire(timeout=5)
+
+    assert gateway_client.get("/b").body == b"answer to /b"
+    assert [(seen.connection, seen.path) for seen in gateway.seen] == [(1, "/a"), (2, "/b")]
+
+
+def test_a_request_lost_on_a_reused_connection_is_sent_again_once(gateway: LocalGateway) -> None:
+    gateway.drop_reused = True
+    gateway_client = client(gateway)
+    assert gateway_client.get("/a").status == 200
+
+    assert gateway_client.get("/b").body == b"answer to /b"
+    assert [(seen.connection, seen.path) for seen in gateway.seen] == [
+        (1, "/a"),
+        (1, "/b"),
+        (2, "/b"),
+    ]
+
+
+def test_a_fresh_connection_closed_without_answer_is_not_sent_again(gateway: LocalGateway) -> None:
+    gateway.drop_all = True
+
+    with pytest.raises(GatewayUnreachable, match=r"closed connection without response"):
+        client(gateway).get("/a")
+
+    assert len(gateway.seen) == 1
+
+
+def test_read_timeout_is_a_gateway_timeout_and_the_connection_is_dropped(
+    gateway: LocalGateway,
+) -> None:
+    gateway_client = client(gateway, timeouts=(2.0, 0.2))
+    assert gateway_client.get("/a").status == 200
+
+    with pytest.raises(
+        GatewayTimeout, match=rf"Gateway {gateway.url} did not answer /hang within 0\.2 s"
+    ):
+        gateway_client.get("/hang")
+
+    assert gateway_client.get("/b").status == 200
+    assert [seen.connection for seen in gateway.seen] == [1, 1, 2]
+
+
+def test_connection_refused_is_gateway_unreachable() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"  # nobody listens here
+
+    with pytest.raises(GatewayUnreachable) as caught:
+        GatewayClient(url, retries=0).get("/home")
+
+    assert str(caught.value).startswith(f"Cannot connect to gateway {url} (Connection refused): ")
+
+
+def test_chunked_body_is_read_whole_and_the_connection_kept(gateway: LocalGateway) -> None:
+    gateway_client = client(gateway)
+
+    response = gateway_client.get("/chunked")
+    gateway_client.get("/a")
+
+    assert response.body == b'{"a": 1, "b": 2}'
+    assert "content-length" not in response.headers
+    assert [seen.connection for seen in gateway.seen] == [1, 1]
+
+
+def test_cookie_set_by_the_gateway_is_sent_back(gateway: LocalGateway) -> None:
+    gateway_client = client(gateway)
+
+    gateway_client.get("/login")
+    gateway_client.get("/a")
+
+    assert "cookie" not in gateway.seen[0].headers
+    assert gateway.seen[1].headers["cookie"] == "sessionId=abc123"
+
+
+def test_host_header_and_url_of_an_ipv6_gateway() -> None:
+    try:
+        server = LocalGateway(socket.AF_INET6)
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    with serving(server):
+        response = GatewayClient(server.url, retries=0).get("/a")
+
+    assert response.url == f"{server.url}/a"
+    assert server.seen[0].headers["host"] == server.url.removeprefix("http://")
+
+
+class RawTlsServer(socketserver.ThreadingTCPServer):
+    """Completes TLS handshakes and records every byte a client sends after them."""
+
+    daemon_threads = False  # server_close() waits for the handlers
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _RawTlsHandler)
+        self.context = simulator_tls_context()
+        self.received: list[bytes] = []
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.server_address[1]}"
+
+
+class _RawTlsHandler(socketserver.BaseRequestHandler):
+    server: RawTlsServer
+
+    def handle(self) -> None:
+        self.request.settimeout(5)
+        data = b""
+        try:
+            tls = self.server.context.wrap_socket(self.request, server_side=True)
+            while chunk := tls.recv(65536):
+                data += chunk
+        except OSError:
+            pass  # the client hung up: what it sent before is in `data`
+        self.server.received.append(data)
+
+
+def test_a_pin_mismatch_sends_no_request_byte(tmp_path: Path, jwt) -> None:
+    server = RawTlsServer()
+    pins = PinStore(tmp_path / "pins.json")
+    pins.set(server.url, "00" * 32)
+    gateway_client = GatewayClient(
+        server.url, credentials=Credentials(token=jwt.make()), pin_store=pins, retries=0
+    )
+
+    with serving(server), pytest.raises(CertificateMismatch) as caught:
+        gateway_client.get("/home")
+
+    assert server.received  # handshakes happened (the request's, then the check's)
+    assert set(server.received) == {b""}
+    presented = hashlib.sha256(ssl.PEM_cert_to_DER_cert(simulator_certificate_pem())).hexdigest()
+    assert f"(sha256 {presented})" in str(caught.value)
