@@ -1,62 +1,52 @@
-"""Gateways, meters and inverters: upserts, id lookups, and the events their changes make."""
+"""Gateways, meters and inverters: cached rows, upserts, and the events their changes make."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, TypeVar
-
-from sqlalchemy import Table, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from typing import Any
 
 from envoylog.db.models import gateway_events, gateways, inverters, meters
-from envoylog.db.sql import placeholder
-from envoylog.db.store import Txn
+from envoylog.db.sql import insert_returning, same_op
+from envoylog.db.store import GatewayState, MeterRow, StaleCache, Txn
 from envoylog.db.types import stored_instant
 from envoylog.records import GatewayInfo, HomeInfo, Inverter, MeterConfig, PollResult
-
-_R = TypeVar("_R")
-
-
-def dialect_insert(txn: Txn, table: Table) -> sqlite.Insert | postgresql.Insert:
-    """``INSERT`` with the dialect's ``ON CONFLICT`` support."""
-    if txn.dialect == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
-@dataclass(slots=True)
-class GatewayState:
-    id: int
-    serial: str
-    host: str
-    name: str | None
-    part_number: str | None
-    firmware: str | None
-    metered: bool | None
-    timezone: str | None
-    first_seen_at: datetime
-    last_seen_at: datetime
-    created: bool = False
-
 
 _GATEWAY_FIELDS = ("host", "name", "part_number", "firmware", "metered", "timezone")
 _TIMES = ("first_seen_at", "last_seen_at")
 
+Event = tuple[int, datetime, str, str]  # gateway_id, at, kind, detail
+
 
 def gateway_state(txn: Txn, poll: PollResult) -> GatewayState:
-    """Read the gateway's row, creating it (from this poll) the first time it is seen."""
-    row = txn.conn.exec_driver_sql(
+    """The gateway's row (cached, else read), created from this poll the first time it is seen."""
+    serial = poll.gateway.serial
+    state = txn.gateways.get(serial)
+    if state is not None:
+        return state
+    cached = txn.store.gateways.get(serial)
+    if cached is not None:
+        txn.cached = True
+        state = txn.gateways[serial] = replace(cached, created=False)  # rollback keeps the cache
+        return state
+    txn.verified.add(serial)
+    state = txn.gateways[serial] = _read_gateway(txn, poll)
+    return state
+
+
+def _read_gateway(txn: Txn, poll: PollResult) -> GatewayState:
+    serial = poll.gateway.serial
+    found = txn.rows(
         f"SELECT id, {', '.join(_GATEWAY_FIELDS)}, {', '.join(_TIMES)} FROM {gateways.name} "
-        f"WHERE serial = {placeholder(txn)}",
-        (poll.gateway.serial,),
-    ).one_or_none()
-    if row is not None:
-        gateway_id, host, name, part_number, firmware, metered, timezone, first, last = row
+        f"WHERE serial = {txn.mark}",
+        (serial,),
+    )
+    if found:
+        gateway_id, host, name, part_number, firmware, metered, timezone, first, last = found[0]
         return GatewayState(
             id=gateway_id,
-            serial=poll.gateway.serial,
+            serial=serial,
             host=host,
             name=name,
             part_number=part_number,
@@ -66,19 +56,22 @@ def gateway_state(txn: Txn, poll: PollResult) -> GatewayState:
             first_seen_at=stored_instant(first),
             last_seen_at=stored_instant(last),
         )
-    values = {
-        "serial": poll.gateway.serial,
-        "host": poll.gateway.host,
-        "name": poll.gateway.name,
-        "first_seen_at": poll.started_at,
-        "last_seen_at": poll.started_at,
-    }
-    new_id = txn.conn.execute(gateways.insert().returning(gateways.c.id), values).scalar_one()
+    identity = poll.gateway
+    columns = ("serial", "host", "name", "first_seen_at", "last_seen_at")
+    started = txn.instant(poll.started_at)
+    ((new_id,),) = txn.rows(
+        f"INSERT INTO {gateways.name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join([txn.mark] * len(columns))}) RETURNING id",
+        (serial, identity.host, identity.name, started, started),
+    )
+    # A new gateway's meters and inverters are all new: nothing to read.
+    txn.meters[new_id] = {}
+    txn.inverters[new_id] = {}
     return GatewayState(
         id=new_id,
-        serial=poll.gateway.serial,
-        host=poll.gateway.host,
-        name=poll.gateway.name,
+        serial=serial,
+        host=identity.host,
+        name=identity.name,
         part_number=None,
         firmware=None,
         metered=None,
@@ -89,16 +82,20 @@ def gateway_state(txn: Txn, poll: PollResult) -> GatewayState:
     )
 
 
-def apply_poll(state: GatewayState, poll: PollResult, events: list[dict[str, Any]]) -> bool:
-    """Fold a newly stored poll into the gateway's state; say whether it is the newest so far.
+def apply_poll(
+    state: GatewayState,
+    poll: PollResult,
+    info: tuple[datetime, GatewayInfo] | None,
+    home: HomeInfo | None,
+    events: list[Event],
+) -> bool:
+    """Fold a newly stored poll (its last /info and /home) into the gateway's state.
 
-    Only the newest poll may change what the gateway is now: a replayed old poll must not
-    set the firmware back or invent a change.
+    Say whether it is the newest poll so far: only the newest may change what the gateway
+    is now, so a replayed old poll does not set the firmware back or invent a change.
     """
     newest = poll.started_at >= state.last_seen_at
     state.first_seen_at = min(state.first_seen_at, poll.started_at)
-    info = _last(poll, GatewayInfo)
-    home = _last(poll, HomeInfo)
     if not newest:
         if info is not None and state.firmware is None:
             state.firmware = info[1].firmware
@@ -114,53 +111,59 @@ def apply_poll(state: GatewayState, poll: PollResult, events: list[dict[str, Any
                 if state.firmware is None
                 else f"from {state.firmware} to {record.firmware}"
             )
-            events.append(_event(state.id, at, "firmware-change", detail))
+            events.append((state.id, at, "firmware-change", detail))
             state.firmware = record.firmware
         state.part_number = record.part_number or state.part_number
         state.metered = record.metered if record.metered is not None else state.metered
-    if home is not None and home[1].timezone:
-        state.timezone = home[1].timezone
+    if home is not None and home.timezone:
+        state.timezone = home.timezone
     return True
 
 
 def save_gateway(txn: Txn, state: GatewayState, before: dict[str, Any]) -> None:
+    """Write the changed columns; a cached row must still be as cached, else ``StaleCache``."""
     changed = {k: v for k, v in snapshot(state).items() if before.get(k) != v}
     if not changed:
         return
-    p = placeholder(txn)
-    values = [txn.instant(v) if k in _TIMES else v for k, v in changed.items()]
-    txn.conn.exec_driver_sql(
-        f"UPDATE {gateways.name} SET {', '.join(f'{k} = {p}' for k in changed)} WHERE id = {p}",
-        (*values, state.id),
-    )
+    p = txn.mark
+    stored = _stored(txn, changed)
+    sql = f"UPDATE {gateways.name} SET {', '.join(f'{k} = {p}' for k in changed)} WHERE id = {p}"
+    params = [*stored.values(), state.id]
+    guarded = state.serial not in txn.verified
+    if guarded:
+        same = same_op(txn)
+        sql += "".join(f" AND {k} {same} {p}" for k in before)
+        params.extend(_stored(txn, before).values())
+    if txn.execute(sql, params).rowcount != 1 and guarded:
+        raise StaleCache(f"gateway {state.serial} was changed by another writer")
+
+
+def _stored(txn: Txn, values: dict[str, Any]) -> dict[str, Any]:
+    return {k: txn.instant(v) if k in _TIMES else v for k, v in values.items()}
 
 
 def snapshot(state: GatewayState) -> dict[str, Any]:
     return {k: getattr(state, k) for k in (*_GATEWAY_FIELDS, *_TIMES)}
 
 
-def _last(poll: PollResult, kind: type[_R]) -> tuple[datetime, _R] | None:
-    found: tuple[datetime, _R] | None = None
-    for result in poll.endpoints:
-        for record in result.records:
-            if isinstance(record, kind):
-                found = (result.fetched_at, record)
-    return found
+_EVENT_COLUMNS = ("gateway_id", "at", "kind", "detail")
 
 
-def _event(gateway_id: int, at: datetime, kind: str, detail: str) -> dict[str, Any]:
-    return {"gateway_id": gateway_id, "at": at, "kind": kind, "detail": detail}
-
-
-def insert_events(txn: Txn, events: list[dict[str, Any]]) -> int:
+def insert_events(txn: Txn, events: list[Event]) -> int:
     if events:
-        txn.conn.execute(gateway_events.insert(), events)
+        instant = txn.instant
+        txn.executemany(
+            f"INSERT INTO {gateway_events.name} ({', '.join(_EVENT_COLUMNS)}) "
+            f"VALUES ({', '.join([txn.mark] * len(_EVENT_COLUMNS))})",
+            [(gid, instant(at), kind, detail) for gid, at, kind, detail in events],
+        )
     return len(events)
 
 
 # --- meters -------------------------------------------------------------------------
 
 _METER_FIELDS = ("measurement_type", "state", "phase_mode", "phase_count", "metering_status")
+_METER_COLUMNS = ("id", "eid", *_METER_FIELDS, "status_flags")
 
 
 def _meter_values(config: MeterConfig) -> dict[str, Any]:
@@ -169,77 +172,99 @@ def _meter_values(config: MeterConfig) -> dict[str, Any]:
     return values
 
 
+def gateway_meters(txn: Txn, gateway_id: int, *, fresh: bool = False) -> dict[int, MeterRow]:
+    """The gateway's meters by eid, for this transaction (cached, else read)."""
+    found = None if fresh else txn.meters.get(gateway_id)
+    if found is None:
+        cached = None if fresh else txn.store.meters.get(gateway_id)
+        if cached is None:
+            rows = txn.rows(
+                f"SELECT {', '.join(_METER_COLUMNS)} FROM {meters.name} "
+                f"WHERE gateway_id = {txn.mark}",
+                (gateway_id,),
+            )
+            cached = {row[1]: dict(zip(_METER_COLUMNS, row, strict=True)) for row in rows}
+        else:
+            txn.cached = True
+        found = txn.meters[gateway_id] = dict(cached)
+    return found
+
+
 def save_meter_configs(
     txn: Txn,
     gateway_id: int,
     configs: Sequence[tuple[datetime, bool, MeterConfig]],
-    events: list[dict[str, Any]],
+    events: list[Event],
 ) -> int:
     """Store /ivp/meters configurations (at, poll is newest, config); return meters created."""
     if not configs:
         return 0
-    columns = ("id", "eid", *_METER_FIELDS, "status_flags")
-    found = txn.conn.exec_driver_sql(
-        f"SELECT {', '.join(columns)} FROM {meters.name} WHERE gateway_id = {placeholder(txn)}",
-        (gateway_id,),
-    )
-    existing: dict[int, dict[str, Any]] = {
-        row[1]: dict(zip(columns, row, strict=True)) for row in found
-    }
+    existing = gateway_meters(txn, gateway_id)
     created = 0
     for at, newest, config in configs:
         values = _meter_values(config)
         row = existing.get(config.eid)
         if row is None:
-            new_id = txn.conn.execute(
-                meters.insert().returning(meters.c.id),
-                {"gateway_id": gateway_id, "eid": config.eid, **values},
-            ).scalar_one()
-            txn.new_meter_ids[(gateway_id, config.eid)] = new_id
-            created += 1
-            existing[config.eid] = {"id": new_id, **values}
-            continue
+            new_id = _insert_meter(txn, gateway_id, config.eid, values)
+            if new_id is not None:
+                existing[config.eid] = {"id": new_id, "eid": config.eid, **values}
+                created += 1
+                continue
+            # Created meanwhile by another writer: read it and treat it as known.
+            existing = gateway_meters(txn, gateway_id, fresh=True)
+            row = existing[config.eid]
         if not newest:
             continue
         changes = [
             f"{k} {row[k]} -> {v}" for k, v in values.items() if row[k] is not None and row[k] != v
         ]
         if any(row[k] != v for k, v in values.items()):
-            txn.conn.execute(update(meters).where(meters.c.id == row["id"]).values(**values))
-            row.update(values)
+            p = txn.mark
+            txn.execute(
+                f"UPDATE {meters.name} SET {', '.join(f'{k} = {p}' for k in values)} "
+                f"WHERE id = {p}",
+                (*values.values(), row["id"]),
+            )
+            existing[config.eid] = {**row, **values}  # a new dict: the cached one stays as is
         if changes:
             detail = f"meter {config.eid} ({config.measurement_type}): " + "; ".join(changes)
-            events.append(_event(gateway_id, at, "meter-config-change", detail))
+            events.append((gateway_id, at, "meter-config-change", detail))
     return created
+
+
+def _insert_meter(txn: Txn, gateway_id: int, eid: int, values: dict[str, Any]) -> int | None:
+    columns = ("gateway_id", "eid", *values)
+    found = txn.rows(
+        f"INSERT INTO {meters.name} ({', '.join(columns)}) "
+        f"VALUES ({', '.join([txn.mark] * len(columns))}) "
+        "ON CONFLICT (gateway_id, eid) DO NOTHING RETURNING id",
+        (gateway_id, eid, *values.values()),
+    )
+    return int(found[0][0]) if found else None
+
+
+_BARE_METER = dict.fromkeys((*_METER_FIELDS, "status_flags"))
 
 
 def meter_ids(txn: Txn, gateway_id: int, eids: Iterable[int]) -> tuple[dict[int, int], int]:
     """Ids of the gateway's meters (created bare when only readings name them); and how many new."""
-    found: dict[int, int] = {}
-    missing: list[int] = []
-    for eid in set(eids):
-        meter_id = txn.meter_id(gateway_id, eid)
-        if meter_id is None:
-            missing.append(eid)
-        else:
-            found[eid] = meter_id
-    if not missing:
-        return found, 0
-    inserted = txn.conn.execute(
-        dialect_insert(txn, meters)
-        .on_conflict_do_nothing(index_elements=["gateway_id", "eid"])
-        .returning(meters.c.id),
-        [{"gateway_id": gateway_id, "eid": eid} for eid in missing],
-    ).all()
-    rows = txn.conn.execute(
-        select(meters.c.eid, meters.c.id).where(
-            meters.c.gateway_id == gateway_id, meters.c.eid.in_(missing)
+    known = gateway_meters(txn, gateway_id)
+    missing = [eid for eid in set(eids) if eid not in known]
+    created = 0
+    if missing:
+        inserted = insert_returning(
+            txn,
+            f"INSERT INTO {meters.name} (gateway_id, eid)",
+            2,
+            [(gateway_id, eid) for eid in missing],
+            "ON CONFLICT (gateway_id, eid) DO NOTHING RETURNING eid, id",
         )
-    )
-    for eid, meter_id in rows:
-        found[eid] = meter_id
-        txn.new_meter_ids[(gateway_id, eid)] = meter_id
-    return found, len(inserted)
+        created = len(inserted)
+        for eid, meter_id in inserted:
+            known[eid] = {"id": meter_id, "eid": eid, **_BARE_METER}
+        if created < len(missing):  # created meanwhile by another writer
+            known = gateway_meters(txn, gateway_id, fresh=True)
+    return {eid: row["id"] for eid, row in known.items()}, created
 
 
 # --- inverters ----------------------------------------------------------------------
@@ -265,22 +290,29 @@ class InverterSighting:
             self.device_type = self.device_type or device.device_type.value
 
 
+_TOUCH_SQL: dict[tuple[str, int], str] = {}
+
+
 def _touch_sql(txn: Txn, count: int) -> str:
     """Record one sighting (the same for ``count`` devices): times widen, type and active fill.
 
     ``active`` follows only a sighting at least as new as the last one; a replayed older
     batch leaves it alone. Every SET expression reads the row as it was before the UPDATE.
     """
-    p = placeholder(txn)
-    ids = ", ".join([p] * count)
-    return (
-        f"UPDATE {inverters.name} SET "
-        f"device_type = coalesce(device_type, {p}), "
-        f"active = CASE WHEN {p} >= last_seen_at THEN coalesce({p}, active) ELSE active END, "
-        f"first_seen_at = CASE WHEN {p} < first_seen_at THEN {p} ELSE first_seen_at END, "
-        f"last_seen_at = CASE WHEN {p} > last_seen_at THEN {p} ELSE last_seen_at END "
-        f"WHERE id IN ({ids})"
-    )
+    key = (txn.dialect, count)
+    sql = _TOUCH_SQL.get(key)
+    if sql is None:
+        p = txn.mark
+        ids = ", ".join([p] * count)
+        sql = _TOUCH_SQL[key] = (
+            f"UPDATE {inverters.name} SET "
+            f"device_type = coalesce(device_type, {p}), "
+            f"active = CASE WHEN {p} >= last_seen_at THEN coalesce({p}, active) ELSE active END, "
+            f"first_seen_at = CASE WHEN {p} < first_seen_at THEN {p} ELSE first_seen_at END, "
+            f"last_seen_at = CASE WHEN {p} > last_seen_at THEN {p} ELSE last_seen_at END "
+            f"WHERE id IN ({ids})"
+        )
+    return sql
 
 
 _TOUCH_PAGE = 500  # ids per UPDATE
@@ -300,56 +332,80 @@ def touch_inverters(txn: Txn, sightings: Iterable[tuple[int, InverterSighting]])
     for (device_type, active, first, last), ids in by_sighting.items():
         for start in range(0, len(ids), _TOUCH_PAGE):
             page = ids[start : start + _TOUCH_PAGE]
-            txn.conn.exec_driver_sql(
+            txn.execute(
                 _touch_sql(txn, len(page)),
                 (device_type, last, active, first, first, last, last, *page),
             )
+
+
+def gateway_inverters(txn: Txn, gateway_id: int) -> dict[str, int]:
+    """The gateway's inverter ids by serial, for this transaction (cached, else read)."""
+    found = txn.inverters.get(gateway_id)
+    if found is None:
+        cached = txn.store.inverters.get(gateway_id)
+        if cached is None:
+            cached = dict(_select_inverters(txn, gateway_id))
+        else:
+            txn.cached = True
+        found = txn.inverters[gateway_id] = dict(cached)
+    return found
+
+
+def _select_inverters(
+    txn: Txn, gateway_id: int, serials: Sequence[str] = ()
+) -> list[tuple[Any, ...]]:
+    p = txn.mark
+    sql = f"SELECT serial, id FROM {inverters.name} WHERE gateway_id = {p}"
+    if serials:
+        sql += f" AND serial IN ({', '.join([p] * len(serials))})"
+    return txn.rows(sql, (gateway_id, *serials))
+
+
+_INVERTER_COLUMNS = (
+    "gateway_id",
+    "serial",
+    "device_type",
+    "first_seen_at",
+    "last_seen_at",
+    "active",
+)
 
 
 def inverter_ids(
     txn: Txn, gateway_id: int, sightings: dict[str, InverterSighting]
 ) -> tuple[dict[str, int], int]:
     """Create unknown devices, record sightings of known ones; return serial -> id and new count."""
-    ids: dict[str, int] = {}
-    missing: list[str] = []
-    for serial in sightings:
-        inverter_id = txn.inverter_id(gateway_id, serial)
-        if inverter_id is None:
-            missing.append(serial)
-        else:
-            ids[serial] = inverter_id
-    created = 0
+    ids = gateway_inverters(txn, gateway_id)
+    missing = [serial for serial in sightings if serial not in ids]
+    created: set[str] = set()
     if missing:
+        instant = txn.instant
         rows = [
-            {
-                "gateway_id": gateway_id,
-                "serial": serial,
-                "device_type": sightings[serial].device_type,
-                "first_seen_at": sightings[serial].first_seen_at,
-                "last_seen_at": sightings[serial].last_seen_at,
-                "active": sightings[serial].active,
-            }
-            for serial in missing
-        ]
-        created = len(
-            txn.conn.execute(
-                dialect_insert(txn, inverters)
-                .on_conflict_do_nothing(index_elements=["gateway_id", "serial"])
-                .returning(inverters.c.serial),
-                rows,
-            ).all()
-        )
-        found = txn.conn.execute(
-            select(inverters.c.serial, inverters.c.id).where(
-                inverters.c.gateway_id == gateway_id, inverters.c.serial.in_(missing)
+            (
+                gateway_id,
+                serial,
+                s.device_type,
+                instant(s.first_seen_at),
+                instant(s.last_seen_at),
+                s.active,
             )
+            for serial in missing
+            for s in (sightings[serial],)
+        ]
+        inserted = insert_returning(
+            txn,
+            f"INSERT INTO {inverters.name} ({', '.join(_INVERTER_COLUMNS)})",
+            len(_INVERTER_COLUMNS),
+            rows,
+            "ON CONFLICT (gateway_id, serial) DO NOTHING RETURNING serial, id",
         )
-        for serial, inverter_id in found:
-            txn.new_inverter_ids[(gateway_id, serial)] = inverter_id
+        for serial, inverter_id in inserted:
             ids[serial] = inverter_id
-    if len(missing) < len(sightings):
-        new = set(missing)
+            created.add(serial)
+        if len(created) < len(missing):  # created meanwhile by another writer
+            ids.update(_select_inverters(txn, gateway_id, [s for s in missing if s not in ids]))
+    if len(created) < len(sightings):
         touch_inverters(
-            txn, ((ids[serial], s) for serial, s in sightings.items() if serial not in new)
+            txn, ((ids[serial], s) for serial, s in sightings.items() if serial not in created)
         )
-    return ids, created
+    return ids, len(created)

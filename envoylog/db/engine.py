@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
@@ -128,6 +128,23 @@ def _sqlite_engine(url: URL, options: EngineOptions) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def driver_error(
+    conn: Connection, exc: Exception, sql: str, params: Any, cursor: Any
+) -> BaseException:
+    """Wrap an error of the driver's own cursor as SQLAlchemy would (so ``translated`` sees it).
+
+    A lost connection is invalidated, so the pool never hands it out again.
+    """
+    dialect = conn.dialect
+    lost = dialect.is_disconnect(cast(Any, exc), conn.connection.dbapi_connection, cursor)
+    if lost:
+        conn.invalidate(exc)
+    wrapped = sa_exc.DBAPIError.instance(
+        sql, params, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
+    )
+    return cast(BaseException, wrapped)
 
 
 def _first_line(exc: BaseException) -> str:

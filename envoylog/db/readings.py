@@ -164,45 +164,74 @@ def _inverter_tail(txn: Txn, endpoints: frozenset[str]) -> str:
     return f"{_conflict(INVERTER_KEY)} DO UPDATE SET {', '.join(set_)} WHERE {' OR '.join(changes)}"
 
 
-def write_readings(txn: Txn, groups: Sequence[RecordGroup]) -> ReadingCounts:
-    """Insert every reading of the groups; existing readings are kept (inverters: merged)."""
-    counts = ReadingCounts()
-    systems: dict[tuple[Any, ...], SystemReading] = {}
-    meter_rows: dict[int, list[MeterReading]] = {}
-    sightings: dict[int, dict[str, InverterSighting]] = {}
-    inverter_reports: dict[int, list[tuple[str, InverterReading]]] = {}
-    for group in groups:
+class ReadingBatch:
+    """The readings of many endpoint results, gathered in one pass over their records."""
+
+    def __init__(self) -> None:
+        self.systems: dict[tuple[Any, ...], SystemReading] = {}
+        self.meter_rows: dict[int, list[MeterReading]] = {}
+        self.sightings: dict[int, dict[str, InverterSighting]] = {}
+        self.inverter_reports: dict[int, list[tuple[str, InverterReading]]] = {}
+
+    def add(self, group: RecordGroup) -> list[Record]:
+        """Take the group's readings; return its other records (/info, /home, meter configs)."""
+        others: list[Record] = []
         gid = group.gateway_id
         at = group.fetched_at
+        endpoint = group.endpoint
+        systems = self.systems
         seen: dict[str, InverterSighting] | None = None
+        reports: list[tuple[str, InverterReading]] | None = None
         for record in group.records:
-            if isinstance(record, InverterReading | Inverter):
+            # Ordered by how many of each a poll holds.
+            if isinstance(record, InverterReading):
                 if seen is None:
-                    seen = sightings.setdefault(gid, {})
+                    seen = self.sightings.setdefault(gid, {})
                 sighting = seen.get(record.serial)
                 if sighting is None:
                     sighting = seen[record.serial] = InverterSighting(at, at)
-                if isinstance(record, Inverter):
-                    sighting.add(at, record)
-                else:
-                    if at != sighting.last_seen_at:  # else: seen already at this fetch
-                        sighting.add(at, None)
-                    inverter_reports.setdefault(gid, []).append((group.endpoint, record))
+                elif at != sighting.last_seen_at:  # else: seen already at this fetch
+                    sighting.add(at, None)
+                if reports is None:
+                    reports = self.inverter_reports.setdefault(gid, [])
+                reports.append((endpoint, record))
+            elif isinstance(record, Inverter):
+                if seen is None:
+                    seen = self.sightings.setdefault(gid, {})
+                sighting = seen.get(record.serial)
+                if sighting is None:
+                    sighting = seen[record.serial] = InverterSighting(at, at)
+                sighting.add(at, record)
             elif isinstance(record, MeterReading):
-                meter_rows.setdefault(gid, []).append(record)
+                self.meter_rows.setdefault(gid, []).append(record)
             elif isinstance(record, SystemReading):
                 key = (gid, record.source.value, record.measurement.value, record.measured_at)
                 if key not in systems:
                     systems[key] = record
-    if systems:
-        _write_system(txn, systems, counts)
-    for gid, readings in meter_rows.items():
-        _write_meters(txn, gid, readings, counts)
-    for gid, seen in sightings.items():
-        ids, created = inverter_ids(txn, gid, seen)
-        counts.inverters += created
-        _write_inverters(txn, ids, inverter_reports.get(gid, []), counts)
-    return counts
+            else:
+                others.append(record)
+        return others
+
+    def write(self, txn: Txn) -> ReadingCounts:
+        """Insert every reading gathered; existing readings are kept (inverters: merged)."""
+        counts = ReadingCounts()
+        if self.systems:
+            _write_system(txn, self.systems, counts)
+        for gid, readings in self.meter_rows.items():
+            _write_meters(txn, gid, readings, counts)
+        for gid, seen in self.sightings.items():
+            ids, created = inverter_ids(txn, gid, seen)
+            counts.inverters += created
+            _write_inverters(txn, ids, self.inverter_reports.get(gid, []), counts)
+        return counts
+
+
+def write_readings(txn: Txn, groups: Sequence[RecordGroup]) -> ReadingCounts:
+    """Insert every reading of the groups; existing readings are kept (inverters: merged)."""
+    batch = ReadingBatch()
+    for group in groups:
+        batch.add(group)
+    return batch.write(txn)
 
 
 def _write_system(

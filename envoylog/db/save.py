@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from envoylog.db.devices import (
+    Event,
     apply_poll,
     gateway_state,
     insert_events,
@@ -18,10 +20,13 @@ from envoylog.db.devices import (
     snapshot,
 )
 from envoylog.db.models import poll_endpoints, polls, raw_bodies
-from envoylog.db.readings import ReadingCounts, RecordGroup, write_readings
+from envoylog.db.readings import ReadingBatch, ReadingCounts, RecordGroup
 from envoylog.db.sql import insert_returning, insert_rows
-from envoylog.db.store import Store, Txn
-from envoylog.records import MeterConfig, PollResult
+from envoylog.db.store import StaleCache, Store, Txn
+from envoylog.errors import DatabaseUnavailable, StorageError
+from envoylog.records import GatewayInfo, HomeInfo, MeterConfig, PollResult
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -67,6 +72,18 @@ def save_polls(store: Store, batch: Sequence[PollResult]) -> SaveSummary:
     doing = f"saving the poll of gateway {first.gateway.serial} at {first.started_at.isoformat()}"
     if len(batch) > 1:
         doing = f"saving {len(batch)} polls"
+    txn: Txn | None = None
+    try:
+        with store.transaction(doing) as txn:
+            return _save(txn, batch)
+    except DatabaseUnavailable:
+        raise
+    except (StaleCache, StorageError) as exc:
+        # Rows cached from earlier transactions may be gone or changed (another writer, a
+        # schema rebuilt): the rollback dropped the caches, so try once more from fresh rows.
+        if txn is None or not txn.cached:
+            raise
+        log.info("store_cache_stale error=%s, saving again from fresh rows", exc)
     with store.transaction(doing) as txn:
         return _save(txn, batch)
 
@@ -76,8 +93,9 @@ def _save(txn: Txn, batch: Sequence[PollResult]) -> SaveSummary:
     by_serial: dict[str, list[PollResult]] = {}
     for poll in batch:
         by_serial.setdefault(poll.gateway.serial, []).append(poll)
-    events: list[dict[str, Any]] = []
-    stored: list[tuple[int, int, PollResult]] = []
+    events: list[Event] = []
+    stored: list[tuple[int, PollResult]] = []
+    readings = ReadingBatch()
     for group in by_serial.values():
         group.sort(key=lambda p: p.started_at)
         state = gateway_state(txn, group[0])
@@ -87,27 +105,31 @@ def _save(txn: Txn, batch: Sequence[PollResult]) -> SaveSummary:
         summary.skipped_polls += len(group) - len(new_polls)
         configs: list[tuple[datetime, bool, MeterConfig]] = []
         for poll_id, poll in new_polls:
-            newest = apply_poll(state, poll, events)
+            # One pass over the records: readings to the batch, the rest kept here.
+            info: tuple[datetime, GatewayInfo] | None = None
+            home: HomeInfo | None = None
+            poll_configs: list[tuple[datetime, MeterConfig]] = []
             for result in poll.endpoints:
-                configs.extend(
-                    (result.fetched_at, newest, record)
-                    for record in result.records
-                    if isinstance(record, MeterConfig)
-                )
-            stored.append((state.id, poll_id, poll))
+                if not result.records:
+                    continue
+                group_ = RecordGroup(state.id, result.endpoint, result.fetched_at, result.records)
+                for record in readings.add(group_):
+                    if isinstance(record, MeterConfig):
+                        poll_configs.append((result.fetched_at, record))
+                    elif isinstance(record, GatewayInfo):
+                        info = (result.fetched_at, record)
+                    elif isinstance(record, HomeInfo):
+                        home = record
+            newest = apply_poll(state, poll, info, home, events)
+            configs.extend((at, newest, config) for at, config in poll_configs)
+            stored.append((poll_id, poll))
         save_gateway(txn, state, before)
         summary.meters += save_meter_configs(txn, state.id, configs, events)
     summary.polls = len(stored)
     if not stored:
         return summary
     _insert_endpoints(txn, stored, summary)
-    groups = [
-        RecordGroup(gateway_id, result.endpoint, result.fetched_at, result.records)
-        for gateway_id, _, poll in stored
-        for result in poll.endpoints
-        if result.records
-    ]
-    summary.add(write_readings(txn, groups))
+    summary.add(readings.write(txn))
     summary.gateway_events += insert_events(txn, events)
     return summary
 
@@ -146,16 +168,14 @@ def _insert_polls(
     )
 
 
-def _insert_endpoints(
-    txn: Txn, stored: list[tuple[int, int, PollResult]], summary: SaveSummary
-) -> None:
+def _insert_endpoints(txn: Txn, stored: list[tuple[int, PollResult]], summary: SaveSummary) -> None:
     options = txn.store.options
     keep_bodies = options.raw_body_days > 0
     lifetime = txn.store.raw_body_lifetime
     instant = txn.instant
     endpoint_rows: list[tuple[Any, ...]] = []
     body_rows: list[tuple[Any, ...]] = []
-    for _, poll_id, poll in stored:
+    for poll_id, poll in stored:
         seen: set[str] = set()
         for result in poll.endpoints:
             name = result.endpoint

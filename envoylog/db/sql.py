@@ -3,10 +3,11 @@
 ``save_poll`` writes dozens of reading rows per poll and thousands per replayed batch.
 Going through SQLAlchemy's per-row machinery (dicts, bind processors, the
 ``UTCDateTime`` type per value, ``insertmanyvalues``) cost more than the database's
-own work, so the reading tables are written here with plain SQL, still through
-``Connection.exec_driver_sql`` (the transaction, pooling and error translation stay
-SQLAlchemy's). The statements name their columns from the same tuples the rows are
-built from, so a column cannot be missed or shifted.
+own work, and even ``Connection.exec_driver_sql`` costs more per statement than a
+small statement itself, so ``save_poll`` writes plain SQL on the driver's cursor
+(:class:`~envoylog.db.store.Txn`); the transaction, pooling and error translation
+stay SQLAlchemy's. The statements name their columns from the same tuples the rows
+are built from, so a column cannot be missed or shifted.
 
 Stored values are exactly what the column types would have bound: on SQLite an
 instant is :func:`~envoylog.db.types.sqlite_text`, on PostgreSQL the aware datetime
@@ -25,19 +26,18 @@ from envoylog.db.store import Txn
 Row = Sequence[Any]
 
 
-def placeholder(txn: Txn) -> str:
-    """The DBAPI's positional parameter marker: sqlite3 ``?``, psycopg ``%s``."""
-    return "?" if txn.dialect == "sqlite" else "%s"
-
-
 def distinct_op(txn: Txn) -> str:
     """Null-safe inequality (SQLite spells it ``IS NOT``; ``IS DISTINCT FROM`` needs 3.39)."""
     return "IS NOT" if txn.dialect == "sqlite" else "IS DISTINCT FROM"
 
 
+def same_op(txn: Txn) -> str:
+    """Null-safe equality."""
+    return "IS" if txn.dialect == "sqlite" else "IS NOT DISTINCT FROM"
+
+
 def values_row(txn: Txn, width: int) -> str:
-    mark = placeholder(txn)
-    return "(" + ", ".join([mark] * width) + ")"
+    return "(" + ", ".join([txn.mark] * width) + ")"
 
 
 def insert_rows(txn: Txn, head: str, width: int, rows: Sequence[Row], tail: str = "") -> int:
@@ -50,8 +50,7 @@ def insert_rows(txn: Txn, head: str, width: int, rows: Sequence[Row], tail: str 
     """
     if not rows:
         return 0
-    sql = f"{head} VALUES {values_row(txn, width)} {tail}"
-    return txn.conn.exec_driver_sql(sql, list(rows)).rowcount
+    return txn.executemany(f"{head} VALUES {values_row(txn, width)} {tail}", rows)
 
 
 def insert_returning(
@@ -63,7 +62,7 @@ def insert_returning(
     """
     returned: list[tuple[Any, ...]] = []
     for sql, params in _pages(txn, head, width, rows, tail):
-        returned.extend(tuple(r) for r in txn.conn.exec_driver_sql(sql, params))
+        returned.extend(txn.rows(sql, params))
     return returned
 
 

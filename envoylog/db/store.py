@@ -1,8 +1,8 @@
-"""``Store``: an open, up-to-date database plus the id caches that keep ``save_poll`` cheap."""
+"""``Store``: an open, up-to-date database plus the row caches that keep ``save_poll`` cheap."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
-from envoylog.db.engine import EngineOptions, describe, make_engine, translated
+from envoylog.db.engine import EngineOptions, describe, driver_error, make_engine, translated
 from envoylog.db.migrate import upgrade_engine
 from envoylog.db.types import instant_converter
 
@@ -27,38 +27,112 @@ class StoreOptions:
 
 
 @dataclass(slots=True)
+class GatewayState:
+    """A gateway's row as this process last read or wrote it."""
+
+    id: int
+    serial: str
+    host: str
+    name: str | None
+    part_number: str | None
+    firmware: str | None
+    metered: bool | None
+    timezone: str | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+    created: bool = False
+
+
+MeterRow = dict[str, Any]  # a meters row by column name: id and configuration
+
+
+class StaleCache(Exception):
+    """A cached gateway row no longer matches the database: another writer changed it."""
+
+
 class Txn:
-    """One write transaction; ids it creates join the Store's caches only once it commits."""
+    """One write transaction: SQL straight to the driver's cursor, and the caches it reads.
 
-    conn: Connection
-    store: Store
-    new_meter_ids: dict[tuple[int, int], int] = field(default_factory=dict)
-    new_inverter_ids: dict[tuple[int, str], int] = field(default_factory=dict)
-    dialect: str = field(init=False)
-    instant: Callable[[datetime], Any] = field(init=False)  # stored form of an instant
+    Rows are read from the Store's caches (copied on first use) or from the database;
+    what the transaction learns joins the Store only once it commits.
+    """
 
-    def __post_init__(self) -> None:
-        self.dialect = self.conn.dialect.name
-        self.instant = instant_converter(self.dialect)
+    __slots__ = (
+        "cached",
+        "conn",
+        "cursor",
+        "dialect",
+        "driver_errors",
+        "gateways",
+        "instant",
+        "inverters",
+        "mark",
+        "meters",
+        "store",
+        "verified",
+    )
 
-    def meter_id(self, gateway_id: int, eid: int) -> int | None:
-        key = (gateway_id, eid)
-        return self.store.meter_ids.get(key) or self.new_meter_ids.get(key)
+    def __init__(self, conn: Connection, store: Store) -> None:
+        self.conn = conn
+        self.store = store
+        self.dialect: str = conn.dialect.name
+        self.mark = "?" if self.dialect == "sqlite" else "%s"  # the driver's parameter marker
+        self.instant: Callable[[datetime], Any] = instant_converter(self.dialect)
+        dbapi_connection = conn.connection.dbapi_connection
+        assert dbapi_connection is not None  # an open transaction has a connection
+        self.cursor: Any = dbapi_connection.cursor()
+        self.driver_errors: type[Exception] = conn.dialect.loaded_dbapi.Error
+        self.gateways: dict[str, GatewayState] = {}  # serial -> state
+        self.verified: set[str] = set()  # serials read from the database in this transaction
+        self.cached = False  # whether any row came from the Store's caches
+        self.meters: dict[int, dict[int, MeterRow]] = {}  # gateway id -> eid -> row
+        self.inverters: dict[int, dict[str, int]] = {}  # gateway id -> serial -> id
 
-    def inverter_id(self, gateway_id: int, serial: str) -> int | None:
-        key = (gateway_id, serial)
-        return self.store.inverter_ids.get(key) or self.new_inverter_ids.get(key)
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run one statement on the cursor; return the cursor (driver errors as SQLAlchemy's)."""
+        try:
+            self.cursor.execute(sql, params)
+        except self.driver_errors as exc:
+            raise driver_error(self.conn, exc, sql, params, self.cursor) from exc
+        return self.cursor
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a query (or ``... RETURNING``); return every row."""
+        try:
+            self.cursor.execute(sql, params)
+            return [tuple(row) for row in self.cursor.fetchall()]
+        except self.driver_errors as exc:
+            raise driver_error(self.conn, exc, sql, params, self.cursor) from exc
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Run one statement per row; return the rows it changed."""
+        try:
+            self.cursor.executemany(sql, rows)
+        except self.driver_errors as exc:
+            raise driver_error(self.conn, exc, sql, rows, self.cursor) from exc
+        return int(self.cursor.rowcount)
+
+    def commit_caches(self) -> None:
+        self.store.gateways.update(self.gateways)
+        self.store.meters.update(self.meters)
+        self.store.inverters.update(self.inverters)
 
 
 class Store:
-    """An open envoylog database. Create it with :func:`open_store`; close it when done."""
+    """An open envoylog database. Create it with :func:`open_store`; close it when done.
+
+    It caches the gateway, meter and inverter rows it has written, so a poll needs no
+    SELECT. One process should write one gateway at a time; if another writer changed a
+    gateway's row anyway, saving notices (:class:`StaleCache`) and starts again from fresh rows.
+    """
 
     def __init__(self, engine: Engine, options: StoreOptions) -> None:
         self.engine = engine
         self.options = options
         self.name = describe(engine.url)
-        self.meter_ids: dict[tuple[int, int], int] = {}
-        self.inverter_ids: dict[tuple[int, str], int] = {}
+        self.gateways: dict[str, GatewayState] = {}
+        self.meters: dict[int, dict[int, MeterRow]] = {}
+        self.inverters: dict[int, dict[str, int]] = {}
 
     @property
     def dialect(self) -> str:
@@ -68,14 +142,30 @@ class Store:
     def raw_body_lifetime(self) -> timedelta:
         return timedelta(days=self.options.raw_body_days)
 
+    def forget(self) -> None:
+        """Drop every cached row (they are read again when next needed)."""
+        self.gateways.clear()
+        self.meters.clear()
+        self.inverters.clear()
+
     @contextmanager
     def transaction(self, doing: str) -> Iterator[Txn]:
-        """Run the block in one transaction (BEGIN IMMEDIATE on SQLite); roll back on any error."""
-        with translated(self.engine.url, doing), self.engine.begin() as conn:
-            txn = Txn(conn, self)
-            yield txn
-        self.meter_ids.update(txn.new_meter_ids)
-        self.inverter_ids.update(txn.new_inverter_ids)
+        """Run the block in one transaction (BEGIN IMMEDIATE on SQLite); roll back on any error.
+
+        A rolled-back transaction may have left the caches behind the database (or ahead
+        of it), so they are dropped.
+        """
+        try:
+            with translated(self.engine.url, doing), self.engine.begin() as conn:
+                txn = Txn(conn, self)
+                try:
+                    yield txn
+                finally:
+                    txn.cursor.close()
+        except BaseException:
+            self.forget()
+            raise
+        txn.commit_caches()
 
     @contextmanager
     def reading(self, doing: str) -> Iterator[Connection]:
@@ -84,6 +174,7 @@ class Store:
             yield conn
 
     def close(self) -> None:
+        self.forget()
         self.engine.dispose()
 
     def __enter__(self) -> Store:
