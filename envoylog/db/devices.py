@@ -325,11 +325,12 @@ def touch_inverters(txn: Txn, sightings: Iterable[tuple[int, InverterSighting]])
     replayed batch) needs a single statement for all of them.
     """
     by_sighting: dict[tuple[Any, ...], list[int]] = {}
-    instant = txn.instant
     for inverter_id, s in sightings:
-        key = (s.device_type, s.active, instant(s.first_seen_at), instant(s.last_seen_at))
+        key = (s.device_type, s.active, s.first_seen_at, s.last_seen_at)
         by_sighting.setdefault(key, []).append(inverter_id)
-    for (device_type, active, first, last), ids in by_sighting.items():
+    instant = txn.instant
+    for (device_type, active, first_at, last_at), ids in by_sighting.items():
+        first, last = instant(first_at), instant(last_at)
         for start in range(0, len(ids), _TOUCH_PAGE):
             page = ids[start : start + _TOUCH_PAGE]
             txn.execute(

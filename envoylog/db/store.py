@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,7 +24,9 @@ class StoreOptions:
 
     engine: EngineOptions = field(default_factory=EngineOptions)
     raw_body_days: float = 3.0  # keep raw bodies this long (failed parses: until reparsed)
-    zlib_level: int = 6
+    # Level 3 costs 40 % less CPU than zlib's default 6 on a 72 kB device_data body, for an
+    # 11 % larger result (measured on the three-phase sample site).
+    zlib_level: int = 3
 
 
 @dataclass(slots=True)
@@ -133,6 +136,8 @@ class Store:
         self.gateways: dict[str, GatewayState] = {}
         self.meters: dict[int, dict[int, MeterRow]] = {}
         self.inverters: dict[int, dict[str, int]] = {}
+        self._writer: Connection | None = None
+        self._writer_lock = threading.Lock()
 
     @property
     def dialect(self) -> str:
@@ -156,7 +161,7 @@ class Store:
         of it), so they are dropped.
         """
         try:
-            with translated(self.engine.url, doing), self.engine.begin() as conn:
+            with translated(self.engine.url, doing), self._connection() as conn, conn.begin():
                 txn = Txn(conn, self)
                 try:
                     yield txn
@@ -168,6 +173,30 @@ class Store:
         txn.commit_caches()
 
     @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """On SQLite, the Store's own write connection when free; else one from the pool.
+
+        Keeping one saves the pool's check-out and check-in per poll. PostgreSQL takes a
+        pooled connection each time, so the pool's pre-ping still replaces a connection
+        the server dropped while we were idle.
+        """
+        if self.dialect != "sqlite" or not self._writer_lock.acquire(blocking=False):
+            with self.engine.connect() as conn:
+                yield conn
+            return
+        try:
+            if self._writer is None:
+                self._writer = self.engine.connect()
+            try:
+                yield self._writer
+            except BaseException:
+                self._writer.close()  # after any error, start again from a checked connection
+                self._writer = None
+                raise
+        finally:
+            self._writer_lock.release()
+
+    @contextmanager
     def reading(self, doing: str) -> Iterator[Connection]:
         """A connection for queries, with errors translated."""
         with translated(self.engine.url, doing), self.engine.connect() as conn:
@@ -175,6 +204,10 @@ class Store:
 
     def close(self) -> None:
         self.forget()
+        with self._writer_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
         self.engine.dispose()
 
     def __enter__(self) -> Store:
