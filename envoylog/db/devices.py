@@ -254,8 +254,8 @@ def meter_ids(txn: Txn, gateway_id: int, eids: Iterable[int]) -> tuple[dict[int,
     if missing:
         inserted = insert_returning(
             txn,
-            f"INSERT INTO {meters.name} (gateway_id, eid)",
-            2,
+            meters,
+            ("gateway_id", "eid"),
             [(gateway_id, eid) for eid in missing],
             "ON CONFLICT (gateway_id, eid) DO NOTHING RETURNING eid, id",
         )
@@ -395,8 +395,8 @@ def inverter_ids(
         ]
         inserted = insert_returning(
             txn,
-            f"INSERT INTO {inverters.name} ({', '.join(_INVERTER_COLUMNS)})",
-            len(_INVERTER_COLUMNS),
+            inverters,
+            _INVERTER_COLUMNS,
             rows,
             "ON CONFLICT (gateway_id, serial) DO NOTHING RETURNING serial, id",
         )

@@ -8,8 +8,6 @@ from datetime import datetime
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import Table
-
 from envoylog.db.devices import InverterSighting, inverter_ids, meter_ids
 from envoylog.db.models import (
     FLAG_BITS,
@@ -120,19 +118,12 @@ _INVERTER_WINS = tuple(  # per value column: the endpoint whose value wins a mer
 )
 
 
-def _insert_head(table: Table, columns: Sequence[str]) -> str:
-    return f"INSERT INTO {table.name} ({', '.join(columns)})"
-
-
 def _conflict(key: Sequence[str]) -> str:
     return f"ON CONFLICT ({', '.join(key)})"
 
 
-_PHASE_HEAD = _insert_head(phase_readings, PHASE_COLUMNS)
 _PHASE_TAIL = f"{_conflict(PHASE_COLUMNS[:2])} DO NOTHING"
-_METER_HEAD = _insert_head(meter_readings, METER_COLUMNS)
 _METER_TAIL = f"{_conflict(METER_KEY)} DO NOTHING"
-_INVERTER_HEAD = _insert_head(inverter_readings, INVERTER_COLUMNS)
 _INVERTER_TAILS: dict[tuple[str, frozenset[str]], str] = {}  # rendered once per dialect
 
 
@@ -247,8 +238,8 @@ def _write_system(
         rows.append((gid, source, measurement, at, *_system_values(reading), flag_bits(reading)))
     inserted = insert_returning(
         txn,
-        _insert_head(system_readings, SYSTEM_COLUMNS),
-        len(SYSTEM_COLUMNS),
+        system_readings,
+        SYSTEM_COLUMNS,
         rows,
         f"{_conflict(SYSTEM_KEY)} DO NOTHING RETURNING id, {', '.join(SYSTEM_KEY)}",
     )
@@ -257,7 +248,7 @@ def _write_system(
     for reading_id, *key in inserted:
         for phase in by_stored_key[tuple(key)].phases:
             phases.append((reading_id, phase.phase, *_phase_values(phase)))
-    counts.phase_readings += insert_rows(txn, _PHASE_HEAD, len(PHASE_COLUMNS), phases, _PHASE_TAIL)
+    counts.phase_readings += insert_rows(txn, phase_readings, PHASE_COLUMNS, phases, _PHASE_TAIL)
 
 
 def _write_meters(
@@ -272,7 +263,7 @@ def _write_meters(
         if key not in rows:
             rows[key] = (key[0], key[1], instant(key[2]), *_meter_values(reading))
     counts.meter_readings += insert_rows(
-        txn, _METER_HEAD, len(METER_COLUMNS), list(rows.values()), _METER_TAIL
+        txn, meter_readings, METER_COLUMNS, list(rows.values()), _METER_TAIL
     )
 
 
@@ -313,5 +304,5 @@ def _write_inverters(
     for endpoints, rows in sorted(by_sources.items(), key=lambda item: sorted(item[0])):
         tail = _inverter_statement(txn, endpoints)
         counts.inverter_readings += insert_rows(
-            txn, _INVERTER_HEAD, len(INVERTER_COLUMNS), rows, tail
+            txn, inverter_readings, INVERTER_COLUMNS, rows, tail
         )

@@ -139,10 +139,6 @@ ENDPOINT_COLUMNS = ("poll_id", "endpoint", "http_status", "duration_ms", "error"
 BODY_COLUMNS = ("poll_id", "endpoint", "fetched_at", "content_type", "body_zlib", "expires_at")
 
 
-def _insert_head(table: str, columns: Sequence[str]) -> str:
-    return f"INSERT INTO {table} ({', '.join(columns)})"
-
-
 def _insert_polls(
     txn: Txn, gateway_id: int, group: list[PollResult]
 ) -> list[tuple[int, PollResult]]:
@@ -157,8 +153,8 @@ def _insert_polls(
     ]
     inserted = insert_returning(
         txn,
-        _insert_head(polls.name, POLL_COLUMNS),
-        len(POLL_COLUMNS),
+        polls,
+        POLL_COLUMNS,
         rows,
         "ON CONFLICT (gateway_id, started_at) DO NOTHING RETURNING id, started_at",
     )
@@ -201,10 +197,8 @@ def _insert_endpoints(txn: Txn, stored: list[tuple[int, PollResult]], summary: S
             )
     summary.poll_endpoints += insert_rows(
         txn,
-        _insert_head(poll_endpoints.name, ENDPOINT_COLUMNS),
-        len(ENDPOINT_COLUMNS),
+        poll_endpoints,
+        ENDPOINT_COLUMNS,
         endpoint_rows,
     )
-    summary.raw_bodies += insert_rows(
-        txn, _insert_head(raw_bodies.name, BODY_COLUMNS), len(BODY_COLUMNS), body_rows
-    )
+    summary.raw_bodies += insert_rows(txn, raw_bodies, BODY_COLUMNS, body_rows)

@@ -21,6 +21,8 @@ from collections.abc import Iterator, Sequence
 from itertools import chain
 from typing import Any
 
+from sqlalchemy import Float, String, Table
+
 from envoylog.db.store import Txn
 
 Row = Sequence[Any]
@@ -40,28 +42,46 @@ def values_row(txn: Txn, width: int) -> str:
     return "(" + ", ".join([txn.mark] * width) + ")"
 
 
-def insert_rows(txn: Txn, head: str, width: int, rows: Sequence[Row], tail: str = "") -> int:
-    """``head VALUES (...) tail`` for every row, as one executemany; return the rows written.
+def insert_head(table: Table, columns: Sequence[str]) -> str:
+    return f"INSERT INTO {table.name} ({', '.join(columns)})"
 
-    sqlite3 steps one prepared statement per row in C; psycopg 3 prepares the statement
-    once and sends every row in one pipeline (no round trip per row). Both report the
-    summed row count, so ``ON CONFLICT`` rows that changed nothing are not counted.
-    Measured on PostgreSQL, this beat multi-row VALUES pages by about 1.7x.
+
+def insert_rows(
+    txn: Txn, table: Table, columns: Sequence[str], rows: Sequence[Row], tail: str = ""
+) -> int:
+    """Insert the rows (``INSERT ... tail``); return the rows written.
+
+    On SQLite, one executemany: sqlite3 steps one prepared statement per row in C. On
+    PostgreSQL, one statement whatever the number of rows: each column is sent as one
+    binary array and ``unnest`` turns them back into rows (psycopg's executemany spends
+    tens of microseconds of Python per row: 36 inverter rows cost 0.45 ms that way,
+    0.23 ms as arrays). Both count only the rows written, so ``ON
+    CONFLICT`` rows that changed nothing are not counted.
     """
     if not rows:
         return 0
-    return txn.executemany(f"{head} VALUES {values_row(txn, width)} {tail}", rows)
+    if txn.dialect == "postgresql":
+        plan = _unnest(table, tuple(columns), tail)
+        return int(txn.execute(plan[0], _arrays(rows, plan)).rowcount)
+    return txn.executemany(
+        f"{insert_head(table, columns)} VALUES {values_row(txn, len(columns))} {tail}", rows
+    )
 
 
 def insert_returning(
-    txn: Txn, head: str, width: int, rows: Sequence[Row], tail: str
+    txn: Txn, table: Table, columns: Sequence[str], rows: Sequence[Row], tail: str
 ) -> list[tuple[Any, ...]]:
-    """``head VALUES (...), (...) tail`` in pages of many rows; return what RETURNING gave.
+    """Insert the rows with as few statements as possible; return what RETURNING gave.
 
-    One statement carries a page of rows, so RETURNING needs no round trip per row.
+    PostgreSQL: one ``unnest`` statement. SQLite: multi-row ``VALUES`` in pages.
     """
+    if not rows:
+        return []
+    if txn.dialect == "postgresql":
+        plan = _unnest(table, tuple(columns), tail)
+        return txn.rows(plan[0], _arrays(rows, plan))
     returned: list[tuple[Any, ...]] = []
-    for sql, params in _pages(txn, head, width, rows, tail):
+    for sql, params in _pages(txn, insert_head(table, columns), len(columns), rows, tail):
         returned.extend(txn.rows(sql, params))
     return returned
 
@@ -77,3 +97,41 @@ def _pages(
         chunk = rows[start : start + page]
         sql = f"{head} VALUES {', '.join([one] * len(chunk))} {tail}"
         yield sql, tuple(chain.from_iterable(chunk))
+
+
+_Plan = tuple[str, tuple[int, ...], tuple[int, ...]]  # SQL, float columns, text columns
+_UNNEST: dict[tuple[str, tuple[str, ...], str], _Plan] = {}
+
+
+def _unnest(table: Table, columns: tuple[str, ...], tail: str) -> _Plan:
+    """``INSERT ... SELECT * FROM unnest(%b::type[], ...) tail``, and the float and text columns.
+
+    The array types come from the models, so they are the columns' own types. The arrays
+    travel in binary (``%b``): psycopg dumps them about twice as fast as text arrays.
+    """
+    key = (table.name, columns, tail)
+    found = _UNNEST.get(key)
+    if found is None:
+        from sqlalchemy.dialects import postgresql
+
+        dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+        types = [table.c[name].type for name in columns]
+        # Text unbounded: a cast to VARCHAR(n) would cut a long value instead of refusing it.
+        names = ["TEXT" if isinstance(t, String) else t.compile(dialect=dialect) for t in types]
+        arrays = ", ".join(f"%b::{name}[]" for name in names)
+        sql = f"{insert_head(table, columns)} SELECT * FROM unnest({arrays}) {tail}"
+        floats = tuple(i for i, t in enumerate(types) if isinstance(t, Float))
+        texts = tuple(i for i, t in enumerate(types) if isinstance(t, String))
+        found = _UNNEST[key] = (sql, floats, texts)
+    return found
+
+
+def _arrays(rows: Sequence[Row], plan: _Plan) -> list[list[Any]]:
+    """The rows as one list per column, each of one type (psycopg refuses mixed lists)."""
+    arrays = [list(column) for column in zip(*rows, strict=True)]
+    _, floats, texts = plan
+    for i in floats:  # an int among floats, as a parser may give
+        arrays[i] = [v if v is None or type(v) is float else float(v) for v in arrays[i]]
+    for i in texts:  # a StrEnum among str
+        arrays[i] = [v if v is None or type(v) is str else str(v) for v in arrays[i]]
+    return arrays

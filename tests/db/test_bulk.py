@@ -125,3 +125,15 @@ def test_the_merged_inverter_row_is_counted_once_and_a_gap_fill_counts(store: St
     assert filled.inverter_readings == 36  # the detail columns filled
     assert counts(store)["inverter_readings"] == 36
     assert T0.tzinfo is UTC
+
+
+def test_whole_numbers_among_float_values_are_stored_as_floats(store: Store) -> None:
+    poll = only(make_poll(), "meter_readings")
+    readings = poll.endpoints[0].records
+    mixed = tuple(replace(r, watts=1000, va=None) if i % 2 else r for i, r in enumerate(readings))
+    save_poll(store, replace(poll, endpoints=(replace(poll.endpoints[0], records=mixed),)))
+    assert {w for (w,) in rows(store, "SELECT watts FROM meter_readings")} == {
+        1000.0,
+        1000.123 * 3,
+        1000.123,
+    }
