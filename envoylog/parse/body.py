@@ -49,14 +49,27 @@ def _reject_constant(name: str) -> NoReturn:
     raise ValueError(f"non-finite number {name}")
 
 
+# One decoder for every body: json.loads(text, parse_constant=...) would build a new one per call.
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+_MARKUP = re.compile(r"\s*<")  # \s is str.isspace()'s whitespace, as str.lstrip() strips
+_EPOCH_ERRORS = (OverflowError, OSError, ValueError)
+
+
+class Irregular(Exception):
+    """A fast reader met something unusual: re-read it with the checked helpers."""
+
+
 class Doc:
     """One endpoint's body, with the helpers that turn its faults into ParseErrors."""
 
-    __slots__ = ("body", "endpoint")
+    __slots__ = ("_instants", "_text", "body", "endpoint")
 
     def __init__(self, endpoint: str, body: bytes) -> None:
         self.endpoint = endpoint
         self.body = body
+        self._text: str | None = None
+        # Bodies repeat a few instants many times (every CT and inverter report of one round).
+        self._instants: dict[float, datetime | None] = {}
 
     def fail(self, problem: str) -> NoReturn:
         """Raise a ParseError naming this endpoint, with a redacted excerpt of the body."""
@@ -64,16 +77,18 @@ class Doc:
 
     def text(self) -> str:
         """Decode the body as text; an empty body is an error."""
-        if not isinstance(self.body, bytes | bytearray):
-            self.fail(f"body is {type(self.body).__name__}, not bytes")
-        text = _decode(bytes(self.body))
-        if not text.strip():
-            self.fail("empty body")
-        return text
+        if self._text is None:
+            if not isinstance(self.body, bytes | bytearray):
+                self.fail(f"body is {type(self.body).__name__}, not bytes")
+            text = _decode(bytes(self.body))
+            if not text or text.isspace():
+                self.fail("empty body")
+            self._text = text
+        return self._text
 
     def is_html(self) -> bool:
         """Say whether the body is markup (an HTML page) rather than JSON."""
-        return self.text().lstrip().startswith("<")
+        return _MARKUP.match(self.text()) is not None
 
     def html_problem(self) -> str:
         """Describe an HTML page that came where data was expected."""
@@ -84,13 +99,15 @@ class Doc:
     def json(self) -> object:
         """Decode JSON, refusing HTML pages, plain-text errors and gateway error objects."""
         text = self.text()
-        if text.lstrip().startswith("<"):
+        if _MARKUP.match(text):
             self.fail(self.html_problem())
         plain = _PLAIN_ERROR.match(text)
         if plain:
             self.fail(f"the gateway answered 'Error: {plain.group(1)}' instead of data")
         try:
-            data: object = json.loads(text, parse_constant=_reject_constant)
+            if text.startswith("\ufeff"):  # as json.loads does
+                raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+            data: object = _JSON.decode(text)
         except json.JSONDecodeError as exc:
             self.fail(f"malformed or truncated JSON ({exc.msg} at char {exc.pos})")
         except (ValueError, RecursionError) as exc:
@@ -133,6 +150,19 @@ class Doc:
         items = self.as_list(value, where)
         return [self.as_obj(item, f"{where}[{i}]") for i, item in enumerate(items)]
 
+    def dicts(self, value: object, where: str) -> list[dict[str, object]]:
+        """Check that a value is a list of JSON objects, and give them as plain dicts."""
+        if type(value) is list and all(type(item) is dict for item in value):
+            return value
+        return [item.data for item in self.as_objs(value, where)]
+
+    def utc(self, seconds: float) -> datetime | None:
+        """Turn epoch seconds into aware UTC (None for 0); OverflowError etc. on absurd values."""
+        instant = self._instants.get(seconds)
+        if instant is None:
+            instant = self._instants[seconds] = utc_from_epoch(seconds)
+        return instant
+
 
 def _kind(value: object) -> str:
     if value is None:
@@ -153,23 +183,15 @@ def _kind(value: object) -> str:
 class Obj:
     """A JSON object read with type checks; every failure names the endpoint and the key."""
 
-    __slots__ = ("_data", "doc", "where")
+    __slots__ = ("data", "doc", "where")
 
-    def __init__(self, doc: Doc, data: Mapping[str, object], where: str) -> None:
+    def __init__(self, doc: Doc, data: dict[str, object], where: str) -> None:
         self.doc = doc
-        self._data = data
+        self.data = data
         self.where = where
 
     def __contains__(self, key: str) -> bool:
-        return key in self._data
-
-    def names(self) -> list[str]:
-        """List the object's keys."""
-        return list(self._data)
-
-    def raw(self, key: str) -> object:
-        """Give a value unchecked (None when absent)."""
-        return self._data.get(key)
+        return key in self.data
 
     def _missing(self, key: str) -> NoReturn:
         self.doc.fail(f"{self.where}: missing required key {key!r}")
@@ -179,7 +201,9 @@ class Obj:
 
     def opt_num(self, key: str) -> float | None:
         """Read a finite number (not a boolean, not a string); None when absent or null."""
-        value = self._data.get(key)
+        value = self.data.get(key)
+        if type(value) is float and value - value == 0.0:  # finite: inf - inf is nan
+            return value
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -217,7 +241,7 @@ class Obj:
 
     def opt_str(self, key: str) -> str | None:
         """Read a string; None when absent or null."""
-        value = self._data.get(key)
+        value = self.data.get(key)
         if value is None:
             return None
         if not isinstance(value, str):
@@ -233,7 +257,7 @@ class Obj:
 
     def opt_bool(self, key: str) -> bool | None:
         """Read a JSON boolean; None when absent or null."""
-        value = self._data.get(key)
+        value = self.data.get(key)
         if value is None:
             return None
         if not isinstance(value, bool):
@@ -242,21 +266,21 @@ class Obj:
 
     def opt_obj(self, key: str) -> Obj | None:
         """Read a nested object; None when absent or null."""
-        value = self._data.get(key)
+        value = self.data.get(key)
         if value is None:
             return None
         return self.doc.as_obj(value, f"{self.where}.{key}")
 
     def opt_objects(self, key: str) -> list[Obj]:
         """Read a list of objects; empty when absent or null."""
-        value = self._data.get(key)
+        value = self.data.get(key)
         if value is None:
             return []
         return self.doc.as_objs(value, f"{self.where}.{key}")
 
     def opt_strs(self, key: str) -> tuple[str, ...]:
         """Read a list of strings; empty when absent or null."""
-        value = self._data.get(key)
+        value = self.data.get(key)
         if value is None:
             return ()
         items = self.doc.as_list(value, f"{self.where}.{key}")
@@ -277,6 +301,71 @@ class Obj:
 def to_utc(doc: Doc, seconds: float, where: str) -> datetime | None:
     """Turn epoch seconds into aware UTC, failing with a ParseError on absurd values."""
     try:
-        return utc_from_epoch(seconds)
-    except (OverflowError, OSError, ValueError):
+        return doc.utc(seconds)
+    except _EPOCH_ERRORS:
         doc.fail(f"{where}: {seconds!r} is not a usable epoch")
+
+
+# Fast readers for the hot loops: plain dict lookups and exact type checks. They accept only
+# what the checked Obj helpers accept, giving the same values; on anything else they raise
+# Irregular and the caller re-reads that part with the Obj helpers, which name the problem.
+
+
+def numbers(data: dict[str, object], keys: tuple[str, ...]) -> list[float | None]:
+    """Read each key as Obj.opt_num would: a float, or None when absent or null."""
+    found: list[float | None] = []
+    for key in keys:
+        value = data.get(key)
+        if type(value) is float and value - value == 0.0:  # finite: inf - inf is nan
+            found.append(value)
+        elif type(value) is int:
+            try:
+                found.append(float(value))
+            except OverflowError:
+                raise Irregular from None
+        elif value is None:
+            found.append(None)
+        else:
+            raise Irregular
+    return found
+
+
+def instant(doc: Doc, seconds: float | None) -> datetime | None:
+    """Read a number from numbers() as Obj.epoch would: None when absent or 0."""
+    if seconds is None:
+        return None
+    if seconds < 0:
+        raise Irregular
+    try:
+        return doc.utc(seconds)
+    except _EPOCH_ERRORS:
+        raise Irregular from None
+
+
+def plain_dicts(value: object) -> list[dict[str, object]]:
+    """Read a value as Obj.opt_objects would, as plain dicts: empty when None."""
+    if value is None:
+        return []
+    if type(value) is not list:
+        raise Irregular
+    for item in value:
+        if type(item) is not dict:
+            raise Irregular
+    return value
+
+
+def whole(value: float | None) -> int | None:
+    """Turn a number from numbers() into an int as Obj.opt_int would."""
+    if value is None:
+        return None
+    if not value.is_integer():
+        raise Irregular
+    return int(value)
+
+
+def string(data: dict[str, object], key: str) -> str | None:
+    """Read a key as Obj.opt_str would."""
+    value = data.get(key)
+    if value is None or type(value) is str:
+        return value
+    raise Irregular
