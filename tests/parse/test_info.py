@@ -79,6 +79,17 @@ def test_info_with_another_root_is_an_error() -> None:
         parse_info(b"<html><body>login</body></html>", CTX)
 
 
+def test_info_with_an_entity_declaration_is_refused() -> None:
+    body = b'<!DOCTYPE envoy_info [<!ENTITY e "x">]>' + info_xml().split(b"?>", 1)[1]
+    with pytest.raises(ParseError, match="entities are disabled"):
+        parse_info(body, CTX)
+
+
+def test_info_with_two_devices_is_an_error() -> None:
+    with pytest.raises(ParseError, match="no <device>"):
+        parse_info(info_xml(extra="<device><sn>1</sn><software>D1</software></device>"), CTX)
+
+
 HOME = b"""{"software_build_epoch": 1749981828, "timezone": "US/Eastern",
 "network": {"last_enlighten_report_time": 1752974593, "primary_interface": "wlan0"}}"""
 
