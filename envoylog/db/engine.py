@@ -88,15 +88,28 @@ def make_engine(url: str, options: EngineOptions | None = None) -> Engine:
     if backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(
-            parsed,
-            pool_pre_ping=True,
-            connect_args={
-                "connect_timeout": options.connect_timeout_s,
-                "options": "-c timezone=UTC",
-            },
-        )
+        return _postgresql_engine(parsed, options)
     raise StorageError(f"unsupported database {describe(parsed)}: use sqlite:// or postgresql://")
+
+
+def _postgresql_engine(url: URL, options: EngineOptions) -> Engine:
+    engine = create_engine(
+        url,
+        pool_pre_ping=True,
+        connect_args={
+            "connect_timeout": options.connect_timeout_s,
+            "options": "-c timezone=UTC",
+        },
+    )
+    if url.drivername == "postgresql+psycopg":
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            from envoylog.db import pgarrays
+
+            pgarrays.register(dbapi_connection)
+
+    return engine
 
 
 def _sqlite_engine(url: URL, options: EngineOptions) -> Engine:

@@ -60,7 +60,7 @@ def insert_rows(
     """
     if not rows:
         return 0
-    if txn.dialect == "postgresql":
+    if txn.arrays:
         plan = _unnest(table, tuple(columns), tail)
         return int(txn.execute(plan[0], _arrays(rows, plan)).rowcount)
     return txn.executemany(
@@ -77,7 +77,7 @@ def insert_returning(
     """
     if not rows:
         return []
-    if txn.dialect == "postgresql":
+    if txn.arrays:
         plan = _unnest(table, tuple(columns), tail)
         return txn.rows(plan[0], _arrays(rows, plan))
     returned: list[tuple[Any, ...]] = []
@@ -126,12 +126,14 @@ def _unnest(table: Table, columns: tuple[str, ...], tail: str) -> _Plan:
     return found
 
 
-def _arrays(rows: Sequence[Row], plan: _Plan) -> list[list[Any]]:
-    """The rows as one list per column, each of one type (psycopg refuses mixed lists)."""
-    arrays = [list(column) for column in zip(*rows, strict=True)]
+def _arrays(rows: Sequence[Row], plan: _Plan) -> list[Any]:
+    """The rows as one array per column, each of one type (psycopg refuses mixed lists)."""
+    from envoylog.db.pgarrays import Float8Array
+
+    arrays: list[Any] = [list(column) for column in zip(*rows, strict=True)]
     _, floats, texts = plan
-    for i in floats:  # an int among floats, as a parser may give
-        arrays[i] = [v if v is None or type(v) is float else float(v) for v in arrays[i]]
+    for i in floats:  # packed at once; an int among floats packs as a float
+        arrays[i] = Float8Array(arrays[i])
     for i in texts:  # a StrEnum among str
         arrays[i] = [v if v is None or type(v) is str else str(v) for v in arrays[i]]
     return arrays

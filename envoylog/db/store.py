@@ -61,6 +61,7 @@ class Txn:
     """
 
     __slots__ = (
+        "arrays",
         "cached",
         "conn",
         "cursor",
@@ -80,6 +81,8 @@ class Txn:
         self.store = store
         self.dialect: str = conn.dialect.name
         self.mark = "?" if self.dialect == "sqlite" else "%s"  # the driver's parameter marker
+        # Bulk rows as one array per column (envoylog.db.sql): PostgreSQL through psycopg 3.
+        self.arrays = self.dialect == "postgresql" and conn.dialect.driver == "psycopg"
         self.instant: Callable[[datetime], Any] = instant_converter(self.dialect)
         dbapi_connection = conn.connection.dbapi_connection
         assert dbapi_connection is not None  # an open transaction has a connection

@@ -127,13 +127,14 @@ def test_the_merged_inverter_row_is_counted_once_and_a_gap_fill_counts(store: St
     assert T0.tzinfo is UTC
 
 
-def test_whole_numbers_among_float_values_are_stored_as_floats(store: Store) -> None:
+def test_float_columns_round_trip_with_ints_and_nulls_in_any_mix(store: Store) -> None:
     poll = only(make_poll(), "meter_readings")
     readings = poll.endpoints[0].records
-    mixed = tuple(replace(r, watts=1000, va=None) if i % 2 else r for i, r in enumerate(readings))
+    watts = [None, 1000, 2.5, -0.0, 1e300, None]  # cycled: some NULLs, an int, extremes
+    mixed = tuple(
+        replace(r, watts=watts[i % len(watts)], va=None, var=float(i))
+        for i, r in enumerate(readings)
+    )
     save_poll(store, replace(poll, endpoints=(replace(poll.endpoints[0], records=mixed),)))
-    assert {w for (w,) in rows(store, "SELECT watts FROM meter_readings")} == {
-        1000.0,
-        1000.123 * 3,
-        1000.123,
-    }
+    stored = rows(store, "SELECT watts, va, var FROM meter_readings ORDER BY var")
+    assert stored == [(watts[i % len(watts)], None, float(i)) for i in range(len(readings))]
