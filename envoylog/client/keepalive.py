@@ -1,15 +1,17 @@
-"""The default gateway transport: one keep-alive HTTP/1.1 connection on `http.client`.
+"""The default gateway transport: GETs over one keep-alive HTTP/1.1 connection per gateway.
 
-requests and urllib3 spend three quarters of a poll's CPU time on what a gateway never
-needs (proxies, pools, adapters, retry and redirect machinery); the standard library
-sends the same GET for a fraction of that. Failures carry the same `TransportFailure`
-kinds and details as the requests path, so every error sentence stays the same.
+requests and urllib3 spend most of a poll's CPU time on what a gateway never needs
+(proxies, pools, adapters, retry and redirect machinery), and even `http.client` parses
+every answer's headers through the `email` package. A gateway only ever gets a GET, so
+the request is written here in one piece and the answer read with a small HTTP/1.1
+reader (envoylog.client.wire): about a third of `http.client`'s CPU per request.
+Failures carry the same `TransportFailure` kinds and details as the requests path, so
+every error sentence stays the same.
 """
 
 from __future__ import annotations
 
 import hashlib
-import http.client
 import logging
 import select
 import socket
@@ -20,6 +22,7 @@ from email.utils import parsedate_to_datetime
 from types import MappingProxyType
 from urllib.parse import urlsplit
 
+from envoylog.client import wire
 from envoylog.client.pinning import gateway_tls_context
 from envoylog.client.response import HttpResponse
 from envoylog.client.transport import FailureKind, TransportFailure, short_detail
@@ -27,8 +30,8 @@ from envoylog.client.transport import FailureKind, TransportFailure, short_detai
 log = logging.getLogger(__name__)
 
 # How a keep-alive connection the server has closed shows itself on the next request,
-# before any byte of an answer (RemoteDisconnected is a ConnectionResetError).
-_STALE = (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError)
+# before any byte of an answer.
+_STALE = (ConnectionError, ssl.SSLEOFError, ssl.SSLZeroReturnError, wire.ClosedEarly)
 
 
 class KeepAliveTransport:
@@ -52,31 +55,30 @@ class KeepAliveTransport:
     def get(self, base: str, path: str, headers: Mapping[str, str]) -> HttpResponse:
         started = time.monotonic()
         link = self._link_to(base)
-        sent = dict(headers)
-        if self._cookies and "Cookie" not in sent:
-            sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self._cookies.items())
+        if self._cookies and "Cookie" not in headers:
+            cookie = "; ".join(f"{k}={v}" for k, v in self._cookies.items())
+            headers = {**headers, "Cookie": cookie}
+        request = link.request_bytes(path, headers)
         try:
-            answer = self._exchange(link, path, sent)
-            body = _read_body(answer)
+            answer = self._exchange(link, request)
         except TransportFailure:
             self._drop()
             raise
-        except (OSError, http.client.HTTPException) as exc:
+        except wire.Malformed as exc:
+            self._drop()
+            raise TransportFailure("protocol", str(exc)) from exc
+        except OSError as exc:
             self._drop()
             raise TransportFailure(_kind(exc), short_detail(exc)) from exc
-        response_headers: dict[str, str] = {}
-        for name, value in answer.getheaders():
-            key = name.lower()
-            response_headers[key] = (
-                f"{response_headers[key]}, {value}" if key in response_headers else value
-            )
-        if "set-cookie" in response_headers:
-            self._keep_cookies(answer.msg.get_all("Set-Cookie") or [])
+        if answer.close:
+            self._drop()
+        if answer.set_cookies:
+            self._keep_cookies(answer.set_cookies)
         return HttpResponse(
             url=base + path,
             status=answer.status,
-            headers=MappingProxyType(response_headers),
-            body=body,
+            headers=MappingProxyType(answer.headers),
+            body=answer.body,
             elapsed_ms=int((time.monotonic() - started) * 1000),
         )
 
@@ -90,25 +92,21 @@ class KeepAliveTransport:
         self._link.fingerprint = self._pins.get(base)
         return self._link
 
-    def _exchange(
-        self, link: _Link, path: str, headers: dict[str, str]
-    ) -> http.client.HTTPResponse:
-        fresh = link.sock is None or _readable_while_idle(link.sock)
+    def _exchange(self, link: _Link, request: bytes) -> wire.Answer:
+        fresh = link.reader is None or _readable_while_idle(link.reader.sock)
         if fresh:
             link.close()
             link.connect()
         try:
-            link.request("GET", path, headers=headers)
-            return link.getresponse()
+            return link.send(request)
         except _STALE as exc:
             if fresh:
                 raise
             # The gateway closed the idle connection: a GET can safely go again, once.
-            log.debug("reconnect base=%s path=%s reason=%s", link.base, path, short_detail(exc))
+            log.debug("reconnect base=%s reason=%s", link.base, short_detail(exc))
             link.close()
             link.connect()
-            link.request("GET", path, headers=headers)
-            return link.getresponse()
+            return link.send(request)
 
     def _keep_cookies(self, set_cookies: list[str]) -> None:
         # Firmware 7+ opens a session (a sessionId cookie) after /auth/check_jwt.
@@ -128,7 +126,7 @@ class KeepAliveTransport:
             self._link.close()
 
 
-class _Link(http.client.HTTPConnection):
+class _Link:
     """A connection to one base URL: connect within the connect timeout, then read within
     the read timeout; over TLS, the pinned fingerprint is checked before any byte is sent."""
 
@@ -138,11 +136,22 @@ class _Link(http.client.HTTPConnection):
         parts = urlsplit(base)
         self.base = base
         self.fingerprint: str | None = None
+        self.reader: wire.Reader | None = None
         self._tls = tls_context if parts.scheme == "https" else None
         self._timeouts = timeouts
-        port = parts.port or (443 if self._tls else 80)
-        super().__init__(parts.hostname or "", port, timeout=timeouts[0])
-        self.default_port = 443 if self._tls else 80  # leaves the port out of Host
+        self.host = parts.hostname or ""
+        self.port = parts.port or (443 if self._tls else 80)
+        self._request_head = wire.request_head(
+            self.host, None if self.port == (443 if self._tls else 80) else self.port
+        )
+
+    def request_bytes(self, path: str, headers: Mapping[str, str]) -> bytes:
+        return wire.request(path, self._request_head, headers)
+
+    def send(self, request: bytes) -> wire.Answer:
+        assert self.reader is not None, "connect() first"
+        self.reader.sock.sendall(request)
+        return self.reader.answer()
 
     def connect(self) -> None:
         connect_s, read_s = self._timeouts
@@ -158,7 +167,12 @@ class _Link(http.client.HTTPConnection):
         except BaseException:
             sock.close()
             raise
-        self.sock = sock
+        self.reader = wire.Reader(sock)
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.sock.close()
+            self.reader = None
 
     def _handshake(self, sock: socket.socket) -> ssl.SSLSocket:
         assert self._tls is not None
@@ -181,25 +195,13 @@ def _connect_kind(exc: OSError, otherwise: FailureKind) -> FailureKind:
     return "connect_timeout" if isinstance(exc, TimeoutError) else otherwise
 
 
-def _kind(exc: OSError | http.client.HTTPException) -> FailureKind:
-    """The kind of a failure after connecting and before the first byte of an answer."""
+def _kind(exc: OSError) -> FailureKind:
+    """The kind of a failure after connecting, while sending or reading the answer."""
     if isinstance(exc, TimeoutError):
         return "read_timeout"
-    if isinstance(exc, http.client.HTTPException | ssl.SSLError) and not isinstance(
-        exc, ConnectionError
-    ):
-        return "protocol"  # a broken status line or headers
+    if isinstance(exc, ssl.SSLError) and not isinstance(exc, ConnectionError):
+        return "protocol"  # broken TLS records
     return "connect"  # reset, or closed without an answer
-
-
-def _read_body(answer: http.client.HTTPResponse) -> bytes:
-    """The whole body (by Content-Length, chunks, or until the connection closes)."""
-    try:
-        return answer.read()
-    except (OSError, http.client.HTTPException) as exc:
-        answer.close()
-        kind: FailureKind = "read_timeout" if isinstance(exc, TimeoutError) else "protocol"
-        raise TransportFailure(kind, short_detail(exc)) from exc
 
 
 def _readable_while_idle(sock: socket.socket) -> bool:

@@ -1,4 +1,5 @@
-"""The default transport (http.client, one keep-alive connection) against real local servers."""
+"""The default transport (one keep-alive connection, our own HTTP/1.1 reader) against real
+local servers."""
 
 from __future__ import annotations
 
@@ -84,6 +85,15 @@ class _Handler(BaseHTTPRequestHandler):
             for chunk in (b'{"a": ', b"1, ", b'"b": 2}'):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             self.wfile.write(b"0\r\n\r\n")
+            return
+        if self.path == "/until-close":  # no length: the body ends with the connection
+            self.end_headers()
+            self.wfile.write(b"all of it")
+            self.close_connection = True
+            return
+        if self.path == "/garbage":
+            self.wfile.write(b"<html>not http</html>\r\n\r\n")
+            self.close_connection = True
             return
         if self.path == "/login":
             self.send_header("Set-Cookie", "sessionId=abc123; Path=/; HttpOnly")
@@ -197,6 +207,21 @@ def test_chunked_body_is_read_whole_and_the_connection_kept(gateway: LocalGatewa
     assert response.body == b'{"a": 1, "b": 2}'
     assert "content-length" not in response.headers
     assert [seen.connection for seen in gateway.seen] == [1, 1]
+
+
+def test_a_body_ended_by_the_server_closing_is_read_and_the_next_get_reconnects(
+    gateway: LocalGateway,
+) -> None:
+    gateway_client = client(gateway)
+
+    assert gateway_client.get("/until-close").body == b"all of it"
+    assert gateway_client.get("/a").body == b"answer to /a"
+    assert [seen.connection for seen in gateway.seen] == [1, 2]
+
+
+def test_an_answer_that_is_not_http_is_a_broken_answer(gateway: LocalGateway) -> None:
+    with pytest.raises(GatewayUnreachable, match=r"sent a broken answer to /garbage \(not an HTTP"):
+        client(gateway).get("/garbage")
 
 
 def test_cookie_set_by_the_gateway_is_sent_back(gateway: LocalGateway) -> None:
