@@ -29,7 +29,9 @@ def gateway() -> Iterator[ReplayServer]:
 def write_config(tmp_path: Path, host: str, database: str) -> Path:
     config = tmp_path / "envoylog.toml"
     config.write_text(
-        f'database = "{database}"\nspool_dir = "{tmp_path / "spool"}"\n\n'
+        f'database = "{database}"\nspool_dir = "{tmp_path / "spool"}"\n'
+        # No quiet window: these tests run on the real clock, at any hour.
+        'quiet_start = "00:00"\nquiet_end = "00:00"\n\n'
         "[cadence]\nproduction_json = 5\napi_v1_inverters = 5\n\n"
         f'[[gateway]]\nname = "garage"\nhost = "{host}"\n'
     )
