@@ -1,7 +1,7 @@
 """Fixtures for the HTTP client tests: mocked HTTP, a recording sleep, JWTs.
 
 `responses` mocks only requests, so tests that mock a gateway with it give the client
-a requests `session`; the default transport (http.client) is tested over real sockets
+a requests `session`; the default transport (envoylog.client.keepalive) is tested over real sockets
 in test_keepalive.py and test_pinning.py.
 """
 

@@ -18,6 +18,8 @@ from typing import NamedTuple
 import pytest
 
 from envoylog.client import Credentials, GatewayClient, PinStore
+from envoylog.client.keepalive import KeepAliveTransport
+from envoylog.client.transport import TransportFailure
 from envoylog.errors import CertificateMismatch, GatewayTimeout, GatewayUnreachable
 from envoylog.simulator.serving import simulator_certificate_pem, simulator_tls_context
 
@@ -244,6 +246,174 @@ def test_host_header_and_url_of_an_ipv6_gateway() -> None:
 
     assert response.url == f"{server.url}/a"
     assert server.seen[0].headers["host"] == server.url.removeprefix("http://")
+
+
+HANG_UP = b""  # in a script: close the connection here, without a word
+
+
+class ScriptedGateway(socketserver.ThreadingTCPServer):
+    """Answers each GET with the bytes scripted for its path, each piece in its own send,
+    and records (connection number, path) for every request."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _ScriptedHandler)
+        self.script: dict[str, list[bytes]] = {}
+        self.seen: list[tuple[int, str]] = []
+        self.numbers = itertools.count(1)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _ScriptedHandler(socketserver.StreamRequestHandler):
+    server: ScriptedGateway
+
+    def handle(self) -> None:
+        number = next(self.server.numbers)
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with contextlib.suppress(OSError):  # the client hung up on a bad answer
+            while request_line := self.rfile.readline():
+                while self.rfile.readline() not in (b"\r\n", b""):
+                    pass  # the request's headers
+                path = request_line.split()[1].decode()
+                self.server.seen.append((number, path))
+                for piece in self.server.script[path]:
+                    if piece == HANG_UP:
+                        return
+                    self.request.sendall(piece)
+
+
+@pytest.fixture
+def scripted() -> Iterator[ScriptedGateway]:
+    server = ScriptedGateway()
+    with serving(server):
+        yield server
+
+
+@pytest.fixture
+def transport() -> Iterator[KeepAliveTransport]:
+    transport = KeepAliveTransport(timeouts=(2.0, 2.0))
+    yield transport
+    transport.close()
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+def test_a_body_arriving_in_small_pieces_is_read_to_its_length(
+    scripted: ScriptedGateway, transport: KeepAliveTransport
+) -> None:
+    scripted.script["/a"] = [
+        b"HTTP/1.1 200 OK\r\nContent-Le",
+        b"ngth: 10\r\n\r\n01",
+        b"234",
+        b"56789",
+    ]
+
+    bodies = [transport.get(scripted.url, "/a", {}).body for _ in range(2)]
+
+    assert bodies == [b"0123456789", b"0123456789"]
+    assert scripted.seen == [(1, "/a"), (1, "/a")]
+
+
+def test_chunks_with_an_extension_and_a_trailer_are_read_and_the_connection_kept(
+    scripted: ScriptedGateway, transport: KeepAliveTransport
+) -> None:
+    scripted.script["/c"] = [
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;name=value\r\nhel",
+        b"lo\r\n1\r\n!\r\n0\r\nX-Checksum: 1\r\n\r\n",
+    ]
+
+    bodies = [transport.get(scripted.url, "/c", {}).body for _ in range(2)]
+
+    assert bodies == [b"hello!", b"hello!"]
+    assert scripted.seen == [(1, "/c"), (1, "/c")]
+
+
+def test_connection_close_in_the_answer_makes_the_next_get_reconnect(
+    scripted: ScriptedGateway, transport: KeepAliveTransport
+) -> None:
+    # The server leaves the socket open: only the header says the connection is done.
+    scripted.script["/a"] = [b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"]
+
+    bodies = [transport.get(scripted.url, "/a", {}).body for _ in range(2)]
+
+    assert bodies == [b"ok", b"ok"]
+    assert scripted.seen == [(1, "/a"), (2, "/a")]
+
+
+def test_no_content_has_no_body_and_the_connection_carries_the_next_get(
+    scripted: ScriptedGateway, transport: KeepAliveTransport
+) -> None:
+    scripted.script["/none"] = [b"HTTP/1.1 204 No Content\r\n\r\n"]
+    scripted.script["/a"] = [OK]
+
+    first = transport.get(scripted.url, "/none", {})
+    second = transport.get(scripted.url, "/a", {})
+
+    assert (first.status, first.body) == (204, b"")
+    assert (second.status, second.body) == (200, b"ok")
+    assert scripted.seen == [(1, "/none"), (1, "/a")]
+
+
+def test_an_interim_continue_is_skipped(
+    scripted: ScriptedGateway, transport: KeepAliveTransport
+) -> None:
+    scripted.script["/a"] = [b"HTTP/1.1 100 Continue\r\n\r\n", OK]
+
+    response = transport.get(scripted.url, "/a", {})
+
+    assert (response.status, response.body) == (200, b"ok")
+
+
+def test_repeated_headers_are_joined(
+    scripted: ScriptedGateway, transport: KeepAliveTransport
+) -> None:
+    scripted.script["/a"] = [
+        b"HTTP/1.1 200 OK\r\nVary: Accept\r\nvary:Cookie\r\nContent-Length: 0\r\n\r\n"
+    ]
+
+    assert transport.get(scripted.url, "/a", {}).headers["vary"] == "Accept, Cookie"
+
+
+@pytest.mark.parametrize(
+    ("answer", "detail"),
+    [
+        (b"HTTP/1.1 OK\r\n\r\n", "not an HTTP status line"),
+        (b"HTTP/1.1 200 OK\r\nX: " + b"a" * 200_000 + b"\r\n\r\n", "headers over 64 KiB"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\nok", "unusable Content-Length"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "bad chunk size"),
+    ],
+    ids=["status line", "header block", "negative length", "chunk size"],
+)
+def test_a_malformed_answer_is_a_protocol_failure(
+    scripted: ScriptedGateway, transport: KeepAliveTransport, answer: bytes, detail: str
+) -> None:
+    scripted.script["/a"] = [answer]
+
+    with pytest.raises(TransportFailure) as caught:
+        transport.get(scripted.url, "/a", {})
+
+    assert caught.value.kind == "protocol"
+    assert detail in caught.value.detail
+    assert "\n" not in caught.value.detail
+
+
+def test_a_body_cut_short_is_a_failure_not_a_short_body(
+    scripted: ScriptedGateway, transport: KeepAliveTransport
+) -> None:
+    scripted.script["/a"] = [b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345", HANG_UP]
+
+    with pytest.raises(TransportFailure) as caught:
+        transport.get(scripted.url, "/a", {})
+
+    assert (caught.value.kind, caught.value.detail) == (
+        "protocol",
+        "the connection closed after 5 of 10 body bytes",
+    )
 
 
 class RawTlsServer(socketserver.ThreadingTCPServer):
