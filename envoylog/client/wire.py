@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 MAX_HEAD = 65_536  # status line and headers together
 MAX_HEADERS = 100  # as http.client allows
+MAX_INTERIM = 10  # 1xx answers before the real one
 MAX_BODY = 64 * 1024 * 1024  # the largest gateway page is well under 1 MB
 _RECV = 65_536
 _HEX = frozenset(string.hexdigits.encode())
@@ -75,7 +76,11 @@ class Reader:
     def answer(self) -> Answer:
         """Read one whole answer, skipping interim (1xx) ones."""
         version, status, lines = self._head(first=True)
+        interim = 0
         while 100 <= status < 200:
+            interim += 1
+            if interim > MAX_INTERIM:
+                raise Malformed(f"more than {MAX_INTERIM} interim answers")
             version, status, lines = self._head(first=False)
         headers, set_cookies = _headers(lines)
         tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
@@ -108,17 +113,25 @@ class Reader:
                 end = min(ends)
                 break
             if len(buf) > MAX_HEAD:
-                raise Malformed(f"headers over {MAX_HEAD // 1024} KiB")
+                break
             if not self._more():
                 if first and not buf:
                     raise ClosedEarly
                 raise Malformed("the connection closed in the middle of the headers")
+        # The end may come in the read that went past the bound.
+        if not ends or end > MAX_HEAD:
+            raise Malformed(f"headers over {MAX_HEAD // 1024} KiB")
         head = buf[:end].decode("latin-1")
         del buf[: end + (4 if buf[end : end + 4] == b"\r\n\r\n" else 2)]
         status_line, *lines = head.split("\n")
-        version, _, rest = status_line.rstrip("\r").partition(" ")
-        code = rest[:3]
-        if not version.startswith("HTTP/1.") or not (code.isdigit() and code.isascii()):
+        status_line = status_line.rstrip("\r")
+        version, _, rest = status_line.partition(" ")
+        code, reason_space = rest[:3], rest[3:4]
+        if (
+            version not in ("HTTP/1.0", "HTTP/1.1")
+            or not (len(code) == 3 and code.isdigit() and code.isascii())
+            or reason_space not in ("", " ")
+        ):
             raise Malformed(f"not an HTTP status line: {status_line[:40]!r}")
         if len(lines) > MAX_HEADERS:
             raise Malformed(f"more than {MAX_HEADERS} headers")

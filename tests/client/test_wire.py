@@ -99,6 +99,12 @@ def test_no_content_has_no_body_and_the_next_answer_follows(pair: Pair) -> None:
     assert (second.status, second.body, second.close) == (200, b"next", False)
 
 
+def test_ten_interim_answers_are_skipped(pair: Pair) -> None:
+    interim = b"HTTP/1.1 100 Continue\r\n\r\n" * 10
+
+    assert answer(pair, interim + b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").status == 200
+
+
 def test_an_interim_continue_is_skipped(pair: Pair) -> None:
     got = answer(
         pair, b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nx"
@@ -134,8 +140,13 @@ def test_bytes_beyond_the_answer_make_the_connection_unusable(pair: Pair) -> Non
     [
         (b"<html>Page Not Found</html>\r\n\r\n", "not an HTTP status line"),
         (b"HTTP/1.1 OK\r\n\r\n", "not an HTTP status line"),
+        (b"HTTP/1.1 2000 OK\r\n\r\n", "not an HTTP status line"),
+        (b"HTTP/1.1 20\r\n\r\n", "not an HTTP status line"),
+        (b"HTTP/1.x 200 OK\r\n\r\n", "not an HTTP status line"),
+        (b"HTTP/1.1 200 OK\r\nX: " + b"a" * 70_000 + b"\r\n\r\n", "headers over 64 KiB"),
         (b"HTTP/1.1 200 OK\r\nX: " + b"a" * 70_000, "headers over 64 KiB"),
         (b"HTTP/1.1 200 OK\r\n" + b"X: 1\r\n" * 101 + b"\r\n", "more than 100 headers"),
+        (b"HTTP/1.1 100 Continue\r\n\r\n" * 11, "more than 10 interim answers"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", "unusable Content-Length '-1'"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n", "unusable Content-Length"),
         (b"HTTP/1.1 200 OK\r\nContent-Length: 2, 3\r\n\r\nok", "unusable Content-Length"),
