@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from importlib.resources import files
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, inspect, text
 from sqlalchemy.engine import Connection
 
@@ -25,19 +22,32 @@ from envoylog.db.engine import (
 from envoylog.db.models import Base
 from envoylog.errors import SchemaError
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+# The newest revision in migrations/versions. A database already there (every start of
+# the service but the first) is checked with one query and Alembic is never imported:
+# it is 11 MB of a service's memory. tests/db/test_schema.py keeps this equal to the
+# head Alembic finds.
+HEAD = "0002"
+
 # Any value: it only has to be the same in every envoylog process sharing a PostgreSQL server.
 _PG_MIGRATION_LOCK = 0x656E766F
 
 
 def alembic_config() -> Config:
     """Alembic's configuration, pointing at the scripts inside the installed package."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(Path(str(files("envoylog.migrations")))))
     return config
 
 
 def head_revision() -> str:
-    """The newest schema revision this version of envoylog knows."""
+    """The newest schema revision this version of envoylog knows (read from the scripts)."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:
         raise SchemaError("envoylog ships no migrations; the installation is broken")
@@ -68,6 +78,8 @@ def downgrade(url: str, revision: str, options: EngineOptions | None = None) -> 
     try:
         with translated(engine.url, "downgrading the schema"), engine.begin() as conn:
             _check_known(conn, describe(engine.url))
+            from alembic import command
+
             config = alembic_config()
             config.attributes["connection"] = conn
             command.downgrade(config, revision)
@@ -77,14 +89,16 @@ def downgrade(url: str, revision: str, options: EngineOptions | None = None) -> 
 
 def upgrade_engine(engine: Engine) -> str:
     """Upgrade through an existing engine, in one transaction that other writers wait for."""
+    if checked_revision(engine) == HEAD:
+        return HEAD
     head = head_revision()
-    if checked_revision(engine) == head:
-        return head
     with translated(engine.url, "upgrading the schema"), engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
         # Another process may have upgraded while we waited for the lock.
         if _check_known(conn, describe(engine.url)) != head:
+            from alembic import command
+
             config = alembic_config()
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
@@ -111,7 +125,13 @@ def checked_revision(engine: Engine) -> str | None:
 
 
 def _revision(conn: Connection) -> str | None:
-    return MigrationContext.configure(conn).get_current_revision()
+    """The revision in Alembic's own table (what MigrationContext reads), without Alembic."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    found = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(found) > 1:
+        raise SchemaError(f"the schema has several revisions ({', '.join(sorted(found))})")
+    return found[0] if found else None
 
 
 def _check_known(conn: Connection, name: str) -> str | None:
@@ -126,6 +146,10 @@ def _check_known(conn: Connection, name: str) -> str | None:
                 "envoylog schema revision; envoylog left it untouched (use a new database)"
             )
         return None
+    if revision == HEAD:
+        return revision
+    from alembic.script import ScriptDirectory
+
     scripts = ScriptDirectory.from_config(alembic_config())
     if revision not in {script.revision for script in scripts.walk_revisions()}:
         raise SchemaError(
@@ -135,4 +159,12 @@ def _check_known(conn: Connection, name: str) -> str | None:
     return revision
 
 
-__all__ = ["alembic_config", "current", "downgrade", "head_revision", "parse_url", "upgrade"]
+__all__ = [
+    "HEAD",
+    "alembic_config",
+    "current",
+    "downgrade",
+    "head_revision",
+    "parse_url",
+    "upgrade",
+]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from pg_server import PostgresServer
 from sqlalchemy import create_engine, text
 
-from envoylog.db import current, downgrade, head_revision, open_store, upgrade
+from envoylog.db import current, downgrade, head_revision, migrate, open_store, upgrade
 from envoylog.db.models import Base
 from envoylog.errors import DatabaseUnavailable, SchemaError
 
@@ -43,6 +45,24 @@ def test_open_store_brings_a_new_database_to_the_schema(db_url: str) -> None:
     with open_store(db_url):
         pass
     assert current(db_url) == head_revision()
+
+
+def test_the_head_constant_is_the_newest_migration() -> None:
+    assert migrate.HEAD == head_revision()
+
+
+def test_opening_a_database_at_the_newest_revision_never_imports_alembic(db_url: str) -> None:
+    upgrade(db_url)
+    check = (
+        "import sys\n"
+        "from envoylog.db import open_store\n"
+        f"open_store({db_url!r}).close()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'alembic'))\n"
+    )
+
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+
+    assert (done.returncode, done.stdout.strip()) == (0, "[]"), done.stderr
 
 
 def test_a_schema_newer_than_the_code_is_refused_untouched(db_url: str, backend: str) -> None:
