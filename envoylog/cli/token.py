@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from envoylog.client import fetch_token, save_token, token_expiry
+from envoylog.client import save_token, token_expiry
+from envoylog.client.enlighten import fetch_token
 from envoylog.client.tokens import days_left
 
 

@@ -6,14 +6,13 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import requests
 
 from envoylog.client.keepalive import KeepAliveTransport
 from envoylog.client.pinning import PinStore, certificate_fingerprint
 from envoylog.client.response import HttpResponse
-from envoylog.client.transport import RequestsTransport, Transport, TransportFailure
+from envoylog.client.transport import Transport, TransportFailure
 from envoylog.errors import (
     CertificateMismatch,
     ConfigError,
@@ -21,6 +20,9 @@ from envoylog.errors import (
     GatewayTimeout,
     GatewayUnreachable,
 )
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +67,13 @@ class Connection:
         self._retrust = retrust
         self._pinned: dict[str, str] = {}
         self._ready = False
-        self.transport: Transport = (
-            KeepAliveTransport(timeouts=timeouts)
-            if session is None
-            else RequestsTransport(session, timeouts=timeouts)
-        )
+        self.transport: Transport
+        if session is None:
+            self.transport = KeepAliveTransport(timeouts=timeouts)
+        else:
+            from envoylog.client.sessions import RequestsTransport
+
+            self.transport = RequestsTransport(session, timeouts=timeouts)
 
     def close(self) -> None:
         """Close the gateway connection (a given session is left to its owner)."""

@@ -13,17 +13,18 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
-
-import requests
+from typing import TYPE_CHECKING
 
 from envoylog.client.connection import INFO_PATH, Connection
 from envoylog.client.credentials import Credentials, Secret
 from envoylog.client.digest import DigestAuth
-from envoylog.client.enlighten import fetch_token
 from envoylog.client.pinning import PinStore
 from envoylog.client.response import HttpResponse
 from envoylog.client.tokens import WARN_DAYS, days_left, token_expiry
 from envoylog.errors import AuthError, CloudError, TokenError
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,8 @@ class GatewayClient:
     """Talk to one gateway: TLS, timeouts, bounded retries, no redirects, authentication.
 
     Safe to share between threads: requests to the gateway are made one at a time.
-    Gateway requests use the standard library's http.client over one keep-alive
-    connection; give `session` to send them through a requests Session instead.
+    Gateway requests go over one keep-alive connection (envoylog.client.keepalive);
+    give `session` to send them through a requests Session instead.
     """
 
     def __init__(
@@ -204,6 +205,8 @@ class GatewayClient:
         username = self._credentials.enlighten_username
         password = self._credentials.enlighten_password
         assert username is not None and password is not None
+        from envoylog.client.enlighten import fetch_token  # loads requests: only when needed
+
         try:
             token = fetch_token(username, password, serial, session=self._cloud_session)
         except CloudError as exc:

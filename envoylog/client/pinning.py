@@ -1,9 +1,9 @@
 """TLS for gateways: self-signed certificates, and pinning them once seen.
 
 A gateway (firmware 7+) serves HTTPS with a certificate nobody can verify. Pinning
-records its SHA-256 fingerprint on first contact and makes urllib3 check it on every
-new connection, during the handshake, so a different certificate is refused before a
-request (and its token) is sent.
+records its SHA-256 fingerprint on first contact, and the transports check it on every
+new connection, right after the handshake, so a different certificate is refused before
+a request (and its token) is sent.
 """
 
 from __future__ import annotations
@@ -14,18 +14,10 @@ import json
 import ssl
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-from requests.adapters import HTTPAdapter
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.util.ssl_ import create_urllib3_context
 
 from envoylog.client.files import write_private
 from envoylog.errors import ConfigError
-
-if TYPE_CHECKING:
-    from urllib3._base_connection import BaseHTTPConnection
 
 
 class PinStore:
@@ -91,47 +83,18 @@ def certificate_fingerprint(base_url: str, timeout_s: float) -> str:
     return hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
 
 
-class _SelfSignedPool(HTTPSConnectionPool):
-    """An HTTPS pool that skips urllib3's InsecureRequestWarning for this gateway only.
-
-    The warning is right in general and useless here (the certificate is self-signed by
-    design); silencing it per pool avoids touching the process-wide warning filters.
-    """
-
-    def _validate_conn(self, conn: BaseHTTPConnection) -> None:
-        HTTPConnectionPool._validate_conn(self, conn)
-        if conn.is_closed:
-            conn.connect()
-
-
 @functools.cache
 def gateway_tls_context() -> ssl.SSLContext:
     """The TLS context every gateway connection shares.
 
     Nobody can verify a gateway's self-signed certificate (pinning checks it
-    instead), so no CA bundle is loaded: urllib3 would otherwise load the system
-    bundle into a new context for every gateway, about 1 MB each.
+    instead), so no CA bundle is loaded: a context per gateway with the system bundle
+    in it would cost about 1 MB each. The settings are urllib3's for an unverified
+    connection: TLS 1.2 or newer, no compression, no session tickets.
     """
-    context = create_urllib3_context(cert_reqs=ssl.CERT_NONE)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_TICKET
     return context
-
-
-class GatewayAdapter(HTTPAdapter):
-    """The transport for one gateway: quiet about self-signed certificates, optionally pinned."""
-
-    def __init__(self, fingerprint: str | None = None) -> None:
-        self.fingerprint = fingerprint
-        super().__init__(max_retries=0)
-
-    def init_poolmanager(
-        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
-    ) -> None:
-        pool_kwargs.setdefault("ssl_context", gateway_tls_context())
-        if self.fingerprint is not None:
-            pool_kwargs["assert_fingerprint"] = self.fingerprint
-        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": HTTPConnectionPool,
-            "https": _SelfSignedPool,
-        }

@@ -6,8 +6,7 @@ import pytest
 import requests
 import responses
 
-from envoylog.client import fetch_token
-from envoylog.client.enlighten import LOGIN_URL, TOKEN_URL
+from envoylog.client.enlighten import LOGIN_URL, TOKEN_URL, fetch_token
 from envoylog.errors import CloudError
 
 PASSWORD = "s3cret-pw"

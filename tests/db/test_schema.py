@@ -48,7 +48,7 @@ def test_open_store_brings_a_new_database_to_the_schema(db_url: str) -> None:
 
 
 def test_the_head_constant_is_the_newest_migration() -> None:
-    assert migrate.HEAD == head_revision()
+    assert head_revision() == migrate.HEAD
 
 
 def test_opening_a_database_at_the_newest_revision_never_imports_alembic(db_url: str) -> None:
