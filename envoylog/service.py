@@ -13,6 +13,7 @@ from envoylog.db import Spool, Writer, WriteResult, describe, open_store
 from envoylog.db.save import SaveSummary
 from envoylog.errors import DatabaseUnavailable
 from envoylog.jobs import GatewayJob, QuietWindow
+from envoylog.oslimits import raise_open_files
 from envoylog.paths import pin_file, spool_dir, status_file
 from envoylog.poller import Clock, Fetcher, GatewayState, poll_once, utc_now
 from envoylog.records import PollResult
@@ -21,6 +22,7 @@ from envoylog.scheduler import Service, StoreWorker
 log = logging.getLogger(__name__)
 
 MIN_TICK_S = 5
+FILES_BESIDES_GATEWAYS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,7 @@ def build_service(settings: Settings, db_url: str, *, notifier: object = None) -
     zones = {g.name: g.timezone for g in settings.gateways if g.timezone}
     worker = StoreWorker(writer, timezones=zones)
     jobs = [gateway_job(g, settings, worker) for g in settings.enabled_gateways]
+    _check_open_files(len(jobs))
     log.info("service_built database=%r gateways=%d", describe(db_url), len(jobs))
     watchdog = systemd.watchdog_interval()
     # Ping at half the watchdog interval (sd_watchdog_enabled(3)); 15 s keeps the status fresh.
@@ -99,3 +102,17 @@ def build_service(settings: Settings, db_url: str, *, notifier: object = None) -
     return Service(
         jobs, worker, status_file=status_file(), notifier=notifier, heartbeat_s=heartbeat_s
     )
+
+
+def _check_open_files(gateways: int) -> None:
+    # One keep-alive connection per gateway, plus the database, the spool and the logs.
+    wanted = gateways + FILES_BESIDES_GATEWAYS
+    allowed = raise_open_files(wanted)
+    if allowed < wanted:
+        log.warning(
+            "open_files_limit gateways=%d limit=%d wanted=%d: some gateways will fail with "
+            "'Too many open files'; raise LimitNOFILE= in the systemd unit (or ulimit -n)",
+            gateways,
+            allowed,
+            wanted,
+        )

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import resource
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -27,6 +26,7 @@ from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
 from envoylog.errors import ConfigError
+from envoylog.oslimits import raise_open_files
 from envoylog.simulator import faults as fx
 from envoylog.simulator.clock import Clock, ManualClock, SimClock, to_epoch
 from envoylog.simulator.model import SiteModel
@@ -331,14 +331,6 @@ class SimulatedGateway(Served):
         return self.model.truth_report(to_epoch(start), to_epoch(end))
 
 
-def _raise_file_limit(wanted: int) -> None:
-    # Each gateway holds a listening socket, and each client connection one more.
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-
-
 class SimulatedFleet(Served):
     """``count`` independent gateways (distinct serials, sizes and wiring) in one process.
 
@@ -365,7 +357,8 @@ class SimulatedFleet(Served):
     ) -> None:
         if count < 1:
             raise ConfigError(f"--gateways must be at least 1, not {count}.")
-        _raise_file_limit(3 * count + 256)
+        # Each gateway holds a listening socket, and each client connection one more.
+        raise_open_files(3 * count + 256)
         bases = (
             [get_profile(profile) if isinstance(profile, str) else profile]
             if profile is not None
