@@ -134,15 +134,19 @@ class ProcessSampler:
 
 
 @contextmanager
-def postgres() -> Iterator[Any]:
-    """A private PostgreSQL server (tests/pg_server.py), or None when it cannot start."""
+def postgres(*, fsync: bool = False) -> Iterator[Any]:
+    """A private PostgreSQL server (tests/pg_server.py), or None when it cannot start.
+
+    ``fsync``: every commit flushed to disk, as on a production server; otherwise commits
+    are asynchronous and never flushed, so only envoylog's own work is measured.
+    """
     from pg_server import PostgresServer, PostgresUnavailable
 
     if os.environ.get(NO_PG_ENV):
         yield None
         return
     try:
-        server = PostgresServer.start()
+        server = PostgresServer.start(fsync=fsync)
     except PostgresUnavailable as exc:
         print(f"postgresql unavailable: {exc}", file=sys.stderr)
         yield None

@@ -54,8 +54,11 @@ def free_port() -> int:
 class PostgresServer:
     """One private PostgreSQL cluster; ``stop(mode)`` and ``start_again()`` for outage tests."""
 
-    def __init__(self, bin_dir: Path, root: Path, port: int, *, durable: bool = False) -> None:
+    def __init__(
+        self, bin_dir: Path, root: Path, port: int, *, durable: bool = False, fsync: bool = False
+    ) -> None:
         self.durable = durable
+        self.fsync = fsync
         self.bin_dir = bin_dir
         self.root = root
         self.data = root / "data"
@@ -73,11 +76,12 @@ class PostgresServer:
             os.chown(root, entry.pw_uid, entry.pw_gid)
 
     @classmethod
-    def start(cls, *, durable: bool = False) -> PostgresServer:
+    def start(cls, *, durable: bool = False, fsync: bool = False) -> PostgresServer:
         """initdb into a new temp folder and start the server; PostgresUnavailable if impossible.
 
         ``durable``: a commit survives ``stop("immediate")`` (needed by crash tests); without
-        it, commits are asynchronous for speed.
+        it, commits are asynchronous for speed. ``fsync``: durable as a production server is,
+        every commit flushed to disk (for benchmarks that must pay what an installer pays).
         """
         bin_dir = find_bin_dir()
         if bin_dir is None:
@@ -86,7 +90,7 @@ class PostgresServer:
             )
         root = Path(tempfile.mkdtemp(prefix="envoylog-pg-"))
         root.chmod(0o700)
-        server = cls(bin_dir, root, free_port(), durable=durable)
+        server = cls(bin_dir, root, free_port(), durable=durable or fsync, fsync=fsync)
         try:
             server._run(
                 "initdb",
@@ -112,10 +116,11 @@ class PostgresServer:
         # fsync off is safe for a server process crash (the OS keeps the pages);
         # asynchronous commit is not, hence ``durable``.
         commit = "on" if self.durable else "off"
+        flush = "on" if self.fsync else "off"
         options = (
             f"-p {self.port} -c listen_addresses={self.host} "
-            f"-c unix_socket_directories={self.root} -c fsync=off "
-            f"-c synchronous_commit={commit} -c full_page_writes=off -c max_connections=200"
+            f"-c unix_socket_directories={self.root} -c fsync={flush} "
+            f"-c synchronous_commit={commit} -c full_page_writes={flush} -c max_connections=200"
         )
         self._run(
             "pg_ctl",
