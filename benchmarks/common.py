@@ -47,16 +47,30 @@ def fmt(s: dict[str, float] | None, unit: str = "", digits: int = 2) -> str:
 
 
 def free_port(count: int = 1) -> int:
-    """A loopback port with ``count`` consecutive free ports from it."""
-    for _ in range(200):
+    """A loopback port with ``count`` consecutive free ports from it.
+
+    Runs of ports are taken below the kernel's ephemeral range, so that a fleet's thousands
+    of outgoing connections never compete with the simulated gateways for them.
+    """
+    if count == 1:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
-            base = int(sock.getsockname()[1])
-        if base + count >= 65000:
-            continue
-        if all(_port_free(base + i) for i in range(1, count)):
+            return int(sock.getsockname()[1])
+    low = _ephemeral_start()
+    base = 10_000
+    while base + count <= low:
+        busy = next((base + i for i in range(count) if not _port_free(base + i)), None)
+        if busy is None:
             return base
-    raise RuntimeError(f"no {count} consecutive free loopback ports")
+        base = busy + 1
+    raise RuntimeError(f"no {count} consecutive free loopback ports below {low}")
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
 
 
 def _port_free(port: int) -> bool:

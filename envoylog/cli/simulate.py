@@ -177,7 +177,7 @@ def _build_server(
 )
 @click.option(
     "--gateways",
-    type=click.IntRange(1, 5000),
+    type=click.IntRange(1, 20000),
     default=1,
     show_default=True,
     help="Serve this many independent gateways on consecutive ports.",
