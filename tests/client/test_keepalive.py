@@ -359,26 +359,6 @@ def test_no_content_has_no_body_and_the_connection_carries_the_next_get(
     assert scripted.seen == [(1, "/none"), (1, "/a")]
 
 
-def test_an_interim_continue_is_skipped(
-    scripted: ScriptedGateway, transport: KeepAliveTransport
-) -> None:
-    scripted.script["/a"] = [b"HTTP/1.1 100 Continue\r\n\r\n", OK]
-
-    response = transport.get(scripted.url, "/a", {})
-
-    assert (response.status, response.body) == (200, b"ok")
-
-
-def test_repeated_headers_are_joined(
-    scripted: ScriptedGateway, transport: KeepAliveTransport
-) -> None:
-    scripted.script["/a"] = [
-        b"HTTP/1.1 200 OK\r\nVary: Accept\r\nvary:Cookie\r\nContent-Length: 0\r\n\r\n"
-    ]
-
-    assert transport.get(scripted.url, "/a", {}).headers["vary"] == "Accept, Cookie"
-
-
 @pytest.mark.parametrize(
     ("answer", "detail"),
     [
