@@ -92,7 +92,9 @@ def build_service(settings: Settings, db_url: str, *, notifier: object = None) -
     spool = Spool(settings.spool_dir, max_bytes=settings.spool_max_bytes)
     writer = Writer(db_url, spool, options=settings.store_options())
     zones = {g.name: g.timezone for g in settings.gateways if g.timezone}
-    worker = StoreWorker(writer, timezones=zones)
+    worker = StoreWorker(
+        writer, timezones=zones, rollup_interval_s=settings.rollup_interval_s or None
+    )
     jobs = [gateway_job(g, settings, worker) for g in settings.enabled_gateways]
     _check_open_files(len(jobs))
     log.info("service_built database=%r gateways=%d", describe(db_url), len(jobs))

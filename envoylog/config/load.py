@@ -115,6 +115,7 @@ class _Reader:
             spool_dir=self.resolve(spool_dir) if spool_dir else default_spool_dir(),
             spool_max_bytes=self.need(data, table.SPOOL_MAX_BYTES, ""),
             raw_body_days=self.need(data, table.RAW_BODY_DAYS, ""),
+            rollup_interval_s=self.need(data, table.ROLLUP_INTERVAL_S, ""),
             sqlite_synchronous=self.need(data, table.SQLITE_SYNCHRONOUS, ""),
             quiet_start=self.need(data, table.QUIET_START, ""),
             quiet_end=self.need(data, table.QUIET_END, ""),

@@ -60,6 +60,7 @@ class Settings:
     spool_dir: Path
     spool_max_bytes: int
     raw_body_days: float
+    rollup_interval_s: int
     sqlite_synchronous: str
     quiet_start: time
     quiet_end: time

@@ -36,6 +36,7 @@ def summarise(settings: Settings, db_url: str, db_source: str) -> str:
         f"Database      {describe(db_url)} (from {db_source})",
         f"Spool         {settings.spool_dir}, at most {mib:g} MiB",
         f"Raw bodies    kept {settings.raw_body_days:g} days",
+        f"Energy tables {_rollups(settings.rollup_interval_s)}",
         f"Quiet window  {quiet}",
         f"Log level     {settings.log_level}",
         f"Cadences      {_cadences(settings.cadences)}",
@@ -107,3 +108,13 @@ def render_reached(reached: Reached) -> str:
     if not reached.ok:
         lines.append("  no data      only /info answered; check the gateway's auth settings")
     return "\n".join(lines)
+
+
+def _rollups(interval_s: int) -> str:
+    if interval_s == 0:
+        return "updated only by `envoylog rollup`"
+    return (
+        f"updated every {interval_s // 60} min"
+        if interval_s % 60 == 0
+        else (f"updated every {interval_s} s")
+    )
