@@ -126,20 +126,30 @@ class StoreWorker(threading.Thread):
     def _reach(self, poll: PollResult) -> datetime:
         """The earliest instant whose energy the poll's readings can change: the reading
         before each of them, across any gap (an inverter's first report of the morning
-        reaches back to its last of the evening). Unknown after a restart: a day back."""
+        reaches back to its last of the evening). Unknown after a restart: a day back.
+
+        Only a new report reaches anywhere: a repeated one is not stored again, and a
+        retired inverter stays listed with a years-old report (QUIRKS 23), which must
+        not make every rollup start years back. Reports older than a day when first seen
+        are left to `envoylog rollup`."""
         serial, started = poll.gateway.serial, poll.started_at
-        unknown = timedelta(days=1)
-        previous = self._previous.get(serial, started - unknown)
+        horizon = started - timedelta(days=1)
+        previous = self._previous.get(serial, horizon)
         reach = min(previous, started)
         self._previous[serial] = max(previous, started)
         reports = self._reports.setdefault(serial, {})
         for result in poll.endpoints:
             for record in result.records:
-                if isinstance(record, InverterReading):
-                    at = record.reported_at
-                    before = reports.get(record.serial, at - unknown)
-                    reach = min(reach, before)
-                    reports[record.serial] = max(before, at)
+                if not isinstance(record, InverterReading):
+                    continue
+                at, known = record.reported_at, reports.get(record.serial)
+                if known is None:  # first seen since the start: its previous report a day back
+                    reports[record.serial] = at
+                    if at >= horizon:
+                        reach = min(reach, at - timedelta(days=1))
+                elif at > known:
+                    reach = min(reach, known)
+                    reports[record.serial] = at
         return reach
 
     def replay_spool(self) -> WriteResult:

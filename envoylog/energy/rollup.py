@@ -135,6 +135,9 @@ def rollup_recent(
         first = last - timedelta(days=days - 1)
         if since is not None:
             first = min(first, since[row.serial].astimezone(tz).date())
+            span = sql.poll_span(store, row.id)
+            if span is not None:  # as rollup(): no days before the gateway's first poll
+                first = max(first, min(span[0].astimezone(tz).date(), last))
         plans.append(_Plan(row, zone, first, last + timedelta(days=1), warnings))
     return _run(store, plans, now, None)
 

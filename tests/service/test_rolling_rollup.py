@@ -96,3 +96,63 @@ def test_rolling_rollups_across_a_night_gap_match_a_full_recompute(tmp_path: Pat
         assert rolling[table] == after_rolling[table]
     # An inverter's last day can still move with the reports after it: the pass settles it.
     assert after_full_pass == recomputed(db_file)
+
+
+def test_a_retired_inverter_does_not_pull_each_rollup_back_years(tmp_path: Path) -> None:
+    # The three-phase site lists a removed inverter whose last report is years old
+    # (QUIRKS 23), in every device_data poll. Hourly rollups must recompute the days new
+    # readings reach (today, and the day before across a gap) and no more, and write no
+    # energy rows for days before the first poll.
+    sim_clock = ManualClock(datetime(2026, 6, 10, 10, 0, tzinfo=UTC))  # noon in Berlin
+    monotonic = [0.0]
+    db_url = f"sqlite:///{tmp_path / 'retired.sqlite'}"
+    worker = StoreWorker(Writer(db_url, Spool(tmp_path / "spool")), monotonic=lambda: monotonic[0])
+    engine = sa.create_engine(db_url)
+
+    def computed_at() -> dict[str, object]:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT day, computed_at FROM energy_daily"))
+            return {str(day): at for day, at in rows}
+
+    with SimulatedGateway("metered-three-phase-device-data", clock=sim_clock) as gateway:
+        client = GatewayClient(gateway.url, credentials=Credentials(token=gateway.token))
+        job = GatewayJob(
+            name="roof",
+            client=client,
+            submit=worker.submit,
+            cadences={},
+            tick_s=TICK_S,
+            quiet=None,
+            clock=lambda: datetime.fromtimestamp(sim_clock.now(), tz=UTC),
+        )
+
+        def polls(count: int) -> None:
+            for _ in range(count):
+                job.run()
+                worker.queue.join()  # written, and rolled up when due
+                sim_clock.advance(TICK_S)
+                monotonic[0] += TICK_S
+
+        worker.start()
+        try:
+            polls(12)  # two hours of 10 June: two rollups
+            sim_clock.advance(3 * 86400)
+            polls(7)  # 13 June: the first poll reaches back into 10 June, rolled up once
+            before = computed_at()
+            polls(6)  # another hour of 13 June: one more rollup, of 13 June alone
+            after = computed_at()
+        finally:
+            worker.stop()
+            worker.join(60)
+            client.close()
+            engine.dispose()
+
+    assert worker.rollups == 4
+    assert min(before) == "2026-06-10"  # no rows for the years since the retired report
+    with closing(sqlite3.connect(tmp_path / "retired.sqlite")) as conn:
+        [first_inverter_day] = conn.execute("SELECT min(day) FROM inverter_daily").fetchone()
+    assert first_inverter_day == "2026-06-10"
+    assert after["2026-06-13"] != before["2026-06-13"]
+    assert {day: at for day, at in after.items() if day != "2026-06-13"} == {
+        day: at for day, at in before.items() if day != "2026-06-13"
+    }
