@@ -5,8 +5,9 @@ memory is not counted. A child process holds what `envoylog run` holds per gatew
 (GatewayClient, GatewayJob, the StoreWorker and its Writer on SQLite) and drives the
 jobs tick after tick on a manual clock, as fast as polls complete, waiting each tick
 until the worker has stored the polls (as at the real cadence, where the queue is
-empty between ticks). RSS is read from /proc every 500 polls; the slope is a least-
-squares line through the samples after the first 1,000 polls.
+empty between ticks); the worker's hourly energy rollups run on the same clock. RSS
+is read from /proc every 500 polls; the slope is a least-squares line through the
+samples after the first 1,000 polls.
 """
 
 from __future__ import annotations

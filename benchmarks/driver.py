@@ -52,7 +52,8 @@ def drive(
     def now() -> datetime:
         return datetime.fromtimestamp(clock_now(), tz=UTC)
 
-    worker = StoreWorker(Writer(db_url, Spool(spool)))
+    # The worker's hourly rollups run on the same clock, as they would in a running service.
+    worker = StoreWorker(Writer(db_url, Spool(spool)), monotonic=clock_now)
     worker.start()
     clients = [GatewayClient(url, credentials=Credentials(token=token)) for url, token in urls]
     jobs = [

@@ -15,7 +15,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,8 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from envoylog.db import Store, Writer, WriteResult, WriteStatus, open_store
-from envoylog.energy.rollup import rollup_recent
+from envoylog.db.energy import GatewayRow
+from envoylog.energy.rollup import rollup_recent, store_gateways
 from envoylog.errors import EnvoylogError
 from envoylog.jobs import GatewayJob
 from envoylog.records import InverterReading, PollResult
@@ -67,8 +68,9 @@ class StoreWorker(threading.Thread):
         self.timezones = dict(timezones or {})
         self._monotonic = monotonic
         self.last_rollup = self.last_full_rollup = monotonic()
-        self.rollups = 0
+        self.rollups = 0  # rounds completed
         self._dirty: dict[str, datetime] = {}  # serial -> earliest instant to recompute from
+        self._round: _Round | None = None  # the rollup round under way, a gateway at a time
         self._previous: dict[str, datetime] = {}  # serial -> start of the last poll written
         self._reports: dict[str, dict[str, datetime]] = {}  # serial -> inverter -> last report
         self._latest: datetime | None = None
@@ -85,17 +87,21 @@ class StoreWorker(threading.Thread):
             item = self.queue.get()
             try:
                 if item is _STOP:
-                    self._rollup()
+                    self._roll(until_done=True)
+                    self._begin_round()
+                    self._roll(until_done=True)
                     if self._store is not None:
                         self._store.close()
                     return
                 assert isinstance(item, PollResult)
                 self._write(item)
                 if (
-                    self.rollup_interval_s is not None
+                    self._round is None
+                    and self.rollup_interval_s is not None
                     and self._monotonic() - self.last_rollup >= self.rollup_interval_s
                 ):
-                    self._rollup()
+                    self._begin_round()
+                self._roll(until_done=False)
             finally:
                 self.queue.task_done()
 
@@ -170,33 +176,67 @@ class StoreWorker(threading.Thread):
         earliest = self._dirty.get(serial)
         self._dirty[serial] = since if earliest is None else min(earliest, since)
 
-    def _rollup(self) -> None:
-        """Recompute the energy periods that new readings reach, of the gateways written to."""
+    def _begin_round(self) -> None:
+        """Start recomputing the energy periods new readings reach, of the gateways written to."""
         now = self._monotonic()
         self.last_rollup = now
         if self.rollup_interval_s is None or not self._dirty or self._latest is None:
             return
         if len(self.writer.spool):
             return  # the database is behind: wait until the spool is replayed
-        full = now - self.last_full_rollup >= FULL_ROLLUP_EVERY_S
-        since = {serial: at - READING_REACH for serial, at in self._dirty.items()}
         try:
             if self._store is None:
                 self._store = open_store(self.writer.url, self.writer.options, migrate=False)
-            rollup_recent(
-                self._store,
-                self._latest,
-                days=2 if full else 1,
-                since=since,
-                timezone_override=self.timezones,
-            )
+            rows = {row.serial: row for row in store_gateways(self._store)}
         except Exception as exc:  # a rollup problem must never stop the logging
             log.error("rollup_failed error=%s", exc, exc_info=not isinstance(exc, EnvoylogError))
             return
-        self.rollups += 1
-        self._dirty.clear()
+        full = now - self.last_full_rollup >= FULL_ROLLUP_EVERY_S
         if full:
             self.last_full_rollup = now
+        todo = [(rows[serial], at) for serial, at in self._dirty.items() if serial in rows]
+        self._dirty.clear()
+        if todo:
+            self._round = _Round(todo, self._latest, days=2 if full else 1)
+
+    def _roll(self, *, until_done: bool) -> None:
+        """Roll up the round's gateways one at a time; polls waiting to be stored go first
+        (unless stopping), so a fleet's rollup never holds its polls back for minutes."""
+        while self._round is not None and (until_done or self.queue.empty()):
+            row, dirty_at = self._round.todo.pop()
+            assert self._store is not None
+            try:
+                rollup_recent(
+                    self._store,
+                    self._round.now,
+                    days=self._round.days,
+                    since={row.serial: dirty_at - READING_REACH},
+                    timezone_override=self.timezones,
+                    gateways=[row],
+                )
+            except Exception as exc:  # a rollup problem must never stop the logging
+                log.error(
+                    "rollup_failed gateway=%s error=%s",
+                    row.serial,
+                    exc,
+                    exc_info=not isinstance(exc, EnvoylogError),
+                )
+                for left, at in [(row, dirty_at), *self._round.todo]:  # next round, then
+                    self._mark_dirty(left.serial, at)
+                self._round = None
+                return
+            if not self._round.todo:
+                self._round = None
+                self.rollups += 1
+
+
+@dataclass
+class _Round:
+    """One rollup round: the gateways still to recompute, as of ``now``, over ``days``."""
+
+    todo: list[tuple[GatewayRow, datetime]]
+    now: datetime
+    days: int
 
 
 class Service:

@@ -24,7 +24,7 @@ Monthly rows are rebuilt from the stored daily rows of every month touched.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -118,15 +118,17 @@ def rollup_recent(
     days: int = 2,
     since: Mapping[str, datetime] | None = None,
     timezone_override: Mapping[str, str] | None = None,
+    gateways: Sequence[sql.GatewayRow] | None = None,
 ) -> RollupSummary:
     """Recompute the last ``days`` local days up to ``now``, from earlier where new data lies.
 
     ``since`` maps a gateway serial to the earliest instant of newly stored
     polls (late, replayed ones included); only those gateways are recomputed.
-    Without it, every gateway is.
+    Without it, every gateway is. ``gateways`` spares listing them again when the
+    caller already has (store_gateways).
     """
     plans = []
-    for row in store_gateways(store):
+    for row in store_gateways(store) if gateways is None else gateways:
         if since is not None and row.serial not in since:
             continue
         zone, warnings = _zone(row, timezone_override)

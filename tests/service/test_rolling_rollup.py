@@ -8,12 +8,15 @@ from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
+from envoylog import scheduler
 from envoylog.client import Credentials, GatewayClient
 from envoylog.db import Spool, Writer, open_store
 from envoylog.energy.rollup import rollup
 from envoylog.jobs import GatewayJob
+from envoylog.records import PollResult
 from envoylog.scheduler import FULL_ROLLUP_EVERY_S, ROLLUP_INTERVAL_S, StoreWorker
 from envoylog.simulator import ManualClock, SimulatedGateway
 
@@ -156,3 +159,123 @@ def test_a_retired_inverter_does_not_pull_each_rollup_back_years(tmp_path: Path)
     assert {day: at for day, at in after.items() if day != "2026-06-13"} == {
         day: at for day, at in before.items() if day != "2026-06-13"
     }
+
+
+SITES = ("metered-split-phase", "metered-three-phase-device-data", "modern-7.6-nonmetered")
+
+
+def two_polls_each(sites: tuple[str, ...]) -> dict[str, list[PollResult]]:
+    """Two polls, ten minutes apart, of each site's simulated gateway, by serial."""
+    sim_clock = ManualClock(datetime(2026, 6, 10, 16, 0, tzinfo=UTC))
+    made: dict[str, list[PollResult]] = {}
+    for site in sites:
+        with SimulatedGateway(site, clock=sim_clock) as gateway:
+            client = GatewayClient(gateway.url, credentials=Credentials(token=gateway.token))
+            job = GatewayJob(
+                name=site,
+                client=client,
+                submit=made.setdefault(gateway.profile.serial, []).append,
+                cadences={},
+                tick_s=TICK_S,
+                quiet=None,
+                clock=lambda: datetime.fromtimestamp(sim_clock.now(), tz=UTC),
+            )
+            for _ in range(2):
+                job.run()
+                sim_clock.advance(TICK_S)
+            client.close()
+    return made
+
+
+def test_polls_waiting_are_stored_between_the_gateways_of_a_rollup_round(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A round recomputes one gateway at a time: a poll handed over meanwhile is stored
+    # before the next gateway's rollup, so a fleet's hourly round never holds polls back.
+    made = two_polls_each(SITES)
+    first, second, _ = made
+    monotonic = [0.0]
+    worker = StoreWorker(
+        Writer(f"sqlite:///{tmp_path / 'round.sqlite'}", Spool(tmp_path / "spool")),
+        monotonic=lambda: monotonic[0],
+    )
+    events: list[tuple[str, str]] = []
+    arriving = [made[first][1]]  # handed over while the round's first gateway is rolled up
+    real_rollup, real_write = scheduler.rollup_recent, worker.writer.write
+
+    def rollup_recent(*args: object, **kwargs: object) -> object:
+        [serial] = kwargs["since"]  # type: ignore[misc]
+        events.append(("rollup", serial))
+        if arriving:
+            worker.submit(arriving.pop())
+        return real_rollup(*args, **kwargs)  # type: ignore[arg-type]
+
+    def write(poll: PollResult) -> object:
+        events.append(("write", poll.gateway.serial))
+        return real_write(poll)
+
+    monkeypatch.setattr(scheduler, "rollup_recent", rollup_recent)
+    monkeypatch.setattr(worker.writer, "write", write)
+    worker.start()
+    try:
+        for serial in made:
+            worker.submit(made[serial][0])
+        worker.queue.join()
+        assert [kind for kind, _ in events] == ["write"] * 3  # no rollup due yet
+        monotonic[0] = ROLLUP_INTERVAL_S
+        worker.submit(made[second][1])
+        worker.queue.join()
+    finally:
+        worker.stop()
+        worker.join(60)
+
+    round_events = events[3:]
+    assert round_events[0] == ("write", second)  # this write starts the round
+    assert [kind for kind, _ in round_events[1:5]] == ["rollup", "write", "rollup", "rollup"]
+    assert round_events[2] == ("write", first)  # stored between two gateways' rollups
+    assert {serial for kind, serial in round_events[1:5] if kind == "rollup"} == set(made)
+    assert worker.rollups >= 1
+
+
+def test_a_failed_gateway_rollup_is_logged_and_retried_next_round(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    made = two_polls_each(SITES)
+    monotonic = [0.0]
+    db_url = f"sqlite:///{tmp_path / 'failed.sqlite'}"
+    worker = StoreWorker(Writer(db_url, Spool(tmp_path / "spool")), monotonic=lambda: monotonic[0])
+    failing = [list(made)[-1]]  # the first one the round takes: the others wait too
+    rolled: list[str] = []
+    real_rollup = scheduler.rollup_recent
+
+    def rollup_recent(*args: object, **kwargs: object) -> object:
+        [serial] = kwargs["since"]  # type: ignore[misc]
+        if serial in failing:
+            failing.remove(serial)
+            raise OSError("disk I/O error")
+        rolled.append(serial)
+        return real_rollup(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(scheduler, "rollup_recent", rollup_recent)
+    worker.start()
+    try:
+        for polls in made.values():
+            worker.submit(polls[0])
+        worker.queue.join()
+        monotonic[0] = ROLLUP_INTERVAL_S  # the next write starts a round, which fails
+        for polls in made.values():
+            worker.submit(polls[1])
+        worker.queue.join()
+        after_failure = worker.rollups
+        monotonic[0] = 2 * ROLLUP_INTERVAL_S  # stopping rolls up what is left
+    finally:
+        worker.stop()
+        worker.join(60)
+
+    assert worker.written == 6  # every poll stored
+    assert after_failure == 0
+    assert "rollup_failed gateway=" in caplog.text and "disk I/O error" in caplog.text
+    assert set(rolled) == set(made)  # the failed gateway's turn came in the next round
+    with closing(sqlite3.connect(tmp_path / "failed.sqlite")) as conn:
+        [gateways] = conn.execute("SELECT count(DISTINCT gateway_id) FROM energy_daily").fetchone()
+    assert gateways == 3
