@@ -314,6 +314,7 @@ class Service:
             "polls_written": self.worker.written,
             "polls_spooled": self.worker.spooled,
             "spool_pending": len(self.worker.writer.spool),
+            "rollup_rounds": self.worker.rollups,
             "gateways": {
                 job.name: {
                     "serial": job.state.info.serial if job.state.info else None,

@@ -82,8 +82,10 @@ def test_fleet_step_logs_gateways_into_postgresql(pg_server: object) -> None:
         window_s=6.0,
         cadence_s=5,
         folder=Path(__import__("tempfile").mkdtemp()),
+        rollup_interval_s=2,
     )
     assert result["polls"] >= 2
+    assert "rollup_rounds" in result
     assert result["run_exit"] == 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -227,6 +228,9 @@ def test_polls_left_in_the_spool_by_an_earlier_run_are_rolled_up(tmp_path: Path)
         ).scalar_one()
     engine.dispose()
     assert produced is not None and produced > 0
+    status = tmp_path / "status.json"  # what `envoylog status` and the benchmarks read
+    Service([], worker, status_file=status).write_status()
+    assert json.loads(status.read_text())["rollup_rounds"] == 1
 
 
 def test_a_fleet_starts_spread_over_one_tick(tmp_path: Path) -> None:
