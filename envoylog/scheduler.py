@@ -33,8 +33,9 @@ from envoylog.records import InverterReading, PollResult
 log = logging.getLogger(__name__)
 
 _STOP = object()
-# Recomputing a day of a 36-inverter site costs about 0.25 s of CPU, about 70 times what
-# the polls of that gateway cost in the meantime if done every 5 minutes: hourly by default.
+# Recomputing a day of a 36-inverter site costs 0.2-0.4 s of CPU (benchmarks/bench_year.py),
+# 40-80 times what the polls of that gateway cost in the meantime if done every 5 minutes:
+# hourly by default.
 ROLLUP_INTERVAL_S = 3600.0
 # Between them, only the days new readings reach are recomputed; every so often the last
 # two local days are, whatever arrived (inverter reports that close a day come late).
