@@ -4,6 +4,7 @@ its 6-hourly pass over the last two days leaves the tables as a full recompute w
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +48,23 @@ def recomputed(db_file: Path) -> dict[str, list[tuple[object, ...]]]:
     return energy_rows(f"sqlite:///{copy}")
 
 
+def job_for(
+    gateway: SimulatedGateway, sim_clock: ManualClock, submit: Callable[[PollResult], None]
+) -> tuple[GatewayClient, GatewayJob]:
+    """The service's job for a simulated gateway, every endpoint due at each tick."""
+    client = GatewayClient(gateway.url, credentials=Credentials(token=gateway.token))
+    job = GatewayJob(
+        name="roof",
+        client=client,
+        submit=submit,
+        cadences={},
+        tick_s=TICK_S,
+        quiet=None,
+        clock=lambda: datetime.fromtimestamp(sim_clock.now(), tz=UTC),
+    )
+    return client, job
+
+
 def test_rolling_rollups_across_a_night_gap_match_a_full_recompute(tmp_path: Path) -> None:
     # metered-split-phase is in New York: polls 20:00-22:00 on 10 June, none until
     # 04:00 on 11 June, then until 06:00. The 04:00 poll's energy reaches back into
@@ -57,16 +75,7 @@ def test_rolling_rollups_across_a_night_gap_match_a_full_recompute(tmp_path: Pat
     db_url = f"sqlite:///{db_file}"
     worker = StoreWorker(Writer(db_url, Spool(tmp_path / "spool")), monotonic=lambda: monotonic[0])
     with SimulatedGateway("metered-split-phase", clock=sim_clock) as gateway:
-        client = GatewayClient(gateway.url, credentials=Credentials(token=gateway.token))
-        job = GatewayJob(
-            name="roof",
-            client=client,
-            submit=worker.submit,
-            cadences={},
-            tick_s=TICK_S,
-            quiet=None,
-            clock=lambda: datetime.fromtimestamp(sim_clock.now(), tz=UTC),
-        )
+        client, job = job_for(gateway, sim_clock, worker.submit)
 
         def poll(then_wait_s: float) -> None:
             job.run()
@@ -118,16 +127,7 @@ def test_a_retired_inverter_does_not_pull_each_rollup_back_years(tmp_path: Path)
             return {str(day): at for day, at in rows}
 
     with SimulatedGateway("metered-three-phase-device-data", clock=sim_clock) as gateway:
-        client = GatewayClient(gateway.url, credentials=Credentials(token=gateway.token))
-        job = GatewayJob(
-            name="roof",
-            client=client,
-            submit=worker.submit,
-            cadences={},
-            tick_s=TICK_S,
-            quiet=None,
-            clock=lambda: datetime.fromtimestamp(sim_clock.now(), tz=UTC),
-        )
+        client, job = job_for(gateway, sim_clock, worker.submit)
 
         def polls(count: int) -> None:
             for _ in range(count):
@@ -170,16 +170,8 @@ def two_polls_each(sites: tuple[str, ...]) -> dict[str, list[PollResult]]:
     made: dict[str, list[PollResult]] = {}
     for site in sites:
         with SimulatedGateway(site, clock=sim_clock) as gateway:
-            client = GatewayClient(gateway.url, credentials=Credentials(token=gateway.token))
-            job = GatewayJob(
-                name=site,
-                client=client,
-                submit=made.setdefault(gateway.profile.serial, []).append,
-                cadences={},
-                tick_s=TICK_S,
-                quiet=None,
-                clock=lambda: datetime.fromtimestamp(sim_clock.now(), tz=UTC),
-            )
+            submit = made.setdefault(gateway.profile.serial, []).append
+            client, job = job_for(gateway, sim_clock, submit)
             for _ in range(2):
                 job.run()
                 sim_clock.advance(TICK_S)
