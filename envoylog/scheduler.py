@@ -23,7 +23,7 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from envoylog.db import Store, Writer, WriteResult, WriteStatus, open_store
+from envoylog.db import Store, Writer, WriteResult, WriteStatus, open_store, prune_raw_bodies
 from envoylog.db.energy import GatewayRow
 from envoylog.energy.rollup import rollup_recent, store_gateways
 from envoylog.errors import EnvoylogError
@@ -40,6 +40,8 @@ ROLLUP_INTERVAL_S = 3600.0
 # Between them, only the days new readings reach are recomputed; every so often the last
 # two local days are, whatever arrived (inverter reports that close a day come late).
 FULL_ROLLUP_EVERY_S = 6 * 3600.0
+# Raw bodies past their keeping time (raw_body_days) are deleted this often, and at start.
+PRUNE_INTERVAL_S = 3600.0
 # Slack before the earliest reading a poll's readings reach back to (_reach).
 READING_REACH = timedelta(hours=1)
 
@@ -70,6 +72,8 @@ class StoreWorker(threading.Thread):
         self._monotonic = monotonic
         self.last_rollup = self.last_full_rollup = monotonic()
         self.rollups = 0  # rounds completed
+        self.last_prune = monotonic() - PRUNE_INTERVAL_S
+        self.pruned = 0  # raw bodies deleted
         self._dirty: dict[str, datetime] = {}  # serial -> earliest instant to recompute from
         self._round: _Round | None = None  # the rollup round under way, a gateway at a time
         self._previous: dict[str, datetime] = {}  # serial -> start of the last poll written
@@ -103,6 +107,8 @@ class StoreWorker(threading.Thread):
                 ):
                     self._begin_round()
                 self._roll(until_done=False)
+                if self._monotonic() - self.last_prune >= PRUNE_INTERVAL_S:
+                    self._prune()
             finally:
                 self.queue.task_done()
 
@@ -186,9 +192,7 @@ class StoreWorker(threading.Thread):
         if len(self.writer.spool):
             return  # the database is behind: wait until the spool is replayed
         try:
-            if self._store is None:
-                self._store = open_store(self.writer.url, self.writer.options, migrate=False)
-            rows = {row.serial: row for row in store_gateways(self._store)}
+            rows = {row.serial: row for row in store_gateways(self._own_store())}
         except Exception as exc:  # a rollup problem must never stop the logging
             log.error("rollup_failed error=%s", exc, exc_info=not isinstance(exc, EnvoylogError))
             return
@@ -199,6 +203,26 @@ class StoreWorker(threading.Thread):
         self._dirty.clear()
         if todo:
             self._round = _Round(todo, self._latest, days=2 if full else 1)
+
+    def _own_store(self) -> Store:
+        """The worker's own connection for rollups and pruning (the Writer keeps its own)."""
+        if self._store is None:
+            self._store = open_store(self.writer.url, self.writer.options, migrate=False)
+        return self._store
+
+    def _prune(self) -> None:
+        """Delete the raw bodies kept past raw_body_days, as of the newest poll written."""
+        self.last_prune = self._monotonic()
+        if self._latest is None or len(self.writer.spool):
+            return  # nothing written yet, or the database is behind
+        try:
+            pruned = prune_raw_bodies(self._own_store(), self._latest)
+        except Exception as exc:  # pruning must never stop the logging
+            log.error("prune_failed error=%s", exc, exc_info=not isinstance(exc, EnvoylogError))
+            return
+        self.pruned += pruned
+        if pruned:
+            log.info("raw_bodies_pruned count=%d", pruned)
 
     def _roll(self, *, until_done: bool) -> None:
         """Roll up the round's gateways one at a time; polls waiting to be stored go first

@@ -39,10 +39,8 @@ def default_parsers() -> dict[str, Parser]:
 def prune_raw_bodies(store: Store, now: datetime) -> int:
     """Delete raw bodies whose keeping time has passed; return how many."""
     with store.transaction("pruning raw bodies") as txn:
-        result = txn.conn.execute(
-            delete(raw_bodies).where(raw_bodies.c.expires_at < now).returning(raw_bodies.c.poll_id)
-        )
-        return len(result.all())
+        result = txn.conn.execute(delete(raw_bodies).where(raw_bodies.c.expires_at < now))
+        return int(result.rowcount)
 
 
 def reparse(
