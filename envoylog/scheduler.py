@@ -310,7 +310,13 @@ class Service:
                 misfire_grace_time=job.tick_s,
                 next_run_time=first_run,
             )
-        self.scheduler.add_job(self.heartbeat, "interval", seconds=self.heartbeat_s, id="heartbeat")
+        self.scheduler.add_job(
+            self.heartbeat,
+            "interval",
+            seconds=self.heartbeat_s,
+            id="heartbeat",
+            executor="heartbeat",
+        )
         self.scheduler.start()
         log.info("service_started gateways=%d", len(self.jobs))
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -250,3 +252,26 @@ def test_a_fleet_starts_spread_over_one_tick(tmp_path: Path) -> None:
     service.stop()
     gaps = [(b - a).total_seconds() for a, b in pairwise(firsts)]
     assert gaps == pytest.approx([15.0, 15.0], abs=0.5)
+
+
+def test_the_heartbeat_runs_while_every_poll_worker_is_busy(tmp_path: Path) -> None:
+    """The watchdog and the status file must not wait behind a fleet's queued polls."""
+    db_url = f"sqlite:///{tmp_path / 'busy.sqlite'}"
+    gateway = BlockingGateway()
+    worker = StoreWorker(Writer(db_url, Spool(tmp_path / "spool")))
+    job = GatewayJob(name="roof", client=gateway, submit=worker.submit, cadences={})
+    status = tmp_path / "status.json"
+    service = Service([job], worker, max_workers=1, status_file=status, heartbeat_s=0.2)
+    service.start()
+    try:
+        assert gateway.entered.wait(10), "the first poll never reached /production.json"
+        seen: set[str] = set()
+        deadline = datetime.now(tz=UTC) + timedelta(seconds=5)
+        while len(seen) < 3 and datetime.now(tz=UTC) < deadline:
+            with contextlib.suppress(FileNotFoundError, ValueError):  # not written yet
+                seen.add(json.loads(status.read_text())["updated_at"])
+            time.sleep(0.05)
+        assert len(seen) >= 3, "the heartbeat stalled behind the blocked poll"
+    finally:
+        gateway.release.set()
+        service.stop()
