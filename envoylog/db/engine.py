@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -18,7 +19,6 @@ from envoylog.errors import DatabaseUnavailable, SchemaError, StorageError
 
 log = logging.getLogger(__name__)
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 
@@ -60,7 +60,13 @@ def sqlite_path(url: URL) -> Path | None:
 
 
 def check_sqlite_file(url: URL) -> None:
-    """Refuse, without touching it, a file that exists but is not a SQLite database."""
+    """Refuse, without touching it, a file that exists but is not a SQLite database.
+
+    The header is read through SQLite, never through a descriptor of our own: closing
+    one drops every POSIX lock this process holds on the file, those of its open
+    connections included, and another program's reader closing next would take itself
+    for the last one and delete the WAL, with the commits still to come, under them.
+    """
     path = sqlite_path(url)
     if path is None:
         return
@@ -68,13 +74,16 @@ def check_sqlite_file(url: URL) -> None:
         raise StorageError(f"cannot create {describe(url)}: folder {path.parent} does not exist")
     if not path.exists() or path.stat().st_size == 0:
         return
-    with path.open("rb") as handle:
-        header = handle.read(len(SQLITE_MAGIC))
-    if header != SQLITE_MAGIC:
+    try:
+        with closing(sqlite3.connect(path)) as conn:
+            conn.execute("PRAGMA schema_version").fetchone()
+    except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_NOTADB:
+            return  # unreadable, locked...: the engine's first connection says so
         raise SchemaError(
             f"{path} is not a SQLite database; envoylog left it untouched "
             "(point --db at a new file or at an envoylog database)"
-        )
+        ) from None
 
 
 def make_engine(url: str, options: EngineOptions | None = None) -> Engine:

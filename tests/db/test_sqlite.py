@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -87,3 +89,28 @@ def test_instants_are_readable_text_that_sqlite_date_functions_understand(tmp_pa
     assert stored == "2026-06-01 10:00:15"
     assert hour == "10:00:15.000"
     assert sqlite_text(at(0.0001)) == "2026-06-01 10:00:00.006000"
+
+
+def test_opening_the_database_again_keeps_the_open_connections_locks(tmp_path: Path) -> None:
+    # POSIX locks belong to the process: closing any descriptor of the file drops them
+    # all. A second store on the same file (the service's rollups) must not, or another
+    # program's reader, closing, takes itself for the last and deletes the WAL, and the
+    # commits after it, from under the service.
+    path = tmp_path / "e.sqlite"
+    count = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+    count += "print(c.execute('SELECT count(*) FROM polls').fetchone()[0]); c.close()"
+
+    def polls_seen_by_another_program() -> int:
+        done = subprocess.run(
+            [sys.executable, "-c", count, str(path)], capture_output=True, text=True, timeout=60
+        )
+        return int(done.stdout)
+
+    with open_store(f"sqlite:///{path}") as store:
+        save_poll(store, make_poll(at(0)))
+        with open_store(f"sqlite:///{path}") as second:
+            assert counts(second)["polls"] == 1
+            assert polls_seen_by_another_program() == 1
+            save_poll(store, make_poll(at(1)))
+        # Before the fix, committed into a deleted WAL: seen by no one, lost on a crash.
+        assert polls_seen_by_another_program() == 2
