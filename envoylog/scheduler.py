@@ -356,6 +356,7 @@ class Service:
         }
         tmp = self.status_file.with_suffix(".tmp")
         try:
+            tmp.parent.mkdir(parents=True, exist_ok=True)  # spool_dir set elsewhere: not made
             tmp.write_text(json.dumps(document, indent=1))
             tmp.replace(self.status_file)
         except OSError as exc:

@@ -230,7 +230,8 @@ def test_polls_left_in_the_spool_by_an_earlier_run_are_rolled_up(tmp_path: Path)
         ).scalar_one()
     engine.dispose()
     assert produced is not None and produced > 0
-    status = tmp_path / "status.json"  # what `envoylog status` and the benchmarks read
+    # What `envoylog status` and the benchmarks read; its folder made when missing.
+    status = tmp_path / "state" / "envoylog" / "status.json"
     Service([], worker, status_file=status).write_status()
     assert json.loads(status.read_text())["rollup_rounds"] == 1
 
