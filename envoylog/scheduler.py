@@ -3,7 +3,8 @@
 Polls are made by the jobs (one at a time per gateway, many gateways at once) and
 handed to a single store worker through a queue, which writes them in arrival
 order (or spools them while the database is down). Shutdown stops the jobs, lets
-the polls in flight finish, drains the queue into the database, and returns.
+the polls in flight finish, drains the queue into the database, rolls up for at
+most STOP_ROLLUP_S, keeps what is left for the next start, and returns.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from envoylog.db import Store, Writer, WriteResult, WriteStatus, open_store, prune_raw_bodies
-from envoylog.db.energy import GatewayRow
+from envoylog.db.energy import GatewayRow, last_poll_start
 from envoylog.energy.rollup import rollup_recent, store_gateways
 from envoylog.errors import EnvoylogError
 from envoylog.jobs import GatewayJob
@@ -44,6 +45,11 @@ FULL_ROLLUP_EVERY_S = 6 * 3600.0
 PRUNE_INTERVAL_S = 3600.0
 # Slack before the earliest reading a poll's readings reach back to (_reach).
 READING_REACH = timedelta(hours=1)
+# At stop, rollups run this long at most (systemd's TimeoutStopSec is 90 s): a fleet's
+# last hour can take minutes. What is left is written to PENDING_FILE in the spool
+# folder and rolled up after the next start.
+STOP_ROLLUP_S = 30.0
+PENDING_FILE = "rollups-pending.json"
 
 
 class StoreWorker(threading.Thread):
@@ -92,9 +98,11 @@ class StoreWorker(threading.Thread):
             item = self.queue.get()
             try:
                 if item is _STOP:
-                    self._roll(until_done=True)
+                    deadline = time.monotonic() + STOP_ROLLUP_S
+                    self._roll(until_done=True, deadline=deadline)
                     self._begin_round()
-                    self._roll(until_done=True)
+                    self._roll(until_done=True, deadline=deadline)
+                    self._save_pending()
                     if self._store is not None:
                         self._store.close()
                     return
@@ -130,16 +138,19 @@ class StoreWorker(threading.Thread):
             self.failed += 1
         if result.status is not WriteStatus.SET_ASIDE:
             # Spooled polls are stored by a later write's replay: roll up from them then.
-            self._mark_dirty(item.gateway.serial, self._reach(item))
+            stored = result.status is WriteStatus.STORED
+            self._mark_dirty(item.gateway.serial, self._reach(item, stored=stored))
             self._latest = max(self._latest or item.finished_at, item.finished_at)
         self._mark_replayed(result)
         if self.on_write is not None:
             self.on_write(item, result)
 
-    def _reach(self, poll: PollResult) -> datetime:
+    def _reach(self, poll: PollResult, *, stored: bool = False) -> datetime:
         """The earliest instant whose energy the poll's readings can change: the reading
         before each of them, across any gap (an inverter's first report of the morning
-        reaches back to its last of the evening). Unknown after a restart: a day back.
+        reaches back to its last of the evening). Unknown after a restart: a day before
+        the last poll stored (``stored``: the database is up), so a crash that lost the
+        last hour's rollup is made good however long the service was down.
 
         Only a new report reaches anywhere: a repeated one is not stored again, and a
         retired inverter stays listed with a years-old report (QUIRKS 23), which must
@@ -147,6 +158,10 @@ class StoreWorker(threading.Thread):
         are left to `envoylog rollup`."""
         serial, started = poll.gateway.serial, poll.started_at
         horizon = started - timedelta(days=1)
+        if stored and serial not in self._previous:
+            last = self._last_stored(serial, started)
+            if last is not None:
+                horizon = min(horizon, last - timedelta(days=1))
         previous = self._previous.get(serial, horizon)
         reach = min(previous, started)
         self._previous[serial] = max(previous, started)
@@ -165,13 +180,70 @@ class StoreWorker(threading.Thread):
                     reports[record.serial] = at
         return reach
 
+    def _last_stored(self, serial: str, before: datetime) -> datetime | None:
+        try:
+            return last_poll_start(self._own_store(), serial, before)
+        except Exception as exc:  # a rollup problem must never stop the logging
+            log.error("rollup_failed gateway=%s error=%s", serial, exc, exc_info=False)
+            return None
+
     def replay_spool(self) -> WriteResult:
-        """Store what an earlier run left in the spool; its periods are rolled up next time."""
+        """Store what an earlier run left in the spool; its periods are rolled up next time,
+        with the rollups an earlier stop left."""
+        self._load_pending()
         result = self.writer.replay()
         self._mark_replayed(result)
         if result.replayed:
             log.info("spool_replayed polls=%d pending=%d", result.replayed, result.pending)
         return result
+
+    def _pending_path(self) -> Path:
+        return self.writer.spool.directory / PENDING_FILE
+
+    def _load_pending(self) -> None:
+        path = self._pending_path()
+        try:
+            pending = json.loads(path.read_text())
+            latest = datetime.fromisoformat(pending["latest"])
+            dirty = {str(k): datetime.fromisoformat(v) for k, v in pending["gateways"].items()}
+            if any(t.tzinfo is None for t in (latest, *dirty.values())):
+                raise ValueError("an instant without its UTC offset")
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            log.warning("rollups_pending_unreadable path=%s error=%s", path, exc)
+            return
+        for serial, since in dirty.items():
+            self._mark_dirty(serial, since)
+        self._latest = max(self._latest or latest, latest)
+        log.info("rollups_pending gateways=%d", len(dirty))
+        path.unlink(missing_ok=True)
+
+    def _save_pending(self) -> None:
+        """Keep what is left to roll up for the next start (stopped in time, or the
+        database was down)."""
+        if self.rollup_interval_s is None:
+            return
+        left = dict(self._dirty)
+        for row, since in self._round.todo if self._round is not None else []:
+            left[row.serial] = min(since, left.get(row.serial, since))
+        if not left or self._latest is None:
+            return
+        path = self._pending_path()
+        tmp = path.with_name(".tmp-" + PENDING_FILE)  # a crash leaves it for the spool to clear
+        try:
+            pending = {
+                "latest": self._latest.isoformat(),
+                "gateways": {k: v.isoformat() for k, v in left.items()},
+            }
+            tmp.write_text(json.dumps(pending))
+            tmp.replace(path)
+        except OSError as exc:
+            log.error("rollups_pending_unsaved path=%s gateways=%d error=%s", path, len(left), exc)
+            return
+        log.warning(
+            "rollups_deferred gateways=%d: rolled up after the next start (%s)", len(left), path
+        )
 
     def _mark_replayed(self, result: WriteResult) -> None:
         for serial, since in result.replayed_since.items():
@@ -224,10 +296,14 @@ class StoreWorker(threading.Thread):
         if pruned:
             log.info("raw_bodies_pruned count=%d", pruned)
 
-    def _roll(self, *, until_done: bool) -> None:
+    def _roll(self, *, until_done: bool, deadline: float | None = None) -> None:
         """Roll up the round's gateways one at a time; polls waiting to be stored go first
         (unless stopping), so a fleet's rollup never holds its polls back for minutes."""
-        while self._round is not None and (until_done or self.queue.empty()):
+        while (
+            self._round is not None
+            and (until_done or self.queue.empty())
+            and (deadline is None or time.monotonic() < deadline)
+        ):
             row, dirty_at = self._round.todo.pop()
             assert self._store is not None
             try:

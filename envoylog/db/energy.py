@@ -109,6 +109,18 @@ def poll_span(store: Store, gateway_id: int) -> tuple[datetime, datetime] | None
     return _instant(row[0]), _instant(row[1])
 
 
+def last_poll_start(store: Store, serial: str, before: datetime) -> datetime | None:
+    """The start of the gateway's last poll stored before ``before``, None when none is."""
+    query = (
+        select(func.max(polls.c.started_at))
+        .join(gateways, gateways.c.id == polls.c.gateway_id)
+        .where(gateways.c.serial == serial, polls.c.started_at < before)
+    )
+    with store.reading("finding the last poll before a restart") as conn:
+        found = conn.execute(query).scalar()
+    return None if found is None else _instant(found)
+
+
 def meter_rows(conn: Connection, gateway_id: int) -> list[MeterRow]:
     """The gateway's CT meters and their last known configuration."""
     c = meters.c

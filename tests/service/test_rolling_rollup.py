@@ -8,6 +8,7 @@ from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -271,3 +272,71 @@ def test_a_failed_gateway_rollup_is_logged_and_retried_next_round(
     with closing(sqlite3.connect(tmp_path / "failed.sqlite")) as conn:
         [gateways] = conn.execute("SELECT count(DISTINCT gateway_id) FROM energy_daily").fetchone()
     assert gateways == 3
+
+
+def log_polls(
+    tmp_path: Path, sim_clock: ManualClock, polls: int, **worker_options: Any
+) -> StoreWorker:
+    """A store worker's whole run, from start to stop, over ``polls`` ticks of a gateway."""
+    db_url = f"sqlite:///{tmp_path / 'restart.sqlite'}"
+    worker = StoreWorker(Writer(db_url, Spool(tmp_path / "spool")), **worker_options)
+    worker.replay_spool()
+    with SimulatedGateway("metered-split-phase", clock=sim_clock) as gateway:
+        client, job = job_for(gateway, sim_clock, worker.submit)
+        worker.start()
+        try:
+            for _ in range(polls):
+                job.run()
+                worker.queue.join()
+                sim_clock.advance(TICK_S)
+        finally:
+            worker.stop()
+            worker.join(60)
+            client.close()
+    return worker
+
+
+def test_a_stop_out_of_time_leaves_its_rollups_to_the_next_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A fleet's last hour can take minutes to roll up; systemd kills a slow stop.
+    sim_clock = ManualClock(datetime(2026, 6, 10, 16, 0, tzinfo=UTC))
+    db_file = tmp_path / "restart.sqlite"
+    pending = tmp_path / "spool" / scheduler.PENDING_FILE
+    monkeypatch.setattr(scheduler, "STOP_ROLLUP_S", 0.0)
+    log_polls(tmp_path, sim_clock, 12)
+    assert not any(energy_rows(f"sqlite:///{db_file}").values())
+    assert pending.exists()
+
+    monkeypatch.setattr(scheduler, "STOP_ROLLUP_S", 30.0)
+    restarted = log_polls(tmp_path, sim_clock, 0)  # started and stopped, no poll
+    assert restarted.rollups == 1
+    assert not pending.exists()
+    rolled = energy_rows(f"sqlite:///{db_file}")
+    assert {row[1] for row in rolled["energy_daily"]} == {"2026-06-10"}
+    assert rolled == recomputed(db_file)
+
+
+def test_a_restart_days_later_rolls_up_what_a_crash_left(tmp_path: Path) -> None:
+    # Rollups off stands for a crash: the readings stored, their rollup lost.
+    sim_clock = ManualClock(datetime(2026, 6, 10, 16, 0, tzinfo=UTC))
+    db_file = tmp_path / "restart.sqlite"
+    log_polls(tmp_path, sim_clock, 12, rollup_interval_s=None)
+    assert not any(energy_rows(f"sqlite:///{db_file}").values())
+
+    sim_clock.advance(3 * 86400)  # down three days, then one poll
+    log_polls(tmp_path, sim_clock, 1)
+    rolled = energy_rows(f"sqlite:///{db_file}")
+    assert "2026-06-10" in {row[1] for row in rolled["energy_daily"]}
+    assert rolled == recomputed(db_file)
+
+
+def test_an_unreadable_pending_file_is_reported_and_logging_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "spool").mkdir()
+    (tmp_path / "spool" / scheduler.PENDING_FILE).write_text('{"latest": "yesterday"}')
+    sim_clock = ManualClock(datetime(2026, 6, 10, 16, 0, tzinfo=UTC))
+    worker = log_polls(tmp_path, sim_clock, 2)
+    assert worker.written == 2
+    assert "rollups_pending_unreadable" in caplog.text
