@@ -100,8 +100,9 @@ class StoreWorker(threading.Thread):
                 if item is _STOP:
                     deadline = time.monotonic() + STOP_ROLLUP_S
                     self._roll(until_done=True, deadline=deadline)
-                    self._begin_round()
-                    self._roll(until_done=True, deadline=deadline)
+                    if self._round is None:  # else out of time: a new round would drop it
+                        self._begin_round()
+                        self._roll(until_done=True, deadline=deadline)
                     self._save_pending()
                     if self._store is not None:
                         self._store.close()

@@ -3,10 +3,11 @@ its 6-hourly pass over the last two days leaves the tables as a full recompute w
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -340,3 +341,24 @@ def test_an_unreadable_pending_file_is_reported_and_logging_goes_on(
     worker = log_polls(tmp_path, sim_clock, 2)
     assert worker.written == 2
     assert "rollups_pending_unreadable" in caplog.text
+
+
+def test_a_round_cut_short_at_stop_is_kept_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim_clock = ManualClock(datetime(2026, 6, 10, 16, 0, tzinfo=UTC))
+    pending = tmp_path / "spool" / scheduler.PENDING_FILE
+    monkeypatch.setattr(scheduler, "STOP_ROLLUP_S", 0.0)
+    log_polls(tmp_path, sim_clock, 6)
+    ((serial, since),) = json.loads(pending.read_text())["gateways"].items()
+
+    db_url = f"sqlite:///{tmp_path / 'restart.sqlite'}"
+    worker = StoreWorker(Writer(db_url, Spool(tmp_path / "spool")))
+    worker.replay_spool()
+    worker._begin_round()  # a round under way when the stop comes...
+    later = datetime.fromisoformat(since) + timedelta(hours=1)
+    worker._mark_dirty(serial, later)  # ...and a poll written since it began
+    worker.start()
+    worker.stop()
+    worker.join(60)
+    assert json.loads(pending.read_text())["gateways"] == {serial: since}
