@@ -24,6 +24,7 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from envoylog.client.files import write_private
 from envoylog.db import Store, Writer, WriteResult, WriteStatus, open_store, prune_raw_bodies
 from envoylog.db.energy import GatewayRow, last_poll_start
 from envoylog.energy.rollup import rollup_recent, store_gateways
@@ -231,14 +232,12 @@ class StoreWorker(threading.Thread):
         if not left or self._latest is None:
             return
         path = self._pending_path()
-        tmp = path.with_name(".tmp-" + PENDING_FILE)  # a crash leaves it for the spool to clear
+        pending = {
+            "latest": self._latest.isoformat(),
+            "gateways": {k: v.isoformat() for k, v in left.items()},
+        }
         try:
-            pending = {
-                "latest": self._latest.isoformat(),
-                "gateways": {k: v.isoformat() for k, v in left.items()},
-            }
-            tmp.write_text(json.dumps(pending))
-            tmp.replace(path)
+            write_private(path, json.dumps(pending))
         except OSError as exc:
             log.error("rollups_pending_unsaved path=%s gateways=%d error=%s", path, len(left), exc)
             return
