@@ -207,7 +207,9 @@ def inject_faults(
             if fault == "zero":
                 faulty[j] = 0.0
             elif fault == "dip":
-                faulty[j] = values[j] * rng.uniform(0.2, 0.95)
+                # Below the reading before the run: a dip that still reads as growth is
+                # no fault anyone could see, and its recovery would read as a jump.
+                faulty[j] = values[i - 1] * rng.uniform(0.2, 0.95)
         if fault == "spike":
             faulty[i] = values[i] + rng.uniform(20_000, 500_000)
     samples = [Sample(t, v) for t, v in zip(times, faulty, strict=True)]
