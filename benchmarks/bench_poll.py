@@ -115,8 +115,8 @@ def cadence_minutes(client: Any, store: Any, *, first: int, hours: int = 2) -> l
     from benchmarks.timeshift import shift_poll
     from envoylog.config.model import default_cadences
     from envoylog.db import save_poll
-    from envoylog.jobs import GatewayJob
     from envoylog.records import PollResult
+    from envoylog.service.jobs import GatewayJob
 
     start = datetime(2024, 6, 15, 10, 0, tzinfo=UTC)
     now = [start]

@@ -126,7 +126,7 @@ def rolling_rollup(store: Any, days: int, rounds: int) -> dict[str, float]:
     """CPU of one of the service's hourly rollups: at 13:00 on the last day, the new
     readings of the last hour reach back into today only (days=1, as StoreWorker asks)."""
     from envoylog.energy.rollup import rollup_recent, store_gateways
-    from envoylog.scheduler import READING_REACH
+    from envoylog.service.worker import READING_REACH
 
     [gateway] = store_gateways(store)
     now = YEAR_START + timedelta(days=days - 1, hours=13)

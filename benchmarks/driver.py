@@ -10,8 +10,8 @@ from pathlib import Path
 from envoylog.client import Credentials, GatewayClient
 from envoylog.db import Spool, Writer
 from envoylog.endpoints import ALL
-from envoylog.jobs import GatewayJob, Outcome, QuietWindow
-from envoylog.scheduler import StoreWorker
+from envoylog.service.jobs import GatewayJob, Outcome, QuietWindow
+from envoylog.service.worker import StoreWorker
 
 TICK_S = 60
 

@@ -19,8 +19,8 @@ from envoylog.db import Spool, Writer, open_store
 from envoylog.db.energy import daily_energy
 from envoylog.db.status import row_counts
 from envoylog.endpoints import ALL
-from envoylog.jobs import GatewayJob, Outcome, QuietWindow
-from envoylog.scheduler import StoreWorker
+from envoylog.service.jobs import GatewayJob, Outcome, QuietWindow
+from envoylog.service.worker import StoreWorker
 from envoylog.simulator import ManualClock, SimulatedGateway
 from envoylog.simulator.profiles import get_profile
 

@@ -46,6 +46,12 @@ class ReadingFlag(enum.StrEnum):
     NO_READING_TIME = "no-reading-time"  # payload gave no instant; fetch time used
 
 
+# Readings with any of these flags are never used as counter values.
+UNTRUSTED_FLAGS = frozenset(
+    {ReadingFlag.CT_INACTIVE, ReadingFlag.OVERWRITTEN_BY_NET, ReadingFlag.ZERO_LIFETIME}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class GatewayInfo:
     """``/info``: who the gateway is."""

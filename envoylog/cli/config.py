@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
 from envoylog.cli.options import required_config
-from envoylog.config.summary import database_source, reach, render_reached, summarise
+from envoylog.client import GatewayClient
+from envoylog.config import GatewaySettings, credentials_for
+from envoylog.config.summary import database_source, summarise
+from envoylog.errors import EnvoylogError
+from envoylog.probe import ProbeReport, probe
 
 
 @click.group(name="config")
@@ -53,3 +58,48 @@ def check(config_path: Path | None, offline: bool) -> None:
             f"{len(failed)} of {total} gateways could not be reached or gave no data "
             f"({', '.join(failed)}); see above for why."
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Reached:
+    """What reaching one gateway gave: a report, or the error that stopped it."""
+
+    gateway: GatewaySettings
+    report: ProbeReport | None
+    error: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.report is not None and self.report.data_endpoints_ok > 0
+
+
+def reach(gateway: GatewaySettings, *, retries: int = 0) -> Reached:
+    """Read every endpoint of one gateway once, with its configured credentials."""
+    try:
+        with GatewayClient(
+            gateway.host, credentials=credentials_for(gateway), retries=retries
+        ) as client:
+            return Reached(gateway, probe(client, gateway.host), None)
+    except EnvoylogError as exc:
+        return Reached(gateway, None, str(exc))
+
+
+def render_reached(reached: Reached) -> str:
+    """One block per gateway: its identity and which endpoints answered."""
+    gateway = reached.gateway
+    lines = [f"Gateway {gateway.name} ({gateway.host})"]
+    report = reached.report
+    if report is None:
+        return "\n".join([*lines, f"  unreachable  {reached.error}"])
+    metered = {True: "yes", False: "no", None: "unknown"}[report.metered]
+    answered = [e.name for e in report.endpoints if e.ok]
+    lines += [
+        f"  serial       {report.serial}",
+        f"  firmware     {report.firmware}",
+        f"  metered      {metered}",
+        f"  answered     {', '.join(answered) or 'nothing'}",
+    ]
+    lines += [f"  failed       {e.name}: {e.error}" for e in report.endpoints if not e.ok]
+    if not reached.ok:
+        lines.append("  no data      only /info answered; check the gateway's auth settings")
+    return "\n".join(lines)

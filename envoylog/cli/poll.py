@@ -10,7 +10,7 @@ from envoylog.cli.options import database_options, gateway_options, settings_fro
 from envoylog.client import GatewayClient
 from envoylog.db import WriteStatus, describe
 from envoylog.poller import GatewayState
-from envoylog.service import Collected, collect, open_writer
+from envoylog.service.build import Collected, collect, open_writer
 
 
 @click.command()

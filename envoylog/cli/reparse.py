@@ -8,7 +8,8 @@ from pathlib import Path
 import click
 
 from envoylog.cli.options import database_options, database_url
-from envoylog.db import open_store, reparse
+from envoylog.db import open_store
+from envoylog.reparse import reparse
 
 
 def _instant(value: str | None) -> datetime | None:

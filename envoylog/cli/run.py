@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from envoylog import systemd
 from envoylog.cli.options import database_options, required_config
-from envoylog.service import build_service
+from envoylog.service import systemd
+from envoylog.service.build import build_service
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import click
 
 from envoylog.cli.options import database_options, settings_from
 from envoylog.paths import status_file
-from envoylog.status import collect_status, render, token_expiries
+from envoylog.service.status import collect_status, render, token_expiries
 
 
 @click.command()

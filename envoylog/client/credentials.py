@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from envoylog.client.files import write_private
 from envoylog.errors import ConfigError
+from envoylog.files import write_private
 
 TOKEN_ENV = "ENVOYLOG_TOKEN"
 DIGEST_USERNAME = "envoy"

@@ -16,8 +16,8 @@ import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from envoylog.client.files import write_private
 from envoylog.errors import ConfigError
+from envoylog.files import write_private
 
 
 class PinStore:

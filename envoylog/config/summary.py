@@ -1,17 +1,13 @@
-"""What `envoylog config check` shows: the settings as understood, and each gateway reached."""
+"""What `envoylog config check` shows of the settings as understood (never a secret)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 
-from envoylog.client import GatewayClient
-from envoylog.config.model import GatewaySettings, Settings, credentials_for
+from envoylog.config.model import GatewaySettings, Settings
 from envoylog.db import describe
 from envoylog.db.url import ENV_VAR as DB_ENV
-from envoylog.errors import EnvoylogError
-from envoylog.probe import ProbeReport, probe
 
 
 def database_source(settings: Settings, flag: str | None = None) -> str:
@@ -63,51 +59,6 @@ def _gateway(gateway: GatewaySettings, settings: Settings) -> list[str]:
 
 def _cadences(cadences: Mapping[str, int]) -> str:
     return ", ".join(f"{name} {'off' if s == 0 else f'{s}s'}" for name, s in cadences.items())
-
-
-@dataclass(frozen=True, slots=True)
-class Reached:
-    """What reaching one gateway gave: a report, or the error that stopped it."""
-
-    gateway: GatewaySettings
-    report: ProbeReport | None
-    error: str | None
-
-    @property
-    def ok(self) -> bool:
-        return self.report is not None and self.report.data_endpoints_ok > 0
-
-
-def reach(gateway: GatewaySettings, *, retries: int = 0) -> Reached:
-    """Read every endpoint of one gateway once, with its configured credentials."""
-    try:
-        with GatewayClient(
-            gateway.host, credentials=credentials_for(gateway), retries=retries
-        ) as client:
-            return Reached(gateway, probe(client, gateway.host), None)
-    except EnvoylogError as exc:
-        return Reached(gateway, None, str(exc))
-
-
-def render_reached(reached: Reached) -> str:
-    """One block per gateway: its identity and which endpoints answered."""
-    gateway = reached.gateway
-    lines = [f"Gateway {gateway.name} ({gateway.host})"]
-    report = reached.report
-    if report is None:
-        return "\n".join([*lines, f"  unreachable  {reached.error}"])
-    metered = {True: "yes", False: "no", None: "unknown"}[report.metered]
-    answered = [e.name for e in report.endpoints if e.ok]
-    lines += [
-        f"  serial       {report.serial}",
-        f"  firmware     {report.firmware}",
-        f"  metered      {metered}",
-        f"  answered     {', '.join(answered) or 'nothing'}",
-    ]
-    lines += [f"  failed       {e.name}: {e.error}" for e in report.endpoints if not e.ok]
-    if not reached.ok:
-        lines.append("  no data      only /info answered; check the gateway's auth settings")
-    return "\n".join(lines)
 
 
 def _rollups(interval_s: int) -> str:

@@ -6,7 +6,7 @@ SQLAlchemy's exceptions never leave this package: they become ``StorageError``,
 
 from envoylog.db.engine import EngineOptions, describe
 from envoylog.db.migrate import current, downgrade, head_revision, upgrade
-from envoylog.db.raw import default_parsers, prune_raw_bodies, reparse
+from envoylog.db.raw import prune_raw_bodies
 from envoylog.db.save import SaveSummary, save_poll, save_polls
 from envoylog.db.spool import Spool, Writer, WriteResult, WriteStatus
 from envoylog.db.store import Store, StoreOptions, open_store
@@ -23,13 +23,11 @@ __all__ = [
     "Writer",
     "current",
     "default_db_path",
-    "default_parsers",
     "describe",
     "downgrade",
     "head_revision",
     "open_store",
     "prune_raw_bodies",
-    "reparse",
     "resolve_db_url",
     "save_poll",
     "save_polls",

@@ -35,9 +35,8 @@ from envoylog.db.models import (
 )
 from envoylog.db.store import Store
 from envoylog.db.types import stored_instant
-from envoylog.energy.flows import UNTRUSTED_FLAGS
 from envoylog.errors import UnknownGateway
-from envoylog.records import MeterConfig
+from envoylog.records import UNTRUSTED_FLAGS, MeterConfig
 
 energy_hourly = cast(Table, EnergyHourly.__table__)
 energy_daily = cast(Table, EnergyDaily.__table__)

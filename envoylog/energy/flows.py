@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from envoylog.energy.counters import CounterKind
-from envoylog.records import Measurement, MeterConfig, ReadingFlag, Source
+from envoylog.records import UNTRUSTED_FLAGS, Measurement, MeterConfig, ReadingFlag, Source
 
 
 class Flow(enum.StrEnum):
@@ -70,10 +70,6 @@ _METER_OF = {
     CounterSource.STORAGE_CT_DELIVERED: "storage",
     CounterSource.STORAGE_CT_RECEIVED: "storage",
 }
-
-UNTRUSTED_FLAGS = frozenset(
-    {ReadingFlag.CT_INACTIVE, ReadingFlag.OVERWRITTEN_BY_NET, ReadingFlag.ZERO_LIFETIME}
-)
 
 # A total-consumption CT counts its loads on one register and noise on the
 # other; which is which depends on how the CT was clipped on (QUIRKS 11).

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from envoylog import systemd
+from envoylog.service import systemd
 
 
 @pytest.fixture

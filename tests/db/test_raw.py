@@ -12,10 +12,11 @@ from db_queries import counts, rows
 from factories import T0, at, endpoint, make_poll
 from sqlalchemy import text
 
-from envoylog.db import Store, StoreOptions, open_store, prune_raw_bodies, reparse, save_poll
+from envoylog.db import Store, StoreOptions, open_store, prune_raw_bodies, save_poll
 from envoylog.errors import ParseError
 from envoylog.parse.context import ParseContext
 from envoylog.records import MeterReading, PollResult, Record
+from envoylog.reparse import reparse
 
 pytestmark = pytest.mark.usefixtures("backend")
 

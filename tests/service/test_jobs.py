@@ -10,8 +10,8 @@ from fakes import INFO, PRODUCTION, Answer, FakeGateway
 from support import SAMPLE_DATA
 
 from envoylog.errors import GatewayUnreachable, TokenError
-from envoylog.jobs import GatewayJob, Outcome, QuietWindow
 from envoylog.records import PollResult
+from envoylog.service.jobs import GatewayJob, Outcome, QuietWindow
 
 START = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 HOME = b'{"timezone": "Europe/Berlin", "network": {}}'

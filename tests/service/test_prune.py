@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from envoylog.client import Credentials, GatewayClient
 from envoylog.db import Spool, StoreOptions, Writer
-from envoylog.jobs import GatewayJob
-from envoylog.scheduler import PRUNE_INTERVAL_S, StoreWorker
+from envoylog.service.jobs import GatewayJob
+from envoylog.service.worker import PRUNE_INTERVAL_S, StoreWorker
 from envoylog.simulator import ManualClock, SimulatedGateway
 
 START = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from envoylog import scheduler
 from envoylog.client import Credentials, GatewayClient
 from envoylog.db import Spool, Writer, open_store
 from envoylog.energy.rollup import rollup
-from envoylog.jobs import GatewayJob
 from envoylog.records import PollResult
-from envoylog.scheduler import FULL_ROLLUP_EVERY_S, ROLLUP_INTERVAL_S, StoreWorker
+from envoylog.service import worker as worker_module
+from envoylog.service.jobs import GatewayJob
+from envoylog.service.worker import FULL_ROLLUP_EVERY_S, ROLLUP_INTERVAL_S, StoreWorker
 from envoylog.simulator import ManualClock, SimulatedGateway
 
 TABLES = ("energy_hourly", "energy_daily", "energy_monthly", "inverter_daily")
@@ -195,7 +195,7 @@ def test_polls_waiting_are_stored_between_the_gateways_of_a_rollup_round(
     )
     events: list[tuple[str, str]] = []
     arriving = [made[first][1]]  # handed over while the round's first gateway is rolled up
-    real_rollup, real_write = scheduler.rollup_recent, worker.writer.write
+    real_rollup, real_write = worker_module.rollup_recent, worker.writer.write
 
     def rollup_recent(*args: object, **kwargs: object) -> object:
         [serial] = kwargs["since"]  # type: ignore[misc]
@@ -208,7 +208,7 @@ def test_polls_waiting_are_stored_between_the_gateways_of_a_rollup_round(
         events.append(("write", poll.gateway.serial))
         return real_write(poll)
 
-    monkeypatch.setattr(scheduler, "rollup_recent", rollup_recent)
+    monkeypatch.setattr(worker_module, "rollup_recent", rollup_recent)
     monkeypatch.setattr(worker.writer, "write", write)
     worker.start()
     try:
@@ -240,7 +240,7 @@ def test_a_failed_gateway_rollup_is_logged_and_retried_next_round(
     worker = StoreWorker(Writer(db_url, Spool(tmp_path / "spool")), monotonic=lambda: monotonic[0])
     failing = [list(made)[-1]]  # the first one the round takes: the others wait too
     rolled: list[str] = []
-    real_rollup = scheduler.rollup_recent
+    real_rollup = worker_module.rollup_recent
 
     def rollup_recent(*args: object, **kwargs: object) -> object:
         [serial] = kwargs["since"]  # type: ignore[misc]
@@ -250,7 +250,7 @@ def test_a_failed_gateway_rollup_is_logged_and_retried_next_round(
         rolled.append(serial)
         return real_rollup(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(scheduler, "rollup_recent", rollup_recent)
+    monkeypatch.setattr(worker_module, "rollup_recent", rollup_recent)
     worker.start()
     try:
         for polls in made.values():
@@ -303,13 +303,13 @@ def test_a_stop_out_of_time_leaves_its_rollups_to_the_next_start(
     # A fleet's last hour can take minutes to roll up; systemd kills a slow stop.
     sim_clock = ManualClock(datetime(2026, 6, 10, 16, 0, tzinfo=UTC))
     db_file = tmp_path / "restart.sqlite"
-    pending = tmp_path / "spool" / scheduler.PENDING_FILE
-    monkeypatch.setattr(scheduler, "STOP_ROLLUP_S", 0.0)
+    pending = tmp_path / "spool" / worker_module.PENDING_FILE
+    monkeypatch.setattr(worker_module, "STOP_ROLLUP_S", 0.0)
     log_polls(tmp_path, sim_clock, 12)
     assert not any(energy_rows(f"sqlite:///{db_file}").values())
     assert pending.exists()
 
-    monkeypatch.setattr(scheduler, "STOP_ROLLUP_S", 30.0)
+    monkeypatch.setattr(worker_module, "STOP_ROLLUP_S", 30.0)
     restarted = log_polls(tmp_path, sim_clock, 0)  # started and stopped, no poll
     assert restarted.rollups == 1
     assert not pending.exists()
@@ -336,7 +336,7 @@ def test_an_unreadable_pending_file_is_reported_and_logging_goes_on(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (tmp_path / "spool").mkdir()
-    (tmp_path / "spool" / scheduler.PENDING_FILE).write_text('{"latest": "yesterday"}')
+    (tmp_path / "spool" / worker_module.PENDING_FILE).write_text('{"latest": "yesterday"}')
     sim_clock = ManualClock(datetime(2026, 6, 10, 16, 0, tzinfo=UTC))
     worker = log_polls(tmp_path, sim_clock, 2)
     assert worker.written == 2
@@ -347,8 +347,8 @@ def test_a_round_cut_short_at_stop_is_kept_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sim_clock = ManualClock(datetime(2026, 6, 10, 16, 0, tzinfo=UTC))
-    pending = tmp_path / "spool" / scheduler.PENDING_FILE
-    monkeypatch.setattr(scheduler, "STOP_ROLLUP_S", 0.0)
+    pending = tmp_path / "spool" / worker_module.PENDING_FILE
+    monkeypatch.setattr(worker_module, "STOP_ROLLUP_S", 0.0)
     log_polls(tmp_path, sim_clock, 6)
     ((serial, since),) = json.loads(pending.read_text())["gateways"].items()
 

@@ -19,8 +19,9 @@ from support import SAMPLE_DATA, make_jwt
 
 from envoylog.client import Credentials, GatewayClient
 from envoylog.db import Spool, Writer
-from envoylog.jobs import GatewayJob, Outcome
-from envoylog.scheduler import Service, StoreWorker
+from envoylog.service.jobs import GatewayJob, Outcome
+from envoylog.service.scheduler import Service
+from envoylog.service.worker import StoreWorker
 from envoylog.simulator.replay import ReplayServer
 
 START = datetime(2024, 6, 1, 10, 0, tzinfo=UTC)

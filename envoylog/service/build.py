@@ -6,18 +6,19 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from envoylog import systemd
 from envoylog.client import GatewayClient, PinStore
 from envoylog.config import GatewaySettings, Settings, credentials_for
 from envoylog.db import Spool, Writer, WriteResult, describe, open_store
 from envoylog.db.save import SaveSummary
 from envoylog.errors import DatabaseUnavailable
-from envoylog.jobs import GatewayJob, QuietWindow
 from envoylog.oslimits import raise_open_files
 from envoylog.paths import pin_file, spool_dir, status_file
 from envoylog.poller import Clock, Fetcher, GatewayState, poll_once, utc_now
 from envoylog.records import PollResult
-from envoylog.scheduler import Service, StoreWorker
+from envoylog.service import systemd
+from envoylog.service.jobs import GatewayJob, QuietWindow
+from envoylog.service.scheduler import Service
+from envoylog.service.worker import StoreWorker
 
 log = logging.getLogger(__name__)
 
