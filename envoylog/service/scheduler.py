@@ -22,6 +22,7 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from envoylog.files import SHARED, write_atomic
 from envoylog.service.jobs import GatewayJob
 from envoylog.service.worker import StoreWorker
 
@@ -118,11 +119,9 @@ class Service:
                 for job in self.jobs
             },
         }
-        tmp = self.status_file.with_suffix(".tmp")
         try:
-            tmp.parent.mkdir(parents=True, exist_ok=True)  # spool_dir set elsewhere: not made
-            tmp.write_text(json.dumps(document, indent=1))
-            tmp.replace(self.status_file)
+            # Its folder is made when missing: with spool_dir set elsewhere, nothing else makes it.
+            write_atomic(self.status_file, json.dumps(document, indent=1), mode=SHARED)
         except OSError as exc:
             log.warning("status_file_failed path=%s error=%s", self.status_file, exc)
 

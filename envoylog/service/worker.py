@@ -22,7 +22,7 @@ from envoylog.db import Store, Writer, WriteResult, WriteStatus, open_store, pru
 from envoylog.db.energy import GatewayRow, last_poll_start
 from envoylog.energy.rollup import rollup_recent, store_gateways
 from envoylog.errors import EnvoylogError
-from envoylog.files import write_private
+from envoylog.files import write_atomic
 from envoylog.records import InverterReading, PollResult
 
 log = logging.getLogger(__name__)
@@ -230,7 +230,7 @@ class StoreWorker(threading.Thread):
             "gateways": {k: v.isoformat() for k, v in left.items()},
         }
         try:
-            write_private(path, json.dumps(pending))
+            write_atomic(path, json.dumps(pending))
         except OSError as exc:
             log.error("rollups_pending_unsaved path=%s gateways=%d error=%s", path, len(left), exc)
             return

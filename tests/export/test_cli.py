@@ -44,7 +44,7 @@ def test_an_output_file_is_written_and_summarised(
     assert result.stderr == (
         f"exported 2 daily rows for 1 gateway (2024-03-30 to 2024-03-31) to {target}\n"
     )
-    assert not list(tmp_path.glob(".*partial"))
+    assert not list(tmp_path.glob(".*.tmp"))
 
 
 def test_a_parquet_suffix_chooses_parquet(store: Store, db_url: str, tmp_path: Path) -> None:
