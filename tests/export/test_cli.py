@@ -13,6 +13,7 @@ from test_csv import DAILY_HEADER, DAILY_ROWS
 
 import envoylog.cli.export as export_cli
 from envoylog.cli import EnvoylogGroup
+from envoylog.cli import progress as bars
 from envoylog.db import Store
 
 # The real group turns library errors into one-line messages; export registered on it.
@@ -67,7 +68,7 @@ def test_parquet_to_a_terminal_is_refused(
     store: Store, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tiny_site(store)
-    monkeypatch.setattr(export_cli, "_is_terminal", lambda stream: True)
+    monkeypatch.setattr(bars, "is_terminal", lambda stream: True)
     result = run("daily", "--db", db_url, "--format", "parquet")
     assert result.exit_code == 2
     assert "refusing to write Parquet (binary) to a terminal" in result.stderr
@@ -140,8 +141,8 @@ def test_a_long_export_on_a_terminal_shows_progress(
     store: Store, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tiny_site(store)
-    monkeypatch.setattr(export_cli, "_is_terminal", lambda stream: True)
-    monkeypatch.setattr(export_cli, "PROGRESS_MIN_ROWS", 2)
+    monkeypatch.setattr(bars, "is_terminal", lambda stream: True)
+    monkeypatch.setattr(bars, "SHOW_AFTER_S", 0.0)
     result = run("daily", "--db", db_url, "-o", str(tmp_path / "d.csv"))
     assert result.exit_code == 0, result.output
-    assert "reading" in result.stderr
+    assert "Reading rows" in result.stderr
