@@ -23,10 +23,12 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from envoylog.files import SHARED, write_atomic
-from envoylog.service.jobs import GatewayJob
+from envoylog.service.jobs import DEFAULT_TICK_S, GatewayJob
 from envoylog.service.worker import StoreWorker
 
 log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 15.0  # watchdog ping and status file; sooner when systemd's watchdog wants it
 
 
 class Service:
@@ -40,7 +42,7 @@ class Service:
         max_workers: int | None = None,
         status_file: Path | None = None,
         notifier: Any = None,
-        heartbeat_s: float = 15.0,
+        heartbeat_s: float = HEARTBEAT_S,
     ) -> None:
         self.jobs = list(jobs)
         self.heartbeat_s = heartbeat_s
@@ -88,7 +90,7 @@ class Service:
     def healthy(self, now: float | None = None) -> bool:
         """True while polls are being stored or spooled, or none were due."""
         now = time.monotonic() if now is None else now
-        longest_tick = max((job.tick_s for job in self.jobs), default=60)
+        longest_tick = max((job.tick_s for job in self.jobs), default=DEFAULT_TICK_S)
         idle = self.worker.queue.empty()
         recent = now - self.worker.last_progress < max(5 * longest_tick, 300)
         return self.worker.is_alive() and (recent or idle)
