@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from envoylog.cli.options import DAY
 from envoylog.cli.progress import progress_bar
 from envoylog.demo import FLOWS, DemoResult, run_demo
 from envoylog.paths import state_dir
@@ -24,7 +25,7 @@ from envoylog.simulator.profiles import PROFILES
 @click.option(
     "--date",
     "day",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=DAY,
     help="The local day to simulate (default: yesterday in the site's timezone).",
 )
 @click.option(

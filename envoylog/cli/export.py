@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import IO
 
@@ -11,19 +11,10 @@ import click
 
 from envoylog import export as library
 from envoylog.cli import progress as bars
-from envoylog.cli.options import database_options, settings_from
+from envoylog.cli.options import DAY, database_options, settings_from
 from envoylog.db import Store
 from envoylog.db.exports import database_name, open_existing
 from envoylog.export import ExportKind, ExportSummary, Format
-
-
-def _local_date(_ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not a date like 2024-03-31") from exc
 
 
 @click.command("export")
@@ -37,16 +28,14 @@ def _local_date(_ctx: click.Context, param: click.Parameter, value: str | None) 
 )
 @click.option(
     "--from",
-    "start",
-    metavar="DATE",
-    callback=_local_date,
+    "first",
+    type=DAY,
     help="First local date to export, inclusive (YYYY-MM-DD; default: the first there is).",
 )
 @click.option(
     "--to",
-    "end",
-    metavar="DATE",
-    callback=_local_date,
+    "last",
+    type=DAY,
     help="Last local date to export, inclusive (YYYY-MM-DD; default: the last there is).",
 )
 @click.option(
@@ -72,8 +61,8 @@ def _local_date(_ctx: click.Context, param: click.Parameter, value: str | None) 
 def export(
     kind: str,
     gateways: tuple[str, ...],
-    start: date | None,
-    end: date | None,
+    first: datetime | None,
+    last: datetime | None,
     fmt: Format | None,
     output: str,
     bom: bool,
@@ -87,6 +76,7 @@ def export(
     ratios in %, units in every column name; a missing figure is an empty cell,
     never 0. Reads what `envoylog rollup` computed.
     """
+    start, end = (d.date() if d else None for d in (first, last))
     if start is not None and end is not None and start > end:
         raise click.BadParameter(f"--from {start} is after --to {end}", param_hint="--from")
     fmt = fmt or ("parquet" if output.endswith(".parquet") else "csv")

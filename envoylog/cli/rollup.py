@@ -7,17 +7,15 @@ from pathlib import Path
 
 import click
 
-from envoylog.cli.options import database_options, settings_from
+from envoylog.cli.options import DAY, database_options, settings_from
 from envoylog.cli.progress import progress_bar
 from envoylog.db import open_store
 from envoylog.energy.rollup import GatewayRollup, rollup
 
 
 @click.command(name="rollup")
-@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First local day.")
-@click.option(
-    "--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Day after the last (exclusive)."
-)
+@click.option("--from", "start", type=DAY, help="First local day.")
+@click.option("--to", "end", type=DAY, help="Day after the last (exclusive).")
 @click.option(
     "--gateway",
     "gateways",

@@ -108,7 +108,7 @@ def test_from_after_to_is_a_usage_error(store: Store, db_url: str) -> None:
 def test_a_date_that_is_not_one_is_a_usage_error() -> None:
     result = run("daily", "--from", "31/01/2024")
     assert result.exit_code == 2
-    assert "'31/01/2024' is not a date like 2024-03-31" in result.stderr
+    assert "'31/01/2024' does not match the format '%Y-%m-%d'" in result.stderr
 
 
 def test_a_missing_sqlite_file_is_not_created(tmp_path: Path) -> None:
