@@ -70,7 +70,7 @@ def run_demo(
     profile: str = "metered-split-phase",
     day: date | None = None,
     days: int = 1,
-    progress: Callable[[int, int], None] = lambda done, total: None,
+    progress: Callable[[int, int], None] | None = None,
     db_url: str | None = None,
 ) -> DemoResult:
     """Simulate ``days`` local days of one site and log them into a new SQLite file.
@@ -114,7 +114,8 @@ def run_demo(
                 polls += outcome is Outcome.POLLED
                 quiet += outcome is Outcome.QUIET
                 clock.advance(TICK_S)
-                progress(tick + 1, total)
+                if progress is not None:
+                    progress(tick + 1, total)
         finally:
             worker.stop()
             worker.join()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import enum
 import io
 import json
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -30,6 +29,7 @@ from envoylog.db import Store, head_revision
 from envoylog.db.energy import select_gateways
 from envoylog.db.exports import Rows, fetch_rows
 from envoylog.errors import ConfigError
+from envoylog.files import SHARED, write_atomic
 
 Format = Literal["csv", "parquet"]
 Progress = Callable[[int, int], None]
@@ -215,13 +215,11 @@ def write(
 
 
 def _write_file(path: Path, payload: bytes | str) -> None:
-    data = payload.encode() if isinstance(payload, str) else payload
-    partial = path.with_name(f".{path.name}.partial")
     try:
-        partial.write_bytes(data)
-        os.replace(partial, path)  # a failed export never leaves half a file under the name
+        # A failed export never leaves half a file under the name; a missing folder is
+        # an error (a mistyped or unmounted path), not something to create.
+        write_atomic(path, payload, mode=SHARED, parents=False)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
         raise ConfigError(f"cannot write the export to {path}: {exc.strerror or exc}") from exc
 
 

@@ -11,7 +11,10 @@ PRODUCTION_JSON_FIRMWARE = (4,)
 
 
 def firmware_tuple(firmware: str) -> tuple[int, ...]:
-    """Turn "8.2.4345" (or "D8.2.4345") into (8, 2, 4345) for comparisons."""
+    """Turn "8.2.4345" (or "D8.2.4345") into (8, 2, 4345) for comparisons.
+
+    Not packaging.version: it refuses the gateways' "D8.2.4345" and "R3.9.31" strings.
+    """
     parts: list[int] = []
     for piece in firmware.lstrip("RDMrdm").split("."):
         digits = "".join(ch for ch in piece if ch.isdigit())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+SPOOL_FOLDER = "spool"
+
 
 def state_dir() -> Path:
     """Return the folder for the database, the spool and pinned certificates.
@@ -32,4 +34,4 @@ def status_file() -> Path:
 
 def spool_dir() -> Path:
     """Return the folder where polls wait while the database is down."""
-    return state_dir() / "spool"
+    return state_dir() / SPOOL_FOLDER

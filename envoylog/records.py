@@ -238,6 +238,10 @@ class PollResult:
 
 
 # --- JSON codec (the spool's on-disk format) ---------------------------------
+# Hand-written on the stdlib's json on purpose: five cases (dataclass, enum, datetime,
+# bytes, sequence) in 40 lines, and the spool's files must stay readable across
+# versions. cattrs or msgspec would need the same hooks for bytes, instants and enums
+# and would add a dependency to the store path.
 
 _RECORD_TYPES: dict[str, type[Any]] = {
     cls.__name__: cls

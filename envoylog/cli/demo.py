@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 import click
 
+from envoylog.cli.options import DAY
+from envoylog.cli.progress import progress_bar
 from envoylog.demo import FLOWS, DemoResult, run_demo
 from envoylog.paths import state_dir
 from envoylog.simulator.profiles import PROFILES
@@ -25,7 +25,7 @@ from envoylog.simulator.profiles import PROFILES
 @click.option(
     "--date",
     "day",
-    type=click.DateTime(formats=["%Y-%m-%d"]),
+    type=DAY,
     help="The local day to simulate (default: yesterday in the site's timezone).",
 )
 @click.option(
@@ -51,30 +51,11 @@ def demo(profile: str, day: datetime | None, days: int, db_path: Path | None) ->
     db_path = db_path or state_dir() / "demo.sqlite"
     db_path.parent.mkdir(parents=True, exist_ok=True)
     click.echo(f"Simulating a day of the {profile} site and logging it into {db_path} ...")
-    result = run_demo(
-        db_path,
-        profile=profile,
-        day=day.date() if day else None,
-        days=days,
-        progress=_progress(),
-    )
+    with progress_bar("Logging simulated minutes") as progress:
+        result = run_demo(
+            db_path, profile=profile, day=day.date() if day else None, days=days, progress=progress
+        )
     click.echo(render(result))
-
-
-def _progress() -> Callable[[int, int], None]:
-    state = {"shown": -1}
-    tty = sys.stderr.isatty()
-
-    def show(done: int, total: int) -> None:
-        percent = done * 100 // total
-        if tty:
-            bar = "#" * (percent // 4)
-            click.echo(f"\r  [{bar:<25}] {percent:3d}%", nl=done == total, err=True)
-        elif percent // 10 != state["shown"]:
-            state["shown"] = percent // 10
-            click.echo(f"  {percent}% of the simulated day logged", err=True)
-
-    return show
 
 
 def _span(result: DemoResult) -> str:

@@ -3,35 +3,18 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import click
 
 from envoylog import export as library
-from envoylog.cli.options import database_options, settings_from
+from envoylog.cli import progress as bars
+from envoylog.cli.options import DAY, database_options, settings_from
 from envoylog.db import Store
 from envoylog.db.exports import database_name, open_existing
-from envoylog.export import ExportKind, ExportSummary, Format, Progress
-
-# Fewer rows than this export in well under a second: no progress bar.
-PROGRESS_MIN_ROWS = 50_000
-
-
-def _is_terminal(stream: IO[Any]) -> bool:
-    return stream.isatty()
-
-
-def _local_date(_ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not a date like 2024-03-31") from exc
+from envoylog.export import ExportKind, ExportSummary, Format
 
 
 @click.command("export")
@@ -45,16 +28,14 @@ def _local_date(_ctx: click.Context, param: click.Parameter, value: str | None) 
 )
 @click.option(
     "--from",
-    "start",
-    metavar="DATE",
-    callback=_local_date,
+    "first",
+    type=DAY,
     help="First local date to export, inclusive (YYYY-MM-DD; default: the first there is).",
 )
 @click.option(
     "--to",
-    "end",
-    metavar="DATE",
-    callback=_local_date,
+    "last",
+    type=DAY,
     help="Last local date to export, inclusive (YYYY-MM-DD; default: the last there is).",
 )
 @click.option(
@@ -80,8 +61,8 @@ def _local_date(_ctx: click.Context, param: click.Parameter, value: str | None) 
 def export(
     kind: str,
     gateways: tuple[str, ...],
-    start: date | None,
-    end: date | None,
+    first: datetime | None,
+    last: datetime | None,
     fmt: Format | None,
     output: str,
     bom: bool,
@@ -95,11 +76,12 @@ def export(
     ratios in %, units in every column name; a missing figure is an empty cell,
     never 0. Reads what `envoylog rollup` computed.
     """
+    start, end = (d.date() if d else None for d in (first, last))
     if start is not None and end is not None and start > end:
         raise click.BadParameter(f"--from {start} is after --to {end}", param_hint="--from")
     fmt = fmt or ("parquet" if output.endswith(".parquet") else "csv")
     to_stdout = output == "-"
-    if to_stdout and fmt == "parquet" and _is_terminal(sys.stdout):
+    if to_stdout and fmt == "parquet" and bars.is_terminal(sys.stdout):
         raise click.UsageError(
             "refusing to write Parquet (binary) to a terminal: use --output FILE or a pipe"
         )
@@ -112,7 +94,7 @@ def export(
             target = sys.stdout.buffer
         else:
             target = sys.stdout
-        with _progress_bar() as progress:
+        with bars.progress_bar("Reading rows") as progress:
             summary = library.export(
                 store,
                 ExportKind(kind),
@@ -128,29 +110,6 @@ def export(
             click.echo(_nothing_message(store, kind, gateways, start, end), err=True)
         elif summary.path is not None:
             click.echo(_done_message(summary, kind), err=True)
-
-
-@contextmanager
-def _progress_bar() -> Iterator[Progress | None]:
-    """A progress callback drawing on stderr once an export proves long, or None off a terminal."""
-    if not _is_terminal(sys.stderr):
-        yield None
-        return
-    bar: Any = None
-
-    def progress(done: int, total: int) -> None:
-        nonlocal bar
-        if bar is None and total >= PROGRESS_MIN_ROWS:
-            bar = click.progressbar(length=total, label="reading", file=sys.stderr)
-            bar.__enter__()
-        if bar is not None:
-            bar.update(done - bar.pos)
-
-    try:
-        yield progress
-    finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
 
 
 def _nothing_message(

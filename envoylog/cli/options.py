@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -14,6 +15,32 @@ from envoylog.config import Settings, find_config_file, load_settings
 from envoylog.paths import pin_file
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _IsoInstant(click.ParamType[datetime, Any]):
+    """An ISO-8601 date or date-time, with or without an offset (naive: the command says)."""
+
+    name = "ISO-8601"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            self.fail(
+                f"{value!r} is not an ISO-8601 date or time such as 2024-06-01T06:00", param, ctx
+            )
+
+
+# Every date and instant on the command line is read by one of these two. A local day
+# (--from, --to, --date) is click's own DateTime. An instant (--since, --start) is the
+# stdlib's ISO-8601 reader: click.DateTime needs a strptime format for each shape
+# (date, minutes, seconds, fractions, offsets), datetime.fromisoformat reads them all.
+DAY = click.DateTime(["%Y-%m-%d"])
+ISO_INSTANT = _IsoInstant()
 
 
 def gateway_options(command: F) -> F:

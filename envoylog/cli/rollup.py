@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 
-from envoylog.cli.options import database_options, settings_from
+from envoylog.cli.options import DAY, database_options, settings_from
+from envoylog.cli.progress import progress_bar
 from envoylog.db import open_store
-from envoylog.energy.rollup import GatewayRollup, Progress, rollup
+from envoylog.energy.rollup import GatewayRollup, rollup
 
 
 @click.command(name="rollup")
-@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First local day.")
-@click.option(
-    "--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Day after the last (exclusive)."
-)
+@click.option("--from", "start", type=DAY, help="First local day.")
+@click.option("--to", "end", type=DAY, help="Day after the last (exclusive).")
 @click.option(
     "--gateway",
     "gateways",
@@ -44,7 +39,10 @@ def rollup_command(
     """
     settings = settings_from(config_path)
     zones = {g.name: g.timezone for g in settings.gateways if g.timezone}
-    with open_store(settings.db_url(db_url)) as store, _progress() as progress:
+    with (
+        open_store(settings.db_url(db_url)) as store,
+        progress_bar("Recomputing days") as progress,
+    ):
         done: list[GatewayRollup] = []
         for name in gateways or (None,):
             summary = rollup(
@@ -73,26 +71,3 @@ def render(result: GatewayRollup) -> str:
         *(f"  warning: {text}" for text in result.warnings),
     ]
     return "\n".join(lines)
-
-
-@contextmanager
-def _progress() -> Iterator[Progress | None]:
-    """A progress bar on stderr when it is a terminal and the run is long."""
-    if not sys.stderr.isatty():
-        yield None
-        return
-    state: dict[str, Any] = {}
-
-    def show(done: int, total: int) -> None:
-        if "bar" not in state and total > 31:
-            bar = click.progressbar(length=total, label="Recomputing days", file=sys.stderr)
-            state["bar"] = bar.__enter__()
-        if "bar" in state:
-            state["bar"].update(done - state.get("done", 0))
-            state["done"] = done
-
-    try:
-        yield show
-    finally:
-        if "bar" in state:
-            state["bar"].__exit__(None, None, None)

@@ -11,6 +11,7 @@ from typing import Protocol, TypedDict
 
 import click
 
+from envoylog.cli.options import ISO_INSTANT
 from envoylog.errors import ConfigError, EnvoylogError
 from envoylog.simulator.faults import describe
 from envoylog.simulator.gateway import SimulatedFleet, SimulatedGateway
@@ -32,18 +33,6 @@ def _stop(signum: int, frame: FrameType | None) -> None:
 
 class _Server(Protocol):
     def serve_forever(self) -> None: ...
-
-
-def _start(text: str | None) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        raise ConfigError(
-            f"--start {text!r} is not an ISO-8601 time such as 2024-06-01T06:00 "
-            "(without an offset it is the site's local time)."
-        ) from None
 
 
 class _SiteOptions(TypedDict):
@@ -70,7 +59,7 @@ def _build_server(
     tls: bool,
     verbose: bool,
     speed: float = 1.0,
-    start: str | None = None,
+    start: datetime | None = None,
     timezone: str | None = None,
     inverters: int | None = None,
     faults: tuple[str, ...] = (),
@@ -99,7 +88,7 @@ def _build_server(
     if speed <= 0:
         raise ConfigError(f"--speed must be more than 0, not {speed:g}.")
     options = _SiteOptions(
-        start=_start(start),
+        start=start,
         speed=speed,
         seed=seed,
         faults=faults,
@@ -164,6 +153,7 @@ def _build_server(
 )
 @click.option(
     "--start",
+    type=ISO_INSTANT,
     help="Simulated start, ISO-8601 (no offset: the site's local time); default now.",
 )
 @click.option("--timezone", help="IANA timezone of the site instead of the profile's.")
@@ -191,7 +181,7 @@ def simulate(
     tls: bool,
     host: str,
     speed: float,
-    start: str | None,
+    start: datetime | None,
     timezone: str | None,
     inverters: int | None,
     faults: tuple[str, ...],

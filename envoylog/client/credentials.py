@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from envoylog.errors import ConfigError
-from envoylog.files import write_private
+from envoylog.files import write_atomic
 
 TOKEN_ENV = "ENVOYLOG_TOKEN"
 DIGEST_USERNAME = "envoy"
@@ -113,7 +113,7 @@ def save_token(path: Path, token: str | Secret) -> None:
     """Write a token to `path`, readable by the owner only (mode 0600)."""
     value = token.reveal() if isinstance(token, Secret) else token
     try:
-        write_private(path, value + "\n")
+        write_atomic(path, value + "\n")
     except OSError as exc:
         raise ConfigError(
             f"Cannot write the token file {path} ({exc.strerror or exc}): "

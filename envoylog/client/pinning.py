@@ -17,7 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from envoylog.errors import ConfigError
-from envoylog.files import write_private
+from envoylog.files import write_atomic
 
 
 class PinStore:
@@ -41,7 +41,7 @@ class PinStore:
             pins = self._load()
             pins[key] = fingerprint.lower()
             try:
-                write_private(self.path, json.dumps(pins, indent=2, sort_keys=True) + "\n")
+                write_atomic(self.path, json.dumps(pins, indent=2, sort_keys=True) + "\n")
             except OSError as exc:
                 raise ConfigError(
                     f"Cannot write the certificate pin file {self.path} "

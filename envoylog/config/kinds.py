@@ -1,4 +1,11 @@
-"""Value kinds for settings: what a TOML value must look like, and what it becomes."""
+"""Value kinds for settings: what a TOML value must look like, and what it becomes.
+
+Validation is hand-written on purpose, on the stdlib (tomllib reads the file): every
+message names the file and the dotted key, says what to write instead, suggests the
+closest key or timezone, and hides secrets; the same table writes the docs and the
+example file. pydantic (a compiled dependency, not among the chosen libraries) would
+still need all of that as a translation layer over its own messages.
+"""
 
 from __future__ import annotations
 

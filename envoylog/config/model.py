@@ -34,7 +34,7 @@ class GatewaySettings:
     digest_password: Secret | None = None
     timezone: str | None = None
     cadences: Mapping[str, int] = field(default_factory=default_cadences)
-    enabled: bool = True
+    enabled: bool = table.ENABLED.default_value
 
     @property
     def auth_kind(self) -> str:

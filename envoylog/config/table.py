@@ -11,6 +11,8 @@ from envoylog.config import kinds
 from envoylog.db.engine import SYNCHRONOUS_MODES, EngineOptions
 from envoylog.db.spool import DEFAULT_MAX_BYTES
 from envoylog.db.store import StoreOptions
+from envoylog.db.url import DEFAULT_FILE
+from envoylog.paths import SPOOL_FOLDER
 
 T = TypeVar("T")
 
@@ -38,6 +40,13 @@ class Setting(Generic[T]):
     @property
     def dotted(self) -> str:
         return f"{self.section}.{self.key}" if self.section else self.key
+
+    @property
+    def default_value(self) -> T:
+        """The default of a setting that has one, for code that starts from it without a file."""
+        if self.default is None:
+            raise ValueError(f"{self.dotted} has no default")
+        return self.default
 
     @property
     def shown_default(self) -> str:
@@ -70,7 +79,7 @@ DATABASE = Setting(
     "Database URL (sqlite:///path.sqlite, postgresql+psycopg://user@host/envoylog) or a "
     "SQLite file path. $ENVOYLOG_DB and --db win over it.",
     '"postgresql+psycopg://envoylog@db.lan/envoylog"',
-    default_text="envoylog.sqlite in the state directory",
+    default_text=f"{DEFAULT_FILE} in the state directory",
 )
 SPOOL_DIR = Setting(
     TOP,
@@ -79,7 +88,7 @@ SPOOL_DIR = Setting(
     None,
     "Folder where polls wait while the database is down; replayed in order when it is back.",
     '"/var/lib/envoylog/spool"',
-    default_text="spool/ in the state directory",
+    default_text=f"{SPOOL_FOLDER}/ in the state directory",
 )
 SPOOL_MAX_BYTES = Setting(
     TOP,
@@ -133,6 +142,9 @@ LOG_LEVEL = Setting(
     "How much the service logs (to the journal under systemd); -v flags win.",
     '"debug"',
 )
+# Hourly: recomputing a day of a 36-inverter site costs 0.2-0.4 s of CPU
+# (benchmarks/bench_year.py), 40-80 times what that gateway's polls cost in the meantime
+# if done every 5 minutes.
 ROLLUP_INTERVAL_S = Setting(
     TOP,
     "rollup_interval_s",

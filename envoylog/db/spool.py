@@ -1,7 +1,8 @@
 """The on-disk spool that holds polls while the database is down, and the Writer that uses it.
 
-One file per poll, ``<sequence>.json`` (poll_to_json text), written atomically
-(temp file, fsync, rename), so a crash leaves either the whole poll or nothing.
+One file per poll, ``<sequence>.json`` (poll_to_json text), written atomically and
+durably by envoylog.files.write_atomic (temp file, fsync, rename, fsync of the
+folder), so a crash leaves either the whole poll or nothing.
 Names sort in arrival order. One spool folder belongs to one process.
 """
 
@@ -19,6 +20,7 @@ from pathlib import Path
 from envoylog.db.save import SaveSummary, save_poll, save_polls
 from envoylog.db.store import Store, StoreOptions, open_store
 from envoylog.errors import DatabaseUnavailable, SchemaError, SpoolError, StorageError
+from envoylog.files import SHARED, remove_leftovers, write_atomic
 from envoylog.records import PollResult, poll_from_json, poll_to_json
 
 log = logging.getLogger(__name__)
@@ -46,8 +48,7 @@ class Spool:
         self._last_warning: float | None = None
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            for stale in directory.glob(".tmp-*"):
-                stale.unlink()  # a write cut short by a crash: never renamed, so never complete
+            remove_leftovers(directory)  # writes cut short by a crash: never complete polls
         except OSError as exc:
             raise SpoolError(f"cannot use spool folder {directory}: {exc}") from exc
         files = self.pending()
@@ -83,16 +84,10 @@ class Spool:
             self._drop_counted(1)
         path = self.directory / f"{self._next:012d}{SUFFIX}"
         self._next += 1
-        tmp = self.directory / f".tmp-{path.name}"
         try:
-            with tmp.open("wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-            _fsync_dir(self.directory)
+            # Durable (file and folder fsynced) before it returns: only then is a poll "spooled".
+            write_atomic(path, data, mode=SHARED, durable=True, parents=False)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise SpoolError(f"cannot write spool file {path}: {exc}") from exc
         self._sizes[path] = len(data)
         return path
@@ -138,14 +133,6 @@ class Spool:
             )
             self._last_warning = now
             self._dropped_unreported = 0
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class WriteStatus(enum.StrEnum):

@@ -16,8 +16,8 @@ from envoylog.paths import pin_file, spool_dir, status_file
 from envoylog.poller import Clock, Fetcher, GatewayState, poll_once, utc_now
 from envoylog.records import PollResult
 from envoylog.service import systemd
-from envoylog.service.jobs import GatewayJob, QuietWindow
-from envoylog.service.scheduler import Service
+from envoylog.service.jobs import DEFAULT_TICK_S, GatewayJob, QuietWindow
+from envoylog.service.scheduler import HEARTBEAT_S, Service
 from envoylog.service.worker import StoreWorker
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def gateway_job(
         client=client,
         submit=worker.submit,
         cadences=gateway.cadences,
-        tick_s=max(MIN_TICK_S, min(positive, default=60)),
+        tick_s=max(MIN_TICK_S, min(positive, default=DEFAULT_TICK_S)),
         timezone=gateway.timezone,
         quiet=quiet,
         max_backoff_s=settings.max_backoff_s,
@@ -101,7 +101,7 @@ def build_service(settings: Settings, db_url: str, *, notifier: object = None) -
     log.info("service_built database=%r gateways=%d", describe(db_url), len(jobs))
     watchdog = systemd.watchdog_interval()
     # Ping at half the watchdog interval (sd_watchdog_enabled(3)); 15 s keeps the status fresh.
-    heartbeat_s = min(15.0, watchdog / 2) if watchdog else 15.0
+    heartbeat_s = min(HEARTBEAT_S, watchdog / 2) if watchdog else HEARTBEAT_S
     return Service(
         jobs, worker, status_file=status_file(), notifier=notifier, heartbeat_s=heartbeat_s
     )

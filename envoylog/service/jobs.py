@@ -14,21 +14,24 @@ from datetime import datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from envoylog import endpoints as ep
+from envoylog.client.tokens import WARN_DAYS
+from envoylog.config import table
 from envoylog.errors import EnvoylogError
 from envoylog.poller import Clock, Fetcher, GatewayState, poll_once, utc_now
 from envoylog.records import PollResult, PollStatus
 
 log = logging.getLogger(__name__)
 
-TOKEN_WARNING = timedelta(days=30)
+TOKEN_WARNING = timedelta(days=WARN_DAYS)
+DEFAULT_TICK_S = 60  # how often a job looks at its gateway when no cadence says otherwise
 
 
 @dataclass(frozen=True, slots=True)
 class QuietWindow:
     """Local hours in which the gateway does its nightly housekeeping and is left alone."""
 
-    start: time = time(22, 55)
-    end: time = time(23, 10)
+    start: time = table.QUIET_START.default_value
+    end: time = table.QUIET_END.default_value
 
     def contains(self, local: time) -> bool:
         if self.start <= self.end:
@@ -64,11 +67,11 @@ class GatewayJob:
     client: Fetcher
     submit: Callable[[PollResult], None]
     cadences: Mapping[str, int]  # endpoint name -> seconds; 0 turns an endpoint off
-    tick_s: int = 60
+    tick_s: int = DEFAULT_TICK_S
     timezone: str | None = None  # configured override; else the gateway's own /home zone
     quiet: QuietWindow | None = field(default_factory=QuietWindow)
     base_backoff_s: int = 60
-    max_backoff_s: int = 3600
+    max_backoff_s: int = table.MAX_BACKOFF_S.default_value
     clock: Clock = utc_now
     token_expires_at: Callable[[], datetime | None] = lambda: None
     state: GatewayState = field(init=False)

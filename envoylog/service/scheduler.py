@@ -22,10 +22,13 @@ from typing import Any
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from envoylog.service.jobs import GatewayJob
+from envoylog.files import SHARED, write_atomic
+from envoylog.service.jobs import DEFAULT_TICK_S, GatewayJob
 from envoylog.service.worker import StoreWorker
 
 log = logging.getLogger(__name__)
+
+HEARTBEAT_S = 15.0  # watchdog ping and status file; sooner when systemd's watchdog wants it
 
 
 class Service:
@@ -39,7 +42,7 @@ class Service:
         max_workers: int | None = None,
         status_file: Path | None = None,
         notifier: Any = None,
-        heartbeat_s: float = 15.0,
+        heartbeat_s: float = HEARTBEAT_S,
     ) -> None:
         self.jobs = list(jobs)
         self.heartbeat_s = heartbeat_s
@@ -87,7 +90,7 @@ class Service:
     def healthy(self, now: float | None = None) -> bool:
         """True while polls are being stored or spooled, or none were due."""
         now = time.monotonic() if now is None else now
-        longest_tick = max((job.tick_s for job in self.jobs), default=60)
+        longest_tick = max((job.tick_s for job in self.jobs), default=DEFAULT_TICK_S)
         idle = self.worker.queue.empty()
         recent = now - self.worker.last_progress < max(5 * longest_tick, 300)
         return self.worker.is_alive() and (recent or idle)
@@ -118,11 +121,9 @@ class Service:
                 for job in self.jobs
             },
         }
-        tmp = self.status_file.with_suffix(".tmp")
         try:
-            tmp.parent.mkdir(parents=True, exist_ok=True)  # spool_dir set elsewhere: not made
-            tmp.write_text(json.dumps(document, indent=1))
-            tmp.replace(self.status_file)
+            # Its folder is made when missing: with spool_dir set elsewhere, nothing else makes it.
+            write_atomic(self.status_file, json.dumps(document, indent=1), mode=SHARED)
         except OSError as exc:
             log.warning("status_file_failed path=%s error=%s", self.status_file, exc)
 

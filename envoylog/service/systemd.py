@@ -3,6 +3,13 @@
 Every function is a no-op when the process was not started by systemd with
 ``Type=notify`` (no ``$NOTIFY_SOCKET``) and never raises: a notification that cannot
 be sent is logged at debug level and forgotten, as sd_notify(3) does.
+
+Kept by hand on purpose: the protocol is one datagram to one socket. systemd-python
+and cysystemd need libsystemd compiled in. Of the pure-Python packages, sdnotify (last
+released in 2017) reads $NOTIFY_SOCKET once at construction and has no watchdog
+interval (sd_watchdog_enabled(3)), and systemd-watchdog (one maintainer) raises on a
+failed send; either would need a wrapper taking an injected environment (what the
+tests drive) that never raises, as long as this module.
 """
 
 from __future__ import annotations

@@ -18,20 +18,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from envoylog.config import table
 from envoylog.db import Store, Writer, WriteResult, WriteStatus, open_store, prune_raw_bodies
 from envoylog.db.energy import GatewayRow, last_poll_start
 from envoylog.energy.rollup import rollup_recent, store_gateways
 from envoylog.errors import EnvoylogError
-from envoylog.files import write_private
+from envoylog.files import write_atomic
 from envoylog.records import InverterReading, PollResult
 
 log = logging.getLogger(__name__)
 
 _STOP = object()
-# Recomputing a day of a 36-inverter site costs 0.2-0.4 s of CPU (benchmarks/bench_year.py),
-# 40-80 times what the polls of that gateway cost in the meantime if done every 5 minutes:
-# hourly by default.
-ROLLUP_INTERVAL_S = 3600.0
+# The rollup_interval_s setting's default (the reason for it stands beside it in the table).
+ROLLUP_INTERVAL_S = float(table.ROLLUP_INTERVAL_S.default_value)
 # Between them, only the days new readings reach are recomputed; every so often the last
 # two local days are, whatever arrived (inverter reports that close a day come late).
 FULL_ROLLUP_EVERY_S = 6 * 3600.0
@@ -230,7 +229,7 @@ class StoreWorker(threading.Thread):
             "gateways": {k: v.isoformat() for k, v in left.items()},
         }
         try:
-            write_private(path, json.dumps(pending))
+            write_atomic(path, json.dumps(pending))
         except OSError as exc:
             log.error("rollups_pending_unsaved path=%s gateways=%d error=%s", path, len(left), exc)
             return

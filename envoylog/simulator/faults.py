@@ -118,6 +118,8 @@ class Fault:
         return (self.start is None or now >= self.start) and (self.end is None or now < self.end)
 
 
+# Durations are "90", "90s", "5m", "2h" or "1d": one regular expression. A duration
+# library (pytimeparse) would be a dependency for the simulator's --fault values alone.
 def _duration(text: str, spec: str) -> float:
     match = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd]?)", text.strip())
     if not match:

@@ -14,7 +14,6 @@ the gateway's own endpoints it answers three of the simulator's (no auth):
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import threading
 import time
@@ -25,7 +24,8 @@ from typing import Any
 from urllib.parse import parse_qs
 from zoneinfo import ZoneInfo
 
-from envoylog.errors import ConfigError
+from envoylog.client.tokens import token_expiry
+from envoylog.errors import ConfigError, TokenError
 from envoylog.oslimits import raise_open_files
 from envoylog.simulator import faults as fx
 from envoylog.simulator.clock import Clock, ManualClock, SimClock, to_epoch
@@ -76,19 +76,6 @@ def make_token(serial: str, *, expires_at: float) -> str:
         "username": "simulator@example.com",
     }
     return f"{part({'kid': 'sim', 'typ': 'JWT', 'alg': 'ES256'})}.{part(claims)}.c2ltdWxhdG9y"
-
-
-def token_expiry(token: str) -> float | None:
-    """The ``exp`` of a well-formed JWT, or None when it is not one."""
-    parts = token.strip().split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (binascii.Error, ValueError):
-        return None
-    exp = claims.get("exp") if isinstance(claims, dict) else None
-    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
 
 
 def _start_epoch(start: datetime | float | None, timezone: str) -> float:
@@ -169,8 +156,11 @@ class LiveResponder:
             return False
         if self.plan.hits("token-expiry", now, path, count) is not None:
             return False
-        expires = token_expiry(authorization[7:])
-        return expires is not None and expires > now
+        try:
+            expires = token_expiry(authorization[7:])
+        except TokenError:
+            return False  # not a JWT: refused, as a gateway does
+        return expires is not None and expires.timestamp() > now
 
     def _answer(
         self, method: str, target: str, path: str, authorization: str, now: float, count: int

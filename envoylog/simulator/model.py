@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from envoylog.simulator.profiles import Profile
+from envoylog.simulator.profiles import Profile, battery, inverter, site, start_wh, with_removed
 from envoylog.simulator.site import AcBattery, Ct, CtPhase, Microinverter, Site
 from envoylog.simulator.sun import clear_sky_irradiance, cloud_factor, noise, smooth_noise
 from envoylog.simulator.truth import FLOWS, Totals, TruthLedger, report
@@ -81,6 +81,7 @@ class SiteModel:
         self._t = self.origin
         phases = profile.phase_count
         self._phase_of = [i % phases for i in range(profile.inverters)]
+        self._inverter_lines = profile.inverter_voltage_v / profile.voltage_v
         self._panel_w = [
             profile.inverter_max_watts * (1.05 + 0.2 * noise(seed, 1, i))
             for i in range(profile.inverters)
@@ -120,7 +121,7 @@ class SiteModel:
         return start
 
     def _start_joules(self, index: int) -> float:
-        wh = self.profile.inverter_start_wh + (index * 7919) % 40_000
+        wh = start_wh(self.profile, index)
         if index == 3:
             # This one is a sunny day short of its 32-bit joule counter wrapping.
             wh = 2**32 / 3600 - self.profile.inverter_max_watts * 4
@@ -136,7 +137,7 @@ class SiteModel:
         t0 = int(self.origin)
         next_at = [t0 + (phase[i] - t0) % intervals[i] for i in range(count)]
         last_at = [next_at[i] - intervals[i] for i in range(count)]
-        volts = round(p.voltage_v * 1000)
+        volts = round(p.inverter_voltage_v * 1000)
         return _Reports(
             interval_s=intervals,
             next_at=next_at,
@@ -285,7 +286,9 @@ class SiteModel:
         reports.watts[index] = watts
         reports.dc_voltage_mv[index] = dc_mv
         reports.dc_current_ma[index] = round(watts / INVERTER_EFFICIENCY * 1_000_000 / dc_mv)
-        reports.ac_voltage_mv[index] = round(self.voltage(at, self._phase_of[index]) * 1000)
+        # On split phase an inverter sits across both lines: twice the line's voltage.
+        line_v = self.voltage(at, self._phase_of[index])
+        reports.ac_voltage_mv[index] = round(line_v * self._inverter_lines * 1000)
         reports.temperature_c[index] = round(temperature + 8)
 
     def _local_day(self, t: float) -> int:
@@ -399,24 +402,16 @@ class SiteModel:
             consumption = ct(p.consumption_kind)
             if p.storage_ct:
                 storage = ct("storage")
-        return Site(
-            serial=p.serial,
-            firmware=firmware or p.firmware,
-            part_number=p.part_number,
+        return site(
+            p,
             instant=int(t),
-            timezone=p.timezone,
-            metered=p.metered,
-            phase_mode=p.phase_mode,
-            phase_count=p.phase_count,
-            frequency_hz=self.frequency(t),
+            inverters=self._inverters(day, yesterday, week),
             production_ct=production,
             consumption_ct=consumption,
-            consumption_kind=p.consumption_kind,
             storage_ct=storage,
-            inverters=self._inverters(day, yesterday, week),
             batteries=self._batteries(t, counters, rates),
-            commissioned_at=p.installed_at,
-            software_built_at=p.software_built_at,
+            frequency_hz=self.frequency(t),
+            firmware=firmware,
         )
 
     def _inverters(
@@ -428,38 +423,23 @@ class SiteModel:
         for i in range(p.inverters):
             joules = r.last_joules[i]
             made.append(
-                Microinverter(
-                    serial=f"{p.inverter_prefix}{100_000 + i * 173:06d}",
+                inverter(
+                    p,
+                    i,
                     watts=r.watts[i],
-                    max_watts=p.inverter_max_watts - i % 3,
                     joules_lifetime=max(int(joules - offsets[i]), 0),
                     last_report_at=r.last_at[i],
-                    installed_at=p.installed_at + i * 60,
                     report_interval_s=r.interval_s[i],
                     wh_today=max(round((joules - day.joules[i]) / 3600), 0),
                     wh_yesterday=max(round((day.joules[i] - yesterday.joules[i]) / 3600), 0),
                     wh_week=max(round((joules - week.joules[i]) / 3600), 0),
                     ac_voltage_mv=r.ac_voltage_mv[i],
-                    ac_frequency_mhz=round(p.frequency_hz * 1000) + i % 20,
                     dc_voltage_mv=r.dc_voltage_mv[i],
                     dc_current_ma=r.dc_current_ma[i],
                     temperature_c=r.temperature_c[i],
                 )
             )
-        for k in range(p.removed_inverters):
-            made.insert(
-                min(20, len(made)),
-                Microinverter(
-                    serial=f"{p.inverter_prefix}{99_991 + k:06d}",
-                    watts=0,
-                    max_watts=p.inverter_max_watts,
-                    joules_lifetime=301_554 * 3600,
-                    last_report_at=p.installed_at + 86400 * 300,
-                    installed_at=p.installed_at,
-                    active=False,
-                ),
-            )
-        return tuple(made)
+        return with_removed(p, tuple(made))
 
     def _batteries(
         self, t: float, counters: list[list[float]], rates: list[list[float]]
@@ -470,14 +450,12 @@ class SiteModel:
         n = p.batteries
         watts = (rates[0][DIS] - rates[0][CHG]) / n
         return tuple(
-            AcBattery(
-                serial=f"1219{17 + index:02d}{int(p.serial[-6:]) + index:06d}",
+            battery(
+                p,
+                index,
                 watts=round(watts),
                 wh_now=round(self._stored_wh / n),
-                capacity_wh=p.battery_capacity_wh,
                 last_report_at=int(t - t % 300) - 17 * index,
-                installed_at=p.installed_at,
-                max_watts=p.battery_max_watts + index,
                 joules_discharged=max(int(counters[0][DIS] / n * 3600), 0),
                 joules_charged=max(int(counters[0][CHG] / n * 3600), 0),
             )

@@ -1,9 +1,13 @@
-"""Site profiles for the living simulator, one per ``sample_data/`` variant (and one more).
+"""The simulated sites, each declared once: one per ``sample_data/`` variant (and one more).
 
 A profile is what stays fixed while a simulated gateway lives: identity, firmware,
-wiring, place, array size and the counters it starts from. ``customise`` applies the
-``--inverters`` / ``--timezone`` overrides; ``fleet_member`` varies a profile into one
-of many distinct gateways.
+wiring, place, array size, its devices and the counters it starts from. The living
+simulator (``model.SiteModel``) runs it over time; the sample renderer (``samples``)
+shows it at one instant. Both build the gateway and its devices with :func:`site`,
+:func:`inverter`, :func:`with_removed` and :func:`battery`, so a device has the same
+serial, rating and dates in both. ``customise`` applies the ``--inverters`` /
+``--timezone`` overrides; ``fleet_member`` varies a profile into one of many distinct
+gateways.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from envoylog.errors import ConfigError
 from envoylog.firmware import TOKEN_FIRMWARE, firmware_tuple
-from envoylog.simulator.site import ConsumptionKind, PhaseMode
+from envoylog.simulator.site import AcBattery, ConsumptionKind, Ct, Microinverter, PhaseMode, Site
 from envoylog.simulator.sun import noise
 
 MAX_INVERTERS = 500
@@ -34,8 +38,8 @@ class Profile:
     latitude: float
     longitude: float
     metered: bool
-    installed: str  # ISO date of commissioning
-    software_built: str
+    installed: str  # ISO instant of commissioning, with its UTC offset
+    software_built: str  # ISO instant the firmware was built
     phase_mode: PhaseMode = "single"
     phase_count: int = 1
     voltage_v: float = 240.0
@@ -74,15 +78,141 @@ class Profile:
 
     @property
     def installed_at(self) -> int:
-        return _epoch(self.installed, self.timezone)
+        return epoch(self.installed)
 
     @property
     def software_built_at(self) -> int:
-        return _epoch(self.software_built, self.timezone)
+        return epoch(self.software_built)
+
+    @property
+    def inverter_voltage_v(self) -> float:
+        """What the microinverters see: on split phase they sit across both lines."""
+        return self.voltage_v * 2 if self.phase_mode == "split" else self.voltage_v
 
 
-def _epoch(day: str, timezone: str) -> int:
-    return int(datetime.fromisoformat(day).replace(tzinfo=ZoneInfo(timezone)).timestamp())
+def epoch(iso: str) -> int:
+    """Epoch seconds of an ISO instant written with its UTC offset."""
+    return int(datetime.fromisoformat(iso).timestamp())
+
+
+def site(
+    profile: Profile,
+    *,
+    instant: int,
+    inverters: tuple[Microinverter, ...],
+    production_ct: Ct | None = None,
+    consumption_ct: Ct | None = None,
+    storage_ct: Ct | None = None,
+    batteries: tuple[AcBattery, ...] = (),
+    frequency_hz: float | None = None,
+    firmware: str | None = None,
+) -> Site:
+    """The profile's gateway at ``instant`` with these readings (firmware: a changed one)."""
+    return Site(
+        serial=profile.serial,
+        firmware=firmware or profile.firmware,
+        part_number=profile.part_number,
+        instant=instant,
+        timezone=profile.timezone,
+        metered=profile.metered,
+        phase_mode=profile.phase_mode,
+        phase_count=profile.phase_count,
+        frequency_hz=profile.frequency_hz if frequency_hz is None else frequency_hz,
+        production_ct=production_ct,
+        consumption_ct=consumption_ct,
+        consumption_kind=profile.consumption_kind,
+        storage_ct=storage_ct,
+        inverters=inverters,
+        batteries=batteries,
+        commissioned_at=profile.installed_at,
+        software_built_at=profile.software_built_at,
+    )
+
+
+def start_wh(profile: Profile, index: int) -> float:
+    """Lifetime energy of inverter ``index`` when the site starts (they differ a little)."""
+    return profile.inverter_start_wh + (index * 7919) % 40_000
+
+
+def inverter(
+    profile: Profile,
+    index: int,
+    *,
+    watts: int,
+    joules_lifetime: int,
+    last_report_at: int,
+    report_interval_s: int,
+    wh_today: int,
+    wh_yesterday: int,
+    wh_week: int,
+    ac_voltage_mv: int,
+    dc_voltage_mv: int,
+    dc_current_ma: int,
+    temperature_c: int,
+) -> Microinverter:
+    """Microinverter ``index`` of the site (serial, rating, install date) with these readings."""
+    return Microinverter(
+        serial=f"{profile.inverter_prefix}{100_000 + index * 173:06d}",
+        watts=watts,
+        max_watts=profile.inverter_max_watts - index % 3,
+        joules_lifetime=joules_lifetime,
+        last_report_at=last_report_at,
+        installed_at=profile.installed_at + index * 60,
+        report_interval_s=report_interval_s,
+        wh_today=wh_today,
+        wh_yesterday=wh_yesterday,
+        wh_week=wh_week,
+        ac_voltage_mv=ac_voltage_mv,
+        ac_frequency_mhz=round(profile.frequency_hz * 1000) + index % 20,
+        dc_voltage_mv=dc_voltage_mv,
+        dc_current_ma=dc_current_ma,
+        temperature_c=temperature_c,
+    )
+
+
+def with_removed(
+    profile: Profile, inverters: tuple[Microinverter, ...]
+) -> tuple[Microinverter, ...]:
+    """The active inverters with the site's removed ones (still listed, modGone) among them."""
+    made = list(inverters)
+    for k in range(profile.removed_inverters):
+        made.insert(
+            min(20, len(made)),
+            Microinverter(
+                serial=f"{profile.inverter_prefix}{99_991 + k:06d}",
+                watts=0,
+                max_watts=profile.inverter_max_watts,
+                joules_lifetime=301_554 * 3600,
+                last_report_at=profile.installed_at + 86400 * 300,
+                installed_at=profile.installed_at,
+                active=False,
+            ),
+        )
+    return tuple(made)
+
+
+def battery(
+    profile: Profile,
+    index: int,
+    *,
+    watts: int,
+    wh_now: int,
+    last_report_at: int,
+    joules_discharged: int,
+    joules_charged: int,
+) -> AcBattery:
+    """AC battery ``index`` of the site (serial, size, rating) with these readings."""
+    return AcBattery(
+        serial=f"1219{17 + index:02d}{int(profile.serial[-6:]) + index:06d}",
+        watts=watts,
+        wh_now=wh_now,
+        capacity_wh=profile.battery_capacity_wh,
+        last_report_at=last_report_at,
+        installed_at=profile.installed_at,
+        max_watts=profile.battery_max_watts + index,
+        joules_discharged=joules_discharged,
+        joules_charged=joules_charged,
+    )
 
 
 PROFILES: dict[str, Profile] = {
@@ -98,8 +228,8 @@ PROFILES: dict[str, Profile] = {
             latitude=34.05,
             longitude=-118.25,
             metered=False,
-            installed="2015-06-01",
-            software_built="2019-02-11",
+            installed="2015-06-01T17:00:00+00:00",
+            software_built="2019-02-11T09:00:00+00:00",
             inverters=24,
             inverter_prefix="121547",
             inverter_max_watts=225,
@@ -116,8 +246,8 @@ PROFILES: dict[str, Profile] = {
             latitude=52.37,
             longitude=4.90,
             metered=False,
-            installed="2018-05-02",
-            software_built="2023-06-22",
+            installed="2018-05-02T08:00:00+00:00",
+            software_built="2023-06-22T18:55:00+00:00",
             voltage_v=231.0,
             frequency_hz=50.0,
             inverters=13,
@@ -135,8 +265,8 @@ PROFILES: dict[str, Profile] = {
             latitude=40.71,
             longitude=-74.01,
             metered=True,
-            installed="2019-03-14",
-            software_built="2023-06-22",
+            installed="2019-03-14T15:00:00+00:00",
+            software_built="2023-06-22T18:55:00+00:00",
             phase_mode="split",
             phase_count=2,
             voltage_v=120.0,
@@ -161,8 +291,8 @@ PROFILES: dict[str, Profile] = {
             latitude=52.52,
             longitude=13.40,
             metered=True,
-            installed="2022-04-16",
-            software_built="2024-08-30",
+            installed="2022-04-16T08:00:00+00:00",
+            software_built="2024-08-30T15:14:57+00:00",
             phase_mode="three",
             phase_count=3,
             voltage_v=230.0,
@@ -188,8 +318,8 @@ PROFILES: dict[str, Profile] = {
             latitude=39.74,
             longitude=-104.99,
             metered=True,
-            installed="2022-07-01",
-            software_built="2023-06-22",
+            installed="2022-07-01T16:00:00+00:00",
+            software_built="2023-06-22T18:55:00+00:00",
             phase_mode="split",
             phase_count=2,
             voltage_v=120.0,
@@ -209,8 +339,8 @@ PROFILES: dict[str, Profile] = {
             latitude=51.51,
             longitude=-0.13,
             metered=True,
-            installed="2020-09-01",
-            software_built="2025-05-12",
+            installed="2020-09-01T09:00:00+00:00",
+            software_built="2025-05-12T10:21:00+00:00",
             # EU single phase: the gateway says three-phase mode with one phase in use.
             phase_mode="three",
             phase_count=1,
@@ -239,8 +369,8 @@ PROFILES: dict[str, Profile] = {
             latitude=-33.87,
             longitude=151.21,
             metered=True,
-            installed="2020-11-20",
-            software_built="2023-06-22",
+            installed="2020-11-20T00:00:00+11:00",
+            software_built="2023-06-22T00:00:00+10:00",
             voltage_v=240.0,
             frequency_hz=50.0,
             cts=True,

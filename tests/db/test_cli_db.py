@@ -34,3 +34,16 @@ def test_reparse_on_an_empty_database(tmp_path: Path) -> None:
     result = CliRunner().invoke(reparse_command, ["--db", str(tmp_path / "e.sqlite")])
     assert result.exit_code == 0, result.output
     assert result.output == "reparse done: nothing new\n"
+
+
+def test_reparse_since_takes_an_instant_with_an_offset(tmp_path: Path) -> None:
+    args = ["--db", str(tmp_path / "e.sqlite"), "--since", "2024-06-01T06:00+02:00"]
+    result = CliRunner().invoke(reparse_command, args)
+    assert result.exit_code == 0, result.output
+
+
+def test_reparse_since_a_time_that_is_not_one_is_a_usage_error(tmp_path: Path) -> None:
+    args = ["--db", str(tmp_path / "e.sqlite"), "--since", "yesterday"]
+    result = CliRunner().invoke(reparse_command, args)
+    assert result.exit_code == 2
+    assert "'yesterday' is not an ISO-8601 date or time such as 2024-06-01T06:00" in result.output

@@ -35,7 +35,7 @@ def test_files_are_whole_polls_named_in_arrival_order(tmp_path: Path) -> None:
     files = spool.pending()
     assert [p.name for p in files] == sorted(p.name for p in files)
     assert [poll_from_json(p.read_bytes()) for p in files] == polls
-    assert not list((tmp_path / "spool").glob(".tmp-*"))
+    assert not list((tmp_path / "spool").glob(".*.tmp"))
 
 
 def test_a_full_spool_drops_the_oldest_counts_and_warns_once_a_minute(

@@ -13,6 +13,7 @@ from test_csv import DAILY_HEADER, DAILY_ROWS
 
 import envoylog.cli.export as export_cli
 from envoylog.cli import EnvoylogGroup
+from envoylog.cli import progress as bars
 from envoylog.db import Store
 
 # The real group turns library errors into one-line messages; export registered on it.
@@ -44,7 +45,7 @@ def test_an_output_file_is_written_and_summarised(
     assert result.stderr == (
         f"exported 2 daily rows for 1 gateway (2024-03-30 to 2024-03-31) to {target}\n"
     )
-    assert not list(tmp_path.glob(".*partial"))
+    assert not list(tmp_path.glob(".*.tmp"))
 
 
 def test_a_parquet_suffix_chooses_parquet(store: Store, db_url: str, tmp_path: Path) -> None:
@@ -67,7 +68,7 @@ def test_parquet_to_a_terminal_is_refused(
     store: Store, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tiny_site(store)
-    monkeypatch.setattr(export_cli, "_is_terminal", lambda stream: True)
+    monkeypatch.setattr(bars, "is_terminal", lambda stream: True)
     result = run("daily", "--db", db_url, "--format", "parquet")
     assert result.exit_code == 2
     assert "refusing to write Parquet (binary) to a terminal" in result.stderr
@@ -107,7 +108,7 @@ def test_from_after_to_is_a_usage_error(store: Store, db_url: str) -> None:
 def test_a_date_that_is_not_one_is_a_usage_error() -> None:
     result = run("daily", "--from", "31/01/2024")
     assert result.exit_code == 2
-    assert "'31/01/2024' is not a date like 2024-03-31" in result.stderr
+    assert "'31/01/2024' does not match the format '%Y-%m-%d'" in result.stderr
 
 
 def test_a_missing_sqlite_file_is_not_created(tmp_path: Path) -> None:
@@ -140,8 +141,8 @@ def test_a_long_export_on_a_terminal_shows_progress(
     store: Store, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tiny_site(store)
-    monkeypatch.setattr(export_cli, "_is_terminal", lambda stream: True)
-    monkeypatch.setattr(export_cli, "PROGRESS_MIN_ROWS", 2)
+    monkeypatch.setattr(bars, "is_terminal", lambda stream: True)
+    monkeypatch.setattr(bars, "SHOW_AFTER_S", 0.0)
     result = run("daily", "--db", db_url, "-o", str(tmp_path / "d.csv"))
     assert result.exit_code == 0, result.output
-    assert "reading" in result.stderr
+    assert "Reading rows" in result.stderr

@@ -10,6 +10,7 @@ from builders import SERIAL, events, log_ct, table
 from click.testing import CliRunner
 
 from envoylog.cli import cli
+from envoylog.cli import progress as bars
 from envoylog.db import Store
 from envoylog.energy import day_range
 from envoylog.energy.rollup import rollup, rollup_recent
@@ -75,3 +76,26 @@ def test_rollup_command_prints_what_it_recomputed(store: Store, db_url: str) -> 
     assert result.exit_code == 0, result.output
     assert f"roof ({SERIAL}, Europe/Berlin): 1 day(s) 2024-06-01 to 2024-06-01" in result.output
     assert "production_source   production-ct-delivered" in result.output
+
+
+def test_a_long_rollup_on_a_terminal_shows_progress(
+    store: Store, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Progress is told once a month: two months make a first report before the end.
+    begin, end = day_range(date(2024, 5, 31), date(2024, 6, 1), ZONE)
+    log_ct(store, ZONE, begin, end)
+    monkeypatch.setattr(bars, "is_terminal", lambda stream: True)
+    monkeypatch.setattr(bars, "SHOW_AFTER_S", 0.0)
+    args = ["--db", db_url, "--from", "2024-05-31", "--to", "2024-06-02"]
+    result = CliRunner().invoke(cli, ["rollup", *args])
+    assert result.exit_code == 0, result.output
+    assert "Recomputing days" in result.stderr
+
+
+def test_a_rollup_off_a_terminal_draws_no_progress(store: Store, db_url: str) -> None:
+    begin, end = day_range(date(2024, 5, 31), date(2024, 6, 1), ZONE)
+    log_ct(store, ZONE, begin, end)
+    args = ["--db", db_url, "--from", "2024-05-31", "--to", "2024-06-02"]
+    result = CliRunner().invoke(cli, ["rollup", *args])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""

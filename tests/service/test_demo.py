@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from envoylog.cli import cli
+from envoylog.cli import progress as bars
 from envoylog.demo import DemoResult, run_demo
 
 DAY = date(2026, 6, 21)
@@ -69,6 +70,16 @@ def test_demo_command_prints_summary_and_next_steps(
     assert "Logged Sunday 21 June 2026 (America/Denver)" in result.output
     assert f"Database: {tmp_path / 'envoylog' / 'demo.sqlite'}" in result.output
     assert "Try next:" in result.output
+
+
+def test_demo_on_a_terminal_shows_progress(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bars, "is_terminal", lambda stream: True)
+    monkeypatch.setattr(bars, "SHOW_AFTER_S", 0.0)
+    db = tmp_path / "demo.sqlite"
+    args = ["demo", "--profile", "metered-no-cts", "--date", "2026-06-21", "--db", str(db)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "Logging simulated minutes" in result.stderr
 
 
 def test_demo_rollup_matches_the_simulators_truth(demo_day: DemoResult) -> None:

@@ -71,6 +71,13 @@ def test_unknown_site_profile_is_one_sentence() -> None:
     assert result.output.count("\n") == 1
 
 
+def test_a_start_that_is_not_a_time_is_a_usage_error() -> None:
+    args = ["--site", "metered-split-phase", "--port", "0", "--start", "06:00 tomorrow"]
+    result = CliRunner().invoke(simulate, args)
+    assert result.exit_code == 2
+    assert "'06:00 tomorrow' is not an ISO-8601 date or time" in result.output
+
+
 def test_bad_fault_spec_is_one_sentence() -> None:
     args = ["--site", "metered-split-phase", "--port", "0", "--fault", "slow:rate=x"]
     result = CliRunner().invoke(simulate, args)

@@ -95,6 +95,17 @@ def test_an_expired_token_is_refused_and_a_future_one_accepted(live: Any) -> Non
         assert answer.status_code == status
 
 
+def test_a_token_that_is_not_a_jwt_is_refused(live: Any) -> None:
+    gateway = live(METERED)
+    answer = requests.get(
+        gateway.url + "/auth/check_jwt",
+        headers={"Authorization": "Bearer not.a-jwt"},
+        verify=False,
+        timeout=5,
+    )
+    assert answer.status_code == 401
+
+
 def test_nightly_hang_times_out_after_23_local(live: Any, poller: Any) -> None:
     gateway = live(METERED, "2024-06-01T22:59", faults=["nightly-hang:seconds=5"])
     client = poller(gateway, timeouts=(2.0, 0.2), retries=0).client
