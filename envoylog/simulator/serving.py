@@ -244,6 +244,12 @@ def simulator_certificate_pem() -> str:
     return resources.files("envoylog.simulator").joinpath(CERT_FILE).read_text(encoding="ascii")
 
 
+def simulator_certificate_sha256() -> str:
+    """Return the SHA-256 of the simulator certificate, as certificate pinning records it."""
+    der = ssl.PEM_cert_to_DER_cert(simulator_certificate_pem())
+    return hashlib.sha256(der).hexdigest()
+
+
 class Served:
     """The life of every simulator server object: start, serve, close, and `with`."""
 

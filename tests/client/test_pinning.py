@@ -15,10 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import requests
 
 from envoylog.client import Credentials, GatewayClient, PinStore
-from envoylog.client.pinning import gateway_tls_context
+from envoylog.client.bounds import gateway_tls_context
 from envoylog.errors import CertificateMismatch
 
 pytestmark = pytest.mark.skipif(
@@ -174,22 +173,11 @@ def test_self_signed_certificate_raises_no_global_warning(gateway, tmp_path: Pat
 
 
 def test_every_gateway_shares_one_tls_context() -> None:
-    first = GatewayClient("https://192.0.2.1", credentials=Credentials())
-    second = GatewayClient("https://192.0.2.2", credentials=Credentials())
-
-    contexts = {id(client._conn.transport.tls_context) for client in (first, second)}
-
-    assert contexts == {id(gateway_tls_context())}
-
-
-def test_gateways_on_requests_sessions_share_the_tls_context_too() -> None:
-    sessions = [requests.Session(), requests.Session()]
-    for number, session in enumerate(sessions):
-        GatewayClient(f"https://192.0.2.{number}", credentials=Credentials(), session=session)
+    clients = [GatewayClient(f"https://192.0.2.{n}", credentials=Credentials()) for n in (1, 2)]
 
     contexts = {
-        id(session.get_adapter("https://x/").poolmanager.connection_pool_kw["ssl_context"])
-        for session in sessions
+        id(c._conn.session.get_adapter("https://x/").poolmanager.connection_pool_kw["ssl_context"])
+        for c in clients
     }
 
     assert contexts == {id(gateway_tls_context())}

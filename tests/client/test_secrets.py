@@ -38,7 +38,7 @@ def test_credentials_repr_shows_no_secret(jwt) -> None:
 
 
 def test_secrets_stay_out_of_logs_and_errors(
-    rsps: responses.RequestsMock, session, caplog: pytest.LogCaptureFixture, jwt
+    rsps: responses.RequestsMock, caplog: pytest.LogCaptureFixture, jwt
 ) -> None:
     token = jwt.make()
     rsps.get("https://envoy.local/ivp/meters/readings", status=401)
@@ -46,7 +46,7 @@ def test_secrets_stay_out_of_logs_and_errors(
     credentials = Credentials(token=token, digest_password=PASSWORD)
 
     with caplog.at_level(logging.DEBUG), pytest.raises(AuthError) as caught:
-        client = GatewayClient("https://envoy.local", credentials=credentials, session=session)
+        client = GatewayClient("https://envoy.local", credentials=credentials)
         client.get("/ivp/meters/readings")
 
     everything = caplog.text + str(caught.value) + repr(client)

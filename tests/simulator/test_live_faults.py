@@ -97,7 +97,7 @@ def test_an_expired_token_is_refused_and_a_future_one_accepted(live: Any) -> Non
 
 def test_nightly_hang_times_out_after_23_local(live: Any, poller: Any) -> None:
     gateway = live(METERED, "2024-06-01T22:59", faults=["nightly-hang:seconds=5"])
-    client = poller(gateway, timeouts=(2.0, 0.2), retries=0).client
+    client = poller(gateway, deadline_s=0.2, retries=0).client
     assert client.get("/production.json").status == 200
     gateway.clock.advance(timedelta(seconds=90))
     with pytest.raises(GatewayTimeout):
@@ -108,7 +108,7 @@ def test_nightly_hang_times_out_after_23_local(live: Any, poller: Any) -> None:
 
 def test_a_hang_is_a_timeout_and_the_rest_of_the_poll_goes_on(live: Any, poller: Any) -> None:
     gateway = live(METERED, faults=["hang:path=/home"])
-    result = poller(gateway, timeouts=(2.0, 0.2), retries=0).poll()
+    result = poller(gateway, deadline_s=0.2, retries=0).poll()
     assert {e.endpoint for e in result.endpoints if not e.ok} == {"home"}
     started = time.monotonic()
     gateway.close()  # a hung request must not keep the server from stopping
