@@ -9,9 +9,8 @@ from typing import Any, TypeVar
 
 import click
 
-from envoylog.client import Credentials, GatewayClient, PinStore
+from envoylog.client import Credentials, GatewayClient, gateway_client
 from envoylog.config import Settings, find_config_file, load_settings
-from envoylog.paths import pin_file
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -92,10 +91,7 @@ def client_from_options(
         enlighten_username=enlighten_user,
         enlighten_password=enlighten_password,
     )
-    pins = PinStore(pin_file()) if pin else None
-    return GatewayClient(
-        host, credentials=credentials, pin_store=pins, retrust=retrust, retries=retries
-    )
+    return gateway_client(host, credentials, pin=pin, retrust=retrust, retries=retries)
 
 
 def with_client(command: Callable[..., Any]) -> Callable[..., Any]:

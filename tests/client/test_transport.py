@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from impostor import RecordingTlsServer, serving
 
 from envoylog.client import Credentials, GatewayClient, PinStore
 from envoylog.client.bounds import MAX_BODY_BYTES
@@ -108,17 +109,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass
-
-
-@contextlib.contextmanager
-def serving(server: socketserver.TCPServer) -> Iterator[None]:
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
@@ -519,38 +509,8 @@ def test_a_refused_digest_login_is_an_auth_error_not_a_broken_answer(
 # -- pinning: nothing sent to another certificate ---------------------------------------
 
 
-class RawTlsServer(socketserver.ThreadingTCPServer):
-    """Completes TLS handshakes and records every byte a client sends after them."""
-
-    daemon_threads = False  # server_close() waits for the handlers
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), _RawTlsHandler)
-        self.context = simulator_tls_context()
-        self.received: list[bytes] = []
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.server_address[1]}"
-
-
-class _RawTlsHandler(socketserver.BaseRequestHandler):
-    server: RawTlsServer
-
-    def handle(self) -> None:
-        self.request.settimeout(5)
-        data = b""
-        try:
-            tls = self.server.context.wrap_socket(self.request, server_side=True)
-            while chunk := tls.recv(65536):
-                data += chunk
-        except OSError:
-            pass  # the client hung up: what it sent before is in `data`
-        self.server.received.append(data)
-
-
 def test_a_pin_mismatch_sends_no_request_byte(tmp_path: Path, jwt) -> None:
-    server = RawTlsServer()
+    server = RecordingTlsServer(simulator_tls_context())
     pins = PinStore(tmp_path / "pins.json")
     pins.set(server.url, "00" * 32)
     gateway_client = client(server.url, credentials=Credentials(token=jwt.make()), pin_store=pins)
