@@ -102,3 +102,15 @@ def test_probe_sends_nothing_to_an_impostor_on_the_pinned_address(tmp_path: Path
     [line] = out.splitlines()
     assert line.startswith("Error: " + refused_impostor_sentence(server))
     assert server.received and not server.sent_anything()
+
+
+def test_a_token_with_a_line_break_is_one_sentence_not_a_traceback() -> None:
+    token = make_jwt()
+    code, out = probe("--host", "https://127.0.0.1:9", "--token", token + "\r\nX-Evil: 1")
+
+    assert code == 1
+    assert out == (
+        "Error: The token given by the token setting has a line break, a space or another "
+        f"character no token has at character {len(token) + 1}: copy the whole token again, "
+        "on one line.\n"
+    )
