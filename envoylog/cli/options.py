@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from envoylog.client import Credentials, GatewayClient, gateway_client
+from envoylog.client.gateway import DEADLINE_S, RETRIES
 from envoylog.config import Settings, find_config_file, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -54,9 +55,10 @@ def gateway_options(command: F) -> F:
         click.option(
             "--retries",
             type=click.IntRange(0, 10),
-            default=2,
+            default=RETRIES,
             show_default=True,
-            help="Retries after a connection error or a 5xx answer, with growing waits.",
+            help="Retries after a refused connection or a 5xx answer, with growing waits, "
+            f"within the {DEADLINE_S:g} s each request may take.",
         ),
         click.option(
             "--retrust",
@@ -78,7 +80,7 @@ def client_from_options(
     enlighten_password_file: Path | None,
     pin: bool,
     retrust: bool,
-    retries: int = 2,
+    retries: int = RETRIES,
 ) -> GatewayClient:
     """Build the gateway client the shared options describe."""
     enlighten_password = (

@@ -9,7 +9,6 @@ import socket
 import socketserver
 import threading
 import time
-import tracemalloc
 from collections.abc import Iterable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any, NamedTuple
 
 import pytest
 from impostor import RecordingTlsServer, serving
+from support import peak_memory
 
 from envoylog.client import Credentials, GatewayClient, PinStore
 from envoylog.client.bounds import MAX_BODY_BYTES
@@ -318,48 +318,37 @@ def trickle(data: bytes, every_s: float) -> Iterator[Piece]:
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
-def test_a_body_arriving_in_small_pieces_is_read_to_its_length(scripted: ScriptedGateway) -> None:
-    scripted.script["/a"] = [
-        [b"HTTP/1.1 200 OK\r\nContent-Le", b"ngth: 10\r\n\r\n01", b"234", b"56789"]
-    ]
+@pytest.mark.parametrize(
+    ("pieces", "body", "connections"),
+    [
+        (
+            [b"HTTP/1.1 200 OK\r\nContent-Le", b"ngth: 10\r\n\r\n01", b"234", b"56789"],
+            b"0123456789",
+            [1, 1],
+        ),
+        (
+            [
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;name=value\r\nhel",
+                b"lo\r\n1\r\n!\r\n0\r\nX-Checksum: 1\r\n\r\n",
+            ],
+            b"hello!",
+            [1, 1],
+        ),
+        # The server leaves the socket open: only the header says the connection is done.
+        ([b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"], b"ok", [1, 2]),
+    ],
+    ids=["small pieces", "chunk extension and trailer", "connection close"],
+)
+def test_an_answer_is_read_whole_and_its_connection_kept_unless_it_says_close(
+    scripted: ScriptedGateway, pieces: list[bytes], body: bytes, connections: list[int]
+) -> None:
+    scripted.script["/a"] = [pieces]
     gateway_client = client(scripted.url)
 
     bodies = [gateway_client.get("/a").body for _ in range(2)]
 
-    assert bodies == [b"0123456789", b"0123456789"]
-    assert scripted.seen == [(1, "/a"), (1, "/a")]
-
-
-def test_chunks_with_an_extension_and_a_trailer_are_read_and_the_connection_kept(
-    scripted: ScriptedGateway,
-) -> None:
-    scripted.script["/c"] = [
-        [
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;name=value\r\nhel",
-            b"lo\r\n1\r\n!\r\n0\r\nX-Checksum: 1\r\n\r\n",
-        ]
-    ]
-    gateway_client = client(scripted.url)
-
-    bodies = [gateway_client.get("/c").body for _ in range(2)]
-
-    assert bodies == [b"hello!", b"hello!"]
-    assert scripted.seen == [(1, "/c"), (1, "/c")]
-
-
-def test_connection_close_in_the_answer_makes_the_next_get_reconnect(
-    scripted: ScriptedGateway,
-) -> None:
-    # The server leaves the socket open: only the header says the connection is done.
-    scripted.script["/a"] = [
-        [b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok"]
-    ]
-    gateway_client = client(scripted.url)
-
-    bodies = [gateway_client.get("/a").body for _ in range(2)]
-
-    assert bodies == [b"ok", b"ok"]
-    assert scripted.seen == [(1, "/a"), (2, "/a")]
+    assert bodies == [body, body]
+    assert scripted.seen == [(number, "/a") for number in connections]
 
 
 def test_no_content_has_no_body_and_the_connection_carries_the_next_get(
@@ -464,15 +453,11 @@ def test_an_endless_body_is_refused_at_the_cap_with_bounded_memory(
     scripted: ScriptedGateway,
 ) -> None:
     scripted.script["/big"] = [endless_chunks()]
-    tracemalloc.start()
-    try:
-        with pytest.raises(BadAnswer, match=r"answered /big with more than 4 MiB"):
-            client(scripted.url).get("/big")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
-    assert peak < 3 * MAX_BODY_BYTES
+    with peak_memory() as peak, pytest.raises(BadAnswer, match=r"/big with more than 4 MiB"):
+        client(scripted.url).get("/big")
+
+    assert peak.bytes < 3 * MAX_BODY_BYTES
 
 
 def test_a_huge_digest_challenge_body_is_refused_with_bounded_memory(
@@ -483,16 +468,12 @@ def test_a_huge_digest_challenge_body_is_refused_with_bounded_memory(
     huge = [challenge + b"Transfer-Encoding: chunked\r\n\r\n", *list(endless_chunks())[1:]]
     # The first challenge turns Digest on; requests' own digest hook reads the second one.
     scripted.script["/ivp/meters"] = [[small], huge]
-    credentials = Credentials(digest_password="123456")
-    tracemalloc.start()
-    try:
-        with pytest.raises(BadAnswer, match=r"answered /ivp/meters with more than 4 MiB"):
-            client(scripted.url, credentials=credentials).get("/ivp/meters")
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
+    gateway_client = client(scripted.url, credentials=Credentials(digest_password="123456"))
 
-    assert peak < 3 * MAX_BODY_BYTES
+    with peak_memory() as peak, pytest.raises(BadAnswer, match=r"/ivp/meters with more than 4"):
+        gateway_client.get("/ivp/meters")
+
+    assert peak.bytes < 3 * MAX_BODY_BYTES
 
 
 def test_a_refused_digest_login_is_an_auth_error_not_a_broken_answer(
