@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import ssl
+import socket
 import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from envoylog.client.bounds import gateway_tls_context
 from envoylog.errors import ConfigError
 from envoylog.files import write_private
 
@@ -78,5 +79,10 @@ def certificate_fingerprint(base_url: str, timeout_s: float) -> str:
     """
     parts = urlsplit(base_url)
     host = parts.hostname or ""
-    pem = ssl.get_server_certificate((host, parts.port or 443), timeout=timeout_s)
-    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
+    # The gateways' own TLS context: its handshake ends by the request's deadline too.
+    with (
+        socket.create_connection((host, parts.port or 443), timeout_s) as raw,
+        gateway_tls_context().wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True) or b""
+    return hashlib.sha256(der).hexdigest()
