@@ -201,7 +201,7 @@ class GatewayClient:
         username = self._credentials.enlighten_username
         password = self._credentials.enlighten_password
         assert username is not None and password is not None
-        from envoylog.client.enlighten import fetch_token  # loads requests: only when needed
+        from envoylog.client.enlighten import fetch_token
 
         try:
             token = fetch_token(username, password, serial, session=self._cloud_session)
@@ -217,17 +217,18 @@ class GatewayClient:
             self._refresh_failed_at = now
             raise
         log.info("token_refreshed host=%s expires=%s", self.host, _date(self._token_expires_at))
-        check = self._conn.request(CHECK_JWT_PATH, headers=self._bearer())
-        if check.status != 200:
-            self._token_refused = True
-            self._refresh_failed_at = now
-            raise TokenError(
-                f"Gateway {self.host} refused even a token just fetched from Enlighten "
-                f"(HTTP {check.status} from {CHECK_JWT_PATH}): check that the Enlighten "
-                f"account owns the gateway with serial {serial}.",
-                host=self.host,
-            )
-        return self._conn.request(path, headers=self._bearer())
+        with self._conn.deadline():  # the cloud's time is not the gateway's
+            check = self._conn.request(CHECK_JWT_PATH, headers=self._bearer())
+            if check.status != 200:
+                self._token_refused = True
+                self._refresh_failed_at = now
+                raise TokenError(
+                    f"Gateway {self.host} refused even a token just fetched from Enlighten "
+                    f"(HTTP {check.status} from {CHECK_JWT_PATH}): check that the Enlighten "
+                    f"account owns the gateway with serial {serial}.",
+                    host=self.host,
+                )
+            return self._conn.request(path, headers=self._bearer())
 
     def _with_digest(self, path: str) -> HttpResponse:
         # requests' HTTPDigestAuth answers each challenge (a stale nonce too) once by itself:

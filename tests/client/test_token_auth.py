@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -172,3 +173,24 @@ def test_malformed_token_is_refused_at_start(jwt) -> None:
         GatewayClient(BASE, credentials=Credentials(token="not-a-jwt-secret"))
 
     assert "not-a-jwt-secret" not in str(caught.value)
+
+
+def test_a_slow_token_fetch_leaves_the_gateway_requests_a_deadline_of_their_own(
+    rsps: responses.RequestsMock, jwt
+) -> None:
+    def slow_login(request: requests.PreparedRequest) -> tuple[int, dict[str, str], bytes]:
+        time.sleep(0.6)  # the cloud takes longer than the gateway's whole deadline
+        return 200, {}, b'{"session_id": "abc"}'
+
+    rsps.get(READINGS, status=401)
+    rsps.get(f"{BASE}/info", body=jwt.info_xml)
+    rsps.add_callback(responses.POST, LOGIN_URL, callback=slow_login)
+    rsps.post(TOKEN_URL, body=jwt.make())
+    rsps.get(CHECK, body=b"Valid token.")
+    rsps.get(READINGS, json=[])
+    credentials = Credentials(enlighten_username="me@example.com", enlighten_password="pw")
+    client = GatewayClient(
+        BASE, credentials=credentials, cloud_session=requests.Session(), deadline_s=0.5
+    )
+
+    assert client.get("/ivp/meters/readings").status == 200
