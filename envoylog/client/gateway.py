@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 from requests.auth import HTTPDigestAuth
 
@@ -24,9 +23,6 @@ from envoylog.client.response import HttpResponse
 from envoylog.client.tokens import WARN_DAYS, days_left, token_expiry
 from envoylog.errors import AuthError, CloudError, TokenError
 from envoylog.paths import pin_file
-
-if TYPE_CHECKING:
-    import requests
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +61,6 @@ class GatewayClient:
         sleep: Callable[[float], None] = time.sleep,
         pin_store: PinStore | None = None,
         retrust: bool = False,
-        cloud_session: requests.Session | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._conn = Connection(
@@ -79,7 +74,6 @@ class GatewayClient:
             retrust=retrust,
         )
         self._credentials = credentials or Credentials()
-        self._cloud_session = cloud_session
         self._clock = clock
         self._lock = threading.Lock()
         self._digest: HTTPDigestAuth | None = None
@@ -204,7 +198,7 @@ class GatewayClient:
         from envoylog.client.enlighten import fetch_token
 
         try:
-            token = fetch_token(username, password, serial, session=self._cloud_session)
+            token = fetch_token(username, password, serial)
         except CloudError as exc:
             self._refresh_failed_at = now
             raise TokenError(

@@ -81,7 +81,7 @@ def test_refused_token_is_refreshed_from_enlighten(rsps: responses.RequestsMock,
     credentials = Credentials(
         token=old, enlighten_username="me@example.com", enlighten_password="hunter2"
     )
-    client = GatewayClient(BASE, credentials=credentials, cloud_session=requests.Session())
+    client = GatewayClient(BASE, credentials=credentials)
 
     assert client.get("/ivp/meters/readings").status == 200
     assert bearer(rsps.calls[-1]) == f"Bearer {new}"
@@ -137,7 +137,6 @@ def test_failed_refresh_is_not_retried_within_the_hour(rsps: responses.RequestsM
     client = GatewayClient(
         BASE,
         credentials=credentials,
-        cloud_session=requests.Session(),
         clock=lambda: now[0],
     )
 
@@ -189,8 +188,6 @@ def test_a_slow_token_fetch_leaves_the_gateway_requests_a_deadline_of_their_own(
     rsps.get(CHECK, body=b"Valid token.")
     rsps.get(READINGS, json=[])
     credentials = Credentials(enlighten_username="me@example.com", enlighten_password="pw")
-    client = GatewayClient(
-        BASE, credentials=credentials, cloud_session=requests.Session(), deadline_s=0.5
-    )
+    client = GatewayClient(BASE, credentials=credentials, deadline_s=0.5)
 
     assert client.get("/ivp/meters/readings").status == 200
