@@ -14,15 +14,17 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from envoylog.client import Credentials, GatewayClient
+from envoylog.client import Credentials, PinStore, gateway_client
 from envoylog.db import Spool, Writer, open_store
 from envoylog.db.energy import daily_energy
 from envoylog.db.status import row_counts
 from envoylog.endpoints import ALL
+from envoylog.errors import GatewayError
 from envoylog.service.jobs import GatewayJob, Outcome, QuietWindow
 from envoylog.service.worker import StoreWorker
 from envoylog.simulator import ManualClock, SimulatedGateway
 from envoylog.simulator.profiles import get_profile
+from envoylog.simulator.serving import simulator_certificate_sha256
 
 TICK_S = 60
 # energy_daily column -> the simulator's truth flow it must match
@@ -95,7 +97,10 @@ def run_demo(
     worker.start()
     polls = quiet = 0
     with SimulatedGateway(profile, clock=clock, seed=1) as gateway:
-        client = GatewayClient(gateway.url, credentials=Credentials(token=gateway.token))
+        # The simulator's certificate is known: pinned from the start, not on first use.
+        pins = PinStore(db_path.parent / f"{db_path.name}-pins.json")
+        pins.set(gateway.url, simulator_certificate_sha256())
+        client = gateway_client(gateway.url, Credentials(token=gateway.token), pins=pins)
         job = GatewayJob(
             name="demo",
             client=client,
@@ -111,6 +116,8 @@ def run_demo(
         try:
             for tick in range(total):
                 outcome = job.run()
+                if outcome is Outcome.FAILED and polls == 0:
+                    raise GatewayError(job.health.last_error or "", host=gateway.url)
                 polls += outcome is Outcome.POLLED
                 quiet += outcome is Outcome.QUIET
                 clock.advance(TICK_S)

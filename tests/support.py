@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import tracemalloc
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -40,3 +44,20 @@ def make_jwt(expires_in: timedelta | None = timedelta(days=365), **claims: objec
 def wants_token(folder: Path) -> bool:
     """Say whether a sample site plays a firmware-7+ gateway (HTTPS and a bearer token)."""
     return any('"bearer"' in log.read_text() for log in folder.glob("*_log.json"))
+
+
+@dataclass
+class Peak:
+    bytes: int = 0
+
+
+@contextlib.contextmanager
+def peak_memory() -> Iterator[Peak]:
+    """The most memory Python held at once inside the block (tracemalloc), set at its end."""
+    peak = Peak()
+    tracemalloc.start()
+    try:
+        yield peak
+    finally:
+        peak.bytes = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()

@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 
 import click
 
-from envoylog.client import Credentials, GatewayClient, PinStore
+from envoylog.client import Credentials, GatewayClient, gateway_client
+from envoylog.client.gateway import DEADLINE_S, RETRIES
 from envoylog.config import Settings, find_config_file, load_settings
-from envoylog.paths import pin_file
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,9 +82,10 @@ def gateway_options(command: F) -> F:
         click.option(
             "--retries",
             type=click.IntRange(0, 10),
-            default=2,
+            default=RETRIES,
             show_default=True,
-            help="Retries after a connection error or a 5xx answer, with growing waits.",
+            help="Retries after a refused connection or a 5xx answer, with growing waits, "
+            f"within the {DEADLINE_S:g} s each request may take.",
         ),
         click.option(
             "--retrust",
@@ -106,7 +107,7 @@ def client_from_options(
     enlighten_password_file: Path | None,
     pin: bool,
     retrust: bool,
-    retries: int = 2,
+    retries: int = RETRIES,
 ) -> GatewayClient:
     """Build the gateway client the shared options describe."""
     enlighten_password = (
@@ -119,10 +120,7 @@ def client_from_options(
         enlighten_username=enlighten_user,
         enlighten_password=enlighten_password,
     )
-    pins = PinStore(pin_file()) if pin else None
-    return GatewayClient(
-        host, credentials=credentials, pin_store=pins, retrust=retrust, retries=retries
-    )
+    return gateway_client(host, credentials, pin=pin, retrust=retrust, retries=retries)
 
 
 def with_client(command: Callable[..., Any]) -> Callable[..., Any]:

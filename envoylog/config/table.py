@@ -7,6 +7,7 @@ from datetime import time
 from typing import Any, Generic, TypeVar
 
 from envoylog import endpoints
+from envoylog.client.gateway import DEADLINE_S
 from envoylog.config import kinds
 from envoylog.db.engine import SYNCHRONOUS_MODES, EngineOptions
 from envoylog.db.spool import DEFAULT_MAX_BYTES
@@ -165,6 +166,15 @@ MAX_BACKOFF_S = Setting(
     "one minute up to this.",
     "900",
 )
+_DEADLINE_HELP = (
+    "Seconds one request to a gateway may take in all: connecting, waiting for the answer "
+    "and reading all of it, retries included. A gateway that hangs, trickles, or promises "
+    "more than it sends is cut off then, and asked again at the next poll. Gateways can be "
+    "slow (/production.json has taken 30-45 s): raise it for such a gateway."
+)
+REQUEST_DEADLINE_S = Setting(
+    TOP, "request_deadline_s", kinds.SECONDS, int(DEADLINE_S), _DEADLINE_HELP, "45"
+)
 
 CADENCES = tuple(
     Setting(
@@ -265,6 +275,15 @@ TIMEZONE = Setting(
     '"Europe/Berlin"',
     default_text="the gateway's own (/home), else this machine's",
 )
+GATEWAY_REQUEST_DEADLINE_S = Setting(
+    GATEWAY,
+    "request_deadline_s",
+    kinds.SECONDS,
+    None,
+    "This gateway's own request_deadline_s.",
+    "45",
+    default_text="the top-level request_deadline_s",
+)
 ENABLED = Setting(
     GATEWAY,
     "enabled",
@@ -282,6 +301,7 @@ GATEWAY_SETTINGS: tuple[Setting[Any], ...] = (
     ENLIGHTEN_PASSWORD_FILE,
     DIGEST_PASSWORD,
     TIMEZONE,
+    GATEWAY_REQUEST_DEADLINE_S,
     ENABLED,
 )
 TOP_SETTINGS: tuple[Setting[Any], ...] = (
@@ -295,6 +315,7 @@ TOP_SETTINGS: tuple[Setting[Any], ...] = (
     QUIET_END,
     LOG_LEVEL,
     MAX_BACKOFF_S,
+    REQUEST_DEADLINE_S,
 )
 
 ALL: tuple[Setting[Any], ...] = (*TOP_SETTINGS, *CADENCES, *GATEWAY_SETTINGS)

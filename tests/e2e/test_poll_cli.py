@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from impostor import impostor, needs_openssl, refused_impostor_sentence
 from support import SAMPLE_DATA, make_jwt
 
 from envoylog.cli import cli
@@ -85,3 +86,17 @@ def test_poll_with_database_down_spools_then_replays(tmp_path: Path) -> None:
     assert code == 0, out
     assert "1 earlier poll replayed from the spool" in out
     assert counts(db)["polls"] == 2 and not list(spool.glob("*.json"))
+
+
+@needs_openssl
+def test_poll_sends_nothing_to_an_impostor_on_the_pinned_address(tmp_path: Path) -> None:
+    with impostor(tmp_path) as server:
+        result = CliRunner().invoke(
+            cli, ["poll", "--host", server.url, "--db", f"sqlite:///{tmp_path / 'p.sqlite'}"]
+        )
+
+    assert result.exit_code == 1
+    [line] = result.output.splitlines()
+    assert line.startswith("Error: " + refused_impostor_sentence(server))
+    assert "so nothing was sent to it" in line
+    assert server.received and not server.sent_anything()
