@@ -1,0 +1,157 @@
+"""Parse CPU per body on the largest real capture pages, and peak RSS of hostile bodies.
+
+    python benchmarks/bench_parse.py [--rounds 7] [--hostile-mib 4]
+
+CPU: for each endpoint, the largest body among ../shared/envoy-captures is parsed over
+and over in this process; the figure is the best of ``--rounds`` rounds of process CPU
+time per body (µs). Memory: each hostile body (``[{},{},...]``, ``[[],[],...]``, an
+object of that many keys, ...) of ``--hostile-mib`` MiB is parsed in a fresh child
+process and its peak RSS (VmHWM) is reported next to the child's RSS before parsing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from envoylog import parse
+from envoylog.errors import ParseError
+from envoylog.parse.context import ParseContext
+from envoylog.records import GatewayInfo, MeterConfig, Record
+
+CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "envoy-captures"
+Parser = Callable[[bytes, ParseContext], tuple[Record, ...]]
+ENDPOINTS: dict[str, tuple[Parser, str]] = {
+    "info": (parse.parse_info, "info"),
+    "production_json": (parse.parse_production_json, "production.json_details_1"),
+    "api_v1_inverters": (parse.parse_api_v1_inverters, "api_v1_production_inverters"),
+    "meter_readings": (parse.parse_meter_readings, "ivp_meters_readings"),
+    "device_data": (parse.parse_device_data, "ivp_pdm_device_data"),
+}
+HOSTILE = {
+    "empty objects in a list": lambda n: b"[" + b",".join([b"{}"] * n) + b"]",
+    "empty lists in a list": lambda n: b"[" + b",".join([b"[]"] * n) + b"]",
+    "zeros in a list": lambda n: b"[" + b",".join([b"0"] * n) + b"]",
+    "device_data of empty devices": lambda n: (
+        b'{"deviceCount":1,' + b",".join(b'"%d":{}' % i for i in range(n)) + b"}"
+    ),
+}
+
+
+def largest(file_name: str) -> Path:
+    found = [p for p in CAPTURES.glob(f"*/{file_name}") if p.is_file()]
+    if not found:
+        raise SystemExit(f"no {file_name} under {CAPTURES}: the captures are needed")
+    return max(found, key=lambda p: p.stat().st_size)
+
+
+def fetched_at(path: Path) -> datetime:
+    """When the capture was fetched: its Date header, else the gateway time in its /info."""
+    log = path.with_name(path.name + "_log.json")
+    date = json.loads(log.read_text()).get("headers", {}).get("date") if log.is_file() else None
+    if date:
+        return parsedate_to_datetime(date)
+    (info,) = parse.parse_info((path.parent / "info").read_bytes(), ParseContext(datetime.now(UTC)))
+    assert isinstance(info, GatewayInfo) and info.gateway_time is not None
+    return info.gateway_time
+
+
+def context_for(folder: Path, at: datetime) -> ParseContext:
+    meters = None
+    path = folder / "ivp_meters"
+    if path.is_file():
+        try:
+            records = parse.parse_meters(path.read_bytes(), ParseContext(fetched_at=at))
+            meters = tuple(r for r in records if isinstance(r, MeterConfig))
+        except ParseError:
+            pass
+    return ParseContext(fetched_at=at, meters=meters)
+
+
+def cpu_per_body(rounds: int) -> dict[str, dict[str, object]]:
+    results: dict[str, dict[str, object]] = {}
+    for name, (parser, file_name) in ENDPOINTS.items():
+        path = largest(file_name)
+        body = path.read_bytes()
+        at = fetched_at(path)
+        ctx = context_for(path.parent, at)
+        parser(body, ctx)
+        count = max(50, 2_000_000 // max(len(body), 1))
+        best = float("inf")
+        for _ in range(rounds):
+            started = time.process_time()
+            for _ in range(count):
+                parser(body, ctx)
+            best = min(best, (time.process_time() - started) / count)
+        results[name] = {"capture": path.parent.name, "bytes": len(body), "us": best * 1e6}
+    return results
+
+
+def child(kind: str, mib: float) -> None:
+    """Parse one hostile body; print RSS before and the peak (VmHWM) after, in MB."""
+    size = int(mib * 1024 * 1024)
+    make = HOSTILE[kind]
+    body = make(size // (len(make(1001)) // 1000))  # whole items, about `size` bytes
+    before = _status("VmRSS")
+    ctx = ParseContext(fetched_at=datetime.now(UTC))
+    outcome = "records"
+    parser = parse.parse_device_data if "device_data" in kind else parse.parse_api_v1_inverters
+    started = time.process_time()
+    try:
+        parser(body, ctx)
+    except ParseError as exc:
+        outcome = f"ParseError: {exc.problem[:70]}"
+    cpu_ms = (time.process_time() - started) * 1e3
+    print(json.dumps({"before_mb": before, "peak_mb": _status("VmHWM"), "cpu_ms": cpu_ms,
+                      "bytes": len(body), "outcome": outcome}))  # fmt: skip
+
+
+def _status(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--hostile-mib", type=float, default=4.0)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.hostile_mib)
+        return
+    print("parse CPU per body (best of rounds, process time)")
+    for name, row in cpu_per_body(args.rounds).items():
+        print(f"  {name:18} {row['us']:8.1f} us  {row['bytes']:>7,} B  {row['capture']}")
+    print(f"hostile bodies of {args.hostile_mib:g} MiB, each in a fresh process")
+    for kind in HOSTILE:
+        command = [
+            sys.executable,
+            __file__,
+            "--child",
+            kind,
+            "--hostile-mib",
+            str(args.hostile_mib),
+        ]
+        found = json.loads(subprocess.run(command, check=True, capture_output=True).stdout)
+        grew = found["peak_mb"] - found["before_mb"]
+        print(
+            f"  {kind:30} peak {found['peak_mb']:6.1f} MB (+{grew:5.1f} MB over "
+            f"{found['before_mb']:.1f}), {found['cpu_ms']:7.1f} ms CPU: {found['outcome']}"
+        )
+
+
+if __name__ == "__main__":
+    main()
