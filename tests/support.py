@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,3 +41,16 @@ def make_jwt(expires_in: timedelta | None = timedelta(days=365), **claims: objec
 def wants_token(folder: Path) -> bool:
     """Say whether a sample site plays a firmware-7+ gateway (HTTPS and a bearer token)."""
     return any('"bearer"' in log.read_text() for log in folder.glob("*_log.json"))
+
+
+def fetched_at(folder: Path) -> datetime:
+    """When a capture or sample folder was fetched: a Date header of its logs, else /info's time.
+
+    Poll a recording on this clock, and its instants are no gateway clock far from ours.
+    """
+    for log in sorted(folder.glob("*_log.json")):
+        date = json.loads(log.read_text()).get("headers", {}).get("date")
+        if date:
+            return parsedate_to_datetime(date).astimezone(UTC)
+    info = (folder / "info").read_text()
+    return datetime.fromtimestamp(int(info.split("<time>")[1].split("</time>")[0]), UTC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from envoylog.parse import bounds
 from envoylog.parse.body import Doc
 from envoylog.parse.context import ParseContext
 from envoylog.records import (
@@ -49,8 +50,8 @@ def parse_api_v1_inverters(body: bytes, ctx: ParseContext) -> tuple[Record, ...]
     records: list[Record] = []
     seen: set[str] = set()
     for device in doc.as_objs(doc.json(), "body"):
-        serial = device.str_("serialNumber")
-        dev_type = device.opt_int("devType")
+        serial = device.str_("serialNumber", most=bounds.SERIAL_CHARS)
+        dev_type = device.opt_int("devType", most=bounds.MAX_ID, what="a device type")
         reported_at = device.epoch("lastReportDate")
         watts = device.num("lastReportWatts")
         max_watts = device.opt_num("maxReportWatts")

@@ -21,6 +21,9 @@ _SECRET_FIELD = re.compile(
 )
 _TOKEN_RUN = re.compile(r"[A-Za-z0-9+/_.=-]{32,}")
 _WHITESPACE = re.compile(r"\s+")
+# Control characters left after whitespace is collapsed: a NUL would make PostgreSQL refuse
+# the endpoint's error text, and with it the whole poll.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TITLE = re.compile(r"(?is)<title[^>]*>(.*?)</title>")
 _PLAIN_ERROR = re.compile(r"(?i)^\s*error:?\s*(\d{3})\b")
 
@@ -32,6 +35,7 @@ def excerpt(body: bytes) -> str:
     text = _BEARER.sub("Bearer [redacted]", text)
     text = _SECRET_FIELD.sub(r"\1\2=[redacted]", text)
     text = _TOKEN_RUN.sub("[redacted]", text)
+    text = _CONTROL.sub("\ufffd", text)
     if len(text) > EXCERPT_CHARS:
         text = text[: EXCERPT_CHARS - 1] + "…"
     return text
@@ -61,6 +65,7 @@ class Doc:
 
     def fail(self, problem: str) -> NoReturn:
         """Raise a ParseError naming this endpoint, with a redacted excerpt of the body."""
+        problem = _CONTROL.sub("\ufffd", problem)  # it may quote the body
         raise ParseError(self.endpoint, problem, excerpt=excerpt(self.body) or None)
 
     def text(self) -> str:
@@ -83,6 +88,13 @@ class Doc:
         match = _TITLE.search(self.text())
         title = _WHITESPACE.sub(" ", match.group(1)).strip() if match else ""
         return f"an HTML page (title {title!r}) instead of data" if title else "an HTML page"
+
+    def fits(self, where: str, text: str, most: int) -> None:
+        """Refuse text that its column cannot store: longer than `most`, or holding a NUL."""
+        if len(text) > most:
+            self.fail(f"{where}: {len(text):,} characters, more than its column holds ({most})")
+        if "\x00" in text:
+            self.fail(f"{where}: holds a NUL character, which no database stores")
 
     def json(self) -> object:
         """Decode JSON, refusing HTML pages, plain-text errors and gateway error objects."""
@@ -190,37 +202,49 @@ class Obj:
             self._missing(key)
         return value
 
-    def opt_int(self, key: str) -> int | None:
-        """Read a whole number (3 or 3.0); None when absent or null."""
-        value = self.opt_num(key)
+    def opt_int(self, key: str, *, most: int, what: str, least: int = 0) -> int | None:
+        """Read a whole number (3 or 3.0) in [least, most], which is `what`; None when absent."""
+        value = self.data.get(key)
         if value is None:
             return None
-        if not value.is_integer():
-            self._wrong(key, "a whole number", value)
-        return int(value)
+        if type(value) is not int:  # exact as sent; a float must be whole
+            number = self.opt_num(key)
+            assert number is not None
+            if not number.is_integer():
+                self._wrong(key, "a whole number", value)
+            value = int(number)
+        if not least <= value <= most:
+            self.doc.fail(f"{self.where}.{key}: {value} is not {what} ({least:,} to {most:,})")
+        return value
 
-    def int_(self, key: str) -> int:
-        """Read a required whole number."""
-        value = self.opt_int(key)
+    def int_(self, key: str, *, most: int, what: str, least: int = 0) -> int:
+        """Read a required whole number in [least, most]."""
+        value = self.opt_int(key, most=most, what=what, least=least)
         if value is None:
             self._missing(key)
         return value
 
-    def opt_str(self, key: str) -> str | None:
-        """Read a string; None when absent or null."""
+    def opt_str(self, key: str, *, most: int | None = None) -> str | None:
+        """Read a string; None when absent or null. `most`: the width of the column it goes to."""
         value = self.data.get(key)
         if value is None:
             return None
         if not isinstance(value, str):
             self._wrong(key, "a string", value)
+        if most is not None:
+            self.fits(key, value, most)
         return value
 
-    def str_(self, key: str) -> str:
+    def str_(self, key: str, *, most: int | None = None) -> str:
         """Read a required, non-empty string."""
-        value = self.opt_str(key)
+        value = self.opt_str(key, most=most)
         if value is None or not value.strip():
             self._missing(key)
         return value
+
+    def fits(self, key: str, text: str, most: int) -> None:
+        """Refuse text that its column cannot store (see Doc.fits)."""
+        self.doc.fits(f"{self.where}.{key}", text, most)
 
     def opt_bool(self, key: str) -> bool | None:
         """Read a JSON boolean; None when absent or null."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from envoylog.parse import bounds
 from envoylog.parse.body import Doc, Obj
 from envoylog.parse.context import ParseContext
 from envoylog.records import DeviceType, Inverter, InverterReading, Record
@@ -44,7 +45,7 @@ def parse_device_data(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
 def _device(device: Obj) -> tuple[Inverter, InverterReading | None] | None:
     """A listed device and, for a microinverter that reported, its last report."""
     name = device.str_("devName")
-    serial = device.str_("sn")
+    serial = device.str_("sn", most=bounds.SERIAL_CHARS)
     if name == "eim":
         return None
     kind = _KINDS.get(name, DeviceType.OTHER)

@@ -8,6 +8,7 @@ from xml.parsers.expat import ExpatError
 
 import xmltodict
 
+from envoylog.parse import bounds
 from envoylog.parse.body import Doc, to_utc
 from envoylog.parse.context import ParseContext
 from envoylog.records import GatewayInfo, HomeInfo, Record
@@ -46,6 +47,10 @@ def parse_info(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
     version = _SOFTWARE.fullmatch(software)
     if version is None:
         doc.fail(f"<software> {software[:20]!r} is not a firmware version")
+    part_number = _text(device, "pn")
+    doc.fits("<sn>", serial, bounds.SERIAL_CHARS)
+    doc.fits("<software>", version.group(1), bounds.FIRMWARE_CHARS)
+    doc.fits("<pn>", part_number or "", bounds.PART_NUMBER_CHARS)
 
     epoch = _text(root, "time")
     gateway_time = None
@@ -60,7 +65,7 @@ def parse_info(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
         GatewayInfo(
             serial=serial,
             firmware=version.group(1),
-            part_number=_text(device, "pn"),
+            part_number=part_number,
             metered=_flag(doc, device, "imeter"),
             web_tokens=_flag(doc, root, "web-tokens"),
             gateway_time=gateway_time,
@@ -96,7 +101,7 @@ def parse_home(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
     data = doc.json_object()
     network = data.opt_obj("network")
     home = HomeInfo(
-        timezone=data.opt_str("timezone"),
+        timezone=data.opt_str("timezone", most=bounds.TIMEZONE_CHARS),
         software_build_at=data.epoch("software_build_epoch"),
         primary_interface=network.opt_str("primary_interface") if network else None,
         last_cloud_report_at=network.epoch("last_enlighten_report_time") if network else None,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from envoylog.parse import bounds
 from envoylog.parse.body import Doc, Obj
 from envoylog.parse.context import ParseContext
 from envoylog.records import MeterConfig, MeterReading, Record
@@ -19,18 +20,22 @@ def parse_meters(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
 
 
 def _meter_config(meter: Obj) -> MeterConfig:
-    phase_count = meter.opt_int("phaseCount")
-    if phase_count is not None and not 0 <= phase_count <= 3:
-        meter.doc.fail(f"{meter.where}.phaseCount: {phase_count} is not 0-3")
+    phase_count = meter.opt_int("phaseCount", most=bounds.MAX_PHASES, what="a phase count")
+    status_flags = meter.opt_strs("statusFlags")
+    meter.fits("statusFlags", ",".join(status_flags), bounds.STATUS_FLAGS_CHARS)
     return MeterConfig(
-        eid=meter.int_("eid"),
-        measurement_type=meter.str_("measurementType"),
-        state=meter.str_("state"),
-        phase_mode=meter.opt_str("phaseMode"),
+        eid=_eid(meter),
+        measurement_type=meter.str_("measurementType", most=bounds.MEASUREMENT_TYPE_CHARS),
+        state=meter.str_("state", most=bounds.METER_STATE_CHARS),
+        phase_mode=meter.opt_str("phaseMode", most=bounds.PHASE_MODE_CHARS),
         phase_count=phase_count,
-        metering_status=meter.opt_str("meteringStatus"),
-        status_flags=meter.opt_strs("statusFlags"),
+        metering_status=meter.opt_str("meteringStatus", most=bounds.METERING_STATUS_CHARS),
+        status_flags=status_flags,
     )
+
+
+def _eid(meter: Obj) -> int:
+    return meter.int_("eid", most=bounds.MAX_ID, what="a 64-bit meter id")
 
 
 def parse_meter_readings(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
@@ -45,7 +50,7 @@ def parse_meter_readings(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
     configs = {m.eid: m for m in ctx.meters} if ctx.meters is not None else None
     records: list[Record] = []
     for meter in doc.as_objs(doc.json(), "body"):
-        eid = meter.int_("eid")
+        eid = _eid(meter)
         if "timestamp" not in meter:
             doc.fail(f"{meter.where}: missing required key 'timestamp'")
         measured_at = meter.epoch("timestamp")

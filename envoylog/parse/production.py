@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from envoylog.parse import bounds
 from envoylog.parse.body import Doc, Obj
 from envoylog.parse.context import ParseContext
 from envoylog.parse.legacy_page import legacy_page_reading
@@ -86,12 +87,13 @@ def _metered_reading(
 ) -> SystemReading:
     """An inverters or eim entry: counter, power and the rest, with its phases (lines)."""
     measured_at = entry.epoch("readingTime")
-    active_count = entry.opt_int("activeCount")
+    active_count = _active_count(entry)
     wh_lifetime, watts = entry.num("whLifetime"), entry.num("wNow")
     voltage = entry.opt_num("rmsVoltage")
-    phases = tuple(
-        _phase(number, line) for number, line in enumerate(entry.opt_objects("lines"), start=1)
-    )
+    lines = entry.opt_objects("lines")
+    if len(lines) > bounds.MAX_PHASES:
+        entry.doc.fail(f"{entry.where}.lines: {len(lines)} phases; a gateway measures at most 3")
+    phases = tuple(_phase(number, line) for number, line in enumerate(lines, start=1))
     flags = []
     if measured_at is None:
         # The inverters entry reads 0 at night (no report yet); old eim entries omit it.
@@ -138,7 +140,7 @@ def _phase(number: int, line: Obj) -> PhaseValues:
 
 def _battery_reading(entry: Obj, ctx: ParseContext) -> SystemReading | None:
     """An old AC battery (acb) entry; None for the all-zero one listed when there is none."""
-    active_count = entry.opt_int("activeCount")
+    active_count = _active_count(entry)
     if active_count == 0:
         # Every production.json lists an all-zero acb entry (activeCount 0) when there is none.
         return None
@@ -155,9 +157,13 @@ def _battery_reading(entry: Obj, ctx: ParseContext) -> SystemReading | None:
         watts=watts,
         active_count=active_count,
         wh_stored=wh_stored,
-        state=entry.opt_str("state"),
+        state=entry.opt_str("state", most=bounds.STATE_CHARS),
         flags=flags,
     )
+
+
+def _active_count(entry: Obj) -> int | None:
+    return entry.opt_int("activeCount", most=bounds.MAX_DEVICES, what="a gateway's device count")
 
 
 def _site_phase_count(ctx: ParseContext) -> int:
