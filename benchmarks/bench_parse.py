@@ -5,13 +5,15 @@
 CPU: for each endpoint, the largest body among ../shared/envoy-captures is parsed over
 and over in this process; the figure is the best of ``--rounds`` rounds of process CPU
 time per body (µs). Memory: each hostile body (``[{},{},...]``, ``[[],[],...]``, an
-object of that many keys, ...) of ``--hostile-mib`` MiB is parsed in a fresh child
-process and its peak RSS (VmHWM) is reported next to the child's RSS before parsing.
+object of that many keys, ...) of ``--hostile-mib`` MiB is built in a fresh child
+process, whose peak RSS (VmHWM) is then reset; the peak while parsing is reported next
+to the RSS before parsing (the body included).
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import subprocess
 import sys
@@ -26,6 +28,7 @@ if __package__ in (None, ""):
 
 from envoylog import parse
 from envoylog.errors import ParseError
+from envoylog.parse import bounds
 from envoylog.parse.context import ParseContext
 from envoylog.records import GatewayInfo, MeterConfig, Record
 
@@ -38,13 +41,41 @@ ENDPOINTS: dict[str, tuple[Parser, str]] = {
     "meter_readings": (parse.parse_meter_readings, "ivp_meters_readings"),
     "device_data": (parse.parse_device_data, "ivp_pdm_device_data"),
 }
-HOSTILE = {
-    "empty objects in a list": lambda n: b"[" + b",".join([b"{}"] * n) + b"]",
-    "empty lists in a list": lambda n: b"[" + b",".join([b"[]"] * n) + b"]",
-    "zeros in a list": lambda n: b"[" + b",".join([b"0"] * n) + b"]",
-    "device_data of empty devices": lambda n: (
-        b'{"deviceCount":1,' + b",".join(b'"%d":{}' % i for i in range(n)) + b"}"
+
+
+def _listed(item: bytes, size: int) -> bytes:
+    """A JSON list of copies of `item`, about `size` bytes long."""
+    return b"[" + b",".join([item] * (size // (len(item) + 1))) + b"]"
+
+
+def _devices(size: int | None) -> bytes:
+    """device_data of copies of a real microinverter: about `size` bytes, or MAX_DEVICES."""
+    real = json.loads(largest("ivp_pdm_device_data").read_bytes())
+    pcu = next(v for v in real.values() if isinstance(v, dict) and v.get("devName") == "pcu")
+    device = json.dumps(pcu).encode()
+    count = bounds.MAX_DEVICES if size is None else size // (len(device) + 10)
+    return b"{" + b",".join(b'"%d":%s' % (i, device) for i in range(count)) + b"}"
+
+
+# name -> (parser, body of about `size` bytes)
+HOSTILE: dict[str, tuple[Parser, Callable[[int], bytes]]] = {
+    "empty objects in a list": (parse.parse_api_v1_inverters, lambda n: _listed(b"{}", n)),
+    "empty lists in a list": (parse.parse_api_v1_inverters, lambda n: _listed(b"[]", n)),
+    "zeros in a list": (parse.parse_api_v1_inverters, lambda n: _listed(b"0", n)),
+    "empty devices in device_data": (
+        parse.parse_device_data,
+        lambda n: b"{" + b",".join(b'"%d":{}' % i for i in range(n // 9)) + b"}",
     ),
+    "objects holding a long string": (
+        parse.parse_api_v1_inverters,
+        lambda n: _listed(b'{"serialNumber":"' + b"9" * 1000 + b'"}', n),
+    ),
+    "the most empty objects allowed": (
+        parse.parse_api_v1_inverters,
+        lambda n: _listed(b"{}", bounds.MAX_JSON_VALUES),
+    ),
+    "real microinverters, as many as fit": (parse.parse_device_data, _devices),
+    "real microinverters, the most allowed": (parse.parse_device_data, lambda n: _devices(None)),
 }
 
 
@@ -100,15 +131,16 @@ def cpu_per_body(rounds: int) -> dict[str, dict[str, object]]:
 def child(kind: str, mib: float) -> None:
     """Parse one hostile body; print RSS before and the peak (VmHWM) after, in MB."""
     size = int(mib * 1024 * 1024)
-    make = HOSTILE[kind]
-    body = make(size // (len(make(1001)) // 1000))  # whole items, about `size` bytes
+    parser, make = HOSTILE[kind]
+    body = make(size)
+    gc.collect()
+    Path("/proc/self/clear_refs").write_text("5")  # the peak (VmHWM) restarts from here
     before = _status("VmRSS")
     ctx = ParseContext(fetched_at=datetime.now(UTC))
     outcome = "records"
-    parser = parse.parse_device_data if "device_data" in kind else parse.parse_api_v1_inverters
     started = time.process_time()
     try:
-        parser(body, ctx)
+        outcome = f"{len(parser(body, ctx)):,} records"
     except ParseError as exc:
         outcome = f"ParseError: {exc.problem[:70]}"
     cpu_ms = (time.process_time() - started) * 1e3

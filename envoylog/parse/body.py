@@ -10,6 +10,7 @@ from typing import NoReturn
 import orjson
 
 from envoylog.errors import ParseError
+from envoylog.parse import bounds
 from envoylog.records import utc_from_epoch
 
 EXCERPT_CHARS = 80
@@ -98,6 +99,7 @@ class Doc:
 
     def json(self) -> object:
         """Decode JSON, refusing HTML pages, plain-text errors and gateway error objects."""
+        self.refuse_beyond(bounds.MAX_JSON_VALUES, "JSON values", b",", b"[", b"{")
         text = self.text()
         if _MARKUP.match(text):
             self.fail(self.html_problem())
@@ -124,6 +126,16 @@ class Doc:
         if (isinstance(error, str) and error.strip()) or isinstance(error, dict):
             self.fail(f"the gateway answered an error: {str(error)[:60]}")
 
+    def refuse_beyond(self, most: int, what: str, *marks: bytes) -> None:
+        """Refuse, before decoding, a body with more than `most` of the `marks` in it."""
+        if isinstance(self.body, bytes | bytearray):
+            found = sum(self.body.count(mark) for mark in marks)
+            if found > most:
+                self.fail(
+                    f"up to {found:,} {what}, more than a gateway with at most "
+                    f"{bounds.MAX_DEVICES:,} devices sends ({most:,})"
+                )
+
     def json_object(self) -> Obj:
         """Decode a JSON body that must be an object."""
         return self.as_obj(self.json(), "body")
@@ -135,10 +147,19 @@ class Doc:
         return Obj(self, value, where)
 
     def as_list(self, value: object, where: str) -> list[object]:
-        """Check that a value is a JSON list."""
+        """Check that a value is a JSON list, of no more entries than a gateway has devices."""
         if not isinstance(value, list):
             self.fail(f"{where}: expected a list, got {_kind(value)}")
+        self.count(where, len(value), "entries")
         return value
+
+    def count(self, where: str, found: int, what: str) -> None:
+        """Refuse a count beyond what a gateway can have (bounds.MAX_DEVICES)."""
+        if found > bounds.MAX_DEVICES:
+            self.fail(
+                f"{where}: {found:,} {what}, more than a gateway has "
+                f"(at most {bounds.MAX_DEVICES:,} devices)"
+            )
 
     def as_objs(self, value: object, where: str) -> list[Obj]:
         """Check that a value is a list of JSON objects."""

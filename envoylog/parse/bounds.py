@@ -30,3 +30,9 @@ MAX_PHASES = 3  # phase_readings.phase and meter_readings.channel allow 1-3
 # get more gateways). 2,000 leaves room for batteries, CTs and firmware not seen yet; a count
 # beyond it is no gateway's (it also keeps activeCount inside its 32-bit column).
 MAX_DEVICES = 2_000
+# Decoded JSON costs memory per value: the largest real body holds 57 values per device
+# (device_data, 8.3.5167_3rd-pv), so 64 per device bounds what a body may decode into. They
+# are counted (over-counted: commas and brackets inside strings count too) before decoding.
+MAX_JSON_VALUES = 64 * MAX_DEVICES
+# /info is a page of about 30 elements.
+MAX_XML_TAGS = 1_000

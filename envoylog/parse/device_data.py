@@ -24,6 +24,7 @@ def parse_device_data(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
     """
     doc = Doc(DEVICE_DATA_PATH, body)
     data = doc.json_object()
+    doc.count("body", sum(isinstance(value, dict) for value in data.data.values()), "devices")
     records: list[Record] = []
     for key, value in data.data.items():
         if not isinstance(value, dict):

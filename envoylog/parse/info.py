@@ -24,6 +24,7 @@ _BOOLS = {"true": True, "false": False, "1": True, "0": False}
 def parse_info(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
     """Parse /info XML into the gateway's serial, firmware, part number and capabilities."""
     doc = Doc(INFO_PATH, body)
+    doc.refuse_beyond(bounds.MAX_XML_TAGS, "XML tags", b"<")
     doc.text()
     try:
         # disable_entities (the default, said aloud): a DOCTYPE that declares entities is

@@ -181,3 +181,71 @@ def test_a_nul_quoted_from_the_body_leaves_no_nul_in_the_error() -> None:
 
     assert "\x00" not in str(caught.value)
     assert "bad\ufffdthing" in caught.value.problem
+
+
+def inverters(count: int) -> bytes:
+    report = {"lastReportDate": 1_700_000_000, "lastReportWatts": 5}
+    return json.dumps([{"serialNumber": str(i), **report} for i in range(count)]).encode()
+
+
+def devices(count: int) -> bytes:
+    listed = {str(i): {"devName": "pcu", "sn": str(i)} for i in range(count)}
+    return json.dumps({**listed, "deviceCount": count}).encode()
+
+
+@pytest.mark.parametrize(
+    ("parser", "body", "message"),
+    [
+        (
+            parse.parse_api_v1_inverters,
+            inverters(2001),
+            "/api/v1/production/inverters: body: 2,001 entries, more than a gateway has "
+            "(at most 2,000 devices)",
+        ),
+        (
+            parse.parse_device_data,
+            devices(2001),
+            "/ivp/pdm/device_data: body: 2,001 devices, more than a gateway has",
+        ),
+        (
+            parse.parse_meter_readings,
+            json.dumps([{"eid": 1, "timestamp": 0}] * 2001).encode(),
+            "/ivp/meters/readings: body: 2,001 entries",
+        ),
+    ],
+    ids=["api_v1_inverters", "device_data", "meter_readings"],
+)
+def test_more_devices_than_a_gateway_has_is_a_parse_error_naming_the_count(
+    parser: Parser, body: bytes, message: str
+) -> None:
+    with pytest.raises(ParseError) as caught:
+        parser(body, CTX)
+
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("parser", "body"),
+    [(parse.parse_api_v1_inverters, inverters(2000)), (parse.parse_device_data, devices(2000))],
+    ids=["api_v1_inverters", "device_data"],
+)
+def test_as_many_devices_as_a_gateway_can_have_are_read(parser: Parser, body: bytes) -> None:
+    assert len(parser(body, CTX)) >= 2000
+
+
+def test_a_body_of_millions_of_values_is_refused_before_it_is_decoded() -> None:
+    body = b"[" + b",".join([b"{}"] * (4 * 1024 * 1024 // 3)) + b"]"  # 4 MiB
+
+    with pytest.raises(ParseError) as caught:
+        parse.parse_api_v1_inverters(body, CTX)
+
+    assert "up to 2,796,202 JSON values, more than a gateway with at most 2,000 devices sends" in (
+        caught.value.problem
+    )
+
+
+def test_an_info_page_of_thousands_of_tags_is_refused_before_it_is_read() -> None:
+    body = info().replace(b"</device>", b"</device>" + b"<x/>" * 1000)
+
+    with pytest.raises(ParseError, match=r"/info: up to 1,0\d\d XML tags"):
+        parse.parse_info(body, CTX)
