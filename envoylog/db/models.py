@@ -50,6 +50,8 @@ FLAG_BITS: dict[ReadingFlag, int] = {
     ReadingFlag.OVERWRITTEN_BY_NET: 2,
     ReadingFlag.ZERO_LIFETIME: 4,
     ReadingFlag.NO_READING_TIME: 8,
+    ReadingFlag.IMPLAUSIBLE_COUNTER: 16,
+    ReadingFlag.IMPLAUSIBLE_POWER: 32,
 }
 
 WITHOUT_ROWID = {"sqlite_with_rowid": False}

@@ -28,14 +28,16 @@ def parse_api_v1_production(body: bytes, ctx: ParseContext) -> tuple[Record, ...
     wh_lifetime = data.num("wattHoursLifetime")
     # wattHoursToday / wattHoursSevenDays are deliberately not read: they reset unreliably.
     return (
-        SystemReading(
-            source=Source.API_V1,
-            measurement=Measurement.PRODUCTION,
-            measured_at=ctx.fetched_at,
-            watts=data.num("wattsNow"),
-            wh_lifetime=wh_lifetime,
-            # All zeros after a restart, and on metered gateways without CTs [7.6.175_total].
-            flags=(ReadingFlag.ZERO_LIFETIME,) if wh_lifetime == 0 else (),
+        bounds.plausible(
+            SystemReading(
+                source=Source.API_V1,
+                measurement=Measurement.PRODUCTION,
+                measured_at=ctx.fetched_at,
+                watts=data.num("wattsNow"),
+                wh_lifetime=wh_lifetime,
+                # All zeros after a restart, and on metered gateways without CTs [7.6.175_total].
+                flags=(ReadingFlag.ZERO_LIFETIME,) if wh_lifetime == 0 else (),
+            )
         ),
     )
 
@@ -62,9 +64,8 @@ def parse_api_v1_inverters(body: bytes, ctx: ParseContext) -> tuple[Record, ...]
         kind = DeviceType.PCU if dev_type is None else _DEV_TYPES.get(dev_type, DeviceType.OTHER)
         records.append(Inverter(serial=serial, device_type=kind))
         if reported_at is not None:
-            records.append(
-                InverterReading(
-                    serial=serial, reported_at=reported_at, watts=watts, max_watts=max_watts
-                )
+            reading = InverterReading(
+                serial=serial, reported_at=reported_at, watts=watts, max_watts=max_watts
             )
+            records.append(doc.plausible(device.where, reading))
     return tuple(records)

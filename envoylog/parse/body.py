@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import orjson
 
 from envoylog.errors import ParseError
 from envoylog.parse import bounds
-from envoylog.records import utc_from_epoch
+from envoylog.records import InverterReading, MeterReading, utc_from_epoch
 
 EXCERPT_CHARS = 80
 _EXCERPT_WINDOW = 65_536
@@ -52,6 +52,7 @@ def _decode(raw: bytes) -> str:
 
 _MARKUP = re.compile(r"\s*<")  # \s is str.isspace()'s whitespace, as str.lstrip() strips
 _EPOCH_ERRORS = (OverflowError, OSError, ValueError)
+_Reading = TypeVar("_Reading", MeterReading, InverterReading)
 
 
 class Doc:
@@ -96,6 +97,13 @@ class Doc:
             self.fail(f"{where}: {len(text):,} characters, more than its column holds ({most})")
         if "\x00" in text:
             self.fail(f"{where}: holds a NUL character, which no database stores")
+
+    def plausible(self, where: str, reading: _Reading) -> _Reading:
+        """The meter or inverter reading, refused when no site can have it (bounds.implausible)."""
+        problem = bounds.implausible(reading)
+        if problem is not None:
+            self.fail(f"{where}: {problem}")
+        return reading
 
     def json(self) -> object:
         """Decode JSON, refusing HTML pages, plain-text errors and gateway error objects."""

@@ -8,6 +8,17 @@ but cannot be true (a plausibility bound) is stored, with its reading flagged.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from envoylog.records import (
+    InverterReading,
+    Measurement,
+    MeterReading,
+    PhaseValues,
+    ReadingFlag,
+    SystemReading,
+)
+
 # --- storage: the text columns each string the parsers keep is written to (db/models.py;
 # tests/parse/test_bounds.py keeps the two in step). PostgreSQL refuses a longer value, and
 # a NUL character in any text, and with it the whole poll.
@@ -36,3 +47,57 @@ MAX_DEVICES = 2_000
 MAX_JSON_VALUES = 64 * MAX_DEVICES
 # /info is a page of about 30 elements.
 MAX_XML_TAGS = 1_000
+
+# --- plausibility: values a column stores but no site can have. The reading is stored,
+# flagged, and kept out of energy (records.UNTRUSTED_FLAGS).
+# MAX_DEVICES microinverters of at most about 500 W (the largest Enphase models) make at
+# most 1 MW, and even a 480 V three-phase 1,200 A service, far beyond the homes and small
+# businesses an Envoy's CTs are fitted to, carries about 1 MW. A power beyond that, either
+# way, is no reading.
+MAX_SITE_WATTS = 1_000_000.0
+# Beyond 2^53 a float no longer holds every whole Wh; a megawatt for a century is 8.8e11 Wh.
+MAX_COUNTER_WH = 2.0**53
+# Lifetime counters that only grow; net-consumption is import - export (QUIRKS 12), and the
+# sign of a storage CT's is not known.
+NEVER_NEGATIVE = frozenset({Measurement.PRODUCTION, Measurement.TOTAL_CONSUMPTION})
+
+
+def plausible(reading: SystemReading) -> SystemReading:
+    """The reading, flagged for a counter or a power that no site can have."""
+    lines: tuple[SystemReading | PhaseValues, ...] = (reading, *reading.phases)
+    least = 0.0 if reading.measurement in NEVER_NEGATIVE else -MAX_COUNTER_WH
+    lifetimes = [line.wh_lifetime for line in lines if line.wh_lifetime is not None]
+    powers = [p for line in lines for p in (line.watts, line.va, line.var) if p is not None]
+    flags = list(reading.flags)
+    if any(not least <= wh <= MAX_COUNTER_WH for wh in lifetimes) or not (
+        reading.wh_stored is None or 0.0 <= reading.wh_stored <= MAX_COUNTER_WH
+    ):
+        flags.append(ReadingFlag.IMPLAUSIBLE_COUNTER)
+    if any(abs(watts) > MAX_SITE_WATTS for watts in powers):
+        flags.append(ReadingFlag.IMPLAUSIBLE_POWER)
+    return reading if len(flags) == len(reading.flags) else replace(reading, flags=tuple(flags))
+
+
+def implausible(reading: MeterReading | InverterReading) -> str | None:
+    """What in a meter or inverter reading no site can have, or None.
+
+    Their tables hold no flags, so such a reading cannot be stored flagged: the parser
+    refuses the body with this reason instead (the counters bridge the gap).
+    """
+    if isinstance(reading, MeterReading):
+        powers = {"watts": reading.watts, "va": reading.va, "var": reading.var}
+        counters = {"wh_delivered": reading.wh_delivered, "wh_received": reading.wh_received}
+    else:
+        powers = {"watts": reading.watts, "max_watts": reading.max_watts}
+        counters = {"wh_lifetime": reading.wh_lifetime, "wh_interval": reading.wh_interval}
+    for name, watts in powers.items():
+        if watts is not None and abs(watts) > MAX_SITE_WATTS:
+            return f"{name} {_number(watts)} is beyond what any site makes or draws (1 MW)"
+    for name, wh in counters.items():
+        if wh is not None and not 0.0 <= wh <= MAX_COUNTER_WH:
+            return f"{name} {_number(wh)} is no counter a site can have (0 to 2^53 Wh)"
+    return None
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) < 1e15 else f"{value:.3g}"

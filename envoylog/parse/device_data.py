@@ -80,7 +80,7 @@ def _last_report(device: Obj, serial: str) -> InverterReading | None:
     lifetime = channel.opt_obj("lifetime")
     lifetime_joules = lifetime.opt_num("joulesProduced") if lifetime else None
     watts = channel.opt_obj("watts")
-    return InverterReading(
+    reading = InverterReading(
         serial=serial,
         reported_at=reported_at,
         # watts.now is rounded; the interval's joules give the exact average power.
@@ -95,6 +95,7 @@ def _last_report(device: Obj, serial: str) -> InverterReading | None:
         ac_frequency_hz=_milli(ac_mhz),
         temperature_c=last.opt_num("channelTemp"),
     )
+    return device.doc.plausible(device.where, reading)
 
 
 def _milli(value: float | None) -> float | None:

@@ -80,7 +80,7 @@ def _reading(
 ) -> MeterReading:
     """The reading of a whole meter (channel 0) or of one of its phase channels."""
     voltage = values.opt_num("voltage")
-    return MeterReading(
+    reading = MeterReading(
         eid=eid,
         channel=channel,
         measured_at=measured_at,
@@ -94,3 +94,4 @@ def _reading(
         wh_delivered=values.num("actEnergyDlvd"),
         wh_received=values.num("actEnergyRcvd"),
     )
+    return values.doc.plausible(values.where, reading)

@@ -49,7 +49,8 @@ def production_readings(data: Obj, ctx: ParseContext) -> tuple[SystemReading, ..
         for entry in data.opt_objects(section):
             reading = _entry_reading(entry, section, ctx)
             if reading is not None:
-                readings.setdefault((reading.source, reading.measurement), reading)
+                key = (reading.source, reading.measurement)
+                readings.setdefault(key, bounds.plausible(reading))
     return _flag_overwritten_total(readings)
 
 
