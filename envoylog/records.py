@@ -46,6 +46,7 @@ class ReadingFlag(enum.StrEnum):
     NO_READING_TIME = "no-reading-time"  # payload gave no instant; fetch time used
     IMPLAUSIBLE_COUNTER = "implausible-counter"  # a negative lifetime counter, or beyond 2^53 Wh
     IMPLAUSIBLE_POWER = "implausible-power"  # W, VA or var beyond what any site makes or draws
+    CLOCK_SKEW = "clock-skew"  # the gateway's instant was more than a day off; fetch time used
 
 
 # Readings with any of these flags are never used as counter values (nor their power as a peak).
@@ -56,6 +57,7 @@ UNTRUSTED_FLAGS = frozenset(
         ReadingFlag.ZERO_LIFETIME,
         ReadingFlag.IMPLAUSIBLE_COUNTER,
         ReadingFlag.IMPLAUSIBLE_POWER,
+        ReadingFlag.CLOCK_SKEW,
     }
 )
 

@@ -44,13 +44,40 @@ def wants_token(folder: Path) -> bool:
 
 
 def fetched_at(folder: Path) -> datetime:
-    """When a capture or sample folder was fetched: a Date header of its logs, else /info's time.
+    """When a capture or sample folder was fetched, as its bodies say.
 
-    Poll a recording on this clock, and its instants are no gateway clock far from ours.
+    The latest request time in them (meter timestamps, eim readingTimes: QUIRKS 21), else
+    a Date header of its logs, else /info's time. Polled on this clock, a recording reads
+    as a gateway whose clock is right (the files of one capture folder were not always
+    fetched together, so a log's Date can be months from a body it sits beside).
     """
+    requests = [*_instants(folder / "ivp_meters_readings", "timestamp")]
+    for name in ("production.json_details_1", "production.json"):
+        requests += _instants(folder / name, "readingTime", kind="eim")
+    if requests:
+        return datetime.fromtimestamp(max(requests), UTC)
     for log in sorted(folder.glob("*_log.json")):
         date = json.loads(log.read_text()).get("headers", {}).get("date")
         if date:
             return parsedate_to_datetime(date).astimezone(UTC)
     info = (folder / "info").read_text()
     return datetime.fromtimestamp(int(info.split("<time>")[1].split("</time>")[0]), UTC)
+
+
+def _instants(path: Path, key: str, kind: str | None = None) -> list[float]:
+    """The non-zero `key` numbers of the objects in a JSON body's lists (of `type` kind)."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return []
+    lists = data.values() if isinstance(data, dict) else [data]
+    return [
+        item[key]
+        for found in lists
+        if isinstance(found, list)
+        for item in found
+        if isinstance(item, dict)
+        and isinstance(item.get(key), int | float)
+        and item[key]
+        and (kind is None or item.get("type") == kind)
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import NoReturn, TypeVar
 
 import orjson
@@ -104,6 +104,25 @@ class Doc:
         if problem is not None:
             self.fail(f"{where}: {problem}")
         return reading
+
+    def on_time(
+        self, where: str, at: datetime, fetched_at: datetime, *, request_time: bool
+    ) -> datetime:
+        """The instant, refused when it is the gateway's clock far off (bounds.clock_skew).
+
+        For meter and inverter readings, whose tables hold no flags to keep them out of
+        energy: the body is refused until the gateway's clock is right again.
+        """
+        off = bounds.clock_skew(at, fetched_at, request_time=request_time)
+        if off is not None:
+            days = abs(off) / timedelta(days=1)
+            side = "after" if off > timedelta(0) else "before"
+            self.fail(
+                f"{where}: {at:%Y-%m-%d %H:%M:%S}Z is {days:,.1f} days {side} the fetch at "
+                f"{fetched_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z: the gateway's clock is off, "
+                "and its readings are left out until it is right"
+            )
+        return at
 
     def json(self) -> object:
         """Decode JSON, refusing HTML pages, plain-text errors and gateway error objects."""

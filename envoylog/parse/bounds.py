@@ -9,6 +9,7 @@ but cannot be true (a plausibility bound) is stored, with its reading flagged.
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime, timedelta
 
 from envoylog.records import (
     InverterReading,
@@ -60,6 +61,26 @@ MAX_COUNTER_WH = 2.0**53
 # Lifetime counters that only grow; net-consumption is import - export (QUIRKS 12), and the
 # sign of a storage CT's is not known.
 NEVER_NEGATIVE = frozenset({Measurement.PRODUCTION, Measurement.TOTAL_CONSUMPTION})
+
+
+# --- time: a gateway instant far from the fetch is the gateway's clock, not its reading
+# (QUIRKS 28: after a reset a clock can be days or years off until NTP catches up).
+MAX_CLOCK_SKEW = timedelta(days=1)
+
+
+def clock_skew(at: datetime, fetched_at: datetime, *, request_time: bool) -> timedelta | None:
+    """How far a gateway instant is from the fetch, when that is more than its kind allows.
+
+    An instant more than a day after the fetch is always the gateway's clock. So is one more
+    than a day before it when the instant is the request time (a meter's `timestamp`, an eim
+    entry's `readingTime`: QUIRKS 21). A last report (an inverter's, an AC battery's, the
+    production.json inverters entry's) can truly be that old: retired inverters stay listed
+    with years-old reports (QUIRKS 23), an AC battery's can be days old (QUIRKS 21).
+    """
+    off = at - fetched_at
+    if off > MAX_CLOCK_SKEW or (request_time and -off > MAX_CLOCK_SKEW):
+        return off
+    return None
 
 
 def plausible(reading: SystemReading) -> SystemReading:

@@ -31,7 +31,7 @@ def parse_device_data(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
             if key.isdigit():
                 doc.fail(f"body[{key!r}]: expected a device object, got {type(value).__name__}")
             continue
-        device = _device(doc.as_obj(value, f"body[{key!r}]"))
+        device = _device(doc.as_obj(value, f"body[{key!r}]"), ctx)
         if device is None:
             continue
         inverter, reading = device
@@ -43,7 +43,7 @@ def parse_device_data(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
     return tuple(records)
 
 
-def _device(device: Obj) -> tuple[Inverter, InverterReading | None] | None:
+def _device(device: Obj, ctx: ParseContext) -> tuple[Inverter, InverterReading | None] | None:
     """A listed device and, for a microinverter that reported, its last report."""
     name = device.str_("devName")
     serial = device.str_("sn", most=bounds.SERIAL_CHARS)
@@ -54,11 +54,11 @@ def _device(device: Obj) -> tuple[Inverter, InverterReading | None] | None:
     # Removed inverters stay listed, flagged modGone, with an empty lastReading.
     if device.opt_bool("modGone"):
         active = False
-    reading = _last_report(device, serial) if kind is DeviceType.PCU else None
+    reading = _last_report(device, serial, ctx) if kind is DeviceType.PCU else None
     return Inverter(serial=serial, device_type=kind, active=active), reading
 
 
-def _last_report(device: Obj, serial: str) -> InverterReading | None:
+def _last_report(device: Obj, serial: str, ctx: ParseContext) -> InverterReading | None:
     channels = device.opt_objects("channels")
     if not channels:
         return None
@@ -69,6 +69,8 @@ def _last_report(device: Obj, serial: str) -> InverterReading | None:
     reported_at = last.epoch("endDate")
     if reported_at is None:
         return None
+    where = f"{last.where}.endDate"
+    device.doc.on_time(where, reported_at, ctx.fetched_at, request_time=False)
     duration = last.num("duration")
     if duration < 0:
         device.doc.fail(f"{last.where}.duration: {duration} is negative")

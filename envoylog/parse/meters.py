@@ -65,12 +65,16 @@ def parse_meter_readings(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
             phase_count = config.phase_count or 0
         if measured_at is None:
             continue  # a disabled or absent meter: timestamp 0 and zeros
+        # The request time (QUIRKS 21): far from ours, it is the gateway's clock that is off.
+        doc.on_time(f"{meter.where}.timestamp", measured_at, ctx.fetched_at, request_time=True)
         # On a multi-phase meter channel 0's voltage is the sum of the phases.
         records.append(_reading(meter, eid, 0, measured_at, sum_voltage=phase_count > 1))
         # Channels past phaseCount hold zeros, noise or another CT's phase [8.2.4286].
         for number, channel in enumerate(channels[:phase_count], start=1):
             channel_at = channel.epoch("timestamp") if "timestamp" in channel else measured_at
             if channel_at is not None:
+                where = f"{channel.where}.timestamp"
+                doc.on_time(where, channel_at, ctx.fetched_at, request_time=True)
                 records.append(_reading(channel, eid, number, channel_at, sum_voltage=False))
     return tuple(records)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 
 from envoylog.parse import bounds
 from envoylog.parse.body import Doc, Obj
@@ -87,7 +88,8 @@ def _metered_reading(
     entry: Obj, source: Source, measurement: Measurement, ctx: ParseContext
 ) -> SystemReading:
     """An inverters or eim entry: counter, power and the rest, with its phases (lines)."""
-    measured_at = entry.epoch("readingTime")
+    # An eim entry's readingTime is the request time; the inverters entry's the last report.
+    measured_at, flags = _instant(entry, ctx, request_time=source is Source.EIM)
     active_count = _active_count(entry)
     wh_lifetime, watts = entry.num("whLifetime"), entry.num("wNow")
     voltage = entry.opt_num("rmsVoltage")
@@ -95,11 +97,6 @@ def _metered_reading(
     if len(lines) > bounds.MAX_PHASES:
         entry.doc.fail(f"{entry.where}.lines: {len(lines)} phases; a gateway measures at most 3")
     phases = tuple(_phase(number, line) for number, line in enumerate(lines, start=1))
-    flags = []
-    if measured_at is None:
-        # The inverters entry reads 0 at night (no report yet); old eim entries omit it.
-        measured_at = ctx.fetched_at
-        flags.append(ReadingFlag.NO_READING_TIME)
     if len(phases) > 1 or (not phases and _site_phase_count(ctx) > 1):
         voltage = None  # the aggregate rmsVoltage is the sum of the phase voltages
     if source is Source.EIM and active_count == 0:
@@ -145,12 +142,8 @@ def _battery_reading(entry: Obj, ctx: ParseContext) -> SystemReading | None:
     if active_count == 0:
         # Every production.json lists an all-zero acb entry (activeCount 0) when there is none.
         return None
-    measured_at = entry.epoch("readingTime")
+    measured_at, flags = _instant(entry, ctx, request_time=False)
     watts, wh_stored = entry.num("wNow"), entry.num("whNow")
-    flags: tuple[ReadingFlag, ...] = ()
-    if measured_at is None:
-        measured_at = ctx.fetched_at
-        flags = (ReadingFlag.NO_READING_TIME,)
     return SystemReading(
         source=Source.ACB,
         measurement=Measurement.STORAGE,
@@ -159,8 +152,23 @@ def _battery_reading(entry: Obj, ctx: ParseContext) -> SystemReading | None:
         active_count=active_count,
         wh_stored=wh_stored,
         state=entry.opt_str("state", most=bounds.STATE_CHARS),
-        flags=flags,
+        flags=tuple(flags),
     )
+
+
+def _instant(
+    entry: Obj, ctx: ParseContext, *, request_time: bool
+) -> tuple[datetime, list[ReadingFlag]]:
+    """The entry's readingTime; the fetch time, flagged, when it gives none or a skewed one."""
+    at = entry.epoch("readingTime")
+    if at is None:
+        # The inverters entry reads 0 at night (no report yet); old eim entries omit it.
+        return ctx.fetched_at, [ReadingFlag.NO_READING_TIME]
+    if bounds.clock_skew(at, ctx.fetched_at, request_time=request_time) is not None:
+        # Kept out of energy (CLOCK_SKEW is untrusted): one series on two clocks, the
+        # gateway's and ours, could read the same energy twice where they meet.
+        return ctx.fetched_at, [ReadingFlag.CLOCK_SKEW]
+    return at, []
 
 
 def _active_count(entry: Obj) -> int | None:
