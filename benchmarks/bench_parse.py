@@ -20,19 +20,19 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.common import REPO
 from envoylog import parse
 from envoylog.errors import ParseError
 from envoylog.parse import bounds
 from envoylog.parse.context import ParseContext
-from envoylog.records import GatewayInfo, MeterConfig, Record
+from envoylog.records import Record
 
-CAPTURES = Path(__file__).resolve().parents[2] / "shared" / "envoy-captures"
+CAPTURES = REPO.parent / "shared" / "envoy-captures"
 Parser = Callable[[bytes, ParseContext], tuple[Record, ...]]
 ENDPOINTS: dict[str, tuple[Parser, str]] = {
     "info": (parse.parse_info, "info"),
@@ -86,36 +86,14 @@ def largest(file_name: str) -> Path:
     return max(found, key=lambda p: p.stat().st_size)
 
 
-def fetched_at(path: Path) -> datetime:
-    """When the capture was fetched: its Date header, else the gateway time in its /info."""
-    log = path.with_name(path.name + "_log.json")
-    date = json.loads(log.read_text()).get("headers", {}).get("date") if log.is_file() else None
-    if date:
-        return parsedate_to_datetime(date)
-    (info,) = parse.parse_info((path.parent / "info").read_bytes(), ParseContext(datetime.now(UTC)))
-    assert isinstance(info, GatewayInfo) and info.gateway_time is not None
-    return info.gateway_time
-
-
-def context_for(folder: Path, at: datetime) -> ParseContext:
-    meters = None
-    path = folder / "ivp_meters"
-    if path.is_file():
-        try:
-            records = parse.parse_meters(path.read_bytes(), ParseContext(fetched_at=at))
-            meters = tuple(r for r in records if isinstance(r, MeterConfig))
-        except ParseError:
-            pass
-    return ParseContext(fetched_at=at, meters=meters)
-
-
 def cpu_per_body(rounds: int) -> dict[str, dict[str, object]]:
+    from support import recorded_context  # tests/, on the path once benchmarks.common is in
+
     results: dict[str, dict[str, object]] = {}
     for name, (parser, file_name) in ENDPOINTS.items():
         path = largest(file_name)
         body = path.read_bytes()
-        at = fetched_at(path)
-        ctx = context_for(path.parent, at)
+        ctx = recorded_context(path.parent)  # on the capture's own clock
         parser(body, ctx)
         count = max(50, 2_000_000 // max(len(body), 1))
         best = float("inf")

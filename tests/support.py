@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+
+from envoylog.client import Credentials, GatewayClient
+from envoylog.endpoints import Parser
+from envoylog.errors import ParseError
+from envoylog.parse import parse_meters
+from envoylog.parse.context import ParseContext
+from envoylog.records import MeterConfig, PollResult
+from envoylog.service.jobs import GatewayJob
+from envoylog.simulator import ManualClock, SimulatedGateway
 
 REPO = Path(__file__).resolve().parents[1]
 CAPTURES = REPO.parent / "shared" / "envoy-captures"
@@ -81,3 +91,51 @@ def _instants(path: Path, key: str, kind: str | None = None) -> list[float]:
         and item[key]
         and (kind is None or item.get("type") == kind)
     ]
+
+
+def recorded_context(folder: Path, *, with_meters: bool = True) -> ParseContext:
+    """What a parser of a capture or sample folder's bodies knows: its fetch time and,
+    unless `with_meters` is false, the CT meters its /ivp/meters lists (when that parses)."""
+    at = fetched_at(folder)
+    meters = None
+    path = folder / "ivp_meters"
+    log = path.with_name(path.name + "_log.json")
+    answered = not log.is_file() or int(json.loads(log.read_text())["code"]) == 200
+    if with_meters and path.is_file() and answered:
+        try:
+            records = parse_meters(path.read_bytes(), ParseContext(fetched_at=at))
+            meters = tuple(r for r in records if isinstance(r, MeterConfig))
+        except ParseError:
+            pass
+    return ParseContext(fetched_at=at, meters=meters)
+
+
+def refusal(parser: Parser, body: bytes, context: ParseContext) -> str:
+    """The ParseError a parser raises for a body, as its message; fails when none is raised."""
+    try:
+        parser(body, context)
+    except ParseError as exc:
+        return str(exc)
+    raise AssertionError(f"{parser.__name__} read the body without a ParseError")
+
+
+def simulated_job(
+    gateway: SimulatedGateway,
+    clock: ManualClock,
+    submit: Callable[[PollResult], None],
+    *,
+    tick_s: int = 600,
+) -> tuple[GatewayClient, GatewayJob]:
+    """The service's job for a simulated gateway, on `clock` (ours, which may not be the
+    gateway's), every endpoint due at each tick."""
+    client = GatewayClient(gateway.url, credentials=Credentials(token=gateway.token))
+    job = GatewayJob(
+        name="roof",
+        client=client,
+        submit=submit,
+        cadences={},
+        tick_s=tick_s,
+        quiet=None,
+        clock=lambda: datetime.fromtimestamp(clock.now(), tz=UTC),
+    )
+    return client, job

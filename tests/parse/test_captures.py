@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import fetched_at
+from support import fetched_at, recorded_context
 
 from envoylog import parse
 from envoylog.errors import ParseError
@@ -92,17 +92,7 @@ def status_code(path: Path) -> int:
 
 
 def context(folder: Path, name: str = "") -> ParseContext:
-    """Facts from the folder's other captures, at its own fetch time (no clock read as off)."""
-    at = fetched_at(folder)
-    meters = None
-    path = folder / "ivp_meters"
-    if name != "meter_readings_unconfigured" and path.is_file() and status_code(path) == 200:
-        try:
-            records = parse.parse_meters(path.read_bytes(), ParseContext(fetched_at=at))
-            meters = tuple(r for r in records if isinstance(r, MeterConfig))
-        except ParseError:
-            pass
-    return ParseContext(fetched_at=at, meters=meters)
+    return recorded_context(folder, with_meters=name != "meter_readings_unconfigured")
 
 
 def run(folder: Path, name: str) -> tuple[Record, ...]:

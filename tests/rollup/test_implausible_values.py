@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from datetime import UTC, date, datetime, time
+from datetime import date, datetime, time
 from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from builders import daily, table
+from support import simulated_job
 
-from envoylog.client import Credentials, GatewayClient
 from envoylog.db import open_store, save_polls
 from envoylog.db.models import FLAG_BITS
 from envoylog.endpoints import BY_NAME
 from envoylog.energy.rollup import rollup
 from envoylog.parse.context import ParseContext
 from envoylog.records import PollResult, ReadingFlag
-from envoylog.service.jobs import GatewayJob
 from envoylog.simulator import PROFILES, ManualClock, SimulatedGateway
 
 SITE = "modern-7.6-nonmetered"  # production energy from /api/v1/production's counter
@@ -33,16 +32,7 @@ def day_of_polls() -> tuple[PollResult, ...]:
     clock = ManualClock(datetime.combine(DAY, time(0), zone))
     polls: list[PollResult] = []
     with SimulatedGateway(SITE, clock=clock) as gateway:
-        client = GatewayClient(gateway.url, credentials=Credentials(token=gateway.token))
-        job = GatewayJob(
-            name="roof",
-            client=client,
-            submit=polls.append,
-            cadences={},
-            tick_s=TICK_S,
-            quiet=None,
-            clock=lambda: datetime.fromtimestamp(clock.now(), tz=UTC),
-        )
+        client, job = simulated_job(gateway, clock, polls.append, tick_s=TICK_S)
         for _ in range(86400 // TICK_S + 1):
             job.run()
             clock.advance(TICK_S)

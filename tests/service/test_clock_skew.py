@@ -3,17 +3,16 @@ clock runs away from ours): its readings are kept out of energy, no local day co
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from support import simulated_job
 
-from envoylog.client import Credentials, GatewayClient
 from envoylog.db import Spool, Writer, open_store
 from envoylog.energy.rollup import rollup
-from envoylog.service.jobs import GatewayJob
 from envoylog.service.worker import StoreWorker
 from envoylog.simulator import PROFILES, ManualClock, SimulatedGateway
 
@@ -41,16 +40,7 @@ def log_days(db_url: str, spool: Path, off: timedelta) -> dict[str, float]:
     monotonic = [0.0]
     worker = StoreWorker(Writer(db_url, Spool(spool)), monotonic=lambda: monotonic[0])
     with SimulatedGateway(SITE, clock=theirs) as gateway:
-        client = GatewayClient(gateway.url, credentials=Credentials(token=gateway.token))
-        job = GatewayJob(
-            name="roof",
-            client=client,
-            submit=worker.submit,
-            cadences={},
-            tick_s=TICK_S,
-            quiet=None,
-            clock=lambda: datetime.fromtimestamp(ours.now(), tz=UTC),
-        )
+        client, job = simulated_job(gateway, ours, worker.submit, tick_s=TICK_S)
         worker.start()
         try:
             for _ in range(DAYS * 86400 // TICK_S + 1):
