@@ -84,19 +84,33 @@ def clock_skew(at: datetime, fetched_at: datetime, *, request_time: bool) -> tim
 
 
 def plausible(reading: SystemReading) -> SystemReading:
-    """The reading, flagged for a counter or a power that no site can have."""
-    lines: tuple[SystemReading | PhaseValues, ...] = (reading, *reading.phases)
+    """The reading, flagged for a counter or a power (its own or a phase's) no site can have."""
     least = 0.0 if reading.measurement in NEVER_NEGATIVE else -MAX_COUNTER_WH
-    lifetimes = [line.wh_lifetime for line in lines if line.wh_lifetime is not None]
-    powers = [p for line in lines for p in (line.watts, line.va, line.var) if p is not None]
-    flags = list(reading.flags)
-    if any(not least <= wh <= MAX_COUNTER_WH for wh in lifetimes) or not (
-        reading.wh_stored is None or 0.0 <= reading.wh_stored <= MAX_COUNTER_WH
-    ):
+    stored = reading.wh_stored
+    counters_ok = stored is None or 0.0 <= stored <= MAX_COUNTER_WH
+    powers_ok = True
+    lines: tuple[SystemReading | PhaseValues, ...] = (reading, *reading.phases)
+    for line in lines:
+        wh = line.wh_lifetime
+        counters_ok = counters_ok and (wh is None or least <= wh <= MAX_COUNTER_WH)
+        for watts in (line.watts, line.va, line.var):
+            powers_ok = powers_ok and (watts is None or abs(watts) <= MAX_SITE_WATTS)
+    if counters_ok and powers_ok:
+        return reading
+    flags = [*reading.flags]
+    if not counters_ok:
         flags.append(ReadingFlag.IMPLAUSIBLE_COUNTER)
-    if any(abs(watts) > MAX_SITE_WATTS for watts in powers):
+    if not powers_ok:
         flags.append(ReadingFlag.IMPLAUSIBLE_POWER)
-    return reading if len(flags) == len(reading.flags) else replace(reading, flags=tuple(flags))
+    return replace(reading, flags=tuple(flags))
+
+
+# The power and counter fields of the readings whose tables hold no flags.
+_POWERS = {MeterReading: ("watts", "va", "var"), InverterReading: ("watts", "max_watts")}
+_COUNTERS = {
+    MeterReading: ("wh_delivered", "wh_received"),
+    InverterReading: ("wh_lifetime", "wh_interval"),
+}
 
 
 def implausible(reading: MeterReading | InverterReading) -> str | None:
@@ -105,16 +119,12 @@ def implausible(reading: MeterReading | InverterReading) -> str | None:
     Their tables hold no flags, so such a reading cannot be stored flagged: the parser
     refuses the body with this reason instead (the counters bridge the gap).
     """
-    if isinstance(reading, MeterReading):
-        powers = {"watts": reading.watts, "va": reading.va, "var": reading.var}
-        counters = {"wh_delivered": reading.wh_delivered, "wh_received": reading.wh_received}
-    else:
-        powers = {"watts": reading.watts, "max_watts": reading.max_watts}
-        counters = {"wh_lifetime": reading.wh_lifetime, "wh_interval": reading.wh_interval}
-    for name, watts in powers.items():
+    for name in _POWERS[type(reading)]:
+        watts = getattr(reading, name)
         if watts is not None and abs(watts) > MAX_SITE_WATTS:
             return f"{name} {_number(watts)} is beyond what any site makes or draws (1 MW)"
-    for name, wh in counters.items():
+    for name in _COUNTERS[type(reading)]:
+        wh = getattr(reading, name)
         if wh is not None and not 0.0 <= wh <= MAX_COUNTER_WH:
             return f"{name} {_number(wh)} is no counter a site can have (0 to 2^53 Wh)"
     return None
