@@ -15,10 +15,14 @@ from __future__ import annotations
 import json
 import re
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from envoylog.errors import ConfigError
+from envoylog.errors import ConfigError, ParseError
+from envoylog.parse.context import ParseContext
+from envoylog.parse.info import parse_info
+from envoylog.records import GatewayInfo
 from envoylog.simulator.serving import (
     DIGEST_REALM,
     MAX_RECORDED_REQUESTS,
@@ -84,8 +88,12 @@ def guess_content_type(name: str, body: bytes) -> str:
 
 
 def _serial_of(folder: Path) -> str:
-    match = re.search(rb"<sn>\s*([^<\s]+)\s*</sn>", (folder / "info").read_bytes())
-    return match.group(1).decode("ascii", "replace") if match else ""
+    """The captured gateway's serial, "" when its /info cannot be read."""
+    try:
+        (info,) = parse_info((folder / "info").read_bytes(), ParseContext(datetime.now(UTC)))
+    except ParseError:
+        return ""
+    return info.serial if isinstance(info, GatewayInfo) else ""
 
 
 class CaptureFolder:
