@@ -147,15 +147,11 @@ _EVENT_INSERT = insert(gateway_events)
 
 
 def insert_events(txn: Txn, events: list[Event]) -> int:
-    if events:
-        txn.conn.execute(
-            _EVENT_INSERT,
-            [
-                {"gateway_id": gid, "at": at, "kind": kind, "detail": detail}
-                for gid, at, kind, detail in events
-            ],
-        )
-    return len(events)
+    rows = [
+        {"gateway_id": gid, "at": at, "kind": kind, "detail": detail}
+        for gid, at, kind, detail in events
+    ]
+    return txn.written(_EVENT_INSERT, rows)
 
 
 # --- meters -------------------------------------------------------------------------

@@ -126,20 +126,14 @@ def _system_insert(dialect: str) -> Executable:
 
 @cache
 def _phase_insert(dialect: str) -> Executable:
-    return (
-        upsert(dialect, phase_readings)
-        .on_conflict_do_nothing(index_elements=("reading_id", "phase"))
-        .returning(phase_readings.c.reading_id)
+    return upsert(dialect, phase_readings).on_conflict_do_nothing(
+        index_elements=("reading_id", "phase")
     )
 
 
 @cache
 def _meter_insert(dialect: str) -> Executable:
-    return (
-        upsert(dialect, meter_readings)
-        .on_conflict_do_nothing(index_elements=METER_KEY)
-        .returning(meter_readings.c.meter_id)
-    )
+    return upsert(dialect, meter_readings).on_conflict_do_nothing(index_elements=METER_KEY)
 
 
 @cache
@@ -161,7 +155,7 @@ def _inverter_upsert(dialect: str, endpoints: frozenset[str]) -> Executable:
             changes.append(and_(old[name].is_(None), new[name].is_not(None)))
     return statement.on_conflict_do_update(
         index_elements=INVERTER_KEY, set_=set_, where=or_(*changes)
-    ).returning(old.inverter_id)
+    )
 
 
 class ReadingBatch:

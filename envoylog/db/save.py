@@ -209,10 +209,5 @@ def _insert_endpoints(txn: Txn, stored: list[tuple[int, PollResult]], summary: S
                     "expires_at": None if failed else result.fetched_at + lifetime,
                 }
             )
-    # The polls are new: every row is written.
-    if endpoint_rows:
-        txn.conn.execute(_ENDPOINT_INSERT, endpoint_rows)
-        summary.poll_endpoints += len(endpoint_rows)
-    if body_rows:
-        txn.conn.execute(_BODY_INSERT, body_rows)
-        summary.raw_bodies += len(body_rows)
+    summary.poll_endpoints += txn.written(_ENDPOINT_INSERT, endpoint_rows)
+    summary.raw_bodies += txn.written(_BODY_INSERT, body_rows)
