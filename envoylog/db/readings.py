@@ -102,9 +102,14 @@ def flag_bits(reading: SystemReading) -> int:
     return bits
 
 
+# Row layouts: each tuple names the columns in the order the rows are built.
 SYSTEM_KEY = ("gateway_id", "source", "measurement", "measured_at")
+SYSTEM_COLUMNS = (*SYSTEM_KEY, *SYSTEM_VALUES, "flags")
+PHASE_COLUMNS = ("reading_id", "phase", *PHASE_VALUES)
 METER_KEY = ("meter_id", "channel", "measured_at")
+METER_COLUMNS = (*METER_KEY, *METER_VALUES)
 INVERTER_KEY = ("inverter_id", "reported_at")
+INVERTER_COLUMNS = (*INVERTER_KEY, *INVERTER_VALUES)
 
 _system_values = attrgetter(*SYSTEM_VALUES)
 _phase_values = attrgetter(*PHASE_VALUES)
@@ -126,9 +131,7 @@ def _system_insert(dialect: str) -> Executable:
 
 @cache
 def _phase_insert(dialect: str) -> Executable:
-    return upsert(dialect, phase_readings).on_conflict_do_nothing(
-        index_elements=("reading_id", "phase")
-    )
+    return upsert(dialect, phase_readings).on_conflict_do_nothing(index_elements=PHASE_COLUMNS[:2])
 
 
 @cache
@@ -233,24 +236,13 @@ def _write_system(
 ) -> None:
     """One INSERT ... RETURNING for the readings: the new ids key their phase rows."""
     rows = [
-        {
-            "gateway_id": gid,
-            "source": source,
-            "measurement": measurement,
-            "measured_at": measured_at,
-            **dict(zip(SYSTEM_VALUES, _system_values(reading), strict=True)),
-            "flags": flag_bits(reading),
-        }
-        for (gid, source, measurement, measured_at), reading in systems.items()
+        dict(zip(SYSTEM_COLUMNS, (*key, *_system_values(reading), flag_bits(reading)), strict=True))
+        for key, reading in systems.items()
     ]
     inserted = txn.conn.execute(_system_insert(txn.dialect), rows).all()
     counts.system_readings += len(inserted)
     phases = [
-        {
-            "reading_id": reading_id,
-            "phase": phase.phase,
-            **dict(zip(PHASE_VALUES, _phase_values(phase), strict=True)),
-        }
+        dict(zip(PHASE_COLUMNS, (reading_id, phase.phase, *_phase_values(phase)), strict=True))
         for reading_id, *key in inserted
         for phase in systems[tuple(key)].phases
     ]
@@ -266,10 +258,7 @@ def _write_meters(
     for reading in readings:
         key = (ids[reading.eid], reading.channel, reading.measured_at)
         if key not in rows:
-            rows[key] = {
-                **dict(zip(METER_KEY, key, strict=True)),
-                **dict(zip(METER_VALUES, _meter_values(reading), strict=True)),
-            }
+            rows[key] = dict(zip(METER_COLUMNS, (*key, *_meter_values(reading)), strict=True))
     counts.meter_readings += txn.written(_meter_insert(txn.dialect), list(rows.values()))
 
 
@@ -303,12 +292,7 @@ def _write_inverters(
                 values[i] = value
     by_sources: dict[frozenset[str], list[dict[str, Any]]] = {}
     for (inverter_id, reported_at), (values, sources) in merged.items():
-        by_sources.setdefault(frozenset(sources), []).append(
-            {
-                "inverter_id": inverter_id,
-                "reported_at": reported_at,
-                **dict(zip(INVERTER_VALUES, values, strict=True)),
-            }
-        )
+        row = dict(zip(INVERTER_COLUMNS, (inverter_id, reported_at, *values), strict=True))
+        by_sources.setdefault(frozenset(sources), []).append(row)
     for endpoints, rows in sorted(by_sources.items(), key=lambda item: sorted(item[0])):
         counts.inverter_readings += txn.written(_inverter_upsert(txn.dialect, endpoints), rows)
