@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import cache
 from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import BindParameter, Executable, bindparam, case, func, insert, select, update
 
 from envoylog.db.models import gateway_events, gateways, inverters, meters
-from envoylog.db.store import GatewayState, MeterRow, StaleCache, Txn, upsert
+from envoylog.db.store import GatewayState, MeterRow, StaleCache, Txn, insert_new
 from envoylog.records import GatewayInfo, HomeInfo, Inverter, MeterConfig, PollResult
 
 _GATEWAY_FIELDS = ("host", "name", "part_number", "firmware", "metered", "timezone")
@@ -172,13 +171,8 @@ _METERS_SELECT = select(*(meters.c[name] for name in _METER_COLUMNS)).where(
 _METER_UPDATE = update(meters).where(meters.c.id == bindparam("meter_id"))  # SET: as given
 
 
-@cache
-def _new_meters(dialect: str) -> Executable:
-    return (
-        upsert(dialect, meters)
-        .on_conflict_do_nothing(index_elements=("gateway_id", "eid"))
-        .returning(meters.c.eid, meters.c.id)
-    )
+def _new_meters(txn: Txn) -> Executable:
+    return insert_new(txn.dialect, meters, ("gateway_id", "eid"), ("eid", "id"))
 
 
 def gateway_meters(txn: Txn, gateway_id: int, *, fresh: bool = False) -> dict[int, MeterRow]:
@@ -234,7 +228,7 @@ def save_meter_configs(
 
 def _insert_meter(txn: Txn, gateway_id: int, eid: int, values: dict[str, Any]) -> int | None:
     row = {"gateway_id": gateway_id, "eid": eid, **values}
-    found = txn.conn.execute(_new_meters(txn.dialect), row).first()
+    found = txn.conn.execute(_new_meters(txn), row).first()
     return None if found is None else int(found.id)
 
 
@@ -248,7 +242,7 @@ def meter_ids(txn: Txn, gateway_id: int, eids: Iterable[int]) -> tuple[dict[int,
     created = 0
     if missing:
         inserted = txn.conn.execute(
-            _new_meters(txn.dialect),
+            _new_meters(txn),
             [{"gateway_id": gateway_id, "eid": eid} for eid in missing],
         ).all()
         created = len(inserted)
@@ -358,15 +352,6 @@ def _select_inverters(txn: Txn, gateway_id: int, serials: Sequence[str] = ()) ->
     return {serial: inverter_id for serial, inverter_id in found}
 
 
-@cache
-def _new_inverters(dialect: str) -> Executable:
-    return (
-        upsert(dialect, inverters)
-        .on_conflict_do_nothing(index_elements=("gateway_id", "serial"))
-        .returning(inverters.c.serial, inverters.c.id)
-    )
-
-
 def inverter_ids(
     txn: Txn, gateway_id: int, sightings: dict[str, InverterSighting]
 ) -> tuple[dict[str, int], int]:
@@ -387,7 +372,8 @@ def inverter_ids(
             for serial in missing
             for s in (sightings[serial],)
         ]
-        inserted = txn.conn.execute(_new_inverters(txn.dialect), rows).all()
+        statement = insert_new(txn.dialect, inverters, ("gateway_id", "serial"), ("serial", "id"))
+        inserted = txn.conn.execute(statement, rows).all()
         for serial, inverter_id in inserted:
             ids[serial] = inverter_id
             created.add(serial)

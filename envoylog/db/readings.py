@@ -19,7 +19,7 @@ from envoylog.db.models import (
     phase_readings,
     system_readings,
 )
-from envoylog.db.store import Txn, upsert
+from envoylog.db.store import Txn, insert_new, upsert
 from envoylog.records import (
     Inverter,
     InverterReading,
@@ -118,25 +118,6 @@ _inverter_values = attrgetter(*INVERTER_VALUES)
 _INVERTER_WINS = tuple(  # per value column: the endpoint whose value wins a merge
     INVERTER_PREFERRED.get(name) for name in INVERTER_VALUES
 )
-
-
-@cache
-def _system_insert(dialect: str) -> Executable:
-    return (
-        upsert(dialect, system_readings)
-        .on_conflict_do_nothing(index_elements=SYSTEM_KEY)
-        .returning(system_readings.c.id, *(system_readings.c[name] for name in SYSTEM_KEY))
-    )
-
-
-@cache
-def _phase_insert(dialect: str) -> Executable:
-    return upsert(dialect, phase_readings).on_conflict_do_nothing(index_elements=PHASE_COLUMNS[:2])
-
-
-@cache
-def _meter_insert(dialect: str) -> Executable:
-    return upsert(dialect, meter_readings).on_conflict_do_nothing(index_elements=METER_KEY)
 
 
 @cache
@@ -239,14 +220,17 @@ def _write_system(
         dict(zip(SYSTEM_COLUMNS, (*key, *_system_values(reading), flag_bits(reading)), strict=True))
         for key, reading in systems.items()
     ]
-    inserted = txn.conn.execute(_system_insert(txn.dialect), rows).all()
+    statement = insert_new(txn.dialect, system_readings, SYSTEM_KEY, ("id", *SYSTEM_KEY))
+    inserted = txn.conn.execute(statement, rows).all()
     counts.system_readings += len(inserted)
     phases = [
         dict(zip(PHASE_COLUMNS, (reading_id, phase.phase, *_phase_values(phase)), strict=True))
         for reading_id, *key in inserted
         for phase in systems[tuple(key)].phases
     ]
-    counts.phase_readings += txn.written(_phase_insert(txn.dialect), phases)
+    counts.phase_readings += txn.written(
+        insert_new(txn.dialect, phase_readings, PHASE_COLUMNS[:2]), phases
+    )
 
 
 def _write_meters(
@@ -259,7 +243,9 @@ def _write_meters(
         key = (ids[reading.eid], reading.channel, reading.measured_at)
         if key not in rows:
             rows[key] = dict(zip(METER_COLUMNS, (*key, *_meter_values(reading)), strict=True))
-    counts.meter_readings += txn.written(_meter_insert(txn.dialect), list(rows.values()))
+    counts.meter_readings += txn.written(
+        insert_new(txn.dialect, meter_readings, METER_KEY), list(rows.values())
+    )
 
 
 def _write_inverters(

@@ -8,10 +8,9 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any
 
-from sqlalchemy import Executable, insert
+from sqlalchemy import insert
 
 from envoylog.db.devices import (
     Event,
@@ -24,7 +23,7 @@ from envoylog.db.devices import (
 )
 from envoylog.db.models import poll_endpoints, polls, raw_bodies
 from envoylog.db.readings import ReadingBatch, ReadingCounts, RecordGroup
-from envoylog.db.store import StaleCache, Store, Txn, upsert
+from envoylog.db.store import StaleCache, Store, Txn, insert_new
 from envoylog.errors import DatabaseUnavailable, StorageError
 from envoylog.records import GatewayInfo, HomeInfo, MeterConfig, PollResult
 
@@ -152,19 +151,11 @@ def _insert_polls(
         }
         for started_at, poll in unique.items()
     ]
-    inserted = txn.conn.execute(_poll_insert(txn.dialect), rows).all()
+    statement = insert_new(txn.dialect, polls, ("gateway_id", "started_at"), ("id", "started_at"))
+    inserted = txn.conn.execute(statement, rows).all()
     return sorted(
         ((poll_id, unique[started_at]) for poll_id, started_at in inserted),
         key=lambda item: item[1].started_at,
-    )
-
-
-@cache
-def _poll_insert(dialect: str) -> Executable:
-    return (
-        upsert(dialect, polls)
-        .on_conflict_do_nothing(index_elements=("gateway_id", "started_at"))
-        .returning(polls.c.id, polls.c.started_at)
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from types import TracebackType
 from typing import Any
 
@@ -60,6 +61,15 @@ def upsert(dialect: str, table: Table) -> Upsert:
     and cache key, where building it anew costs more than running it.
     """
     return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
+@cache
+def insert_new(
+    dialect: str, table: Table, key: tuple[str, ...], returning: tuple[str, ...] = ()
+) -> Executable:
+    """``INSERT ... ON CONFLICT (key) DO NOTHING [RETURNING ...]``: only rows not stored yet."""
+    statement = upsert(dialect, table).on_conflict_do_nothing(index_elements=key)
+    return statement.returning(*(table.c[name] for name in returning)) if returning else statement
 
 
 class StaleCache(Exception):
