@@ -12,7 +12,7 @@ from typing import IO, Any
 import click
 
 from envoylog import export as library
-from envoylog.cli.options import database_options, settings_from
+from envoylog.cli.options import check_range, database_options, local_date, settings_from
 from envoylog.db import Store
 from envoylog.db.exports import database_name, open_existing
 from envoylog.export import ExportKind, ExportSummary, Format, Progress
@@ -23,15 +23,6 @@ PROGRESS_MIN_ROWS = 50_000
 
 def _is_terminal(stream: IO[Any]) -> bool:
     return stream.isatty()
-
-
-def _local_date(_ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"{value!r} is not a date like 2024-03-31") from exc
 
 
 @click.command("export")
@@ -47,14 +38,14 @@ def _local_date(_ctx: click.Context, param: click.Parameter, value: str | None) 
     "--from",
     "start",
     metavar="DATE",
-    callback=_local_date,
+    callback=local_date,
     help="First local date to export, inclusive (YYYY-MM-DD; default: the first there is).",
 )
 @click.option(
     "--to",
     "end",
     metavar="DATE",
-    callback=_local_date,
+    callback=local_date,
     help="Last local date to export, inclusive (YYYY-MM-DD; default: the last there is).",
 )
 @click.option(
@@ -95,8 +86,7 @@ def export(
     ratios in %, units in every column name; a missing figure is an empty cell,
     never 0. Reads what `envoylog rollup` computed.
     """
-    if start is not None and end is not None and start > end:
-        raise click.BadParameter(f"--from {start} is after --to {end}", param_hint="--from")
+    check_range(start, end)
     fmt = fmt or ("parquet" if output.endswith(".parquet") else "csv")
     to_stdout = output == "-"
     if to_stdout and fmt == "parquet" and _is_terminal(sys.stdout):

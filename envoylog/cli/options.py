@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -161,3 +162,24 @@ def required_config(config_path: Path | None) -> tuple[Path, Settings]:
             "~/.config/envoylog/envoylog.toml); create one from deploy/envoylog.example.toml."
         )
     return path, load_settings(path)
+
+
+def local_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
+    """A --from / --to option's local date (YYYY-MM-DD), inclusive in every command."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not a date like 2024-03-31") from exc
+
+
+def check_range(start: date | None, end: date | None) -> None:
+    """Refuse a --from after --to."""
+    if start is not None and end is not None and start > end:
+        raise click.BadParameter(f"--from {start} is after --to {end}", param_hint="--from")
+
+
+def timezone_overrides(settings: Settings) -> dict[str, str]:
+    """Each configured gateway's timezone setting, by name: it wins over the gateway's own."""
+    return {g.name: g.timezone for g in settings.gateways if g.timezone}

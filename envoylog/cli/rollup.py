@@ -5,21 +5,37 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
-from envoylog.cli.options import database_options, settings_from
+from envoylog.cli.options import (
+    check_range,
+    database_options,
+    local_date,
+    settings_from,
+    timezone_overrides,
+)
 from envoylog.db import open_store
 from envoylog.energy.rollup import GatewayRollup, Progress, rollup
 
 
 @click.command(name="rollup")
-@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First local day.")
 @click.option(
-    "--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Day after the last (exclusive)."
+    "--from",
+    "start",
+    metavar="DATE",
+    callback=local_date,
+    help="First local date, inclusive (YYYY-MM-DD; default: the first reading's).",
+)
+@click.option(
+    "--to",
+    "end",
+    metavar="DATE",
+    callback=local_date,
+    help="Last local date, inclusive (YYYY-MM-DD; default: the last reading's).",
 )
 @click.option(
     "--gateway",
@@ -30,34 +46,35 @@ from envoylog.energy.rollup import GatewayRollup, Progress, rollup
 )
 @database_options
 def rollup_command(
-    start: datetime | None,
-    end: datetime | None,
+    start: date | None,
+    end: date | None,
     gateways: tuple[str, ...],
     db_url: str | None,
     config_path: Path | None,
 ) -> None:
     """Recompute hourly, daily and monthly energy (and inverter days) from the counters.
 
-    Local days in each gateway's timezone, from --from up to but not
-    including --to (default: the whole logged history). Recomputing replaces
-    what was stored for those days, so running it twice changes nothing.
+    Local dates in each gateway's timezone, --from and --to both inclusive
+    (default: the days the readings cover). Recomputing replaces what was
+    stored for those days, so running it twice changes nothing; a day that no
+    reading touches gets no row.
     """
+    check_range(start, end)
     settings = settings_from(config_path)
-    zones = {g.name: g.timezone for g in settings.gateways if g.timezone}
     with open_store(settings.db_url(db_url)) as store, _progress() as progress:
         done: list[GatewayRollup] = []
         for name in gateways or (None,):
             summary = rollup(
                 store,
                 gateway=name,
-                start=start.date() if start else None,
-                end=end.date() if end else None,
-                timezone_override=zones,
+                start=start,
+                end=end + timedelta(days=1) if end else None,
+                timezone_override=timezone_overrides(settings),
                 progress=progress,
             )
             done.extend(summary.gateways)
     if not done:
-        click.echo("Nothing to recompute: no polls logged in that range.")
+        click.echo("Nothing to recompute: no readings logged in that range.")
     for result in done:
         click.echo(render(result))
 

@@ -92,15 +92,16 @@ def rollup(
 ) -> RollupSummary:
     """Recompute the local days [start, end) of one gateway (name or serial) or of all.
 
-    ``start`` defaults to the local day of the gateway's first poll, ``end`` to
-    the day after its last poll. ``timezone_override`` maps a gateway name or
-    serial to an IANA zone that wins over the gateway's own ``/home`` zone.
+    ``start`` defaults to the local day of the gateway's first reading, ``end`` to
+    the day after its last reading. ``timezone_override`` maps a gateway name or
+    serial to an IANA zone that wins over the gateway's own ``/home`` zone. Days
+    that no reading touches get no rows.
     """
     rows = _select(store, gateway)
     plans = []
     for row in rows:
         zone, warnings = _zone(row, timezone_override)
-        span = sql.poll_span(store, row.id)
+        span = sql.reading_span(store, row.id)
         tz = ZoneInfo(zone)
         if span is None and (start is None or end is None):
             continue
