@@ -107,7 +107,8 @@ def run_demo(
             clock=now,
         )
         # One tick more than the span: the poll at the next midnight closes the last day.
-        total = int((end - start).total_seconds()) // TICK_S + 1
+        # In UTC: two instants of one zone subtract as wall clocks (a DST day would be 24 h).
+        total = int((end.astimezone(UTC) - start.astimezone(UTC)).total_seconds()) // TICK_S + 1
         try:
             for tick in range(total):
                 outcome = job.run()

@@ -1,4 +1,4 @@
-"""``envoylog export``: daily, monthly or per-inverter energy as CSV or Parquet."""
+"""``envoylog export``: hourly, daily, monthly or per-inverter energy as CSV, Parquet or xlsx."""
 
 from __future__ import annotations
 
@@ -12,11 +12,18 @@ from typing import IO, Any
 import click
 
 from envoylog import export as library
-from envoylog.cli.options import check_range, database_options, local_date, settings_from
+from envoylog.cli.options import (
+    check_range,
+    database_options,
+    local_date,
+    settings_from,
+    timezone_overrides,
+)
 from envoylog.db import Store
 from envoylog.db.exports import database_name, open_existing
-from envoylog.export import ExportKind, ExportSummary, Format, Progress
+from envoylog.export import ExportKind, ExportSummary, Format, Progress, format_for
 
+_NAMES = {"parquet": "Parquet", "xlsx": "xlsx"}
 # Fewer rows than this export in well under a second: no progress bar.
 PROGRESS_MIN_ROWS = 50_000
 
@@ -51,8 +58,9 @@ def _is_terminal(stream: IO[Any]) -> bool:
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "parquet"]),
-    help="Output format (default: parquet for a .parquet --output, else csv).",
+    type=click.Choice(["csv", "parquet", "xlsx"]),
+    help="Output format (default: from the --output extension, .csv, .parquet or .xlsx; "
+    "csv to standard output).",
 )
 @click.option(
     "--output",
@@ -79,26 +87,27 @@ def export(
     config_path: Path | None,
     db_url: str | None,
 ) -> None:
-    """Export daily, monthly or per-inverter energy as CSV or Parquet.
+    """Export hourly, daily, monthly or per-inverter energy as CSV, Parquet or xlsx.
 
-    Dates are each gateway's local dates; --from and --to are inclusive, and a
-    month is exported when any of its days is in the range. Energy is in kWh,
-    ratios in %, units in every column name; a missing figure is an empty cell,
-    never 0. Reads what `envoylog rollup` computed.
+    Dates are each gateway's local dates (hours: local hours with their UTC
+    offset); --from and --to are inclusive, and a month is exported when any of
+    its days is in the range. Energy is in kWh, ratios in %, units in every
+    column name; a missing figure is an empty cell, never 0. Days with readings
+    newer than their energy are rolled up first.
     """
     check_range(start, end)
-    fmt = fmt or ("parquet" if output.endswith(".parquet") else "csv")
+    fmt = fmt or format_for(output)
     to_stdout = output == "-"
-    if to_stdout and fmt == "parquet" and _is_terminal(sys.stdout):
+    if to_stdout and fmt != "csv" and _is_terminal(sys.stdout):
         raise click.UsageError(
-            "refusing to write Parquet (binary) to a terminal: use --output FILE or a pipe"
+            f"refusing to write {_NAMES[fmt]} (binary) to a terminal: use --output FILE or a pipe"
         )
     settings = settings_from(config_path)
     with open_existing(settings.db_url(db_url), settings.store_options()) as store:
         target: Path | IO[bytes] | IO[str]
         if not to_stdout:
             target = Path(output)
-        elif fmt == "parquet":
+        elif fmt != "csv":
             target = sys.stdout.buffer
         else:
             target = sys.stdout
@@ -113,6 +122,7 @@ def export(
                 output=target,
                 progress=progress,
                 bom=bom,
+                timezone_override=timezone_overrides(settings),
             )
         if summary.rows == 0:
             click.echo(_nothing_message(store, kind, gateways, start, end), err=True)
@@ -158,7 +168,7 @@ def _nothing_message(
     what = "inverter energy" if kind == ExportKind.INVERTERS else f"{kind} energy"
     return (
         f"no {what} for {scope}{span} in {database_name(store)}: "
-        "run `envoylog rollup` first? (nothing written)"
+        "no readings there (nothing written)"
     )
 
 

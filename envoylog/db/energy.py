@@ -147,6 +147,26 @@ def reading_span(store: Store, gateway_id: int) -> tuple[datetime, datetime] | N
     return min(instants), max(instants)
 
 
+def energy_state(store: Store, gateway_id: int) -> tuple[datetime | None, datetime | None]:
+    """The end of the gateway's last poll and when its energy was last computed (None: never)."""
+    last_poll = (
+        select(polls.c.finished_at)
+        .where(polls.c.gateway_id == gateway_id)
+        .order_by(polls.c.started_at.desc())
+        .limit(1)
+    )
+    computed = select(func.max(energy_daily.c.computed_at)).where(
+        energy_daily.c.gateway_id == gateway_id
+    )
+    with store.reading("checking whether the energy tables are current") as conn:
+        finished = conn.execute(last_poll).scalar()
+        at = conn.execute(computed).scalar()
+    return (
+        None if finished is None else _instant(finished),
+        None if at is None else _instant(at),
+    )
+
+
 def last_poll_start(store: Store, serial: str, before: datetime) -> datetime | None:
     """The start of the gateway's last poll stored before ``before``, None when none is."""
     query = (
