@@ -178,7 +178,7 @@ def catch_up(
             )
             continue
         since = computed - timedelta(days=1)
-        zone = ZoneInfo(_zone(row, timezone_override)[0])
+        zone = ZoneInfo(gateway_zone(row, timezone_override))
         if end is not None and end < since.astimezone(zone).date():
             continue  # the days asked for are not among those that changed
         done.extend(
@@ -201,6 +201,11 @@ def store_gateways(store: Store) -> list[sql.GatewayRow]:
 
 def _select(store: Store, gateway: str | None) -> list[sql.GatewayRow]:
     return sql.select_gateways(store, [gateway] if gateway else [])
+
+
+def gateway_zone(row: sql.GatewayRow, override: Mapping[str, str] | None = None) -> str:
+    """The zone a gateway's local days are cut in: the config's, its /home one, else UTC."""
+    return _zone(row, override)[0]
 
 
 def _zone(row: sql.GatewayRow, override: Mapping[str, str] | None) -> tuple[str, tuple[str, ...]]:
