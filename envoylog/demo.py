@@ -8,7 +8,7 @@ same store worker `envoylog run` uses.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -72,11 +72,12 @@ def run_demo(
     days: int = 1,
     progress: Callable[[int, int], None] = lambda done, total: None,
     db_url: str | None = None,
+    faults: Sequence[str] = (),
 ) -> DemoResult:
     """Simulate ``days`` local days of one site and log them into a new SQLite file.
 
     ``db_url`` logs into that (empty) database instead; ``db_path`` then only
-    names the spool folder.
+    names the spool folder. ``faults`` are the simulator's (``envoylog simulate --fault``).
     """
     zone_name = get_profile(profile).timezone
     zone = ZoneInfo(zone_name)
@@ -94,7 +95,7 @@ def run_demo(
     worker = StoreWorker(Writer(db_url, Spool(db_path.parent / f"{db_path.stem}-spool")))
     worker.start()
     polls = quiet = 0
-    with SimulatedGateway(profile, clock=clock, seed=1) as gateway:
+    with SimulatedGateway(profile, clock=clock, seed=1, faults=faults) as gateway:
         client = GatewayClient(gateway.url, credentials=Credentials(token=gateway.token))
         job = GatewayJob(
             name="demo",

@@ -29,12 +29,14 @@ from bokeh.plotting import figure
 from bokeh.transform import dodge
 
 from envoylog.db.power import PowerFlow, Series
+from envoylog.energy.counters import DEFAULT_THRESHOLDS
 from envoylog.energy.periods import Resolution, local_midnight, periods
 from envoylog.report.health import Health
 
 Figure = Any  # bokeh's figure type is not typed for mypy
 WIDTH = 1000
 DAY_MS = 86_400_000
+GAP = DEFAULT_THRESHOLDS.max_gap  # readings further apart than this are not joined
 COLOURS = {
     "production": "#e8a202",
     "consumption": "#2f6db5",
@@ -120,13 +122,16 @@ def power_curve(
     for key, (legend, points) in lines.items():
         if not points:
             continue
-        source = ColumnDataSource(
-            {
-                "x": [(t - lo).total_seconds() / 3600 for t, _ in points],
-                "w": [w for _, w in points],
-                "local": [t.astimezone(tz).strftime("%H:%M:%S %Z") for t, _ in points],
-            }
-        )
+        xs, ws, local = [], [], []
+        for k, (t, w) in enumerate(points):
+            if k and t - points[k - 1][0] > GAP:  # a gap stays a gap, not a straight line
+                xs.append(np.nan)
+                ws.append(np.nan)
+                local.append("")
+            xs.append((t - lo).total_seconds() / 3600)
+            ws.append(w)
+            local.append(t.astimezone(tz).strftime("%H:%M:%S %Z"))
+        source = ColumnDataSource({"x": xs, "w": ws, "local": local})
         plot.line("x", "w", source=source, color=COLOURS[key], line_width=2, legend_label=legend)
     plot.add_tools(HoverTool(tooltips=[("time", "@local"), ("power", "@w{0,0} W")]))
     plot.legend.click_policy = "hide"
@@ -158,9 +163,9 @@ def soc_curve(
     return plot
 
 
-def _x(dates: pd.Series) -> list[datetime]:
-    """Local dates as the instants Bokeh's date axis shows as those dates (noon, no zone)."""
-    return [datetime(d.year, d.month, d.day, 12) for d in dates]
+def _x(dates: pd.Series, hours: int = 0) -> list[datetime]:
+    """Local dates as the instants Bokeh's date axis labels with those dates (no zone)."""
+    return [datetime(d.year, d.month, d.day, hours) for d in dates]
 
 
 def _dates(dates: pd.Series, half_days: float) -> Range1d:
@@ -260,7 +265,7 @@ def heatmap(name: str, health: Health) -> Figure | None:
     order = [label[i.serial] for i in reversed(health.inverters)]
     source = ColumnDataSource(
         {
-            "x": _x(cells["date"]),
+            "x": _x(cells["date"], hours=12),  # a cell spans its day, midnight to midnight
             "y": [label[s] for s in cells["serial"]],
             "day": [str(d) for d in cells["date"]],
             "kwh": cells["energy_kwh"].astype(float).to_numpy(),
