@@ -85,6 +85,7 @@ register("demo", "envoylog.cli.demo", "demo")
 register("rollup", "envoylog.cli.rollup", "rollup_command")
 register("export", "envoylog.cli.export", "export")
 register("report", "envoylog.cli.report", "report")
+register("now", "envoylog.cli.now", "now")
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from envoylog.db import Store
@@ -192,6 +193,26 @@ def catch_up(
             ).gateways
         )
     return RollupSummary(tuple(done))
+
+
+def day_so_far(
+    store: Store,
+    row: sql.GatewayRow,
+    now: datetime,
+    timezone_override: Mapping[str, str] | None = None,
+) -> dict[str, Any] | None:
+    """The figures of the gateway's local day holding ``now``, computed as the rollup would
+    but not stored (``envoylog now``); None when no reading touches the day yet."""
+    zone = gateway_zone(row, timezone_override)
+    day = now.astimezone(ZoneInfo(zone)).date()
+    lo, hi = local_midnight(day, zone), local_midnight(day + timedelta(days=1), zone)
+    with store.reading("computing today's energy") as conn:
+        choices, meter_of = _choose(sql.growth(conn, row.id, lo, hi), sql.meter_rows(conn, row.id))
+        window = load_window(conn, row.id, choices, meter_of, lo, hi)
+    rows = gateway_rows(
+        window, choices, zone=zone, resolution=Resolution.DAY, lo=lo, hi=hi, computed_at=now
+    )
+    return rows[0] if rows else None
 
 
 def store_gateways(store: Store) -> list[sql.GatewayRow]:
