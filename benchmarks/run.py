@@ -5,7 +5,8 @@
 NAME is one of: poll, ingest, fleet, year, storage, memory. --quick runs fewer
 rounds and shorter steps (minutes instead of about an hour for the full run).
 pyenphase's side of `poll` needs its own venv (ENVOYLOG_BENCH_VENV, default
-/work/bench-venv): python3 -m venv DIR && DIR/bin/pip install pyenphase.
+.bench-venv in the project folder): python3 -m venv .bench-venv &&
+.bench-venv/bin/pip install pyenphase.
 """
 
 from __future__ import annotations
