@@ -25,20 +25,11 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.bench_year import YEAR_START, fill
+from benchmarks.bench_year import YEAR_START, fill, time_rounds
 from benchmarks.common import Section, envoylog_cmd, fmt, postgres, spread
 
 BUDGET_BYTES = 3_000_000
 BUDGET_S = 5.0
-
-
-def _rounds(action: Any, rounds: int) -> tuple[dict[str, float], Any]:
-    samples, result = [], None
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        result = action()
-        samples.append(time.perf_counter() - t0)
-    return spread(samples), result
 
 
 def _command(args: list[str]) -> float:
@@ -58,7 +49,7 @@ def backend(store: Any, url: str, days: int, rounds: int, folder: Path) -> dict[
     out["rollup_s"] = round(time.perf_counter() - t0, 1)
     target = folder / "report.html"
     write_report(store, target)  # warm imports and caches
-    out["report_s"], summary = _rounds(lambda: write_report(store, target), rounds)
+    out["report_s"], summary = time_rounds(lambda: write_report(store, target), rounds)
     out["report_bytes"] = summary.bytes
     out["report_days"] = sum((g.last - g.first).days + 1 for g in summary.gateways)
     samples = [
@@ -67,7 +58,7 @@ def backend(store: Any, url: str, days: int, rounds: int, folder: Path) -> dict[
     out["report_command_s"] = spread(samples)
     moment = YEAR_START + timedelta(days=days - 1, hours=12)
     current(store, moment)
-    out["now_s"], items = _rounds(lambda: current(store, moment), rounds)
+    out["now_s"], items = time_rounds(lambda: current(store, moment), rounds)
     out["now_flows"] = sorted(items[0].power) if items else []
     samples = [_command(["now", "--db", url, "--json"]) for _ in range(max(2, rounds // 2))]
     out["now_command_s"] = spread(samples)

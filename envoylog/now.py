@@ -19,17 +19,11 @@ from envoylog.db.battery import battery_now
 from envoylog.db.energy import last_poll_start, select_gateways
 from envoylog.db.power import PowerFlow, latest
 from envoylog.energy.rollup import day_so_far, gateway_zone
+from envoylog.energy.tables import WH_COLUMNS
 
 # A reading older than this is no longer "now": shown with its age, not as current power.
 RECENT = timedelta(minutes=15)
-TODAY = (
-    "production_wh",
-    "consumption_wh",
-    "import_wh",
-    "export_wh",
-    "battery_charge_wh",
-    "battery_discharge_wh",
-)
+TODAY = tuple(WH_COLUMNS.values())  # production_wh, consumption_wh, ... battery_discharge_wh
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,8 @@ from envoylog import export as library
 from envoylog.cli.options import (
     check_range,
     database_options,
-    local_date,
+    date_range,
+    gateway_filter,
     settings_from,
     timezone_overrides,
 )
@@ -34,27 +35,8 @@ def _is_terminal(stream: IO[Any]) -> bool:
 
 @click.command("export")
 @click.argument("kind", type=click.Choice([k.value for k in ExportKind]))
-@click.option(
-    "--gateway",
-    "gateways",
-    multiple=True,
-    metavar="NAME|SERIAL",
-    help="Only this gateway, by name or serial; repeat for several (default: all).",
-)
-@click.option(
-    "--from",
-    "start",
-    metavar="DATE",
-    callback=local_date,
-    help="First local date to export, inclusive (YYYY-MM-DD; default: the first there is).",
-)
-@click.option(
-    "--to",
-    "end",
-    metavar="DATE",
-    callback=local_date,
-    help="Last local date to export, inclusive (YYYY-MM-DD; default: the last there is).",
-)
+@gateway_filter
+@date_range("the first there is", "the last there is")
 @click.option(
     "--format",
     "fmt",

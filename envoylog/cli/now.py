@@ -11,20 +11,19 @@ from pathlib import Path
 import click
 
 from envoylog import now as library
-from envoylog.cli.options import database_options, settings_from, timezone_overrides
+from envoylog.cli.options import (
+    database_options,
+    gateway_filter,
+    settings_from,
+    timezone_overrides,
+)
 from envoylog.db.exports import open_existing
 
 sleep: Callable[[float], None] = time.sleep  # tests replace it
 
 
 @click.command("now")
-@click.option(
-    "--gateway",
-    "gateways",
-    multiple=True,
-    metavar="NAME|SERIAL",
-    help="Only this gateway, by name or serial; repeat for several (default: all).",
-)
+@gateway_filter
 @click.option("--watch", is_flag=True, help="Refresh every --interval seconds until Ctrl-C.")
 @click.option(
     "--interval",

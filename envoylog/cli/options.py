@@ -183,3 +183,36 @@ def check_range(start: date | None, end: date | None) -> None:
 def timezone_overrides(settings: Settings) -> dict[str, str]:
     """Each configured gateway's timezone setting, by name: it wins over the gateway's own."""
     return {g.name: g.timezone for g in settings.gateways if g.timezone}
+
+
+def gateway_filter(command: F) -> F:
+    """Add --gateway NAME|SERIAL (repeatable; default: every gateway)."""
+    return click.option(
+        "--gateway",
+        "gateways",
+        multiple=True,
+        metavar="NAME|SERIAL",
+        help="Only this gateway, by name or serial; repeat for several (default: all).",
+    )(command)
+
+
+def date_range(first: str, last: str) -> Callable[[F], F]:
+    """Add --from and --to: local dates, both inclusive; ``first``/``last`` name the defaults."""
+
+    def add(command: F) -> F:
+        command = click.option(
+            "--to",
+            "end",
+            metavar="DATE",
+            callback=local_date,
+            help=f"Last local date, inclusive (YYYY-MM-DD; default: {last}).",
+        )(command)
+        return click.option(
+            "--from",
+            "start",
+            metavar="DATE",
+            callback=local_date,
+            help=f"First local date, inclusive (YYYY-MM-DD; default: {first}).",
+        )(command)
+
+    return add

@@ -10,6 +10,8 @@ import click
 from envoylog.cli.options import (
     check_range,
     database_options,
+    date_range,
+    gateway_filter,
     local_date,
     settings_from,
     timezone_overrides,
@@ -19,27 +21,8 @@ from envoylog.report import write_report
 
 
 @click.command("report")
-@click.option(
-    "--gateway",
-    "gateways",
-    multiple=True,
-    metavar="NAME|SERIAL",
-    help="Only this gateway, by name or serial; repeat for several (default: all).",
-)
-@click.option(
-    "--from",
-    "start",
-    metavar="DATE",
-    callback=local_date,
-    help="First local date, inclusive (default: a year before --to).",
-)
-@click.option(
-    "--to",
-    "end",
-    metavar="DATE",
-    callback=local_date,
-    help="Last local date, inclusive (default: the last day logged).",
-)
+@gateway_filter
+@date_range("a year before --to", "the last day logged")
 @click.option(
     "--day",
     metavar="DATE",

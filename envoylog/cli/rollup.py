@@ -14,7 +14,8 @@ import click
 from envoylog.cli.options import (
     check_range,
     database_options,
-    local_date,
+    date_range,
+    gateway_filter,
     settings_from,
     timezone_overrides,
 )
@@ -23,27 +24,8 @@ from envoylog.energy.rollup import GatewayRollup, Progress, rollup
 
 
 @click.command(name="rollup")
-@click.option(
-    "--from",
-    "start",
-    metavar="DATE",
-    callback=local_date,
-    help="First local date, inclusive (YYYY-MM-DD; default: the first reading's).",
-)
-@click.option(
-    "--to",
-    "end",
-    metavar="DATE",
-    callback=local_date,
-    help="Last local date, inclusive (YYYY-MM-DD; default: the last reading's).",
-)
-@click.option(
-    "--gateway",
-    "gateways",
-    multiple=True,
-    metavar="NAME|SERIAL",
-    help="Only this gateway (repeatable; default: every gateway).",
-)
+@date_range("the first reading's", "the last reading's")
+@gateway_filter
 @database_options
 def rollup_command(
     start: date | None,

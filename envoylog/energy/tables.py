@@ -16,7 +16,7 @@ from envoylog.energy.series import Run, Window
 
 Slot = PeriodEnergy | None  # None: no reading of the flow touches the period
 
-_WH_COLUMNS = {
+WH_COLUMNS = {
     Flow.PRODUCTION: "production_wh",
     Flow.CONSUMPTION: "consumption_wh",
     Flow.IMPORT: "import_wh",
@@ -24,7 +24,7 @@ _WH_COLUMNS = {
     Flow.CHARGE: "battery_charge_wh",
     Flow.DISCHARGE: "battery_discharge_wh",
 }
-SUMMED = (*_WH_COLUMNS.values(), "net_grid_wh", "self_consumption_wh", "estimated_wh")
+SUMMED = (*WH_COLUMNS.values(), "net_grid_wh", "self_consumption_wh", "estimated_wh")
 SOURCES = ("production_source", "consumption_source", "grid_source", "battery_source")
 
 
@@ -95,7 +95,7 @@ def gateway_rows(
         a = bisect.bisect_left(instants, span.start_utc)
         b = bisect.bisect_left(instants, span.end_utc)
         peak = max((w for _, w in watts[a:b]), default=None)
-        row: dict[str, Any] = {col: wh[flow] for flow, col in _WH_COLUMNS.items()}
+        row: dict[str, Any] = {col: wh[flow] for flow, col in WH_COLUMNS.items()}
         row.update(
             net_grid_wh=figures.net_grid_wh,
             self_consumption_wh=figures.self_consumption_wh,
