@@ -110,6 +110,7 @@ def render(result: DemoResult) -> str:
         *_energy_lines(result),
         f"Database: {result.db_path}",
         "Try next:",
+        f"  envoylog report --db {result.db_path} -o report.html   # charts, offline",
         f"  envoylog export daily --db {result.db_path}          # CSV for a spreadsheet",
         f"  envoylog export inverters --db {result.db_path} -o inverters.parquet",
         f'  sqlite3 {result.db_path} "select local_start, production_wh, consumption_wh,'
