@@ -208,7 +208,7 @@ def day_so_far(
     lo, hi = local_midnight(day, zone), local_midnight(day + timedelta(days=1), zone)
     with store.reading("computing today's energy") as conn:
         choices, meter_of = _choose(sql.growth(conn, row.id, lo, hi), sql.meter_rows(conn, row.id))
-        window = load_window(conn, row.id, choices, meter_of, lo, hi)
+        window = load_window(conn, row.id, choices, meter_of, lo, hi, inverters=False)
     rows = gateway_rows(
         window, choices, zone=zone, resolution=Resolution.DAY, lo=lo, hi=hi, computed_at=now
     )

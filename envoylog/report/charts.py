@@ -265,9 +265,9 @@ def heatmap(name: str, health: Health) -> Figure | None:
     order = [label[i.serial] for i in reversed(health.inverters)]
     source = ColumnDataSource(
         {
-            "x": _x(cells["date"], hours=12),  # a cell spans its day, midnight to midnight
-            "y": [label[s] for s in cells["serial"]],
-            "day": [str(d) for d in cells["date"]],
+            # A cell spans its day, midnight to midnight; numpy arrays travel as binary.
+            "x": np.array(_x(cells["date"], hours=12), dtype="datetime64[ms]"),
+            "y": cells["serial"].map(label).tolist(),
             "kwh": cells["energy_kwh"].astype(float).to_numpy(),
             "ratio": cells["ratio"].astype(float).to_numpy(),
         }
@@ -299,10 +299,11 @@ def heatmap(name: str, health: Health) -> Figure | None:
         HoverTool(
             tooltips=[
                 ("inverter", "@y"),
-                ("day", "@day"),
+                ("day", "@x{%F}"),
                 ("energy", "@kwh{0.000} kWh"),
                 ("of median", "@ratio{0.00}"),
-            ]
+            ],
+            formatters={"@x": "datetime"},
         )
     )
     plot.grid.grid_line_color = None

@@ -8,7 +8,8 @@ never under-performers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,44 +64,48 @@ class Health:
 
 
 def inverter_health(days: pd.DataFrame, statuses: Mapping[str, InverterStatus]) -> Health:
-    """Ratios to the median inverter per day and per inverter, from the inverters export."""
+    """Ratios to the median inverter per day and per inverter, from the inverters export.
+
+    Computed on one inverter x day array (a year of 36 inverters is 13,000 cells).
+    """
     removed = {s for s, status in statuses.items() if status.active is False}
     cells = days[["inverter_serial", "date", "energy_kwh"]].rename(
         columns={"inverter_serial": "serial"}
     )
     grid = cells.pivot_table(index="serial", columns="date", values="energy_kwh", aggfunc="sum")
-    active = grid.loc[[s for s in grid.index if s not in removed]]
-    median = active.median(axis=0, skipna=True)
-    usable = median.where(median > 0)
-    ratios = grid.div(usable, axis=1)
-    lookup: Any = ratios.stack()
-    cells = cells.assign(
-        ratio=[
-            float(lookup.get((s, d), np.nan))
-            for s, d in zip(cells["serial"], cells["date"], strict=True)
-        ]
-    )
-    dates = sorted(grid.columns)
-    recent = dates[-RECENT_DAYS:] if len(dates) > RECENT_DAYS else []
-    earlier = dates[: len(dates) - len(recent)]
+    grid = grid.reindex(columns=sorted(grid.columns))
+    serials = [str(s) for s in grid.index]
+    energy = grid.to_numpy(dtype=float)
+    gone = np.array([s in removed for s in serials], dtype=bool)
+    with warnings.catch_warnings():  # a day no active inverter reported: no median, NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        median = np.nanmedian(energy[~gone], axis=0) if (~gone).any() else energy[0] * np.nan
+    usable = np.where(median > 0, median, np.nan)
+    ratios = energy / usable
+    rows = pd.Index(serials).get_indexer(pd.Index(cells["serial"].astype(str)))
+    columns = pd.Index(grid.columns).get_indexer(pd.Index(cells["date"]))
+    cells = cells.assign(ratio=ratios[rows, columns])
+    count = energy.shape[1]
+    recent = slice(count - RECENT_DAYS, count) if count > RECENT_DAYS else None
+    earlier = slice(0, count - RECENT_DAYS)
     verdicts = [
         Inverter(
-            serial=str(serial),
-            removed=serial in removed,
-            ratio=_share(grid.loc[serial], usable, dates),
-            earlier=_share(grid.loc[serial], usable, earlier) if recent else None,
-            recent=_share(grid.loc[serial], usable, recent) if recent else None,
-            kwh=float(np.nansum(grid.loc[serial].to_numpy(dtype=float))),
+            serial=serial,
+            removed=bool(gone[k]),
+            ratio=_share(energy[k], usable, slice(0, count)),
+            earlier=_share(energy[k], usable, earlier) if recent else None,
+            recent=_share(energy[k], usable, recent) if recent else None,
+            kwh=float(np.nansum(energy[k])),
         )
-        for serial in grid.index
+        for k, serial in enumerate(serials)
     ]
     verdicts.sort(key=lambda i: (i.removed, i.ratio if i.ratio is not None else np.inf, i.serial))
     return Health(cells.reset_index(drop=True), tuple(verdicts))
 
 
-def _share(energy: Any, median: Any, dates: Sequence[Any]) -> float | None:
+def _share(energy: Any, median: Any, days: slice) -> float | None:
     """Energy over the median's on the days both are known."""
-    mine, typical = energy[dates].astype(float), median[dates].astype(float)
-    known = mine.notna() & typical.notna()
+    mine, typical = energy[days], median[days]
+    known = ~np.isnan(mine) & ~np.isnan(typical)
     total = float(typical[known].sum())
     return float(mine[known].sum()) / total if total > 0 else None
