@@ -45,6 +45,25 @@ class GatewayData:
     parse_failures: Sequence[tuple[datetime, str]]
 
 
+def _imperfect_runs(daily: pd.DataFrame, zone: str) -> list[tuple[datetime, datetime]]:
+    """UTC spans of the consecutive days whose coverage is below 100 %.
+
+    A gap longer than the coverage rule allows lowers the coverage of every day it
+    touches, so gaps are looked for there only: a year of minute polls is not read
+    for the few days that have one.
+    """
+    runs: list[tuple[datetime, datetime]] = []
+    for day, pct in zip(daily["date"], daily["coverage_pct"], strict=True):
+        if pct >= 100:
+            continue
+        lo, hi = day_range(day, day, zone)
+        if runs and runs[-1][1] == lo:
+            runs[-1] = (runs[-1][0], hi)
+        else:
+            runs.append((lo, hi))
+    return runs
+
+
 def collect(
     store: Store,
     gateway: GatewayRow,
@@ -75,7 +94,11 @@ def collect(
         power = day_series(conn, gateway.id, day_lo, day_hi)
         battery = battery_day(conn, gateway.id, day_lo, day_hi)
         max_gap = DEFAULT_THRESHOLDS.max_gap.total_seconds()
-        gaps = sql.gaps(conn, gateway.id, lo, hi, max_gap)
+        gaps = [
+            gap
+            for run_lo, run_hi in _imperfect_runs(daily, zone)
+            for gap in sql.gaps(conn, gateway.id, run_lo, run_hi, max_gap)
+        ]
         corrections = sql.counter_events(conn, gateway.id, lo, hi)
         failures = sql.parse_failures(conn, gateway.id, lo, hi)
         inverters = sql.inverter_statuses(conn, gateway.id)
