@@ -27,6 +27,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import (
+    REPO,
     SAMPLES,
     SITES,
     Section,
@@ -40,7 +41,8 @@ from benchmarks.common import (
     stop,
 )
 
-DEFAULT_VENV = Path(os.environ.get("ENVOYLOG_BENCH_VENV", "/work/bench-venv"))
+# pyenphase's own venv: .bench-venv in the project folder (ignored by git), or ENVOYLOG_BENCH_VENV.
+DEFAULT_VENV = Path(os.environ.get("ENVOYLOG_BENCH_VENV", REPO / ".bench-venv"))
 
 
 def modern(site: str) -> bool:

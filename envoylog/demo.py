@@ -8,7 +8,7 @@ same store worker `envoylog run` uses.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -74,11 +74,12 @@ def run_demo(
     days: int = 1,
     progress: Callable[[int, int], None] | None = None,
     db_url: str | None = None,
+    faults: Sequence[str] = (),
 ) -> DemoResult:
     """Simulate ``days`` local days of one site and log them into a new SQLite file.
 
     ``db_url`` logs into that (empty) database instead; ``db_path`` then only
-    names the spool folder.
+    names the spool folder. ``faults`` are the simulator's (``envoylog simulate --fault``).
     """
     zone_name = get_profile(profile).timezone
     zone = ZoneInfo(zone_name)
@@ -96,7 +97,7 @@ def run_demo(
     worker = StoreWorker(Writer(db_url, Spool(db_path.parent / f"{db_path.stem}-spool")))
     worker.start()
     polls = quiet = 0
-    with SimulatedGateway(profile, clock=clock, seed=1) as gateway:
+    with SimulatedGateway(profile, clock=clock, seed=1, faults=faults) as gateway:
         # The simulator's certificate is known: pinned from the start, not on first use.
         pins = PinStore(db_path.parent / f"{db_path.name}-pins.json")
         pins.set(gateway.url, simulator_certificate_sha256())
@@ -112,7 +113,8 @@ def run_demo(
             clock=now,
         )
         # One tick more than the span: the poll at the next midnight closes the last day.
-        total = int((end - start).total_seconds()) // TICK_S + 1
+        # In UTC: two instants of one zone subtract as wall clocks (a DST day would be 24 h).
+        total = int((end.astimezone(UTC) - start.astimezone(UTC)).total_seconds()) // TICK_S + 1
         try:
             for tick in range(total):
                 outcome = job.run()

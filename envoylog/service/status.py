@@ -128,6 +128,50 @@ def render(report: Report) -> str:
     return "\n".join(lines)
 
 
+def as_json(report: Report) -> dict[str, Any]:
+    """The status for machines (`envoylog status --json`): instants in ISO 8601 UTC, sizes in
+    bytes, ages in seconds; the running service's own status file under ``service``."""
+
+    def instant(moment: datetime | None) -> str | None:
+        return None if moment is None else moment.astimezone(UTC).isoformat()
+
+    def age(moment: datetime | None) -> float | None:
+        return None if moment is None else round((report.now - moment).total_seconds(), 1)
+
+    live = (report.service or {}).get("gateways", {})
+    gateways = []
+    for g in report.gateways:
+        running: dict[str, Any] = next(
+            (v for v in live.values() if v.get("serial") == g.serial), {}
+        )
+        expires = report.token_expiry.get(g.name or "")
+        gateways.append(
+            {
+                "serial": g.serial,
+                "name": g.name,
+                "host": g.host,
+                "firmware": g.firmware,
+                "last_success_at": instant(g.last_success_at),
+                "last_success_age_s": age(g.last_success_at),
+                "last_poll_at": instant(g.last_poll_at),
+                "last_error": g.last_error,
+                "last_error_at": instant(g.last_error_at),
+                "readings_last_24h": g.readings_last_24h,
+                "token_expires_at": instant(expires) or running.get("token_expires_at"),
+                "consecutive_failures": running.get("consecutive_failures", 0),
+            }
+        )
+    return {
+        "now": instant(report.now),
+        "database": report.database,
+        "database_bytes": report.database_bytes,
+        "database_error": report.database_error,
+        "spool": {"polls": report.spool_polls, "bytes": report.spool_bytes},
+        "service": report.service,
+        "gateways": gateways,
+    }
+
+
 def _when(moment: datetime | None, now: datetime) -> str:
     if moment is None:
         return "never"

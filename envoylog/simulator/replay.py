@@ -5,9 +5,9 @@ the request path without the leading ``/`` and with ``/ ? = &`` replaced by ``_`
 ``<file>_log.json`` (optional) gives ``{"code": ..., "headers": {...}}``. The
 project's own ``sample_data/`` adds one key the real captures never have:
 ``"auth": "bearer"`` (answer 401 unless a bearer token is sent, as firmware >= 7
-does) or ``"auth": "digest"`` (HTTP Digest as user ``envoy`` with the last six
-digits of the serial, as firmware < 7 does for some endpoints); ``code`` is then
-the status of an authorised request.
+does; ``GET /__sim/token`` gives one) or ``"auth": "digest"`` (HTTP Digest as
+user ``envoy`` with the last six digits of the serial, as firmware < 7 does for
+some endpoints); ``code`` is then the status of an authorised request.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ BEARER_401_BODY = (
     b"<center><h1>401 Authorization Required</h1></center>\n</body>\n</html>\n"
 )
 DIGEST_401_BODY = b"Error: 401"
+TOKEN_LIFE_S = 365 * 86400
 
 
 def file_name_for(target: str) -> str:
@@ -112,6 +113,11 @@ class CaptureFolder:
     def reply(self, method: str, target: str, authorization: str = "") -> Reply:
         """Answer one request the way the captured gateway did."""
         path, _, query = target.partition("?")
+        if path == "/__sim/token":  # any bearer token passes: one for `--token`, as --site gives
+            from envoylog.simulator.gateway import make_token  # gateway imports this module
+
+            token = make_token(_serial_of(self.folder), expires_at=time.time() + TOKEN_LIFE_S)
+            return Reply(200, (("Content-Type", "text/plain"),), token.encode())
         if path == "/auth/check_jwt":
             if authorization.startswith("Bearer "):
                 return Reply(200, (("Content-Type", "text/html"),), VALID_TOKEN_BODY)
