@@ -152,6 +152,7 @@ class MeterReading:
     frequency_hz: float | None = None
     wh_delivered: float | None = None  # cumulative, Wh
     wh_received: float | None = None  # cumulative, Wh
+    flags: tuple[ReadingFlag, ...] = ()
 
 
 class DeviceType(enum.StrEnum):
@@ -185,6 +186,7 @@ class InverterReading:
     ac_voltage_v: float | None = None
     ac_frequency_hz: float | None = None
     temperature_c: float | None = None
+    flags: tuple[ReadingFlag, ...] = ()
 
 
 Record = (

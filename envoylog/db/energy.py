@@ -44,6 +44,13 @@ energy_monthly = cast(Table, EnergyMonthly.__table__)
 inverter_daily = cast(Table, InverterDaily.__table__)
 
 UNTRUSTED_MASK = sum(FLAG_BITS[flag] for flag in UNTRUSTED_FLAGS)
+
+
+def trusted(flags: ColumnElement[int]) -> ColumnElement[bool]:
+    """Rows whose flags allow them into energy (meter and inverter rows failing it are skipped)."""
+    return flags.op("&")(UNTRUSTED_MASK) == 0
+
+
 COUNTER_EVENT = "counter-%"  # gateway_events kinds the rollup owns
 INVERTER_ENDPOINTS = ("api_v1_inverters", "device_data")
 
@@ -117,12 +124,14 @@ def reading_span(store: Store, gateway_id: int) -> tuple[datetime, datetime] | N
     m, s, r = meter_readings.c, system_readings.c, inverter_readings.c
     meter_ends = [
         select(agg(m.measured_at))
-        .where(m.meter_id == meters.c.id, m.channel == 0)
+        .where(m.meter_id == meters.c.id, m.channel == 0, trusted(m.flags))
         .scalar_subquery()
         for agg in (func.min, func.max)
     ]
     inverter_ends = [
-        select(agg(r.reported_at)).where(r.inverter_id == inverters.c.id).scalar_subquery()
+        select(agg(r.reported_at))
+        .where(r.inverter_id == inverters.c.id, trusted(r.flags))
+        .scalar_subquery()
         for agg in (func.min, func.max)
     ]
     found: list[Any] = []
@@ -210,7 +219,7 @@ def meter_series(conn: Connection, meter_id: int, lo: datetime, hi: datetime) ->
     """Channel 0 of one CT meter: both counters and power."""
     c = meter_readings.c
     base = select(c.measured_at, c.wh_delivered, c.wh_received, c.watts).where(
-        c.meter_id == meter_id, c.channel == 0
+        c.meter_id == meter_id, c.channel == 0, trusted(c.flags)
     )
     rows = conn.execute(_windowed(base, c.measured_at, lo, hi))
     return [MeterPoint(_instant(r[0]), r[1], r[2], r[3]) for r in rows]
@@ -249,7 +258,7 @@ def inverter_series(
     """One inverter's reports over the window (with the nearest one on each side)."""
     c = inverter_readings.c
     base = select(c.reported_at, c.watts, c.interval_s, c.wh_interval, c.wh_lifetime).where(
-        c.inverter_id == inverter_id
+        c.inverter_id == inverter_id, trusted(c.flags)
     )
     rows = conn.execute(_windowed(base, c.reported_at, lo, hi))
     return [InverterReport(_instant(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
@@ -262,6 +271,7 @@ def inverter_max_watts(conn: Connection, gateway_id: int, lo: datetime, hi: date
         select(func.max(c.max_watts).label("peak"))
         .join(inverters, inverters.c.id == c.inverter_id)
         .where(_microinverters(gateway_id), c.reported_at >= lo, c.reported_at <= hi)
+        .where(trusted(c.flags))
         .group_by(c.inverter_id)
         .subquery()
     )
@@ -306,7 +316,7 @@ def growth(
             func.max(m.wh_received) - func.min(m.wh_received),
         )
         .join(meters, meters.c.id == m.meter_id)
-        .where(meters.c.gateway_id == gateway_id, m.channel == 0)
+        .where(meters.c.gateway_id == gateway_id, m.channel == 0, trusted(m.flags))
         .where(m.measured_at >= lo, m.measured_at < hi)
         .group_by(m.meter_id)
     )
@@ -320,7 +330,7 @@ def growth(
             func.max(s.wh_lifetime) - func.min(s.wh_lifetime),
         )
         .where(s.gateway_id == gateway_id, s.measured_at >= lo, s.measured_at < hi)
-        .where(s.flags.op("&")(UNTRUSTED_MASK) == 0, s.wh_lifetime.is_not(None))
+        .where(trusted(s.flags), s.wh_lifetime.is_not(None))
         .group_by(s.source, s.measurement)
     )  # fmt: skip
     for source, measurement, count, grown in conn.execute(query):
@@ -330,6 +340,7 @@ def growth(
         select(func.count(r.wh_lifetime), func.max(r.wh_lifetime) - func.min(r.wh_lifetime))
         .join(inverters, inverters.c.id == r.inverter_id)
         .where(_microinverters(gateway_id), r.reported_at >= lo, r.reported_at < hi)
+        .where(trusted(r.flags))
         .group_by(r.inverter_id)
     )
     count, grown_total = 0, 0.0

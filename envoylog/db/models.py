@@ -44,7 +44,8 @@ NAMING_CONVENTION = {
 # A 64-bit id on PostgreSQL; on SQLite it must be spelled INTEGER to alias the rowid.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
-# Bits of system_readings.flags. Stable forever: rows on disk hold them.
+# Bits of the flags of system, meter and inverter readings. Stable forever: rows on disk
+# hold them.
 FLAG_BITS: dict[ReadingFlag, int] = {
     ReadingFlag.CT_INACTIVE: 1,
     ReadingFlag.OVERWRITTEN_BY_NET: 2,
@@ -202,6 +203,7 @@ class MeterReading(Base):
     frequency_hz: Mapped[float | None] = mapped_column(Float)
     wh_delivered: Mapped[float | None] = mapped_column(Float)
     wh_received: Mapped[float | None] = mapped_column(Float)
+    flags: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))  # 0003
 
 
 class Inverter(Base):
@@ -235,6 +237,7 @@ class InverterReading(Base):
     ac_voltage_v: Mapped[float | None] = mapped_column(Float)
     ac_frequency_hz: Mapped[float | None] = mapped_column(Float)
     temperature_c: Mapped[float | None] = mapped_column(Float)
+    flags: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))  # 0003
 
 
 class GatewayEvent(Base):

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement, Select
 
-from envoylog.db.energy import UNTRUSTED_MASK
+from envoylog.db.energy import trusted
 from envoylog.db.models import meter_readings, meters, system_readings
 from envoylog.db.types import stored_instant
 from envoylog.records import Measurement, Source
@@ -125,7 +125,7 @@ def _series(key: Key, gateway_id: int, flow: PowerFlow) -> tuple[ColumnElement[A
     if key[0] == "ct":
         m = meter_readings.c
         query = select(m.measured_at, m.watts).where(
-            m.meter_id == int(key[1]), m.channel == 0, m.watts.is_not(None)
+            m.meter_id == int(key[1]), m.channel == 0, m.watts.is_not(None), trusted(m.flags)
         )
         return m.measured_at, query
     s = system_readings.c
@@ -134,7 +134,7 @@ def _series(key: Key, gateway_id: int, flow: PowerFlow) -> tuple[ColumnElement[A
         s.source == key[1],
         s.measurement == _MEASUREMENT[flow].value,
         s.watts.is_not(None),
-        s.flags.op("&")(UNTRUSTED_MASK) == 0,
+        trusted(s.flags),
     )
     return s.measured_at, query
 

@@ -95,7 +95,7 @@ INVERTER_PREFERRED: dict[str, str] = {
 }
 
 
-def flag_bits(reading: SystemReading) -> int:
+def flag_bits(reading: SystemReading | MeterReading | InverterReading) -> int:
     bits = 0
     for flag in reading.flags:
         bits |= FLAG_BITS[flag]
@@ -107,9 +107,9 @@ SYSTEM_KEY = ("gateway_id", "source", "measurement", "measured_at")
 SYSTEM_COLUMNS = (*SYSTEM_KEY, *SYSTEM_VALUES, "flags")
 PHASE_COLUMNS = ("reading_id", "phase", *PHASE_VALUES)
 METER_KEY = ("meter_id", "channel", "measured_at")
-METER_COLUMNS = (*METER_KEY, *METER_VALUES)
+METER_COLUMNS = (*METER_KEY, *METER_VALUES, "flags")
 INVERTER_KEY = ("inverter_id", "reported_at")
-INVERTER_COLUMNS = (*INVERTER_KEY, *INVERTER_VALUES)
+INVERTER_COLUMNS = (*INVERTER_KEY, *INVERTER_VALUES, "flags")
 
 _system_values = attrgetter(*SYSTEM_VALUES)
 _phase_values = attrgetter(*PHASE_VALUES)
@@ -137,6 +137,9 @@ def _inverter_upsert(dialect: str, endpoints: frozenset[str]) -> Executable:
         else:
             set_[name] = func.coalesce(old[name], new[name])
             changes.append(and_(old[name].is_(None), new[name].is_not(None)))
+    # A flag either endpoint raised stays raised: the report is no better for the other.
+    set_["flags"] = old.flags.op("|")(new.flags)
+    changes.append(old.flags.op("|")(new.flags) != old.flags)
     return statement.on_conflict_do_update(
         index_elements=INVERTER_KEY, set_=set_, where=or_(*changes)
     )
@@ -242,7 +245,8 @@ def _write_meters(
     for reading in readings:
         key = (ids[reading.eid], reading.channel, reading.measured_at)
         if key not in rows:
-            rows[key] = dict(zip(METER_COLUMNS, (*key, *_meter_values(reading)), strict=True))
+            values = (*key, *_meter_values(reading), flag_bits(reading))
+            rows[key] = dict(zip(METER_COLUMNS, values, strict=True))
     counts.meter_readings += txn.written(
         insert_new(txn.dialect, meter_readings, METER_KEY), list(rows.values())
     )
@@ -256,29 +260,33 @@ def _write_inverters(
 ) -> None:
     # Both endpoints usually come in the same poll: merge them here, by the same rule the
     # upsert applies, so the row is written once (on PostgreSQL an update is a new tuple).
-    merged: dict[tuple[int, datetime], tuple[list[Any], set[str]]] = {}
+    merged: dict[tuple[int, datetime], tuple[list[Any], set[str], list[int]]] = {}
     # The last values merged per (row, endpoint): the same report seen again in a later
     # poll (inverters report every 5 minutes) merges to no change, so it is skipped.
     last: dict[tuple[tuple[int, datetime], str], tuple[Any, ...]] = {}
     for endpoint, report in reports:
         key = (ids[report.serial], report.reported_at)
         new = _inverter_values(report)
+        bits = flag_bits(report)
         entry = merged.get(key)
         if entry is None:
-            merged[key] = ([*new], {endpoint})
-            last[(key, endpoint)] = new
+            merged[key] = ([*new], {endpoint}, [bits])
+            last[(key, endpoint)] = (*new, bits)
             continue
-        if last.get((key, endpoint)) == new:
+        if last.get((key, endpoint)) == (*new, bits):
             continue
-        last[(key, endpoint)] = new
-        values, sources = entry
+        last[(key, endpoint)] = (*new, bits)
+        values, sources, flags = entry
         sources.add(endpoint)
+        flags[0] |= bits
         for i, value in enumerate(new):
             if value is not None and (values[i] is None or _INVERTER_WINS[i] == endpoint):
                 values[i] = value
     by_sources: dict[frozenset[str], list[dict[str, Any]]] = {}
-    for (inverter_id, reported_at), (values, sources) in merged.items():
-        row = dict(zip(INVERTER_COLUMNS, (inverter_id, reported_at, *values), strict=True))
+    for (inverter_id, reported_at), (values, sources, flags) in merged.items():
+        row = dict(
+            zip(INVERTER_COLUMNS, (inverter_id, reported_at, *values, flags[0]), strict=True)
+        )
         by_sources.setdefault(frozenset(sources), []).append(row)
     for endpoints, rows in sorted(by_sources.items(), key=lambda item: sorted(item[0])):
         counts.inverter_readings += txn.written(_inverter_upsert(txn.dialect, endpoints), rows)

@@ -64,10 +64,9 @@ def parse_api_v1_inverters(body: bytes, ctx: ParseContext) -> tuple[Record, ...]
         kind = DeviceType.PCU if dev_type is None else _DEV_TYPES.get(dev_type, DeviceType.OTHER)
         records.append(Inverter(serial=serial, device_type=kind))
         if reported_at is not None:
-            where = f"{device.where}.lastReportDate"
-            doc.on_time(where, reported_at, ctx.fetched_at, request_time=False)
+            at, flags = bounds.on_clock(reported_at, ctx.fetched_at, request_time=False)
             reading = InverterReading(
-                serial=serial, reported_at=reported_at, watts=watts, max_watts=max_watts
+                serial=serial, reported_at=at, watts=watts, max_watts=max_watts, flags=flags
             )
-            records.append(doc.plausible(device.where, reading))
+            records.append(bounds.plausible(reading))
     return tuple(records)

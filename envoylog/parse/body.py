@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
-from typing import NoReturn, TypeVar
+from datetime import datetime
+from typing import NoReturn
 
 import orjson
 
 from envoylog.errors import ParseError
 from envoylog.parse import bounds
-from envoylog.records import InverterReading, MeterReading, utc_from_epoch
+from envoylog.records import utc_from_epoch
 
 EXCERPT_CHARS = 80
 _EXCERPT_WINDOW = 65_536
@@ -52,7 +52,6 @@ def _decode(raw: bytes) -> str:
 
 _MARKUP = re.compile(r"\s*<")  # \s is str.isspace()'s whitespace, as str.lstrip() strips
 _EPOCH_ERRORS = (OverflowError, OSError, ValueError)
-_Reading = TypeVar("_Reading", MeterReading, InverterReading)
 
 
 class Doc:
@@ -97,32 +96,6 @@ class Doc:
             self.fail(f"{where}: {len(text):,} characters, more than its column holds ({most})")
         if "\x00" in text:
             self.fail(f"{where}: holds a NUL character, which no database stores")
-
-    def plausible(self, where: str, reading: _Reading) -> _Reading:
-        """The meter or inverter reading, refused when no site can have it (bounds.implausible)."""
-        problem = bounds.implausible(reading)
-        if problem is not None:
-            self.fail(f"{where}: {problem}")
-        return reading
-
-    def on_time(
-        self, where: str, at: datetime, fetched_at: datetime, *, request_time: bool
-    ) -> datetime:
-        """The instant, refused when it is the gateway's clock far off (bounds.clock_skew).
-
-        For meter and inverter readings, whose tables hold no flags to keep them out of
-        energy: the body is refused until the gateway's clock is right again.
-        """
-        off = bounds.clock_skew(at, fetched_at, request_time=request_time)
-        if off is not None:
-            days = abs(off) / timedelta(days=1)
-            side = "after" if off > timedelta(0) else "before"
-            self.fail(
-                f"{where}: {at:%Y-%m-%d %H:%M:%S}Z is {days:,.1f} days {side} the fetch at "
-                f"{fetched_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}Z: the gateway's clock is off, "
-                "and its readings are left out until it is right"
-            )
-        return at
 
     def json(self) -> object:
         """Decode JSON, refusing HTML pages, plain-text errors and gateway error objects."""

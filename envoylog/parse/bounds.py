@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from envoylog.records import (
     InverterReading,
@@ -83,17 +84,53 @@ def clock_skew(at: datetime, fetched_at: datetime, *, request_time: bool) -> tim
     return None
 
 
-def plausible(reading: SystemReading) -> SystemReading:
+def on_clock(
+    at: datetime, fetched_at: datetime, *, request_time: bool
+) -> tuple[datetime, tuple[ReadingFlag, ...]]:
+    """The instant to store a reading at, and its flags: CLOCK_SKEW when the clock is off.
+
+    Skewed readings are stored, flagged, and kept out of energy (the gateway's clock and
+    ours, in one series, could count the same energy twice where they meet). A request
+    time is then stored at the fetch (the reading is of now, whatever the clock says); a
+    last report keeps its own instant, which is its key (each report is stored once).
+    """
+    if clock_skew(at, fetched_at, request_time=request_time) is None:
+        return at, ()
+    return (fetched_at if request_time else at), (ReadingFlag.CLOCK_SKEW,)
+
+
+_Reading = TypeVar("_Reading", SystemReading, MeterReading, InverterReading)
+
+# The power and counter fields of each kind of reading (a system reading's phases too).
+_POWERS: dict[type, tuple[str, ...]] = {
+    SystemReading: ("watts", "va", "var"),
+    PhaseValues: ("watts", "va", "var"),
+    MeterReading: ("watts", "va", "var"),
+    InverterReading: ("watts", "max_watts"),
+}
+_COUNTERS: dict[type, tuple[str, ...]] = {
+    SystemReading: ("wh_lifetime", "wh_stored"),
+    PhaseValues: ("wh_lifetime",),
+    MeterReading: ("wh_delivered", "wh_received"),
+    InverterReading: ("wh_lifetime", "wh_interval"),
+}
+
+
+def plausible(reading: _Reading) -> _Reading:
     """The reading, flagged for a counter or a power (its own or a phase's) no site can have."""
-    least = 0.0 if reading.measurement in NEVER_NEGATIVE else -MAX_COUNTER_WH
-    stored = reading.wh_stored
-    counters_ok = stored is None or 0.0 <= stored <= MAX_COUNTER_WH
-    powers_ok = True
-    lines: tuple[SystemReading | PhaseValues, ...] = (reading, *reading.phases)
-    for line in lines:
-        wh = line.wh_lifetime
-        counters_ok = counters_ok and (wh is None or least <= wh <= MAX_COUNTER_WH)
-        for watts in (line.watts, line.va, line.var):
+    least = 0.0
+    if isinstance(reading, SystemReading) and reading.measurement not in NEVER_NEGATIVE:
+        least = -MAX_COUNTER_WH
+    parts: tuple[object, ...] = (reading, *getattr(reading, "phases", ()))
+    counters_ok = powers_ok = True
+    for part in parts:
+        for name in _COUNTERS[type(part)]:
+            wh = getattr(part, name)
+            # An AC battery's stored energy (wh_stored) is never negative, whatever its kind.
+            low = 0.0 if name == "wh_stored" else least
+            counters_ok = counters_ok and (wh is None or low <= wh <= MAX_COUNTER_WH)
+        for name in _POWERS[type(part)]:
+            watts = getattr(part, name)
             powers_ok = powers_ok and (watts is None or abs(watts) <= MAX_SITE_WATTS)
     if counters_ok and powers_ok:
         return reading
@@ -103,32 +140,3 @@ def plausible(reading: SystemReading) -> SystemReading:
     if not powers_ok:
         flags.append(ReadingFlag.IMPLAUSIBLE_POWER)
     return replace(reading, flags=tuple(flags))
-
-
-# The power and counter fields of the readings whose tables hold no flags.
-_POWERS = {MeterReading: ("watts", "va", "var"), InverterReading: ("watts", "max_watts")}
-_COUNTERS = {
-    MeterReading: ("wh_delivered", "wh_received"),
-    InverterReading: ("wh_lifetime", "wh_interval"),
-}
-
-
-def implausible(reading: MeterReading | InverterReading) -> str | None:
-    """What in a meter or inverter reading no site can have, or None.
-
-    Their tables hold no flags, so such a reading cannot be stored flagged: the parser
-    refuses the body with this reason instead (the counters bridge the gap).
-    """
-    for name in _POWERS[type(reading)]:
-        watts = getattr(reading, name)
-        if watts is not None and abs(watts) > MAX_SITE_WATTS:
-            return f"{name} {_number(watts)} is beyond what any site makes or draws (1 MW)"
-    for name in _COUNTERS[type(reading)]:
-        wh = getattr(reading, name)
-        if wh is not None and not 0.0 <= wh <= MAX_COUNTER_WH:
-            return f"{name} {_number(wh)} is no counter a site can have (0 to 2^53 Wh)"
-    return None
-
-
-def _number(value: float) -> str:
-    return f"{value:,.0f}" if abs(value) < 1e15 else f"{value:.3g}"

@@ -69,8 +69,7 @@ def _last_report(device: Obj, serial: str, ctx: ParseContext) -> InverterReading
     reported_at = last.epoch("endDate")
     if reported_at is None:
         return None
-    where = f"{last.where}.endDate"
-    device.doc.on_time(where, reported_at, ctx.fetched_at, request_time=False)
+    reported_at, flags = bounds.on_clock(reported_at, ctx.fetched_at, request_time=False)
     duration = last.num("duration")
     if duration < 0:
         device.doc.fail(f"{last.where}.duration: {duration} is negative")
@@ -96,8 +95,9 @@ def _last_report(device: Obj, serial: str, ctx: ParseContext) -> InverterReading
         ac_voltage_v=_milli(ac_mv),
         ac_frequency_hz=_milli(ac_mhz),
         temperature_c=last.opt_num("channelTemp"),
+        flags=flags,
     )
-    return device.doc.plausible(device.where, reading)
+    return bounds.plausible(reading)
 
 
 def _milli(value: float | None) -> float | None:

@@ -7,7 +7,7 @@ from datetime import datetime
 from envoylog.parse import bounds
 from envoylog.parse.body import Doc, Obj
 from envoylog.parse.context import ParseContext
-from envoylog.records import MeterConfig, MeterReading, Record
+from envoylog.records import MeterConfig, MeterReading, ReadingFlag, Record
 
 METERS_PATH = "/ivp/meters"
 METER_READINGS_PATH = "/ivp/meters/readings"
@@ -66,21 +66,26 @@ def parse_meter_readings(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
         if measured_at is None:
             continue  # a disabled or absent meter: timestamp 0 and zeros
         # The request time (QUIRKS 21): far from ours, it is the gateway's clock that is off.
-        doc.on_time(f"{meter.where}.timestamp", measured_at, ctx.fetched_at, request_time=True)
+        at, flags = bounds.on_clock(measured_at, ctx.fetched_at, request_time=True)
         # On a multi-phase meter channel 0's voltage is the sum of the phases.
-        records.append(_reading(meter, eid, 0, measured_at, sum_voltage=phase_count > 1))
+        records.append(_reading(meter, eid, 0, at, flags, sum_voltage=phase_count > 1))
         # Channels past phaseCount hold zeros, noise or another CT's phase [8.2.4286].
         for number, channel in enumerate(channels[:phase_count], start=1):
             channel_at = channel.epoch("timestamp") if "timestamp" in channel else measured_at
             if channel_at is not None:
-                where = f"{channel.where}.timestamp"
-                doc.on_time(where, channel_at, ctx.fetched_at, request_time=True)
-                records.append(_reading(channel, eid, number, channel_at, sum_voltage=False))
+                at, flags = bounds.on_clock(channel_at, ctx.fetched_at, request_time=True)
+                records.append(_reading(channel, eid, number, at, flags, sum_voltage=False))
     return tuple(records)
 
 
 def _reading(
-    values: Obj, eid: int, channel: int, measured_at: datetime, *, sum_voltage: bool
+    values: Obj,
+    eid: int,
+    channel: int,
+    measured_at: datetime,
+    flags: tuple[ReadingFlag, ...],
+    *,
+    sum_voltage: bool,
 ) -> MeterReading:
     """The reading of a whole meter (channel 0) or of one of its phase channels."""
     voltage = values.opt_num("voltage")
@@ -97,5 +102,6 @@ def _reading(
         frequency_hz=values.opt_num("freq"),
         wh_delivered=values.num("actEnergyDlvd"),
         wh_received=values.num("actEnergyRcvd"),
+        flags=flags,
     )
-    return values.doc.plausible(values.where, reading)
+    return bounds.plausible(reading)

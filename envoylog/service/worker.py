@@ -24,7 +24,7 @@ from envoylog.db.energy import GatewayRow, last_poll_start
 from envoylog.energy.rollup import rollup_recent, store_gateways
 from envoylog.errors import EnvoylogError
 from envoylog.files import write_atomic
-from envoylog.records import InverterReading, PollResult
+from envoylog.records import UNTRUSTED_FLAGS, InverterReading, PollResult
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,11 @@ class StoreWorker(threading.Thread):
         reports = self._reports.setdefault(serial, {})
         for result in poll.endpoints:
             for record in result.records:
-                if not isinstance(record, InverterReading):
+                # A report flagged untrusted (a clock days ahead) reaches nowhere: it is
+                # kept out of energy, and remembered it would hide the true reports after it.
+                if not isinstance(record, InverterReading) or UNTRUSTED_FLAGS.intersection(
+                    record.flags
+                ):
                     continue
                 at, known = record.reported_at, reports.get(record.serial)
                 if known is None:  # first seen since the start: its previous report a day back

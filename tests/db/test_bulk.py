@@ -11,10 +11,18 @@ from db_queries import counts, rows
 from factories import T0, at, device_data, make_poll, only
 
 from envoylog.db import Store, open_store, save_poll, save_polls
-from envoylog.db.models import inverters, meter_readings, phase_readings, raw_bodies
+from envoylog.db.models import FLAG_BITS, inverters, meter_readings, phase_readings, raw_bodies
 from envoylog.db.types import sqlite_text
 from envoylog.errors import StorageError
-from envoylog.records import EndpointResult, Inverter, MeterReading, PollResult, SystemReading
+from envoylog.records import (
+    EndpointResult,
+    Inverter,
+    InverterReading,
+    MeterReading,
+    PollResult,
+    ReadingFlag,
+    SystemReading,
+)
 
 
 def _records(poll: PollResult, kind: type) -> list:
@@ -138,3 +146,35 @@ def test_float_columns_round_trip_with_ints_and_nulls_in_any_mix(store: Store) -
     save_poll(store, replace(poll, endpoints=(replace(poll.endpoints[0], records=mixed),)))
     stored = rows(store, "SELECT watts, va, var FROM meter_readings ORDER BY var")
     assert stored == [(watts[i % len(watts)], None, float(i)) for i in range(len(readings))]
+
+
+def flagged(poll: PollResult, endpoint: str, flag: ReadingFlag) -> PollResult:
+    """The poll's `endpoint` alone, its readings carrying `flag`."""
+    result = only(poll, endpoint).endpoints[0]
+    records = tuple(
+        replace(r, flags=(flag,)) if isinstance(r, MeterReading | InverterReading) else r
+        for r in result.records
+    )
+    return replace(poll, endpoints=(replace(result, records=records),))
+
+
+def test_meter_and_inverter_flags_are_stored_as_their_bits(store: Store) -> None:
+    poll = make_poll()
+    save_poll(store, flagged(poll, "meter_readings", ReadingFlag.IMPLAUSIBLE_POWER))
+    later = replace(poll, started_at=at(0.5))  # a poll already stored adds nothing
+    save_poll(store, flagged(later, "api_v1_inverters", ReadingFlag.CLOCK_SKEW))
+    meter_bits = rows(store, "SELECT DISTINCT flags FROM meter_readings")
+    inverter_bits = rows(store, "SELECT DISTINCT flags FROM inverter_readings")
+    assert meter_bits == [(FLAG_BITS[ReadingFlag.IMPLAUSIBLE_POWER],)]
+    assert inverter_bits == [(FLAG_BITS[ReadingFlag.CLOCK_SKEW],)]
+
+
+def test_a_flag_either_endpoint_raised_on_a_merged_inverter_report_stays(store: Store) -> None:
+    poll = make_poll()
+    save_poll(store, flagged(poll, "device_data", ReadingFlag.IMPLAUSIBLE_COUNTER))
+    merged = save_poll(store, replace(only(poll, "api_v1_inverters"), started_at=at(0.5)))
+    again = save_poll(store, replace(only(poll, "api_v1_inverters"), started_at=at(0.7)))
+    assert merged.inverter_readings == 36  # watts filled in, the flag kept
+    assert again.inverter_readings == 0
+    bits = rows(store, "SELECT DISTINCT flags FROM inverter_readings")
+    assert bits == [(FLAG_BITS[ReadingFlag.IMPLAUSIBLE_COUNTER],)]

@@ -6,7 +6,6 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from support import refusal
 
 from envoylog import parse
 from envoylog.endpoints import Parser
@@ -15,6 +14,7 @@ from envoylog.records import (
     UNTRUSTED_FLAGS,
     InverterReading,
     MeterConfig,
+    MeterReading,
     ReadingFlag,
     SystemReading,
 )
@@ -93,42 +93,41 @@ def device_data(off_s: float) -> bytes:
     return json.dumps({"1": device}).encode()
 
 
-# Meter and inverter readings have no flags column: a skewed instant refuses the body.
-REFUSED = {
-    "meter ahead": (
-        parse.parse_meter_readings,
-        meter_readings(2 * DAY),
-        "/ivp/meters/readings: body[0].timestamp: 2026-06-12 12:00:00Z is 2.0 days after "
-        "the fetch at 2026-06-10 12:00:00Z: the gateway's clock is off",
-    ),
-    "meter behind": (
-        parse.parse_meter_readings,
-        meter_readings(-400 * DAY),
-        "body[0].timestamp: 2025-05-06 12:00:00Z is 400.0 days before the fetch",
-    ),
+FLAGGED = {
+    # A meter's timestamp is the request time: stored at the fetch, on our clock.
+    "meter ahead": (parse.parse_meter_readings, meter_readings(2 * DAY), FETCHED),
+    "meter behind": (parse.parse_meter_readings, meter_readings(-400 * DAY), FETCHED),
     "meter channel ahead": (
         parse.parse_meter_readings,
         meter_readings(0, channel_off_s=DAY + 60),
-        "body[0].channels[0].timestamp: 2026-06-11 12:01:00Z is 1.0 days after",
+        FETCHED,
     ),
+    # A last report keeps its instant, its key: the same report seen again is stored once.
     "inverter report ahead": (
         parse.parse_api_v1_inverters,
         inverters(DAY + 60),
-        "/api/v1/production/inverters: body[0].lastReportDate: 2026-06-11 12:01:00Z",
+        FETCHED + timedelta(seconds=DAY + 60),
     ),
     "device_data report ahead": (
         parse.parse_device_data,
         device_data(3 * DAY),
-        "/ivp/pdm/device_data: body['1'].channels[0].lastReading.endDate: 2026-06-13 12:00",
+        FETCHED + timedelta(seconds=3 * DAY),
     ),
 }
 
 
-@pytest.mark.parametrize(("parser", "body", "message"), REFUSED.values(), ids=list(REFUSED))
-def test_a_skewed_meter_or_inverter_instant_refuses_its_body(
-    parser: Parser, body: bytes, message: str
+@pytest.mark.parametrize(("parser", "body", "stored_at"), FLAGGED.values(), ids=list(FLAGGED))
+def test_a_skewed_meter_or_inverter_reading_is_flagged_and_kept_out_of_energy(
+    parser: Parser, body: bytes, stored_at: datetime
 ) -> None:
-    assert message in refusal(parser, body, ParseContext(fetched_at=FETCHED, meters=(METER,)))
+    records = parser(body, ParseContext(fetched_at=FETCHED, meters=(METER,)))
+    readings = [r for r in records if isinstance(r, MeterReading | InverterReading)]
+    skewed = [r for r in readings if ReadingFlag.CLOCK_SKEW in r.flags]
+    assert skewed, readings
+    for reading in skewed:
+        instant = reading.measured_at if isinstance(reading, MeterReading) else reading.reported_at
+        assert instant == stored_at
+        assert UNTRUSTED_FLAGS.intersection(reading.flags)
 
 
 @pytest.mark.parametrize(

@@ -6,12 +6,17 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from support import refusal
 
 from envoylog import parse
 from envoylog.endpoints import Parser
 from envoylog.parse.context import ParseContext
-from envoylog.records import UNTRUSTED_FLAGS, ReadingFlag, SystemReading
+from envoylog.records import (
+    UNTRUSTED_FLAGS,
+    InverterReading,
+    MeterReading,
+    ReadingFlag,
+    SystemReading,
+)
 
 AT = 1_700_000_000
 CTX = ParseContext(fetched_at=datetime.fromtimestamp(AT, UTC))
@@ -98,43 +103,52 @@ def device_data(lifetime: float = 3.6e9, **changes: object) -> bytes:
     return json.dumps({"1": {"devName": "pcu", "sn": "482", "channels": [channel]}}).encode()
 
 
-# Meter and inverter readings have no flags column: such a body is refused, with the reason.
-REFUSED = {
+# Stored, flagged and kept out of energy, as system readings are.
+FLAGGED = {
     "meter power": (
         parse.parse_meter_readings,
         meter_readings(activePower=-5e6),
-        "/ivp/meters/readings: body[0]: watts -5,000,000 is beyond what any site makes or draws",
+        ReadingFlag.IMPLAUSIBLE_POWER,
     ),
     "negative meter counter": (
         parse.parse_meter_readings,
         meter_readings(actEnergyRcvd=-1),
-        "body[0]: wh_received -1 is no counter a site can have (0 to 2^53 Wh)",
+        ReadingFlag.IMPLAUSIBLE_COUNTER,
     ),
     "meter counter beyond 2^53": (
         parse.parse_meter_readings,
         meter_readings(actEnergyDlvd=1e40),
-        "body[0]: wh_delivered 1e+40 is no counter",
+        ReadingFlag.IMPLAUSIBLE_COUNTER,
     ),
     "inverter power": (
         parse.parse_api_v1_inverters,
         json.dumps([{"serialNumber": "1", "lastReportDate": AT, "lastReportWatts": 2e6}]).encode(),
-        "/api/v1/production/inverters: body[0]: watts 2,000,000 is beyond",
+        ReadingFlag.IMPLAUSIBLE_POWER,
     ),
     "negative inverter lifetime": (
         parse.parse_device_data,
         device_data(lifetime=-3600),
-        "/ivp/pdm/device_data: body['1']: wh_lifetime -1 is no counter",
+        ReadingFlag.IMPLAUSIBLE_COUNTER,
     ),
     "negative inverter interval energy": (
         parse.parse_device_data,
         device_data(joulesProduced=-3600),
-        "body['1']: wh_interval -1 is no counter",
+        ReadingFlag.IMPLAUSIBLE_COUNTER,
     ),
 }
 
 
-@pytest.mark.parametrize(("parser", "body", "message"), REFUSED.values(), ids=list(REFUSED))
-def test_an_impossible_meter_or_inverter_reading_refuses_its_body(
-    parser: Parser, body: bytes, message: str
+@pytest.mark.parametrize(("parser", "body", "flag"), FLAGGED.values(), ids=list(FLAGGED))
+def test_an_impossible_meter_or_inverter_reading_is_stored_flagged(
+    parser: Parser, body: bytes, flag: ReadingFlag
 ) -> None:
-    assert message in refusal(parser, body, CTX)
+    readings = [r for r in parser(body, CTX) if isinstance(r, MeterReading | InverterReading)]
+    assert readings
+    assert all(r.flags == (flag,) for r in readings), readings
+    assert flag in UNTRUSTED_FLAGS
+
+
+def test_a_plausible_meter_reading_carries_no_flag() -> None:
+    readings = [r for r in parse.parse_meter_readings(meter_readings(), CTX)]
+    assert readings
+    assert all(isinstance(r, MeterReading) and r.flags == () for r in readings)

@@ -1,4 +1,9 @@
-"""Views for SQL users: readings with gateway and local time, the latest power, inverter days.
+"""Flags on meter and inverter readings; views for SQL users: readings with gateway and
+local time, the latest power, inverter days.
+
+Meter and inverter readings get the ``flags`` bit mask system readings have, so a
+reading no site can have, or one on a gateway clock far from ours, is stored flagged
+and kept out of energy instead of being refused with the rest of its body.
 
 Local time comes from the rolled-up hour holding the reading (``energy_hourly``
 ``local_start`` carries the UTC offset of each local hour), so it is the same on
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003"
@@ -67,7 +73,7 @@ SELECT g.id AS gateway_id, g.name AS gateway_name, g.serial AS gateway_serial,
        g.timezone, m.id AS meter_id, m.eid AS meter_eid, m.measurement_type, r.channel,
        r.measured_at, {_local_time("r.measured_at", "g.id", dialect)} AS local_time,
        r.watts, r.va, r.var, r.power_factor, r.voltage_v, r.current_a, r.frequency_hz,
-       r.wh_delivered, r.wh_received
+       r.wh_delivered, r.wh_received, r.flags
 FROM meter_readings r
 JOIN meters m ON m.id = r.meter_id
 JOIN gateways g ON g.id = m.gateway_id""",
@@ -84,13 +90,13 @@ SELECT g.id AS gateway_id, g.name AS gateway_name, g.serial AS gateway_serial,
        g.timezone, i.id AS inverter_id, i.serial AS inverter_serial, i.device_type, i.active,
        r.reported_at, {_local_time("r.reported_at", "g.id", dialect)} AS local_time,
        r.watts, r.max_watts, r.interval_s, r.wh_interval, r.wh_lifetime, r.dc_voltage_v,
-       r.dc_current_a, r.ac_voltage_v, r.ac_frequency_hz, r.temperature_c
+       r.dc_current_a, r.ac_voltage_v, r.ac_frequency_hz, r.temperature_c, r.flags
 FROM inverter_readings r
 JOIN inverters i ON i.id = r.inverter_id
 JOIN gateways g ON g.id = i.gateway_id""",
         "latest_power": f"""
 SELECT g.id AS gateway_id, g.name AS gateway_name, g.serial AS gateway_serial,
-       m.measurement_type AS measurement, 'ct' AS source, r.measured_at, r.watts, 0 AS flags
+       m.measurement_type AS measurement, 'ct' AS source, r.measured_at, r.watts, r.flags
 FROM (SELECT m.id, (SELECT max(x.measured_at) FROM meter_readings x
                     WHERE x.meter_id = m.id AND x.channel = 0) AS last_at
       FROM meters m) l
@@ -117,7 +123,15 @@ JOIN gateways g ON g.id = i.gateway_id""",
     }
 
 
+FLAGGED = ("meter_readings", "inverter_readings")
+
+
 def upgrade() -> None:
+    for table in FLAGGED:
+        with op.batch_alter_table(table) as batch:
+            batch.add_column(
+                sa.Column("flags", sa.SmallInteger(), server_default=sa.text("0"), nullable=False)
+            )
     dialect = op.get_bind().dialect.name
     for name, body in _views(dialect).items():
         op.execute(f"CREATE VIEW {name} AS {body}")
@@ -126,3 +140,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     for name in reversed(VIEWS):
         op.execute(f"DROP VIEW IF EXISTS {name}")
+    for table in FLAGGED:
+        with op.batch_alter_table(table) as batch:
+            batch.drop_column("flags")
