@@ -52,6 +52,18 @@ def describe(url: str | URL) -> str:
     return f"PostgreSQL database {user}{host}:{port}/{parsed.database or ''}"
 
 
+def database_key(url: str | URL) -> str:
+    """The database a URL names, as one string without its password: the SQLite file's
+    absolute path, or PostgreSQL's user, host, port and database name."""
+    parsed = parse_url(url) if isinstance(url, str) else url
+    if parsed.get_backend_name() == "sqlite":
+        path = sqlite_path(parsed)
+        return f"sqlite:///{path.resolve() if path else ':memory:'}"
+    user = f"{parsed.username}@" if parsed.username else ""
+    host = (parsed.host or "localhost").lower()
+    return f"postgresql://{user}{host}:{parsed.port or 5432}/{parsed.database or ''}"
+
+
 def sqlite_path(url: URL) -> Path | None:
     """The file behind a SQLite URL, or None for an in-memory database."""
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):

@@ -1,22 +1,42 @@
 """The on-disk spool that holds polls while the database is down, and the Writer that uses it.
 
-One file per poll, ``<sequence>.json`` (poll_to_json text), written atomically and
-durably by envoylog.files.write_atomic (temp file, fsync, rename, fsync of the
-folder), so a crash leaves either the whole poll or nothing.
-Names sort in arrival order. One spool folder belongs to one process.
+A spool belongs to one database: under the spool folder, each database has its own
+folder (named after it: ``sqlite-envoylog-<hash>``), whose ``database.json`` records
+the database's address without password (envoylog.db.engine.database_key) and, once
+it has answered, the id the database holds in its ``envoylog_database`` table. Polls
+spooled for a database are replayed into that database only: a database at the same
+address with another id gets a fresh folder, and the polls spooled for the first one
+stay in theirs, named after its id.
+
+One file per poll, ``<arrival>-<process>.json`` (poll_to_json text): the arrival is
+nanoseconds since the epoch, strictly increasing within a process, and the process tag
+(pid and random hex) keeps two processes sharing the folder (the service and a poll run
+by hand) from ever writing the same name. Each is written atomically and durably by
+envoylog.files.write_atomic (temp file, fsync, rename, fsync of the folder), so a crash
+leaves either the whole poll or nothing. Names sort in arrival order. One process at a
+time replays a folder: it holds an flock on ``.replay.lock`` meanwhile.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import fcntl
+import hashlib
+import json
 import logging
 import os
+import re
+import secrets
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from envoylog.db.engine import database_key, describe
+from envoylog.db.models import database_identity
 from envoylog.db.save import SaveSummary, save_poll, save_polls
 from envoylog.db.store import Store, StoreOptions, open_store
 from envoylog.errors import DatabaseUnavailable, SchemaError, SpoolError, StorageError
@@ -27,33 +47,106 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 SUFFIX = ".json"
+IDENTITY_FILE = "database.json"
+LOCK_FILE = ".replay.lock"
 _WARN_EVERY_S = 60.0
+_POLL_NAME = re.compile(r"^\d{20}-[0-9a-f]+\.json$")
+_LEGACY_NAME = re.compile(r"^(\d+)\.(json|bad)$")  # one folder for every database
+
+
+def folder_name(database: str) -> str:
+    """The folder of one database's spool: readable, and unique to its address."""
+    backend = database.split(":", 1)[0]
+    last = re.sub(r"\.sqlite3?$|\.db$", "", database.rstrip("/").rsplit("/", 1)[-1])
+    readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", last)[:40] or "db"
+    digest = hashlib.sha256(database.encode()).hexdigest()[:10]
+    return f"{backend}-{readable}-{digest}"
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolFolder:
+    """What one database's spool folder holds, read without changing anything."""
+
+    directory: Path
+    database: str  # the address, without password
+    database_id: str | None  # the id the database holds, once it has answered
+    pending: int
+    pending_bytes: int
+    set_aside: int
+
+
+def spool_folders(root: Path) -> list[SpoolFolder]:
+    """Every database's spool under ``root`` (status reads this; nothing is created)."""
+    found = []
+    for folder in sorted(root.glob("*/")) if root.is_dir() else []:
+        identity = _read_identity(folder)
+        if identity is None:
+            continue
+        polls = [p for p in folder.iterdir() if _POLL_NAME.match(p.name)]
+        found.append(
+            SpoolFolder(
+                directory=folder,
+                database=identity[0],
+                database_id=identity[1],
+                pending=len(polls),
+                pending_bytes=sum(_size(p) for p in polls),
+                set_aside=sum(1 for _ in folder.glob("*.bad")),
+            )
+        )
+    return found
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _read_identity(folder: Path) -> tuple[str, str | None] | None:
+    try:
+        data = json.loads((folder / IDENTITY_FILE).read_text())
+        database, database_id = data["database"], data.get("id")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(database, str) or not isinstance(database_id, str | None):
+        return None
+    return database, database_id
 
 
 class Spool:
-    """A bounded folder of polls waiting for the database; the oldest go first when full."""
+    """A bounded folder of polls waiting for one database; the oldest go first when full."""
 
     def __init__(
         self,
-        directory: Path,
+        root: Path,
+        url: str,
         *,
         max_bytes: int = DEFAULT_MAX_BYTES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.directory = directory
+        self.root = root
+        self.database = database_key(url)
+        self.name = describe(url)
+        self.directory = root / folder_name(self.database)
         self.max_bytes = max_bytes
         self.dropped = 0
         self._clock = clock
         self._dropped_unreported = 0
         self._last_warning: float | None = None
+        self._tag = f"{os.getpid():x}{secrets.token_hex(2)}"
+        self._last_key = 0
+        self._lock = threading.Lock()  # the service's jobs and its store worker both spool
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            remove_leftovers(directory)  # writes cut short by a crash: never complete polls
+            self.directory.mkdir(parents=True, exist_ok=True)
+            remove_leftovers(self.directory)  # writes cut short by a crash: never complete
+            identity = _read_identity(self.directory)
+            self.database_id = identity[1] if identity else None
+            if identity is None:
+                self._write_identity()
         except OSError as exc:
-            raise SpoolError(f"cannot use spool folder {directory}: {exc}") from exc
-        files = self.pending()
-        self._next = int(files[-1].stem) + 1 if files else 1
-        self._sizes = {path: path.stat().st_size for path in files}
+            raise SpoolError(f"cannot use spool folder {self.directory}: {exc}") from exc
+        self._sizes = {path: _size(path) for path in self.pending()}
 
     @property
     def size_bytes(self) -> int:
@@ -63,33 +156,48 @@ class Spool:
         return len(self._sizes)
 
     def pending(self) -> list[Path]:
-        """The spooled polls, oldest first."""
-        return sorted(
-            (p for p in self.directory.glob(f"*{SUFFIX}") if p.stem.isdigit()),
-            key=lambda p: int(p.stem),
-        )
+        """The spooled polls, oldest first (those other processes spooled here too)."""
+        return sorted(p for p in self.directory.iterdir() if _POLL_NAME.match(p.name))
 
-    def put(self, poll: PollResult) -> Path:
-        """Add a poll at the end, dropping the oldest polls if the cap requires it."""
+    def set_aside_files(self) -> list[Path]:
+        """The polls kept aside (``.bad``), oldest first."""
+        return sorted(self.directory.glob("*.bad"))
+
+    def rescan(self) -> None:
+        """Count again what the folder holds (other processes may have spooled)."""
+        with self._lock:
+            self._sizes = {path: _size(path) for path in self.pending()}
+
+    def arrival(self) -> int:
+        """A new arrival key: nanoseconds since the epoch, strictly increasing here."""
+        with self._lock:
+            self._last_key = max(self._last_key + 1, time.time_ns())
+            return self._last_key
+
+    def put(self, poll: PollResult, arrival: int | None = None) -> Path:
+        """Add a poll in its arrival order, dropping the oldest polls if the cap requires it.
+
+        Durable (file and folder fsynced) before it returns: only then is a poll "spooled".
+        """
         data = poll_to_json(poll).encode()
-        if len(data) > self.max_bytes:
-            self._drop_counted(1)
-            raise SpoolError(
-                f"a poll of {len(data)} bytes does not fit the spool cap of {self.max_bytes} "
-                f"bytes ({self.directory}); it was dropped"
-            )
-        while self._sizes and self.size_bytes + len(data) > self.max_bytes:
-            oldest = min(self._sizes, key=lambda p: int(p.stem))
-            self.remove(oldest)
-            self._drop_counted(1)
-        path = self.directory / f"{self._next:012d}{SUFFIX}"
-        self._next += 1
-        try:
-            # Durable (file and folder fsynced) before it returns: only then is a poll "spooled".
-            write_atomic(path, data, mode=SHARED, durable=True, parents=False)
-        except OSError as exc:
-            raise SpoolError(f"cannot write spool file {path}: {exc}") from exc
-        self._sizes[path] = len(data)
+        key = self.arrival() if arrival is None else arrival
+        with self._lock:
+            if len(data) > self.max_bytes:
+                self._drop_counted(1)
+                raise SpoolError(
+                    f"a poll of {len(data)} bytes does not fit the spool cap of "
+                    f"{self.max_bytes} bytes ({self.directory}); it was dropped"
+                )
+            while self._sizes and self.size_bytes + len(data) > self.max_bytes:
+                oldest = min(self._sizes)
+                self._remove(oldest)
+                self._drop_counted(1)
+            path = self.directory / f"{key:020d}-{self._tag}{SUFFIX}"
+            try:
+                write_atomic(path, data, mode=SHARED, durable=True, parents=False)
+            except OSError as exc:
+                raise SpoolError(f"cannot write spool file {path}: {exc}") from exc
+            self._sizes[path] = len(data)
         return path
 
     def load(self, path: Path) -> PollResult | None:
@@ -110,14 +218,109 @@ class Spool:
             os.replace(path, bad)
         except OSError as exc:
             raise SpoolError(f"cannot set aside spool file {path}: {exc}") from exc
-        self._sizes.pop(path, None)
+        with self._lock:
+            self._sizes.pop(path, None)
 
     def remove(self, path: Path) -> None:
+        with self._lock:
+            self._remove(path)
+
+    def _remove(self, path: Path) -> None:
         try:
             path.unlink(missing_ok=True)
         except OSError as exc:
             raise SpoolError(f"cannot delete spool file {path}: {exc}") from exc
         self._sizes.pop(path, None)
+
+    @contextlib.contextmanager
+    def replaying(self) -> Iterator[bool]:
+        """Hold the folder's replay lock while the block runs; False: another process has it."""
+        try:
+            fd = os.open(self.directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, SHARED)
+        except OSError as exc:
+            lock = self.directory / LOCK_FILE
+            raise SpoolError(f"cannot open the spool's lock {lock}: {exc}") from exc
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)  # releases the lock
+
+    def bind(self, database_id: str) -> None:
+        """Tie the spool to the database that answered at its address.
+
+        A spool made for a database with another id (a new database at the same address)
+        is never replayed into this one: its folder keeps that id in its name, and this
+        database gets a fresh folder.
+        """
+        if self.database_id == database_id:
+            return
+        if self.database_id is not None:
+            self._retire(database_id)
+        self.database_id = database_id
+        try:
+            self._write_identity()
+        except OSError as exc:
+            where = self.directory / IDENTITY_FILE
+            raise SpoolError(f"cannot record the spool's database in {where}: {exc}") from exc
+
+    def _retire(self, database_id: str) -> None:
+        old = self.database_id
+        assert old is not None
+        kept = self.directory.with_name(f"{self.directory.name}-id-{old[:8]}")
+        for number in range(2, 100):
+            if not kept.exists():
+                break
+            kept = self.directory.with_name(f"{self.directory.name}-id-{old[:8]}-{number}")
+        with self._lock:
+            held = len(self.pending())
+            try:
+                os.replace(self.directory, kept)
+                self.directory.mkdir()
+            except OSError as exc:
+                raise SpoolError(f"cannot set aside spool folder {self.directory}: {exc}") from exc
+            self._sizes = {}
+        log.error(
+            "spool_for_another_database: the %d polls spooled for %s (id %s) are not "
+            "replayed into the database now at that address (id %s); they stay in %s",
+            held,
+            self.name,
+            old,
+            database_id,
+            kept,
+        )
+
+    def _write_identity(self) -> None:
+        identity = {"database": self.database, "id": self.database_id}
+        write_atomic(self.directory / IDENTITY_FILE, json.dumps(identity), mode=SHARED)
+
+    def adopt_legacy(self) -> int:
+        """Move the polls an earlier version spooled at the top of the spool folder (one
+        folder for every database) into this database's folder, oldest first."""
+        legacy = sorted(
+            (int(m[1]), p)
+            for p in self.root.iterdir()
+            if p.is_file() and (m := _LEGACY_NAME.match(p.name))
+        )
+        for number, path in legacy:
+            target = self.directory / f"{number:020d}-{self._tag}{path.suffix}"
+            try:
+                os.replace(path, target)
+            except OSError as exc:
+                raise SpoolError(f"cannot move spool file {path} to {target}: {exc}") from exc
+        if legacy:
+            self.rescan()
+            log.warning(
+                "spool_adopted polls=%d database=%r: polls spooled by an earlier version "
+                "are replayed into this database",
+                len(legacy),
+                self.name,
+            )
+        return len(legacy)
 
     def _drop_counted(self, count: int) -> None:
         self.dropped += count
@@ -168,30 +371,40 @@ class Writer:
 
     The database is opened lazily, so a Writer can start (and spool) while it is down.
     A schema problem (``SchemaError``) is not an outage: it is raised, never spooled.
+    The Writer's spool is ``url``'s folder under ``spool_root``.
     """
 
     def __init__(
         self,
         url: str,
-        spool: Spool,
+        spool_root: Path,
         *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
         options: StoreOptions | None = None,
         store: Store | None = None,
         replay_batch: int = 50,
     ) -> None:
         self.url = url
-        self.spool = spool
+        self.spool = Spool(spool_root, url, max_bytes=max_bytes)
         self.options = options
         self.replay_batch = replay_batch
         self._store = store
+        self._bound = False
 
     def write(self, poll: PollResult) -> WriteResult:
         """Replay the spool, then store ``poll``; on an outage, spool it and say so."""
         result = WriteResult(WriteStatus.STORED)
         try:
             store = self._open()
-            self._replay(store, result)
-            result.summary.add(save_poll(store, poll))
+            if self._replay(store, result):
+                result.summary.add(save_poll(store, poll))
+            else:
+                self.spool.put(poll)  # after the polls another process is replaying
+                result.status = WriteStatus.SPOOLED
+                result.error = (
+                    f"another envoylog process is replaying the spool of {self.spool.name}; "
+                    "the poll waits in it"
+                )
         except SchemaError:
             self.spool.put(poll)  # kept for a version of envoylog that can store it
             raise
@@ -210,7 +423,9 @@ class Writer:
         """Store what the spool holds (e.g. at start-up) without a new poll."""
         result = WriteResult(WriteStatus.STORED)
         try:
-            self._replay(self._open(), result)
+            if not self._replay(self._open(), result):
+                result.status = WriteStatus.SPOOLED
+                result.error = f"another envoylog process is replaying {self.spool.directory}"
         except DatabaseUnavailable as exc:
             result.status, result.error = WriteStatus.SPOOLED, str(exc)
         result.pending = len(self.spool)
@@ -224,25 +439,40 @@ class Writer:
     def _open(self) -> Store:
         if self._store is None:
             self._store = open_store(self.url, self.options)
+        if not self._bound:
+            found = database_id(self._store)
+            if found is not None:
+                self.spool.bind(found)
+            self._bound = True
         return self._store
 
-    def _replay(self, store: Store, result: WriteResult) -> None:
-        files = self.spool.pending()
-        while files:
-            chunk, files = files[: self.replay_batch], files[self.replay_batch :]
-            loaded = [(path, self.spool.load(path)) for path in chunk]
-            batch = [(path, poll) for path, poll in loaded if poll is not None]
-            try:
-                result.summary.add(save_polls(store, [poll for _, poll in batch]))
-            except (DatabaseUnavailable, SchemaError):
-                raise
-            except StorageError:
-                # One poll in the batch is refused: find it by storing them one by one.
-                self._replay_one_by_one(store, batch, result)
-            else:
-                for path, _ in batch:
-                    self.spool.remove(path)
-                result.note_replayed([poll for _, poll in batch])
+    def _replay(self, store: Store, result: WriteResult) -> bool:
+        """Store the spooled polls, oldest first; False when another process replays them."""
+        self.spool.rescan()
+        if not len(self.spool):
+            return True
+        with self.spool.replaying() as mine:
+            if not mine:
+                return False
+            while files := self.spool.pending():  # until none is left, new ones included
+                for start in range(0, len(files), self.replay_batch):
+                    self._replay_batch(store, files[start : start + self.replay_batch], result)
+        return True
+
+    def _replay_batch(self, store: Store, chunk: list[Path], result: WriteResult) -> None:
+        loaded = [(path, self.spool.load(path)) for path in chunk]
+        batch = [(path, poll) for path, poll in loaded if poll is not None]
+        try:
+            result.summary.add(save_polls(store, [poll for _, poll in batch]))
+        except (DatabaseUnavailable, SchemaError):
+            raise
+        except StorageError:
+            # One poll in the batch is refused: find it by storing them one by one.
+            self._replay_one_by_one(store, batch, result)
+        else:
+            for path, _ in batch:
+                self.spool.remove(path)
+            result.note_replayed([poll for _, poll in batch])
 
     def _replay_one_by_one(
         self, store: Store, batch: list[tuple[Path, PollResult]], result: WriteResult
@@ -257,3 +487,10 @@ class Writer:
                 continue
             self.spool.remove(path)
             result.note_replayed([poll])
+
+
+def database_id(store: Store) -> str | None:
+    """The id the database holds in ``envoylog_database`` (None: its row was deleted)."""
+    with store.reading("reading the database's id") as conn:
+        found = conn.execute(database_identity.select().limit(1)).first()
+    return None if found is None else str(found.id)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from envoylog.client import GatewayClient, PinStore
 from envoylog.config import GatewaySettings, Settings, credentials_for
-from envoylog.db import Spool, Writer, WriteResult, describe, open_store
+from envoylog.db import Writer, WriteResult, describe, open_store
 from envoylog.db.save import SaveSummary
 from envoylog.errors import DatabaseUnavailable
 from envoylog.oslimits import raise_open_files
@@ -38,7 +38,7 @@ class Collected:
 
 def open_writer(db_url: str, spool: Path | None = None) -> Writer:
     """A Writer for ``db_url`` that falls back to the spool folder when the database is down."""
-    return Writer(db_url, Spool(spool or spool_dir()))
+    return Writer(db_url, spool or spool_dir())
 
 
 def collect(
@@ -90,8 +90,13 @@ def gateway_job(
 def build_service(settings: Settings, db_url: str, *, notifier: object = None) -> Service:
     """Everything `envoylog run` runs: the writer, its spool, and one job per gateway."""
     check_database(db_url, settings)
-    spool = Spool(settings.spool_dir, max_bytes=settings.spool_max_bytes)
-    writer = Writer(db_url, spool, options=settings.store_options())
+    writer = Writer(
+        db_url,
+        settings.spool_dir,
+        max_bytes=settings.spool_max_bytes,
+        options=settings.store_options(),
+    )
+    writer.spool.adopt_legacy()
     zones = {g.name: g.timezone for g in settings.gateways if g.timezone}
     worker = StoreWorker(
         writer, timezones=zones, rollup_interval_s=settings.rollup_interval_s or None

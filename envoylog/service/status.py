@@ -10,7 +10,9 @@ from typing import Any
 
 from envoylog.client import token_expiry
 from envoylog.config import Settings, credentials_for
-from envoylog.db import Spool, describe, open_store
+from envoylog.db import describe, open_store
+from envoylog.db.engine import database_key
+from envoylog.db.spool import SpoolFolder, spool_folders
 from envoylog.db.status import GatewayStatus, database_bytes, gateway_statuses
 from envoylog.errors import DatabaseUnavailable, EnvoylogError
 
@@ -23,6 +25,7 @@ class Report:
     gateways: list[GatewayStatus]
     spool_polls: int
     spool_bytes: int
+    other_spools: list[SpoolFolder] = field(default_factory=list)  # other databases' polls
     service: dict[str, Any] | None = None  # the running service's status file, if any
     token_expiry: dict[str, datetime | None] = field(default_factory=dict)  # by gateway name
     now: datetime = field(default_factory=lambda: datetime.now(tz=UTC))
@@ -57,14 +60,17 @@ def collect_status(
             size = database_bytes(store)
     except DatabaseUnavailable as exc:
         error = str(exc)
-    spool = Spool(spool_dir)
+    key = database_key(db_url)
+    folders = spool_folders(spool_dir)
+    mine = [f for f in folders if f.database == key]
     return Report(
         database=describe(db_url),
         database_bytes=size,
         database_error=error,
         gateways=gateways,
-        spool_polls=len(spool),
-        spool_bytes=spool.size_bytes,
+        spool_polls=sum(f.pending for f in mine),
+        spool_bytes=sum(f.pending_bytes for f in mine),
+        other_spools=[f for f in folders if f.database != key and f.pending],
         service=_service_status(status_path),
         token_expiry=tokens or {},
         now=now,
@@ -89,6 +95,11 @@ def render(report: Report) -> str:
     lines.append(
         f"Spool      {report.spool_polls} polls waiting ({report.spool_bytes / 1e3:.0f} kB)"
     )
+    for other in report.other_spools:
+        lines.append(
+            f"           {other.pending} more waiting for another database, {other.database} "
+            f"({other.directory})"
+        )
     service = report.service
     live = service.get("gateways", {}) if service else {}
     if service and service.get("running"):

@@ -103,16 +103,17 @@ def test_notifies_systemd_and_exits_0_on_sigterm(tmp_path: Path, gateway: Replay
 
 
 def test_sigkill_then_restart_replays_the_spool(tmp_path: Path, gateway: ReplayServer) -> None:
-    down = "postgresql+psycopg://envoylog@127.0.0.1:9/nowhere"
-    process = start_run(tmp_path, write_config(tmp_path, gateway.url, down))
+    db = tmp_path / "back.sqlite"
+    db.mkdir()  # not a file SQLite can open: every poll is spooled for it
+    process = start_run(tmp_path, write_config(tmp_path, gateway.url, str(db)))
     spool = tmp_path / "spool"
     try:
-        wait_for(lambda: len(list(spool.glob("*.json"))) >= 2)
+        wait_for(lambda: len(list(spool.glob("*/*-*.json"))) >= 2)
     finally:
         process.kill()  # SIGKILL: no chance to clean up
         process.communicate(timeout=10)
-    spooled = len(list(spool.glob("*.json")))
-    db = tmp_path / "back.sqlite"
+    spooled = len(list(spool.glob("*/*-*.json")))
+    db.rmdir()  # the database can be created now
     process = start_run(tmp_path, write_config(tmp_path, gateway.url, str(db)))
     try:
         wait_for(lambda: db.exists() and polls_in(db) > spooled)
@@ -121,8 +122,8 @@ def test_sigkill_then_restart_replays_the_spool(tmp_path: Path, gateway: ReplayS
     finally:
         process.kill()
     assert process.returncode == 0, output
-    assert not list(spool.glob("*.json"))
-    assert not list(spool.glob(".*.tmp"))  # a write cut by SIGKILL never counts as a poll
+    assert not list(spool.glob("*/*-*.json"))
+    assert not list(spool.glob("*/.*.tmp"))  # a write cut by SIGKILL never counts as a poll
 
 
 def test_bad_config_is_one_sentence(tmp_path: Path) -> None:

@@ -71,7 +71,7 @@ def poll_rows(db_url: str) -> list[tuple[datetime, int]]:
 def test_stop_mid_poll_finishes_and_stores_the_poll(tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'stop.sqlite'}"
     gateway = BlockingGateway()
-    worker = StoreWorker(Writer(db_url, Spool(tmp_path / "spool")))
+    worker = StoreWorker(Writer(db_url, tmp_path / "spool"))
     job = GatewayJob(name="roof", client=gateway, submit=worker.submit, cadences={})
     service = Service([job], worker)
     service.start()
@@ -114,8 +114,9 @@ def test_ten_minute_database_outage_loses_nothing(
 ) -> None:
     db_url = durable_pg.create_database("outage")
     clock = Clock()
-    spool = Spool(tmp_path / "spool")
-    worker = StoreWorker(Writer(db_url, spool))
+    writer = Writer(db_url, tmp_path / "spool")
+    spool = writer.spool
+    worker = StoreWorker(writer)
     worker.start()
     folder = SAMPLE_DATA / "metered-split-phase"
     with ReplayServer(folder, tls=True) as server:
@@ -161,7 +162,7 @@ def test_a_hung_gateway_never_delays_a_healthy_one(tmp_path: Path) -> None:
             "/production.json?details=1": Answer(200, PRODUCTION),
         }
     )
-    worker = StoreWorker(Writer(db_url, Spool(tmp_path / "spool")))
+    worker = StoreWorker(Writer(db_url, tmp_path / "spool"))
     jobs = [
         GatewayJob(
             name=name,
@@ -195,31 +196,26 @@ def test_polls_left_in_the_spool_by_an_earlier_run_are_rolled_up(tmp_path: Path)
 
     day_start = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # 10:00 in New York, long ago
     sim_clock = ManualClock(day_start)
-    spool = Spool(tmp_path / "spool")
-    down = "postgresql+psycopg://envoylog@127.0.0.1:9/nowhere"
+    db_url = f"sqlite:///{tmp_path / 'later.sqlite'}"
+    spool = Spool(tmp_path / "spool", db_url)
     with SimulatedGateway("metered-split-phase", clock=sim_clock) as gateway:
         client = GatewayClient(gateway.url, credentials=Credentials(token=gateway.token))
-        offline = StoreWorker(Writer(down, spool), rollup_interval_s=None)
         job = GatewayJob(
             name="roof",
             client=client,
-            submit=offline.submit,
+            submit=spool.put,  # an earlier run that spooled every poll
             cadences={},
             tick_s=600,
             quiet=None,
             clock=lambda: datetime.fromtimestamp(sim_clock.now(), tz=UTC),
         )
-        offline.start()
         for _ in range(12):  # two hours of polls, all spooled
             job.run()
             sim_clock.advance(600)
-        offline.stop()
-        offline.join(30)
         client.close()
     assert len(spool) == 12
 
-    db_url = f"sqlite:///{tmp_path / 'later.sqlite'}"
-    worker = StoreWorker(Writer(db_url, Spool(tmp_path / "spool")))
+    worker = StoreWorker(Writer(db_url, tmp_path / "spool"))
     assert worker.replay_spool().replayed == 12
     worker.start()
     worker.stop()
@@ -238,7 +234,7 @@ def test_polls_left_in_the_spool_by_an_earlier_run_are_rolled_up(tmp_path: Path)
 
 
 def test_a_fleet_starts_spread_over_one_tick(tmp_path: Path) -> None:
-    worker = StoreWorker(Writer(f"sqlite:///{tmp_path / 'f.sqlite'}", Spool(tmp_path / "s")))
+    worker = StoreWorker(Writer(f"sqlite:///{tmp_path / 'f.sqlite'}", tmp_path / "s"))
     jobs = [
         GatewayJob(name=f"g{i}", client=FakeGateway({}), submit=worker.submit, cadences={})
         for i in range(4)
@@ -260,7 +256,7 @@ def test_the_heartbeat_runs_while_every_poll_worker_is_busy(tmp_path: Path) -> N
     """The watchdog and the status file must not wait behind a fleet's queued polls."""
     db_url = f"sqlite:///{tmp_path / 'busy.sqlite'}"
     gateway = BlockingGateway()
-    worker = StoreWorker(Writer(db_url, Spool(tmp_path / "spool")))
+    worker = StoreWorker(Writer(db_url, tmp_path / "spool"))
     job = GatewayJob(name="roof", client=gateway, submit=worker.submit, cadences={})
     status = tmp_path / "status.json"
     service = Service([job], worker, max_workers=1, status_file=status, heartbeat_s=0.2)
