@@ -117,6 +117,8 @@ class _Reader:
             raw_body_days=self.need(data, table.RAW_BODY_DAYS, ""),
             rollup_interval_s=self.need(data, table.ROLLUP_INTERVAL_S, ""),
             sqlite_synchronous=self.need(data, table.SQLITE_SYNCHRONOUS, ""),
+            db_timeout_s=self.need(data, table.DB_TIMEOUT_S, ""),
+            db_connect_timeout_s=self.need(data, table.DB_CONNECT_TIMEOUT_S, ""),
             quiet_start=self.need(data, table.QUIET_START, ""),
             quiet_end=self.need(data, table.QUIET_END, ""),
             log_level=self.need(data, table.LOG_LEVEL, ""),

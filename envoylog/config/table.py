@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar
 
 from envoylog import endpoints
 from envoylog.config import kinds
-from envoylog.db.engine import SYNCHRONOUS_MODES, EngineOptions
+from envoylog.db.engine import DEFAULT_TIMEOUT_S, SYNCHRONOUS_MODES, EngineOptions
 from envoylog.db.spool import DEFAULT_MAX_BYTES
 from envoylog.db.store import StoreOptions
 from envoylog.db.url import DEFAULT_FILE
@@ -115,6 +115,24 @@ SQLITE_SYNCHRONOUS = Setting(
     "SQLite's PRAGMA synchronous; NORMAL (WAL) loses at most the last commits on a power cut, "
     "FULL loses none and writes more to the SD card.",
     '"FULL"',
+)
+DB_TIMEOUT_S = Setting(
+    TOP,
+    "db_timeout_s",
+    kinds.SECONDS,
+    int(DEFAULT_TIMEOUT_S),
+    "Longest one database write may take: PostgreSQL's statement_timeout and lock_timeout, "
+    "and the service cuts a write off past it (even on a frozen server) and spools the "
+    "poll. SQLite waits at most 10 s, or this if less, for another writer's lock.",
+    "60",
+)
+DB_CONNECT_TIMEOUT_S = Setting(
+    TOP,
+    "db_connect_timeout_s",
+    kinds.SECONDS,
+    EngineOptions().connect_timeout_s,
+    "Seconds to wait for a connection to PostgreSQL.",
+    "20",
 )
 QUIET_START = Setting(
     TOP,
@@ -291,6 +309,8 @@ TOP_SETTINGS: tuple[Setting[Any], ...] = (
     RAW_BODY_DAYS,
     ROLLUP_INTERVAL_S,
     SQLITE_SYNCHRONOUS,
+    DB_TIMEOUT_S,
+    DB_CONNECT_TIMEOUT_S,
     QUIET_START,
     QUIET_END,
     LOG_LEVEL,

@@ -35,7 +35,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from envoylog.db.deadline import deadline
 from envoylog.db.engine import database_key, describe
+from envoylog.db.migrate import HEAD, checked_revision, upgrade_engine
 from envoylog.db.models import database_identity
 from envoylog.db.save import SaveSummary, save_poll, save_polls
 from envoylog.db.store import Store, StoreOptions, open_store
@@ -46,6 +48,13 @@ from envoylog.records import PollResult, poll_from_json, poll_to_json
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+# While the database is down or hung, one probe this often finds when it is back; the
+# probe waits at most PROBE_TIMEOUT_S (a frozen server costs the store worker that much
+# every PROBE_EVERY_S, and nothing else: polls go straight to the spool meanwhile).
+PROBE_EVERY_S = 15.0
+PROBE_TIMEOUT_S = 5.0
+# An outage is said once when it begins, then summed up this often, and once when it ends.
+OUTAGE_REPORT_EVERY_S = 300.0
 SUFFIX = ".json"
 IDENTITY_FILE = "database.json"
 LOCK_FILE = ".replay.lock"
@@ -366,12 +375,29 @@ class WriteResult:
     error: str | None = None  # why the poll was spooled or set aside
 
 
+@dataclass(slots=True)
+class Outage:
+    """The database is down or hung: since when, why, and what waited in the spool since."""
+
+    began: float  # the Writer's clock
+    error: str
+    spooled: int = 0
+    last_probe: float = 0.0
+    last_report: float = 0.0
+
+
 class Writer:
     """Store polls, falling back to the spool; spooled polls are replayed first, in order.
 
     The database is opened lazily, so a Writer can start (and spool) while it is down.
     A schema problem (``SchemaError``) is not an outage: it is raised, never spooled.
     The Writer's spool is ``url``'s folder under ``spool_root``.
+
+    Every database call is bounded (the options' ``timeout_s``, and ``until`` when a
+    caller has a deadline of its own): past it the call is cut off (envoylog.db.deadline).
+    A call that fails for want of the database starts an outage: from then on polls go
+    straight to the spool, and one bounded probe every ``probe_every_s`` finds when the
+    database is back; then the spool is replayed in order, before the next poll.
     """
 
     def __init__(
@@ -383,50 +409,94 @@ class Writer:
         options: StoreOptions | None = None,
         store: Store | None = None,
         replay_batch: int = 50,
+        probe_every_s: float = PROBE_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.url = url
         self.spool = Spool(spool_root, url, max_bytes=max_bytes)
-        self.options = options
+        self.options = options or StoreOptions()
         self.replay_batch = replay_batch
+        self.probe_every_s = probe_every_s
+        self.outage: Outage | None = None
+        self._clock = clock
         self._store = store
         self._bound = False
 
-    def write(self, poll: PollResult) -> WriteResult:
-        """Replay the spool, then store ``poll``; on an outage, spool it and say so."""
+    @property
+    def timeout_s(self) -> float | None:
+        """The longest one database call may take."""
+        return self.options.engine.timeout_s
+
+    def write(
+        self, poll: PollResult, *, arrival: int | None = None, until: float | None = None
+    ) -> WriteResult:
+        """Replay the spool, then store ``poll``; on an outage, spool it and say so.
+
+        ``arrival`` orders the poll in the spool (Spool.arrival, taken when it was made);
+        ``until`` (this Writer's clock) is when the caller needs an answer: past it, or
+        while the database is down and no probe is due, the poll goes to the spool.
+        """
         result = WriteResult(WriteStatus.STORED)
         try:
-            store = self._open()
-            if self._replay(store, result):
-                result.summary.add(save_poll(store, poll))
+            if not self._reachable(until):
+                self._spool(poll, arrival, result)
             else:
-                self.spool.put(poll)  # after the polls another process is replaying
-                result.status = WriteStatus.SPOOLED
-                result.error = (
-                    f"another envoylog process is replaying the spool of {self.spool.name}; "
-                    "the poll waits in it"
-                )
+                store = self._open(until)
+                self.spool.rescan()
+                if len(self.spool):
+                    self._behind_others(store, poll, arrival, result, until)
+                else:
+                    with self._bounded(store, until, _saving(poll)):
+                        result.summary.add(save_poll(store, poll))
+                    self._back(result)
         except SchemaError:
-            self.spool.put(poll)  # kept for a version of envoylog that can store it
+            self.spool.put(poll, arrival)  # kept for a version of envoylog that can store it
             raise
         except DatabaseUnavailable as exc:
-            log.warning("database unavailable, poll spooled: %s", exc)
-            self.spool.put(poll)
-            result.status, result.error = WriteStatus.SPOOLED, str(exc)
+            self._down(str(exc))
+            self._spool(poll, arrival, result)
         except StorageError as exc:
-            path = self.spool.put(poll)
+            path = self.spool.put(poll, arrival)
             self.spool.set_aside(path, str(exc))
             result.status, result.error = WriteStatus.SET_ASIDE, str(exc)
         result.pending = len(self.spool)
         return result
 
-    def replay(self) -> WriteResult:
-        """Store what the spool holds (e.g. at start-up) without a new poll."""
+    def _behind_others(
+        self,
+        store: Store,
+        poll: PollResult,
+        arrival: int | None,
+        result: WriteResult,
+        until: float | None,
+    ) -> None:
+        """Polls wait in the spool: this one joins them in its arrival order (one made
+        before others that a full queue sent there goes before them), then all are replayed."""
+        path = self.spool.put(poll, arrival)
+        if not self._replay(store, result, until) or path.exists():
+            self._spool(poll, None, result, path=path)
+            return
+        result.replayed -= 1  # itself
+        if path.with_suffix(".bad").exists():
+            result.status = WriteStatus.SET_ASIDE
+            result.error = f"the database refused it; kept aside as {path.with_suffix('.bad')}"
+        self._back(result)
+
+    def replay(self, *, until: float | None = None) -> WriteResult:
+        """Store what the spool holds (at start-up, or while idle) without a new poll; during
+        an outage, only when a probe is due and finds the database back."""
         result = WriteResult(WriteStatus.STORED)
         try:
-            if not self._replay(self._open(), result):
+            if not self._reachable(until):
+                result.status = WriteStatus.SPOOLED
+                result.error = self.outage.error if self.outage else "no time left"
+            elif not self._replay(self._open(until), result, until):
                 result.status = WriteStatus.SPOOLED
                 result.error = f"another envoylog process is replaying {self.spool.directory}"
+            else:
+                self._back(result)
         except DatabaseUnavailable as exc:
+            self._down(str(exc))
             result.status, result.error = WriteStatus.SPOOLED, str(exc)
         result.pending = len(self.spool)
         return result
@@ -436,18 +506,133 @@ class Writer:
             self._store.close()
             self._store = None
 
-    def _open(self) -> Store:
+    def _reachable(self, until: float | None) -> bool:
+        """Whether to ask the database now: not past ``until``, and during an outage only
+        when a probe is due and the database answers it."""
+        now = self._clock()
+        if until is not None and now >= until:
+            return False
+        outage = self.outage
+        if outage is None:
+            return True
+        if now - outage.last_probe < self.probe_every_s:
+            return False
+        outage.last_probe = now
+        probe_s = min(PROBE_TIMEOUT_S, self.timeout_s or PROBE_TIMEOUT_S)
+        doing = "checking whether it is back"
+        try:
+            store = self._open(until, probe_s)
+            with self._bounded(store, until, doing, probe_s), store.reading(doing) as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except DatabaseUnavailable as exc:
+            outage.error = str(exc)
+            self.close()  # a fresh engine for the next probe
+            self._report_outage()
+            return False
+        return True
+
+    def _down(self, error: str) -> None:
+        self.close()  # its connections may be cut or dead: a fresh engine when it is back
+        now = self._clock()
+        if self.outage is not None:
+            self.outage.error, self.outage.last_probe = error, now
+            return
+        self.outage = Outage(began=now, error=error, last_probe=now, last_report=now)
+        log.warning(
+            "database_unavailable database=%r error=%s: polls go to the spool (%s) until it "
+            "answers again, checked every %g s",
+            self.spool.name,
+            error,
+            self.spool.directory,
+            self.probe_every_s,
+        )
+
+    def _back(self, result: WriteResult) -> None:
+        outage, self.outage = self.outage, None
+        if outage is None:
+            return
+        log.warning(
+            "database_back database=%r after_s=%.0f polls_spooled=%d polls_replayed=%d",
+            self.spool.name,
+            self._clock() - outage.began,
+            outage.spooled,
+            result.replayed,
+        )
+
+    def _report_outage(self) -> None:
+        outage = self.outage
+        if outage is None:
+            return
+        now = self._clock()
+        if now - outage.last_report < OUTAGE_REPORT_EVERY_S:
+            return
+        outage.last_report = now
+        log.warning(
+            "database_still_unavailable database=%r for_s=%.0f polls_spooled=%d pending=%d "
+            "error=%s",
+            self.spool.name,
+            now - outage.began,
+            outage.spooled,
+            len(self.spool),
+            outage.error,
+        )
+
+    def _spool(
+        self,
+        poll: PollResult,
+        arrival: int | None,
+        result: WriteResult,
+        *,
+        path: Path | None = None,
+    ) -> None:
+        """Put the poll in the spool (``path``: it is there already); only once it is
+        durable there is it said to be."""
+        if self.outage is not None:
+            reason = self.outage.error
+        elif len(self.spool):
+            reason = f"another envoylog process is replaying the spool of {self.spool.name}"
+        else:
+            reason = "no time left to store it (the service is stopping)"
+        path = path or self.spool.put(poll, arrival)
+        log.debug("poll_spooled gateway=%s file=%s", poll.gateway.serial, path.name)
+        result.status, result.error = WriteStatus.SPOOLED, reason
+        if self.outage is not None:
+            self.outage.spooled += 1
+            self._report_outage()
+
+    def _bounded(
+        self, store: Store, until: float | None, doing: str, seconds: float | None = None
+    ) -> contextlib.AbstractContextManager[None]:
+        """A deadline on one database call: the smallest of ``seconds``, the options'
+        timeout, and what is left until ``until``."""
+        bounds = [b for b in (seconds, self.timeout_s) if b is not None]
+        if until is not None:
+            bounds.append(max(until - self._clock(), 0.001))
+        return deadline(store.engine, min(bounds, default=None), doing)
+
+    def _open(self, until: float | None = None, seconds: float | None = None) -> Store:
         if self._store is None:
-            self._store = open_store(self.url, self.options)
+            store = open_store(self.url, self.options, migrate=False)
+            try:
+                with self._bounded(store, until, "checking the schema", seconds):
+                    current = checked_revision(store.engine)
+                if current != HEAD:
+                    upgrade_engine(store.engine)  # minutes, maybe: not cut off
+            except BaseException:
+                store.close()
+                raise
+            self._store = store
         if not self._bound:
-            found = database_id(self._store)
+            with self._bounded(self._store, until, "reading the database's id", seconds):
+                found = database_id(self._store)
             if found is not None:
                 self.spool.bind(found)
             self._bound = True
         return self._store
 
-    def _replay(self, store: Store, result: WriteResult) -> bool:
-        """Store the spooled polls, oldest first; False when another process replays them."""
+    def _replay(self, store: Store, result: WriteResult, until: float | None = None) -> bool:
+        """Store the spooled polls, oldest first; False when another process replays them
+        or ``until`` came first."""
         self.spool.rescan()
         if not len(self.spool):
             return True
@@ -456,30 +641,41 @@ class Writer:
                 return False
             while files := self.spool.pending():  # until none is left, new ones included
                 for start in range(0, len(files), self.replay_batch):
-                    self._replay_batch(store, files[start : start + self.replay_batch], result)
+                    if until is not None and self._clock() >= until:
+                        return False
+                    chunk = files[start : start + self.replay_batch]
+                    self._replay_batch(store, chunk, result, until)
         return True
 
-    def _replay_batch(self, store: Store, chunk: list[Path], result: WriteResult) -> None:
+    def _replay_batch(
+        self, store: Store, chunk: list[Path], result: WriteResult, until: float | None
+    ) -> None:
         loaded = [(path, self.spool.load(path)) for path in chunk]
         batch = [(path, poll) for path, poll in loaded if poll is not None]
         try:
-            result.summary.add(save_polls(store, [poll for _, poll in batch]))
+            with self._bounded(store, until, f"replaying {len(batch)} spooled polls"):
+                result.summary.add(save_polls(store, [poll for _, poll in batch]))
         except (DatabaseUnavailable, SchemaError):
             raise
         except StorageError:
             # One poll in the batch is refused: find it by storing them one by one.
-            self._replay_one_by_one(store, batch, result)
+            self._replay_one_by_one(store, batch, result, until)
         else:
             for path, _ in batch:
                 self.spool.remove(path)
             result.note_replayed([poll for _, poll in batch])
 
     def _replay_one_by_one(
-        self, store: Store, batch: list[tuple[Path, PollResult]], result: WriteResult
+        self,
+        store: Store,
+        batch: list[tuple[Path, PollResult]],
+        result: WriteResult,
+        until: float | None,
     ) -> None:
         for path, poll in batch:
             try:
-                result.summary.add(save_poll(store, poll))
+                with self._bounded(store, until, _saving(poll)):
+                    result.summary.add(save_poll(store, poll))
             except (DatabaseUnavailable, SchemaError):
                 raise
             except StorageError as exc:
@@ -487,6 +683,10 @@ class Writer:
                 continue
             self.spool.remove(path)
             result.note_replayed([poll])
+
+
+def _saving(poll: PollResult) -> str:
+    return f"saving the poll of gateway {poll.gateway.serial} at {poll.started_at.isoformat()}"
 
 
 def database_id(store: Store) -> str | None:

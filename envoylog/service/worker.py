@@ -7,12 +7,14 @@ gateway at a time, and prunes raw bodies past their keeping time.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import Any
 
 from envoylog.config import table
 from envoylog.db import Store, Writer, WriteResult, WriteStatus, open_store, prune_raw_bodies
+from envoylog.db.deadline import deadline
 from envoylog.db.energy import GatewayRow, last_poll_start
 from envoylog.energy.rollup import rollup_recent, store_gateways
 from envoylog.errors import EnvoylogError
@@ -28,7 +31,14 @@ from envoylog.records import InverterReading, PollResult
 
 log = logging.getLogger(__name__)
 
-_STOP = object()
+# The queue of polls waiting for the worker holds at most this many (at least): one
+# tick's worth of a fleet. Past it, polls go to the spool from the job that made them.
+QUEUE_MIN = 64
+# While idle, the worker wakes this often to probe a database that was down and replay.
+IDLE_WAKE_S = 5.0
+# A rollup or prune call on the database is cut off past this (a frozen server): a
+# day of a 36-inverter site takes 0.2-0.4 s, a fleet's gateway rarely more than seconds.
+ROLLUP_TIMEOUT_S = 120.0
 # The rollup_interval_s setting's default (the reason for it stands beside it in the table).
 ROLLUP_INTERVAL_S = float(table.ROLLUP_INTERVAL_S.default_value)
 # Between them, only the days new readings reach are recomputed; every so often the last
@@ -56,15 +66,20 @@ class StoreWorker(threading.Thread):
         rollup_interval_s: float | None = ROLLUP_INTERVAL_S,
         timezones: Mapping[str, str] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        queue_size: int = QUEUE_MIN,
     ) -> None:
         super().__init__(name="envoylog-store", daemon=True)
         self.writer = writer
-        self.queue: queue.Queue[object] = queue.Queue()
+        # (arrival, poll); None only wakes the worker up (at stop).
+        self.queue: queue.Queue[tuple[int, PollResult] | None] = queue.Queue(max(queue_size, 1))
         self.on_write = on_write
         self.last_progress = time.monotonic()
         self.written = 0
         self.spooled = 0
+        self.spilled = 0  # polls the full queue sent straight to the spool
         self.failed = 0
+        self._stopping = threading.Event()
+        self._stop_by: float | None = None  # time.monotonic() by which the stop must be done
         # Energy rollups: None turns them off; timezones maps gateway name/serial to a zone.
         self.rollup_interval_s = rollup_interval_s
         self.timezones = dict(timezones or {})
@@ -81,27 +96,52 @@ class StoreWorker(threading.Thread):
         self._store: Store | None = None
 
     def submit(self, poll: PollResult) -> None:
-        self.queue.put(poll)
+        """Hand a poll over; when the queue is full (the database is slow), it goes to the
+        spool from here, in its arrival order."""
+        arrival = self.writer.spool.arrival()
+        try:
+            self.queue.put_nowait((arrival, poll))
+            return
+        except queue.Full:
+            pass
+        if not self.spilled:
+            log.warning(
+                "store_queue_full polls=%d: polls go to the spool until the store catches up",
+                self.queue.maxsize,
+            )
+        self.spilled += 1
+        try:
+            self.writer.spool.put(poll, arrival)
+        except EnvoylogError as exc:
+            self.failed += 1
+            log.error("poll_lost gateway=%s error=%s", poll.gateway.serial, exc)
 
-    def stop(self) -> None:
-        self.queue.put(_STOP)
+    def stop(self, by: float | None = None) -> None:
+        """Store what is queued, roll up while time is left, and end, all before ``by``
+        (time.monotonic(); default: STOP_ROLLUP_S from now)."""
+        self._stop_by = time.monotonic() + STOP_ROLLUP_S if by is None else by
+        self._stopping.set()
+        with contextlib.suppress(queue.Full):  # a full queue wakes it up anyway
+            self.queue.put_nowait(None)
 
     def run(self) -> None:
         while True:
-            item = self.queue.get()
+            stopping = self._stopping.is_set()
             try:
-                if item is _STOP:
-                    deadline = time.monotonic() + STOP_ROLLUP_S
-                    self._roll(until_done=True, deadline=deadline)
-                    if self._round is None:  # else out of time: a new round would drop it
-                        self._begin_round()
-                        self._roll(until_done=True, deadline=deadline)
-                    self._save_pending()
-                    if self._store is not None:
-                        self._store.close()
+                item = self.queue.get(timeout=0.05 if stopping else IDLE_WAKE_S)
+            except queue.Empty:
+                if stopping:
+                    self._finish()
                     return
-                assert isinstance(item, PollResult)
-                self._write(item)
+                self._idle()
+                continue
+            try:
+                if item is None:
+                    continue
+                arrival, poll = item
+                self._write(poll, arrival)
+                if stopping:
+                    continue
                 if (
                     self._round is None
                     and self.rollup_interval_s is not None
@@ -114,9 +154,54 @@ class StoreWorker(threading.Thread):
             finally:
                 self.queue.task_done()
 
-    def _write(self, item: PollResult) -> None:
+    def _spool_queued(self) -> None:
+        """Polls wait in the spool: those still queued join them there, in arrival order
+        (a full queue sent newer polls there first), so the replay stores all in order."""
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is None:
+                self.queue.task_done()
+                continue
+            arrival, poll = item
+            try:
+                self.writer.spool.put(poll, arrival)
+                self.spooled += 1
+                self.last_progress = time.monotonic()
+            except EnvoylogError as exc:
+                self.failed += 1
+                log.error("poll_lost gateway=%s error=%s", poll.gateway.serial, exc)
+            finally:
+                self.queue.task_done()
+
+    def _idle(self) -> None:
+        """Nothing queued: probe a database that was down, replay what waits in the spool."""
+        if not self.writer.outage and not len(self.writer.spool):
+            return
+        result = self.writer.replay()
+        self._mark_replayed(result)
+
+    def _finish(self) -> None:
+        """At stop, with the queue empty: roll up while time is left, keep the rest."""
+        by = self._stop_by
+        self._roll(until_done=True, by=by)
+        if self._round is None:  # else out of time: a new round would drop it
+            self._begin_round()
+            self._roll(until_done=True, by=by)
+        self._save_pending()
+        if self._store is not None:
+            self._store.close()
+
+    def _write(self, item: PollResult, arrival: int | None = None) -> None:
+        until = None
+        if self._stopping.is_set() and self._stop_by is not None:
+            until = self._stop_by
+        if len(self.writer.spool):
+            self._spool_queued()
         try:
-            result = self.writer.write(item)
+            result = self.writer.write(item, arrival=arrival, until=until)
         except EnvoylogError as exc:
             # A schema the code cannot write: the poll is already spooled by the Writer.
             self.failed += 1
@@ -176,7 +261,8 @@ class StoreWorker(threading.Thread):
 
     def _last_stored(self, serial: str, before: datetime) -> datetime | None:
         try:
-            return last_poll_start(self._own_store(), serial, before)
+            with self._bounded(f"reading the last poll of gateway {serial}"):
+                return last_poll_start(self._own_store(), serial, before)
         except Exception as exc:  # a rollup problem must never stop the logging
             log.error("rollup_failed gateway=%s error=%s", serial, exc, exc_info=False)
             return None
@@ -253,10 +339,11 @@ class StoreWorker(threading.Thread):
         self.last_rollup = now
         if self.rollup_interval_s is None or not self._dirty or self._latest is None:
             return
-        if len(self.writer.spool):
+        if len(self.writer.spool) or self.writer.outage:
             return  # the database is behind: wait until the spool is replayed
         try:
-            rows = {row.serial: row for row in store_gateways(self._own_store())}
+            with self._bounded("listing the gateways"):
+                rows = {row.serial: row for row in store_gateways(self._own_store())}
         except Exception as exc:  # a rollup problem must never stop the logging
             log.error("rollup_failed error=%s", exc, exc_info=not isinstance(exc, EnvoylogError))
             return
@@ -268,6 +355,14 @@ class StoreWorker(threading.Thread):
         if todo:
             self._round = _Round(todo, self._latest, days=2 if full else 1)
 
+    def _bounded(self, doing: str) -> AbstractContextManager[None]:
+        """A deadline on one call of the worker's own connection (rollups, pruning): a
+        frozen database never holds the worker longer, nor a stop past its end."""
+        seconds = ROLLUP_TIMEOUT_S
+        if self._stopping.is_set() and self._stop_by is not None:
+            seconds = min(seconds, max(self._stop_by - time.monotonic(), 0.001))
+        return deadline(self._own_store().engine, seconds, doing)
+
     def _own_store(self) -> Store:
         """The worker's own connection for rollups and pruning (the Writer keeps its own)."""
         if self._store is None:
@@ -277,10 +372,11 @@ class StoreWorker(threading.Thread):
     def _prune(self) -> None:
         """Delete the raw bodies kept past raw_body_days, as of the newest poll written."""
         self.last_prune = self._monotonic()
-        if self._latest is None or len(self.writer.spool):
+        if self._latest is None or len(self.writer.spool) or self.writer.outage:
             return  # nothing written yet, or the database is behind
         try:
-            pruned = prune_raw_bodies(self._own_store(), self._latest)
+            with self._bounded("deleting old raw bodies"):
+                pruned = prune_raw_bodies(self._own_store(), self._latest)
         except Exception as exc:  # pruning must never stop the logging
             log.error("prune_failed error=%s", exc, exc_info=not isinstance(exc, EnvoylogError))
             return
@@ -288,25 +384,26 @@ class StoreWorker(threading.Thread):
         if pruned:
             log.info("raw_bodies_pruned count=%d", pruned)
 
-    def _roll(self, *, until_done: bool, deadline: float | None = None) -> None:
+    def _roll(self, *, until_done: bool, by: float | None = None) -> None:
         """Roll up the round's gateways one at a time; polls waiting to be stored go first
         (unless stopping), so a fleet's rollup never holds its polls back for minutes."""
         while (
             self._round is not None
             and (until_done or self.queue.empty())
-            and (deadline is None or time.monotonic() < deadline)
+            and (by is None or time.monotonic() < by)
         ):
             row, dirty_at = self._round.todo.pop()
             assert self._store is not None
             try:
-                rollup_recent(
-                    self._store,
-                    self._round.now,
-                    days=self._round.days,
-                    since={row.serial: dirty_at - READING_REACH},
-                    timezone_override=self.timezones,
-                    gateways=[row],
-                )
+                with self._bounded(f"rolling up gateway {row.serial}"):
+                    rollup_recent(
+                        self._store,
+                        self._round.now,
+                        days=self._round.days,
+                        since={row.serial: dirty_at - READING_REACH},
+                        timezone_override=self.timezones,
+                        gateways=[row],
+                    )
             except Exception as exc:  # a rollup problem must never stop the logging
                 log.error(
                     "rollup_failed gateway=%s error=%s",

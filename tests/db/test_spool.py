@@ -123,7 +123,8 @@ def test_postgres_outage_spools_then_replays_in_order_without_loss_or_duplicates
 ) -> None:
     with PostgresServer.start(durable=True) as server:
         url = server.create_database("outage")
-        writer = Writer(url, tmp_path / "spool")
+        clock = Clock()
+        writer = Writer(url, tmp_path / "spool", clock=clock)
         assert writer.write(make_poll(at(0))).status is WriteStatus.STORED
 
         server.stop("immediate")
@@ -133,15 +134,17 @@ def test_postgres_outage_spools_then_replays_in_order_without_loss_or_duplicates
         assert len(writer.spool) == 4
 
         server.start_again()
-        back = writer.write(make_poll(at(5)))
-        assert back.status is WriteStatus.STORED and back.replayed == 4 and back.pending == 0
+        assert writer.write(make_poll(at(5))).status is WriteStatus.SPOOLED  # no probe due yet
+        clock.now += writer.probe_every_s
+        back = writer.write(make_poll(at(6)))
+        assert back.status is WriteStatus.STORED and back.replayed == 5 and back.pending == 0
         writer.write(make_poll(at(3)))  # a duplicate arriving late changes nothing
         writer.close()
 
         with open_store(url) as store:
             ids = rows(store, "SELECT started_at FROM polls ORDER BY id")
-            assert [r[0] for r in ids] == [at(m) for m in range(6)]
-            assert counts(store)["meter_readings"] == 6 * 12
+            assert [r[0] for r in ids] == [at(m) for m in range(7)]
+            assert counts(store)["meter_readings"] == 7 * 12
 
 
 def test_a_poll_spooled_for_one_database_is_never_replayed_into_another(tmp_path: Path) -> None:

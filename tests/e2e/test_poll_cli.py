@@ -74,14 +74,15 @@ def test_poll_into_a_non_sqlite_file_is_one_sentence(tmp_path: Path) -> None:
 
 
 def test_poll_with_database_down_spools_then_replays(tmp_path: Path) -> None:
-    down = "postgresql+psycopg://envoylog@127.0.0.1:9/nowhere"
-    spool = tmp_path / "spool"
+    path, spool = tmp_path / "back.sqlite", tmp_path / "spool"
+    path.mkdir()  # a path SQLite cannot open: the database is unavailable
+    db = f"sqlite:///{path}"
     with ReplayServer(SITE, tls=True) as server:
-        code, out = run_poll(server, "--db", down, "--spool", str(spool))
+        code, out = run_poll(server, "--db", db, "--spool", str(spool))
         assert code == 1 and "kept in the spool" in out
-        assert len(list(spool.glob("*.json"))) == 1
-        db = f"sqlite:///{tmp_path / 'back.sqlite'}"
+        assert len(list(spool.glob("*/*-*.json"))) == 1
+        path.rmdir()  # back
         code, out = run_poll(server, "--db", db, "--spool", str(spool))
     assert code == 0, out
     assert "1 earlier poll replayed from the spool" in out
-    assert counts(db)["polls"] == 2 and not list(spool.glob("*.json"))
+    assert counts(db)["polls"] == 2 and not list(spool.glob("*/*-*.json"))

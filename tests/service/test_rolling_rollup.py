@@ -204,9 +204,9 @@ def test_polls_waiting_are_stored_between_the_gateways_of_a_rollup_round(
             worker.submit(arriving.pop())
         return real_rollup(*args, **kwargs)  # type: ignore[arg-type]
 
-    def write(poll: PollResult) -> object:
+    def write(poll: PollResult, **kwargs: Any) -> object:
         events.append(("write", poll.gateway.serial))
-        return real_write(poll)
+        return real_write(poll, **kwargs)
 
     monkeypatch.setattr(worker_module, "rollup_recent", rollup_recent)
     monkeypatch.setattr(worker.writer, "write", write)

@@ -114,7 +114,7 @@ def test_ten_minute_database_outage_loses_nothing(
 ) -> None:
     db_url = durable_pg.create_database("outage")
     clock = Clock()
-    writer = Writer(db_url, tmp_path / "spool")
+    writer = Writer(db_url, tmp_path / "spool", probe_every_s=0)  # probe at every poll
     spool = writer.spool
     worker = StoreWorker(writer)
     worker.start()
@@ -273,3 +273,36 @@ def test_the_heartbeat_runs_while_every_poll_worker_is_busy(tmp_path: Path) -> N
     finally:
         gateway.release.set()
         service.stop()
+
+
+def test_a_full_store_queue_sends_polls_to_the_spool_and_loses_none(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'full.sqlite'}"
+    worker = StoreWorker(Writer(db_url, tmp_path / "spool"), queue_size=2, rollup_interval_s=None)
+    gateway = FakeGateway(
+        {
+            "/info": Answer(200, INFO, "text/xml"),
+            "/production.json?details=1": Answer(200, PRODUCTION),
+        }
+    )
+    clock = Clock()
+    job = GatewayJob(
+        name="roof",
+        client=gateway,
+        submit=worker.submit,
+        cadences={"production_json": 60},
+        clock=clock,
+        quiet=None,
+    )
+    for _ in range(5):  # the worker is not running: the queue fills, then the spool
+        assert job.run() is Outcome.POLLED
+        clock.now += timedelta(minutes=1)
+    assert worker.queue.qsize() == 2 and len(worker.writer.spool) == 3
+    assert worker.spilled == 3
+    worker.start()
+    worker.stop()
+    worker.join(30)
+    naive = START.replace(tzinfo=None)  # as SQLite gives it back
+    assert [started for started, _ in poll_rows(db_url)] == [
+        naive + timedelta(minutes=m) for m in range(5)
+    ]
+    assert len(worker.writer.spool) == 0
