@@ -84,6 +84,7 @@ register("status", "envoylog.cli.status", "status")
 register("demo", "envoylog.cli.demo", "demo")
 register("rollup", "envoylog.cli.rollup", "rollup_command")
 register("export", "envoylog.cli.export", "export")
+register("spool", "envoylog.cli.spool", "spool")
 
 
 def main() -> None:

@@ -45,10 +45,17 @@ def poll(
     finally:
         writer.close()
     click.echo(render(collected, describe(url)))
-    if collected.write.status is not WriteStatus.STORED:
+    write = collected.write
+    if write.status is WriteStatus.SPOOLED:
         raise click.ClickException(
-            f"{collected.write.error}; the poll is kept in the spool at "
-            f"{writer.spool.directory} and will be stored by the next poll."
+            f"{write.error}; the poll is kept in the spool at {writer.spool.directory} "
+            "and is stored by the next poll (or the service) once the database answers."
+        )
+    if write.status is WriteStatus.SET_ASIDE:
+        raise click.ClickException(
+            f"The poll was not stored: {write.error}. It is set aside in "
+            f"{writer.spool.directory}; `envoylog spool retry` tries it again (after an "
+            "upgrade of envoylog)."
         )
 
 

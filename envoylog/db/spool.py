@@ -56,6 +56,7 @@ PROBE_TIMEOUT_S = 5.0
 # An outage is said once when it begins, then summed up this often, and once when it ends.
 OUTAGE_REPORT_EVERY_S = 300.0
 SUFFIX = ".json"
+REASON = ".reason"  # beside a set-aside poll (.bad): why
 IDENTITY_FILE = "database.json"
 LOCK_FILE = ".replay.lock"
 _WARN_EVERY_S = 60.0
@@ -82,6 +83,7 @@ class SpoolFolder:
     pending: int
     pending_bytes: int
     set_aside: int
+    reasons: tuple[str, ...] = ()  # why, for each poll set aside (the newest first)
 
 
 def spool_folders(root: Path) -> list[SpoolFolder]:
@@ -92,6 +94,7 @@ def spool_folders(root: Path) -> list[SpoolFolder]:
         if identity is None:
             continue
         polls = [p for p in folder.iterdir() if _POLL_NAME.match(p.name)]
+        bad = sorted(folder.glob("*.bad"), reverse=True)
         found.append(
             SpoolFolder(
                 directory=folder,
@@ -99,10 +102,19 @@ def spool_folders(root: Path) -> list[SpoolFolder]:
                 database_id=identity[1],
                 pending=len(polls),
                 pending_bytes=sum(_size(p) for p in polls),
-                set_aside=sum(1 for _ in folder.glob("*.bad")),
+                set_aside=len(bad),
+                reasons=tuple(set_aside_reason(p) for p in bad),
             )
         )
     return found
+
+
+def set_aside_reason(path: Path) -> str:
+    """Why a poll was set aside, from the ``.reason`` file beside it."""
+    try:
+        return path.with_suffix(REASON).read_text().strip() or "no reason recorded"
+    except OSError:
+        return "no reason recorded"
 
 
 def _size(path: Path) -> int:
@@ -140,6 +152,7 @@ class Spool:
         self.directory = root / folder_name(self.database)
         self.max_bytes = max_bytes
         self.dropped = 0
+        self.kept_aside = 0  # polls set aside since this process started
         self._clock = clock
         self._dropped_unreported = 0
         self._last_warning: float | None = None
@@ -220,15 +233,34 @@ class Spool:
             return None
 
     def set_aside(self, path: Path, reason: str) -> None:
-        """Rename a file that cannot be replayed to ``.bad`` so it never blocks the rest."""
+        """Rename a file that cannot be replayed to ``.bad`` so it never blocks the rest;
+        the reason is kept beside it (``.reason``) for `envoylog status`."""
         bad = path.with_suffix(".bad")
-        log.warning("spool file set aside file=%s reason=%s", bad, reason)
+        log.error("poll_set_aside file=%s reason=%s", bad, reason)
         try:
+            write_atomic(path.with_suffix(REASON), f"{reason}\n", mode=SHARED, parents=False)
             os.replace(path, bad)
         except OSError as exc:
             raise SpoolError(f"cannot set aside spool file {path}: {exc}") from exc
         with self._lock:
             self._sizes.pop(path, None)
+            self.kept_aside += 1
+
+    def reason(self, path: Path) -> str:
+        """Why a poll was set aside (its ``.reason`` file)."""
+        return set_aside_reason(path)
+
+    def retry_set_aside(self) -> int:
+        """Put the polls set aside back in line (in their arrival order), to be replayed."""
+        files = self.set_aside_files()
+        for bad in files:
+            try:
+                os.replace(bad, bad.with_suffix(SUFFIX))
+                bad.with_suffix(REASON).unlink(missing_ok=True)
+            except OSError as exc:
+                raise SpoolError(f"cannot put {bad} back in the spool: {exc}") from exc
+        self.rescan()
+        return len(files)
 
     def remove(self, path: Path) -> None:
         with self._lock:
@@ -418,6 +450,7 @@ class Writer:
         self.replay_batch = replay_batch
         self.probe_every_s = probe_every_s
         self.outage: Outage | None = None
+        self.progressed_at = time.monotonic()  # when the last database call ended
         self._clock = clock
         self._store = store
         self._bound = False
@@ -456,11 +489,19 @@ class Writer:
             self._down(str(exc))
             self._spool(poll, arrival, result)
         except StorageError as exc:
-            path = self.spool.put(poll, arrival)
-            self.spool.set_aside(path, str(exc))
-            result.status, result.error = WriteStatus.SET_ASIDE, str(exc)
+            self._set_aside(poll, arrival, result, str(exc))
+        except Exception as exc:  # a bug: it costs this poll, never the store
+            log.error("store_failed gateway=%s", poll.gateway.serial, exc_info=True)
+            self._set_aside(poll, arrival, result, unexpected(exc))
         result.pending = len(self.spool)
         return result
+
+    def _set_aside(
+        self, poll: PollResult, arrival: int | None, result: WriteResult, reason: str
+    ) -> None:
+        path = self.spool.put(poll, arrival)
+        self.spool.set_aside(path, reason)
+        result.status, result.error = WriteStatus.SET_ASIDE, reason
 
     def _behind_others(
         self,
@@ -478,8 +519,7 @@ class Writer:
             return
         result.replayed -= 1  # itself
         if path.with_suffix(".bad").exists():
-            result.status = WriteStatus.SET_ASIDE
-            result.error = f"the database refused it; kept aside as {path.with_suffix('.bad')}"
+            result.status, result.error = WriteStatus.SET_ASIDE, self.spool.reason(path)
         self._back(result)
 
     def replay(self, *, until: float | None = None) -> WriteResult:
@@ -600,15 +640,20 @@ class Writer:
             self.outage.spooled += 1
             self._report_outage()
 
+    @contextlib.contextmanager
     def _bounded(
         self, store: Store, until: float | None, doing: str, seconds: float | None = None
-    ) -> contextlib.AbstractContextManager[None]:
+    ) -> Iterator[None]:
         """A deadline on one database call: the smallest of ``seconds``, the options'
         timeout, and what is left until ``until``."""
         bounds = [b for b in (seconds, self.timeout_s) if b is not None]
         if until is not None:
             bounds.append(max(until - self._clock(), 0.001))
-        return deadline(store.engine, min(bounds, default=None), doing)
+        try:
+            with deadline(store.engine, min(bounds, default=None), doing):
+                yield
+        finally:
+            self.progressed_at = time.monotonic()  # a bounded call ended: alive
 
     def _open(self, until: float | None = None, seconds: float | None = None) -> Store:
         if self._store is None:
@@ -657,7 +702,7 @@ class Writer:
                 result.summary.add(save_polls(store, [poll for _, poll in batch]))
         except (DatabaseUnavailable, SchemaError):
             raise
-        except StorageError:
+        except Exception:
             # One poll in the batch is refused: find it by storing them one by one.
             self._replay_one_by_one(store, batch, result, until)
         else:
@@ -681,8 +726,18 @@ class Writer:
             except StorageError as exc:
                 self.spool.set_aside(path, str(exc))
                 continue
+            except Exception as exc:  # a bug: it costs this poll, never the replay
+                log.error("store_failed gateway=%s", poll.gateway.serial, exc_info=True)
+                self.spool.set_aside(path, unexpected(exc))
+                continue
             self.spool.remove(path)
             result.note_replayed([poll])
+
+
+def unexpected(exc: BaseException) -> str:
+    """An error no part of envoylog expected, in one line for a reason file."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__} while saving (a bug, please report it): {first}"
 
 
 def _saving(poll: PollResult) -> str:

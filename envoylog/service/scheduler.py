@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
@@ -23,7 +22,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from envoylog.files import SHARED, write_atomic
-from envoylog.service.jobs import DEFAULT_TICK_S, GatewayJob
+from envoylog.service.jobs import GatewayJob
 from envoylog.service.worker import StoreWorker
 
 log = logging.getLogger(__name__)
@@ -51,6 +50,7 @@ class Service:
         self.notifier = notifier
         self.started_at = datetime.now(tz=UTC)
         self.stop_requested = threading.Event()
+        self._unhealthy: str | None = None
         workers = max_workers or min(64, max(4, len(self.jobs)))
         self.scheduler = BackgroundScheduler(
             # The heartbeat has its own thread, so a burst of polls never delays the watchdog.
@@ -88,16 +88,25 @@ class Service:
         log.info("service_started gateways=%d", len(self.jobs))
 
     def healthy(self, now: float | None = None) -> bool:
-        """True while polls are being stored or spooled, or none were due."""
-        now = time.monotonic() if now is None else now
-        longest_tick = max((job.tick_s for job in self.jobs), default=DEFAULT_TICK_S)
-        idle = self.worker.queue.empty()
-        recent = now - self.worker.last_progress < max(5 * longest_tick, 300)
-        return self.worker.is_alive() and (recent or idle)
+        """True while the store worker lives and is not stuck; else systemd's watchdog
+        (not pinged) restarts the service, and the spool keeps what the jobs made meanwhile."""
+        return self.unhealthy_reason(now) is None
+
+    def unhealthy_reason(self, now: float | None = None) -> str | None:
+        if not self.worker.is_alive():
+            return "the store worker has died"
+        if self.worker.stuck(now):
+            return f"the store worker has given no sign of life for {self.worker.stuck_after_s:g} s"
+        return None
 
     def heartbeat(self) -> None:
-        if self.notifier is not None and self.healthy():
-            self.notifier.watchdog()
+        reason = self.unhealthy_reason()
+        if reason is None:
+            if self.notifier is not None:
+                self.notifier.watchdog()
+        elif reason != self._unhealthy:
+            log.error("service_unhealthy reason=%s: the watchdog restarts the service", reason)
+        self._unhealthy = reason
         self.write_status()
 
     def write_status(self) -> None:
@@ -109,8 +118,13 @@ class Service:
             "running": not self.stop_requested.is_set(),
             "started_at": self.started_at.isoformat(),
             "updated_at": datetime.now(tz=UTC).isoformat(),
+            "database": self.worker.writer.spool.name,
+            "healthy": self._unhealthy is None,
+            "unhealthy_reason": self._unhealthy,
             "polls_written": self.worker.written,
             "polls_spooled": self.worker.spooled,
+            "polls_set_aside": self.worker.writer.spool.kept_aside,
+            "store_errors": self.worker.errors,
             "spool_pending": len(self.worker.writer.spool),
             "rollup_rounds": self.worker.rollups,
             "gateways": {

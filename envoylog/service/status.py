@@ -26,6 +26,8 @@ class Report:
     spool_polls: int
     spool_bytes: int
     other_spools: list[SpoolFolder] = field(default_factory=list)  # other databases' polls
+    set_aside: int = 0  # polls kept aside for this database (.bad files)
+    set_aside_reasons: tuple[str, ...] = ()  # newest first
     service: dict[str, Any] | None = None  # the running service's status file, if any
     token_expiry: dict[str, datetime | None] = field(default_factory=dict)  # by gateway name
     now: datetime = field(default_factory=lambda: datetime.now(tz=UTC))
@@ -71,6 +73,8 @@ def collect_status(
         spool_polls=sum(f.pending for f in mine),
         spool_bytes=sum(f.pending_bytes for f in mine),
         other_spools=[f for f in folders if f.database != key and f.pending],
+        set_aside=sum(f.set_aside for f in mine),
+        set_aside_reasons=tuple(r for f in mine for r in f.reasons),
         service=_service_status(status_path),
         token_expiry=tokens or {},
         now=now,
@@ -95,6 +99,12 @@ def render(report: Report) -> str:
     lines.append(
         f"Spool      {report.spool_polls} polls waiting ({report.spool_bytes / 1e3:.0f} kB)"
     )
+    if report.set_aside:
+        lines.append(
+            f"           {report.set_aside} polls set aside (not stored; "
+            "`envoylog spool retry` tries them again after an upgrade), the latest because:"
+        )
+        lines.append(f"           {report.set_aside_reasons[0]}")
     for other in report.other_spools:
         lines.append(
             f"           {other.pending} more waiting for another database, {other.database} "
@@ -107,6 +117,8 @@ def render(report: Report) -> str:
             f"Service    running (pid {service.get('pid')}) since {service.get('started_at')}, "
             f"last heartbeat {service.get('updated_at')}"
         )
+        if service.get("unhealthy_reason"):
+            lines.append(f"           UNHEALTHY: {service['unhealthy_reason']}")
     elif service:
         lines.append(f"Service    stopped at {service.get('updated_at')}")
     else:

@@ -39,6 +39,8 @@ IDLE_WAKE_S = 5.0
 # A rollup or prune call on the database is cut off past this (a frozen server): a
 # day of a 36-inverter site takes 0.2-0.4 s, a fleet's gateway rarely more than seconds.
 ROLLUP_TIMEOUT_S = 120.0
+# Beyond the longest step, a worker silent this much longer is stuck (health check).
+STUCK_GRACE_S = 60.0
 # The rollup_interval_s setting's default (the reason for it stands beside it in the table).
 ROLLUP_INTERVAL_S = float(table.ROLLUP_INTERVAL_S.default_value)
 # Between them, only the days new readings reach are recomputed; every so often the last
@@ -73,11 +75,12 @@ class StoreWorker(threading.Thread):
         # (arrival, poll); None only wakes the worker up (at stop).
         self.queue: queue.Queue[tuple[int, PollResult] | None] = queue.Queue(max(queue_size, 1))
         self.on_write = on_write
-        self.last_progress = time.monotonic()
         self.written = 0
         self.spooled = 0
         self.spilled = 0  # polls the full queue sent straight to the spool
         self.failed = 0
+        self.errors = 0  # unexpected errors survived
+        self.beat_at = time.monotonic()  # the loop's last turn
         self._stopping = threading.Event()
         self._stop_by: float | None = None  # time.monotonic() by which the stop must be done
         # Energy rollups: None turns them off; timezones maps gateway name/serial to a zone.
@@ -126,33 +129,56 @@ class StoreWorker(threading.Thread):
 
     def run(self) -> None:
         while True:
+            self.beat_at = time.monotonic()
             stopping = self._stopping.is_set()
             try:
                 item = self.queue.get(timeout=0.05 if stopping else IDLE_WAKE_S)
             except queue.Empty:
                 if stopping:
-                    self._finish()
+                    self._survive(self._finish)
                     return
-                self._idle()
+                self._survive(self._idle)
                 continue
             try:
-                if item is None:
-                    continue
-                arrival, poll = item
-                self._write(poll, arrival)
-                if stopping:
-                    continue
-                if (
-                    self._round is None
-                    and self.rollup_interval_s is not None
-                    and self._monotonic() - self.last_rollup >= self.rollup_interval_s
-                ):
-                    self._begin_round()
-                self._roll(until_done=False)
-                if self._monotonic() - self.last_prune >= PRUNE_INTERVAL_S:
-                    self._prune()
+                if item is not None:
+                    self._survive(self._handle, *item)
             finally:
                 self.queue.task_done()
+
+    def _survive(self, step: Callable[..., None], *args: Any) -> None:
+        """Run one step of the loop; an error nobody expected is logged, and the worker
+        goes on (the poll it concerned is kept aside by the Writer)."""
+        try:
+            step(*args)
+        except Exception:
+            self.errors += 1
+            log.error("store_worker_error step=%s", step.__name__, exc_info=True)
+
+    def _handle(self, arrival: int, poll: PollResult) -> None:
+        self._write(poll, arrival)
+        if self._stopping.is_set():
+            return
+        if (
+            self._round is None
+            and self.rollup_interval_s is not None
+            and self._monotonic() - self.last_rollup >= self.rollup_interval_s
+        ):
+            self._begin_round()
+        self._roll(until_done=False)
+        if self._monotonic() - self.last_prune >= PRUNE_INTERVAL_S:
+            self._prune()
+
+    @property
+    def stuck_after_s(self) -> float:
+        """No sign of life for this long: a call outlived its deadline, the worker is stuck.
+        The longest legitimate step is a rollup call (cut off at ROLLUP_TIMEOUT_S)."""
+        longest = max(ROLLUP_TIMEOUT_S, self.writer.timeout_s or 0.0)
+        return longest + STUCK_GRACE_S
+
+    def stuck(self, now: float | None = None) -> bool:
+        """Whether the worker has given no sign of life for longer than any step may take."""
+        now = time.monotonic() if now is None else now
+        return now - max(self.beat_at, self.writer.progressed_at) > self.stuck_after_s
 
     def _spool_queued(self) -> None:
         """Polls wait in the spool: those still queued join them there, in arrival order
@@ -169,7 +195,6 @@ class StoreWorker(threading.Thread):
             try:
                 self.writer.spool.put(poll, arrival)
                 self.spooled += 1
-                self.last_progress = time.monotonic()
             except EnvoylogError as exc:
                 self.failed += 1
                 log.error("poll_lost gateway=%s error=%s", poll.gateway.serial, exc)
@@ -209,10 +234,8 @@ class StoreWorker(threading.Thread):
             return
         if result.status is WriteStatus.STORED:
             self.written += 1
-            self.last_progress = time.monotonic()
         elif result.status is WriteStatus.SPOOLED:
             self.spooled += 1
-            self.last_progress = time.monotonic()
         else:
             self.failed += 1
         if result.status is not WriteStatus.SET_ASIDE:
@@ -393,11 +416,11 @@ class StoreWorker(threading.Thread):
             and (by is None or time.monotonic() < by)
         ):
             row, dirty_at = self._round.todo.pop()
-            assert self._store is not None
+            self.beat_at = time.monotonic()
             try:
                 with self._bounded(f"rolling up gateway {row.serial}"):
                     rollup_recent(
-                        self._store,
+                        self._own_store(),
                         self._round.now,
                         days=self._round.days,
                         since={row.serial: dirty_at - READING_REACH},

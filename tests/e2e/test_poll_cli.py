@@ -86,3 +86,34 @@ def test_poll_with_database_down_spools_then_replays(tmp_path: Path) -> None:
     assert code == 0, out
     assert "1 earlier poll replayed from the spool" in out
     assert counts(db)["polls"] == 2 and not list(spool.glob("*/*-*.json"))
+
+
+REFUSE = (
+    "CREATE TRIGGER refuse BEFORE INSERT ON polls "
+    "BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END"
+)
+
+
+def test_a_poll_the_database_refuses_is_set_aside_and_retried_later(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'refusing.sqlite'}"
+    engine = sa.create_engine(db)
+    with ReplayServer(SITE, tls=True) as server:
+        assert run_poll(server, "--db", db)[0] == 0
+        with engine.begin() as conn:
+            conn.execute(sa.text(REFUSE))  # a database that takes nothing more
+        code, out = run_poll(server, "--db", db)
+    assert code == 1
+    assert "The poll was not stored: " in out and "refused by a trigger" in out
+    assert "envoylog spool retry" in out and "next poll" not in out
+    [reason] = (tmp_path / "state" / "envoylog" / "spool").glob("*/*.reason")
+    assert "refused by a trigger" in reason.read_text()
+
+    retried = CliRunner().invoke(cli, ["spool", "retry", "--db", db])
+    assert retried.exit_code == 1 and "still set aside" in retried.output
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TRIGGER refuse"))  # what an upgrade would fix
+    retried = CliRunner().invoke(cli, ["spool", "retry", "--db", db])
+    engine.dispose()
+    assert retried.exit_code == 0, retried.output
+    assert "1 of 1 polls stored (1 of them had been set aside)" in retried.output
+    assert counts(db)["polls"] == 2
