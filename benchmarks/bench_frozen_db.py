@@ -116,7 +116,7 @@ def _config(folder: Path, host: str, url: str, *, tick_s: int, db_timeout_s: int
     config = folder / "envoylog.toml"
     config.write_text(
         f'database = "{url}"\nspool_dir = "{folder / "spool"}"\n'
-        f"db_timeout_s = {db_timeout_s}\ndb_connect_timeout_s = {db_timeout_s}\n"
+        f"db_timeout_s = {db_timeout_s}\n"
         'quiet_start = "00:00"\nquiet_end = "00:00"\nrollup_interval_s = 0\n\n'
         f"[cadence]\nproduction_json = {tick_s}\n\n"
         f'[[gateway]]\nname = "garage"\nhost = "{host}"\n'

@@ -21,6 +21,7 @@ import contextlib
 import heapq
 import itertools
 import logging
+import math
 import os
 import socket
 import threading
@@ -43,6 +44,7 @@ class _Connections:
         self.backend = backend
         self.open: dict[int, Any] = {}
         self.refusing: object | None = None  # the cut call, until it returns
+        self.deadline_at: float | None = None  # of the bounded call running (time.monotonic)
         self.lock = threading.Lock()
 
     def cut(self, call: object) -> int:
@@ -96,9 +98,15 @@ def watch(engine: Engine) -> None:
             connections.open.pop(id(dbapi_connection), None)
 
     @event.listens_for(engine, "do_connect")
-    def _refuse(*_: Any) -> None:
+    def _refuse(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
         if connections.refusing is not None:
             raise dbapi_error("not connecting: the call's deadline has passed")
+        # A connection being made is no socket we can cut yet: it gets no longer than
+        # the call has left (libpq counts whole seconds, at least 2).
+        at = connections.deadline_at
+        if at is not None and "connect_timeout" in cparams:
+            left = max(2, math.ceil(at - time.monotonic()))
+            cparams["connect_timeout"] = min(int(cparams["connect_timeout"]), left)
 
 
 class _Call:
@@ -128,7 +136,9 @@ def deadline(engine: Engine, seconds: float | None, doing: str) -> Iterator[None
         cut = connections.cut(call)
         log.debug("database_call_cut doing=%s after_s=%g connections=%d", doing, seconds, cut)
 
-    token = _WATCHDOG.arm(time.monotonic() + max(seconds, 0.0), expire)
+    at = time.monotonic() + max(seconds, 0.0)
+    connections.deadline_at = at
+    token = _WATCHDOG.arm(at, expire)
     try:
         yield
     except BaseException as exc:
@@ -144,6 +154,7 @@ def deadline(engine: Engine, seconds: float | None, doing: str) -> Iterator[None
         _WATCHDOG.disarm(token)
         with call.lock:
             call.done = True
+        connections.deadline_at = None
         connections.release(call)
 
 

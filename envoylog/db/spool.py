@@ -566,6 +566,7 @@ class Writer:
                 conn.exec_driver_sql("SELECT 1")
         except DatabaseUnavailable as exc:
             outage.error = str(exc)
+            outage.last_probe = self._clock()  # the next one a full interval after this
             self.close()  # a fresh engine for the next probe
             self._report_outage()
             return False

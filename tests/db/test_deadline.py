@@ -112,6 +112,25 @@ def test_a_call_to_a_frozen_postgres_is_cut_off_at_its_deadline(
 
 
 @pytest.mark.postgres
+def test_connecting_to_a_frozen_postgres_takes_no_longer_than_the_deadline(
+    frozen_pg: PostgresServer,
+) -> None:
+    url = frozen_pg.create_database("frozen")
+    frozen_pg.freeze()  # the kernel still accepts the connection; nobody answers it
+    options = StoreOptions(engine=EngineOptions(timeout_s=60, connect_timeout_s=60))
+    with open_store(url, options, migrate=False) as store:
+        started = time.monotonic()
+        with (
+            pytest.raises(DatabaseUnavailable),
+            deadline(store.engine, 2, "connecting"),
+            store.reading("connecting") as conn,
+        ):
+            conn.execute(text("SELECT 1"))
+        assert time.monotonic() - started < 3.5
+    frozen_pg.thaw()
+
+
+@pytest.mark.postgres
 def test_after_one_write_cut_off_polls_go_straight_to_the_spool(
     frozen_pg: PostgresServer, tmp_path: Path
 ) -> None:
