@@ -41,7 +41,8 @@ def poll(
     url = settings.db_url(db_url)
     writer = open_writer(url, spool_dir or settings.spool_dir)
     try:
-        collected = collect(client, GatewayState(host=host, name=name), writer)
+        state = GatewayState(host=host, name=name)
+        collected = collect(client, state, writer, deadline_s=settings.poll_deadline_s)
     finally:
         writer.close()
     click.echo(render(collected, describe(url)))

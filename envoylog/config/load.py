@@ -123,6 +123,7 @@ class _Reader:
             quiet_end=self.need(data, table.QUIET_END, ""),
             log_level=self.need(data, table.LOG_LEVEL, ""),
             cadences=cadences,
+            poll_deadline_s=self.need(data, table.POLL_DEADLINE_S, ""),
             max_backoff_s=self.need(data, table.MAX_BACKOFF_S, ""),
             gateways=gateways,
         )

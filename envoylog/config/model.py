@@ -68,6 +68,7 @@ class Settings:
     quiet_end: time
     log_level: str
     cadences: Mapping[str, int]
+    poll_deadline_s: int
     max_backoff_s: int
     gateways: tuple[GatewaySettings, ...] = ()
 

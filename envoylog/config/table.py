@@ -174,6 +174,15 @@ ROLLUP_INTERVAL_S = Setting(
     "`envoylog rollup` updates them.",
     "900",
 )
+POLL_DEADLINE_S = Setting(
+    TOP,
+    "poll_deadline_s",
+    kinds.SECONDS,
+    120,
+    "Longest one poll of a gateway may take: once spent, its remaining endpoints are not "
+    "asked this time (each says so), and the request under way ends by its own deadline.",
+    "180",
+)
 MAX_BACKOFF_S = Setting(
     TOP,
     "max_backoff_s",
@@ -314,6 +323,7 @@ TOP_SETTINGS: tuple[Setting[Any], ...] = (
     QUIET_START,
     QUIET_END,
     LOG_LEVEL,
+    POLL_DEADLINE_S,
     MAX_BACKOFF_S,
 )
 

@@ -110,12 +110,12 @@ def watch(engine: Engine) -> None:
 
 
 class _Call:
-    __slots__ = ("done", "fired", "lock")
+    __slots__ = ("done", "fired_after", "lock")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.done = False
-        self.fired = False
+        self.fired_after: float | None = None  # seconds into the call when it was cut
 
 
 @contextlib.contextmanager
@@ -127,27 +127,28 @@ def deadline(engine: Engine, seconds: float | None, doing: str) -> Iterator[None
         yield
         return
     call = _Call()
+    started = time.monotonic()
 
     def expire() -> None:
         with call.lock:
             if call.done:
                 return
-            call.fired = True
+            call.fired_after = time.monotonic() - started
         cut = connections.cut(call)
         log.debug("database_call_cut doing=%s after_s=%g connections=%d", doing, seconds, cut)
 
-    at = time.monotonic() + max(seconds, 0.0)
+    at = started + max(seconds, 0.0)
     connections.deadline_at = at
     token = _WATCHDOG.arm(at, expire)
     try:
         yield
     except BaseException as exc:
-        if call.fired:
+        if call.fired_after is not None:
             from envoylog.db.engine import describe
 
             raise DatabaseUnavailable(
-                f"{describe(engine.url)} did not answer within {seconds:g} s while {doing}; "
-                "the connection was closed"
+                f"{describe(engine.url)} did not answer within {round(call.fired_after, 1):g} s "
+                f"while {doing}; the connection was closed"
             ) from exc
         raise
     finally:
@@ -156,6 +157,12 @@ def deadline(engine: Engine, seconds: float | None, doing: str) -> Iterator[None
             call.done = True
         connections.deadline_at = None
         connections.release(call)
+
+
+def hurry(at: float) -> None:
+    """Bring every running call's deadline forward to ``at`` (time.monotonic()), at the
+    latest: a stop must not wait a whole db_timeout_s for a call already under way."""
+    _WATCHDOG.hurry(at)
 
 
 class _Watchdog:
@@ -180,6 +187,12 @@ class _Watchdog:
                 self._thread.start()
             self._cond.notify()
             return token
+
+    def hurry(self, at: float) -> None:
+        with self._cond:
+            for token in self._actions:
+                heapq.heappush(self._heap, (at, token))  # the later entry is then stale
+            self._cond.notify()
 
     def disarm(self, token: int) -> None:
         with self._cond:

@@ -13,12 +13,12 @@ from envoylog.db.save import SaveSummary
 from envoylog.errors import DatabaseUnavailable
 from envoylog.oslimits import raise_open_files
 from envoylog.paths import pin_file, spool_dir, status_file
-from envoylog.poller import Clock, Fetcher, GatewayState, poll_once, utc_now
+from envoylog.poller import Clock, Fetcher, GatewayState, PollControl, poll_once, utc_now
 from envoylog.records import PollResult
 from envoylog.service import systemd
-from envoylog.service.jobs import DEFAULT_TICK_S, GatewayJob, QuietWindow
+from envoylog.service.jobs import DEFAULT_TICK_S, POLL_DEADLINE_S, GatewayJob, QuietWindow
 from envoylog.service.scheduler import HEARTBEAT_S, Service
-from envoylog.service.worker import StoreWorker
+from envoylog.service.worker import QUEUE_MIN, StoreWorker
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +42,15 @@ def open_writer(db_url: str, spool: Path | None = None) -> Writer:
 
 
 def collect(
-    client: Fetcher, state: GatewayState, writer: Writer, *, clock: Clock = utc_now
+    client: Fetcher,
+    state: GatewayState,
+    writer: Writer,
+    *,
+    clock: Clock = utc_now,
+    deadline_s: float | None = POLL_DEADLINE_S,
 ) -> Collected:
-    """Poll one gateway once and store (or spool) everything it gave."""
-    poll = poll_once(client, state, clock=clock)
+    """Poll one gateway once (within ``deadline_s``) and store (or spool) everything it gave."""
+    poll = poll_once(client, state, clock=clock, control=PollControl(deadline_s=deadline_s))
     return Collected(poll=poll, write=writer.write(poll))
 
 
@@ -82,6 +87,7 @@ def gateway_job(
         timezone=gateway.timezone,
         quiet=quiet,
         max_backoff_s=settings.max_backoff_s,
+        poll_deadline_s=settings.poll_deadline_s,
         clock=clock,
         token_expires_at=lambda: client.token_expires_at,
     )
@@ -98,8 +104,12 @@ def build_service(settings: Settings, db_url: str, *, notifier: object = None) -
     )
     writer.spool.adopt_legacy()
     zones = {g.name: g.timezone for g in settings.gateways if g.timezone}
+    gateways = len(settings.enabled_gateways)
     worker = StoreWorker(
-        writer, timezones=zones, rollup_interval_s=settings.rollup_interval_s or None
+        writer,
+        timezones=zones,
+        rollup_interval_s=settings.rollup_interval_s or None,
+        queue_size=max(QUEUE_MIN, gateways),  # a tick of the fleet
     )
     jobs = [gateway_job(g, settings, worker) for g in settings.enabled_gateways]
     _check_open_files(len(jobs))

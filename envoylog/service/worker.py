@@ -22,7 +22,7 @@ from typing import Any
 
 from envoylog.config import table
 from envoylog.db import Store, Writer, WriteResult, WriteStatus, open_store, prune_raw_bodies
-from envoylog.db.deadline import deadline
+from envoylog.db.deadline import deadline, hurry
 from envoylog.db.energy import GatewayRow, last_poll_start
 from envoylog.energy.rollup import rollup_recent, store_gateways
 from envoylog.errors import EnvoylogError
@@ -50,9 +50,9 @@ FULL_ROLLUP_EVERY_S = 6 * 3600.0
 PRUNE_INTERVAL_S = 3600.0
 # Slack before the earliest reading a poll's readings reach back to (_reach).
 READING_REACH = timedelta(hours=1)
-# At stop, rollups run this long at most (systemd's TimeoutStopSec is 90 s): a fleet's
-# last hour can take minutes. What is left is written to PENDING_FILE in the spool
-# folder and rolled up after the next start.
+# A stop given no end of its own (the service gives the rest of its 30 s) ends this long
+# after it is asked: a fleet's last hour of rollups can take minutes. What is left is
+# written to PENDING_FILE in the database's spool folder, rolled up after the next start.
 STOP_ROLLUP_S = 30.0
 PENDING_FILE = "rollups-pending.json"
 
@@ -124,6 +124,7 @@ class StoreWorker(threading.Thread):
         (time.monotonic(); default: STOP_ROLLUP_S from now)."""
         self._stop_by = time.monotonic() + STOP_ROLLUP_S if by is None else by
         self._stopping.set()
+        hurry(self._stop_by)  # a database call under way ends by then too
         with contextlib.suppress(queue.Full):  # a full queue wakes it up anyway
             self.queue.put_nowait(None)
 
@@ -180,9 +181,10 @@ class StoreWorker(threading.Thread):
         now = time.monotonic() if now is None else now
         return now - max(self.beat_at, self.writer.progressed_at) > self.stuck_after_s
 
-    def _spool_queued(self) -> None:
-        """Polls wait in the spool: those still queued join them there, in arrival order
-        (a full queue sent newer polls there first), so the replay stores all in order."""
+    def spool_queued(self) -> None:
+        """Put every queued poll in the spool, in arrival order: when polls wait there
+        already (a full queue sent newer ones first), so the replay stores all in order;
+        and at stop, from the stopping thread, when the worker is dead or stuck."""
         while True:
             try:
                 item = self.queue.get_nowait()
@@ -224,7 +226,7 @@ class StoreWorker(threading.Thread):
         if self._stopping.is_set() and self._stop_by is not None:
             until = self._stop_by
         if len(self.writer.spool):
-            self._spool_queued()
+            self.spool_queued()
         try:
             result = self.writer.write(item, arrival=arrival, until=until)
         except EnvoylogError as exc:

@@ -15,7 +15,7 @@ from pg_server import PostgresServer, PostgresUnavailable, postgres_required
 from sqlalchemy import text
 
 from envoylog.db import EngineOptions, StoreOptions, Writer, WriteStatus, open_store
-from envoylog.db.deadline import deadline
+from envoylog.db.deadline import deadline, hurry
 from envoylog.errors import DatabaseUnavailable
 
 
@@ -158,3 +158,23 @@ def test_the_deadline_does_not_cut_a_call_that_finished(tmp_path: Path) -> None:
         threading.Event().wait(0.1)  # every deadline passed after its call ended
         with store.reading("reading") as conn:
             assert conn.execute(text("SELECT 2")).scalar_one() == 2
+
+
+@pytest.mark.postgres
+def test_a_stop_brings_the_deadline_of_a_call_under_way_forward(
+    frozen_pg: PostgresServer,
+) -> None:
+    with open_store(frozen_pg.create_database("frozen"), bounded(60)) as store:
+        with store.reading("warming up") as conn:
+            conn.execute(text("SELECT 1"))
+        frozen_pg.freeze()
+        started = time.monotonic()
+        threading.Timer(0.5, hurry, args=(started + 1,)).start()  # the stop, at 0.5 s
+        with (
+            pytest.raises(DatabaseUnavailable, match="did not answer within 1 s"),
+            deadline(store.engine, 60, "reading"),
+            store.reading("reading") as conn,
+        ):
+            conn.execute(text("SELECT 1"))
+        assert time.monotonic() - started < 1.5
+        frozen_pg.thaw()

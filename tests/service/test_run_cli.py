@@ -135,3 +135,33 @@ def test_bad_config_is_one_sentence(tmp_path: Path) -> None:
     assert "Traceback" not in output
     [line] = output.strip().splitlines()
     assert str(config) in line and "hots" in line
+
+
+def test_sigterm_while_a_gateway_hangs_ends_within_30_s_and_stores_what_answered(
+    tmp_path: Path,
+) -> None:
+    from envoylog.simulator import SimulatedGateway
+
+    hung = "/api/v1/production/inverters"
+    db = tmp_path / "hang.sqlite"
+    with SimulatedGateway("legacy-5.0-nonmetered", faults=[f"hang:path={hung}"]) as gateway:
+        process = start_run(tmp_path, write_config(tmp_path, gateway.url, str(db)))
+        try:
+            wait_for(lambda: any(r.path == hung for r in gateway.server.requests()))
+            signalled = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            output, _ = process.communicate(timeout=60)
+            stop_s = time.monotonic() - signalled
+        finally:
+            process.kill()
+    assert process.returncode == 0, output
+    assert stop_s < 30, output
+    assert "poll_cut_at_stop gateway=garage waiting_for=/api/v1/production/inverters" in output
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        endpoints = dict(conn.execute(sa.text("select endpoint, error from poll_endpoints")).all())
+        readings = conn.execute(sa.text("select count(*) from system_readings")).scalar_one()
+    engine.dispose()
+    assert endpoints["production_json"] is None  # answered, and stored
+    assert endpoints["api_v1_inverters"].startswith("interrupted: the service stopped")
+    assert readings > 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -17,8 +18,10 @@ from fakes import INFO, PRODUCTION, Answer, FakeGateway
 from pg_server import PostgresServer, PostgresUnavailable, postgres_required
 from support import SAMPLE_DATA, make_jwt
 
+from envoylog import endpoints as ep
 from envoylog.client import Credentials, GatewayClient
 from envoylog.db import Spool, Writer
+from envoylog.poller import STOPPING
 from envoylog.service.jobs import GatewayJob, Outcome
 from envoylog.service.scheduler import Service
 from envoylog.service.worker import StoreWorker
@@ -81,8 +84,15 @@ def test_stop_mid_poll_finishes_and_stores_the_poll(tmp_path: Path) -> None:
     gateway.release.set()
     stopper.join(20)
     assert not stopper.is_alive()
-    [(_, endpoints)] = poll_rows(db_url)
-    assert endpoints == len(gateway.asked)  # the whole poll, every endpoint it asked
+    engine = sa.create_engine(db_url)
+    with engine.connect() as conn:
+        stored = dict(conn.execute(sa.text("select endpoint, error from poll_endpoints")).all())
+    engine.dispose()
+    # The whole poll: what it asked, answered; what came after the stop, not asked.
+    assert len(gateway.asked) < len(stored)
+    assert stored["production_json"] is None
+    not_asked = {e for e, error in stored.items() if error == STOPPING}
+    assert not_asked and all(ep.BY_NAME[e].path not in gateway.asked for e in not_asked)
 
 
 def drain(worker: StoreWorker) -> None:
@@ -153,7 +163,9 @@ def test_ten_minute_database_outage_loses_nothing(
     assert len(spool) == 0 and worker.spooled > 0
 
 
-def test_a_hung_gateway_never_delays_a_healthy_one(tmp_path: Path) -> None:
+def test_a_hung_gateway_never_delays_a_healthy_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     db_url = f"sqlite:///{tmp_path / 'two.sqlite'}"
     hung = BlockingGateway()
     healthy = FakeGateway(
@@ -175,6 +187,7 @@ def test_a_hung_gateway_never_delays_a_healthy_one(tmp_path: Path) -> None:
         for name, client in (("hung", hung), ("healthy", healthy))
     ]
     service = Service(jobs, worker)
+    caplog.set_level(logging.WARNING)
     service.start()
     try:
         assert hung.entered.wait(10)
@@ -189,6 +202,10 @@ def test_a_hung_gateway_never_delays_a_healthy_one(tmp_path: Path) -> None:
         hung.release.set()
         service.stop()
     assert hung.asked.count("/production.json?details=1") >= 1
+    # One line for the stuck gateway, instead of a scheduler warning at every tick.
+    stuck = [r.getMessage() for r in caplog.records if "gateway_stuck" in r.getMessage()]
+    assert len(stuck) == 1 and "gateway=hung waiting_for=/production.json" in stuck[0]
+    assert "maximum number of running instances" not in caplog.text
 
 
 def test_polls_left_in_the_spool_by_an_earlier_run_are_rolled_up(tmp_path: Path) -> None:
