@@ -52,6 +52,11 @@ def poll(
             f"{write.error}; the poll is kept in the spool at {writer.spool.directory} "
             "and is stored by the next poll (or the service) once the database answers."
         )
+    if write.status is WriteStatus.LOST:
+        raise click.ClickException(
+            f"The poll was lost: the database did not store it and the spool could not keep "
+            f"it ({write.error}); free space in {writer.spool.directory}."
+        )
     if write.status is WriteStatus.SET_ASIDE:
         raise click.ClickException(
             f"The poll was not stored: {write.error}. It is set aside in "

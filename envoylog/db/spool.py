@@ -64,6 +64,10 @@ _POLL_NAME = re.compile(r"^\d{20}-[0-9a-f]+\.json$")
 _LEGACY_NAME = re.compile(r"^(\d+)\.(json|bad)$")  # one folder for every database
 
 
+class PollTooBig(SpoolError):
+    """A poll larger than the whole spool cap: dropped (and counted as such)."""
+
+
 def folder_name(database: str) -> str:
     """The folder of one database's spool: readable, and unique to its address."""
     backend = database.split(":", 1)[0]
@@ -206,7 +210,7 @@ class Spool:
         with self._lock:
             if len(data) > self.max_bytes:
                 self._drop_counted(1)
-                raise SpoolError(
+                raise PollTooBig(
                     f"a poll of {len(data)} bytes does not fit the spool cap of "
                     f"{self.max_bytes} bytes ({self.directory}); it was dropped"
                 )
@@ -239,6 +243,9 @@ class Spool:
         log.error("poll_set_aside file=%s reason=%s", bad, reason)
         try:
             write_atomic(path.with_suffix(REASON), f"{reason}\n", mode=SHARED, parents=False)
+        except OSError as exc:  # a full disk: the reason is in the log line above
+            log.warning("set_aside_reason_unsaved file=%s error=%s", bad, exc)
+        try:
             os.replace(path, bad)
         except OSError as exc:
             raise SpoolError(f"cannot set aside spool file {path}: {exc}") from exc
@@ -383,6 +390,7 @@ class WriteStatus(enum.StrEnum):
     STORED = "stored"  # the poll is in the database
     SPOOLED = "spooled"  # the database is unavailable; the poll waits in the spool
     SET_ASIDE = "set-aside"  # the database refused it (a bug): kept in the spool as .bad
+    LOST = "lost"  # not stored, and the spool could not keep it (a full disk): counted
 
 
 @dataclass(slots=True)
@@ -450,6 +458,8 @@ class Writer:
         self.replay_batch = replay_batch
         self.probe_every_s = probe_every_s
         self.outage: Outage | None = None
+        self.lost = 0  # polls neither stored nor kept by the spool, since start
+        self.last_loss: str | None = None
         self.progressed_at = time.monotonic()  # when the last database call ended
         self._clock = clock
         self._store = store
@@ -483,10 +493,15 @@ class Writer:
                         result.summary.add(save_poll(store, poll))
                     self._back(result)
         except SchemaError:
-            self.spool.put(poll, arrival)  # kept for a version of envoylog that can store it
+            self.keep(poll, arrival)  # kept for a version of envoylog that can store it
             raise
         except DatabaseUnavailable as exc:
-            self._down(str(exc))
+            began = self._down(str(exc))
+            self._spool(poll, arrival, result)
+            if began:
+                self._announce(result)
+        except SpoolError as exc:  # the spool failed while replaying: this poll waits
+            log.error("spool_failed dir=%s error=%s", self.spool.directory, exc)
             self._spool(poll, arrival, result)
         except StorageError as exc:
             self._set_aside(poll, arrival, result, str(exc))
@@ -499,9 +514,31 @@ class Writer:
     def _set_aside(
         self, poll: PollResult, arrival: int | None, result: WriteResult, reason: str
     ) -> None:
-        path = self.spool.put(poll, arrival)
+        path = self.keep(poll, arrival)
+        if path is None:
+            result.status, result.error = WriteStatus.LOST, f"{reason}; {self.last_loss}"
+            return
         self.spool.set_aside(path, reason)
         result.status, result.error = WriteStatus.SET_ASIDE, reason
+
+    def keep(self, poll: PollResult, arrival: int | None = None) -> Path | None:
+        """Put a poll in the spool, durably; when the spool cannot keep it (a full disk),
+        the poll is lost: one error line, counted, and None."""
+        try:
+            return self.spool.put(poll, arrival)
+        except PollTooBig:
+            return None  # counted and said as a drop by the spool
+        except SpoolError as exc:
+            self.lost += 1
+            self.last_loss = str(exc)
+            log.error(
+                "poll_lost gateway=%s started_at=%s lost=%d error=%s",
+                poll.gateway.serial,
+                poll.started_at.isoformat(),
+                self.lost,
+                exc,
+            )
+            return None
 
     def _behind_others(
         self,
@@ -513,7 +550,10 @@ class Writer:
     ) -> None:
         """Polls wait in the spool: this one joins them in its arrival order (one made
         before others that a full queue sent there goes before them), then all are replayed."""
-        path = self.spool.put(poll, arrival)
+        path = self.keep(poll, arrival)
+        if path is None:
+            result.status, result.error = WriteStatus.LOST, self.last_loss
+            return
         if not self._replay(store, result, until) or path.exists():
             self._spool(poll, None, result, path=path)
             return
@@ -536,8 +576,9 @@ class Writer:
             else:
                 self._back(result)
         except DatabaseUnavailable as exc:
-            self._down(str(exc))
             result.status, result.error = WriteStatus.SPOOLED, str(exc)
+            if self._down(str(exc)):
+                self._announce()
         result.pending = len(self.spool)
         return result
 
@@ -572,20 +613,30 @@ class Writer:
             return False
         return True
 
-    def _down(self, error: str) -> None:
+    def _down(self, error: str) -> bool:
+        """An outage begins (True), or goes on."""
         self.close()  # its connections may be cut or dead: a fresh engine when it is back
         now = self._clock()
         if self.outage is not None:
             self.outage.error, self.outage.last_probe = error, now
-            return
+            return False
         self.outage = Outage(began=now, error=error, last_probe=now, last_report=now)
+        return True
+
+    def _announce(self, first: WriteResult | None = None) -> None:
+        """Say once that an outage began, after its first poll is in the spool (or lost)."""
+        fate = ""
+        if first is not None:
+            kept = first.status is WriteStatus.SPOOLED
+            fate = "; this poll is there" if kept else "; this poll was lost (see poll_lost)"
         log.warning(
-            "database_unavailable database=%r error=%s: polls go to the spool (%s) until it "
-            "answers again, checked every %g s",
+            "database_unavailable database=%r error=%s: polls wait in the spool (%s) until "
+            "it answers again, checked every %g s%s",
             self.spool.name,
-            error,
+            self.outage.error if self.outage else "",
             self.spool.directory,
             self.probe_every_s,
+            fate,
         )
 
     def _back(self, result: WriteResult) -> None:
@@ -634,7 +685,10 @@ class Writer:
             reason = f"another envoylog process is replaying the spool of {self.spool.name}"
         else:
             reason = "no time left to store it (the service is stopping)"
-        path = path or self.spool.put(poll, arrival)
+        path = path or self.keep(poll, arrival)
+        if path is None:
+            result.status, result.error = WriteStatus.LOST, f"{reason}; {self.last_loss}"
+            return
         log.debug("poll_spooled gateway=%s file=%s", poll.gateway.serial, path.name)
         result.status, result.error = WriteStatus.SPOOLED, reason
         if self.outage is not None:

@@ -142,6 +142,8 @@ class Service:
             "polls_written": self.worker.written,
             "polls_spooled": self.worker.spooled,
             "polls_set_aside": self.worker.writer.spool.kept_aside,
+            "polls_lost": self.worker.writer.lost,
+            "last_loss": self.worker.writer.last_loss,
             "store_errors": self.worker.errors,
             "spool_pending": len(self.worker.writer.spool),
             "rollup_rounds": self.worker.rollups,

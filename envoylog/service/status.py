@@ -119,6 +119,10 @@ def render(report: Report) -> str:
         )
         if service.get("unhealthy_reason"):
             lines.append(f"           UNHEALTHY: {service['unhealthy_reason']}")
+    if service:
+        lines.append(f"           since its start: {_counts(service)}")
+        if service.get("polls_lost"):
+            lines.append(f"           the last poll lost: {service.get('last_loss')}")
     elif service:
         lines.append(f"Service    stopped at {service.get('updated_at')}")
     else:
@@ -149,6 +153,17 @@ def render(report: Report) -> str:
                 f"next try {running.get('retry_at')}"
             )
     return "\n".join(lines)
+
+
+def _counts(service: dict[str, Any]) -> str:
+    """What became of the service's polls since it started (status.json's counters)."""
+    names = (
+        ("polls_written", "stored"),
+        ("polls_spooled", "spooled"),
+        ("polls_set_aside", "set aside"),
+        ("polls_lost", "LOST"),
+    )
+    return ", ".join(f"{int(service.get(key) or 0)} {label}" for key, label in names)
 
 
 def _when(moment: datetime | None, now: datetime) -> str:

@@ -113,11 +113,7 @@ class StoreWorker(threading.Thread):
                 self.queue.maxsize,
             )
         self.spilled += 1
-        try:
-            self.writer.spool.put(poll, arrival)
-        except EnvoylogError as exc:
-            self.failed += 1
-            log.error("poll_lost gateway=%s error=%s", poll.gateway.serial, exc)
+        self.writer.keep(poll, arrival)
 
     def stop(self, by: float | None = None) -> None:
         """Store what is queued, roll up while time is left, and end, all before ``by``
@@ -195,11 +191,8 @@ class StoreWorker(threading.Thread):
                 continue
             arrival, poll = item
             try:
-                self.writer.spool.put(poll, arrival)
-                self.spooled += 1
-            except EnvoylogError as exc:
-                self.failed += 1
-                log.error("poll_lost gateway=%s error=%s", poll.gateway.serial, exc)
+                if self.writer.keep(poll, arrival) is not None:
+                    self.spooled += 1
             finally:
                 self.queue.task_done()
 
@@ -240,7 +233,7 @@ class StoreWorker(threading.Thread):
             self.spooled += 1
         else:
             self.failed += 1
-        if result.status is not WriteStatus.SET_ASIDE:
+        if result.status in (WriteStatus.STORED, WriteStatus.SPOOLED):
             # Spooled polls are stored by a later write's replay: roll up from them then.
             stored = result.status is WriteStatus.STORED
             self._mark_dirty(item.gateway.serial, self._reach(item, stored=stored))
