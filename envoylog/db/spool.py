@@ -162,7 +162,7 @@ class Spool:
         self._last_warning: float | None = None
         self._tag = f"{os.getpid():x}{secrets.token_hex(2)}"
         self._last_key = 0
-        self._lock = threading.Lock()  # the service's jobs and its store worker both spool
+        self._lock = threading.RLock()  # the service's jobs and its store worker both spool
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             remove_leftovers(self.directory)  # writes cut short by a crash: never complete
@@ -373,16 +373,28 @@ class Spool:
     def _drop_counted(self, count: int) -> None:
         self.dropped += count
         self._dropped_unreported += count
-        now = self._clock()
-        if self._last_warning is None or now - self._last_warning >= _WARN_EVERY_S:
+        self.report_drops()
+
+    def report_drops(self, *, now: bool = False) -> None:
+        """Say how many polls the full spool dropped: at the first drop, then at most once
+        a minute while more are dropped, and (``now``) at stop, so every drop is counted in
+        some line: the dropped= figures add up to total_dropped."""
+        with self._lock:
+            if not self._dropped_unreported:
+                return
+            at = self._clock()
+            last = self._last_warning
+            if not now and last is not None and at - last < _WARN_EVERY_S:
+                return
             log.warning(
-                "spool full, oldest polls dropped dropped=%d total_dropped=%d dir=%s max_bytes=%d",
+                "spool_full oldest polls dropped dropped=%d total_dropped=%d dir=%s "
+                "max_bytes=%d",
                 self._dropped_unreported,
                 self.dropped,
                 self.directory,
                 self.max_bytes,
             )
-            self._last_warning = now
+            self._last_warning = at
             self._dropped_unreported = 0
 
 

@@ -143,6 +143,7 @@ class Service:
             "polls_spooled": self.worker.spooled,
             "polls_set_aside": self.worker.writer.spool.kept_aside,
             "polls_lost": self.worker.writer.lost,
+            "polls_dropped": self.worker.writer.spool.dropped,  # the spool was full
             "last_loss": self.worker.writer.last_loss,
             "store_errors": self.worker.errors,
             "spool_pending": len(self.worker.writer.spool),

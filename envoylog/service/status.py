@@ -162,6 +162,7 @@ def _counts(service: dict[str, Any]) -> str:
         ("polls_spooled", "spooled"),
         ("polls_set_aside", "set aside"),
         ("polls_lost", "LOST"),
+        ("polls_dropped", "dropped from the full spool"),
     )
     return ", ".join(f"{int(service.get(key) or 0)} {label}" for key, label in names)
 

@@ -127,6 +127,7 @@ class StoreWorker(threading.Thread):
     def run(self) -> None:
         while True:
             self.beat_at = time.monotonic()
+            self.writer.spool.report_drops()  # drops not yet said, once their minute is up
             stopping = self._stopping.is_set()
             try:
                 item = self.queue.get(timeout=0.05 if stopping else IDLE_WAKE_S)
@@ -211,6 +212,7 @@ class StoreWorker(threading.Thread):
             self._begin_round()
             self._roll(until_done=True, by=by)
         self._save_pending()
+        self.writer.spool.report_drops(now=True)
         if self._store is not None:
             self._store.close()
 

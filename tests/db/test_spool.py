@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 import sys
 from datetime import datetime
@@ -73,9 +74,23 @@ def test_a_full_spool_drops_the_oldest_counts_and_warns_once_a_minute(
     assert spool.dropped == 4
     kept = [poll_from_json(p.read_bytes()).started_at for p in spool.pending()]
     assert kept == [at(4), at(5), at(6)]
-    warnings = [r for r in caplog.records if "spool full" in r.getMessage()]
+    warnings = [r for r in caplog.records if "spool_full" in r.getMessage()]
     assert len(warnings) == 2  # the first drop, and one more after a minute
     assert "total_dropped=4" in warnings[1].getMessage()
+
+
+def test_every_drop_of_a_full_spool_is_counted_and_said(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    size = len(poll_to_json(small_poll(0)).encode())  # type: ignore[arg-type]
+    spool = Spool(tmp_path / "spool", sqlite_url(tmp_path), max_bytes=int(size * 3.5))
+    with caplog.at_level(logging.WARNING, logger="envoylog.db.spool"):
+        for minute in range(36):  # 33 dropped within a minute
+            spool.put(small_poll(minute))  # type: ignore[arg-type]
+        spool.report_drops(now=True)  # at stop
+    assert spool.dropped == 33
+    said = [re.search(r" dropped=(\d+) ", r.getMessage()) for r in caplog.records]
+    assert sum(int(m[1]) for m in said if m) == 33
 
 
 def test_spooled_polls_survive_a_new_writer(tmp_path: Path) -> None:
