@@ -9,6 +9,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
@@ -49,6 +50,8 @@ class EngineOptions:
     # The service's writes are also cut from our side past it (envoylog.db.deadline).
     # Migrations lift it (they may take minutes). None: unbounded.
     timeout_s: float | None = DEFAULT_TIMEOUT_S
+    # Never write, nor create a missing SQLite file (`envoylog status` says it changes nothing).
+    read_only: bool = False
 
 
 def parse_url(url: str) -> URL:
@@ -138,6 +141,8 @@ def make_engine(url: str, options: EngineOptions | None = None) -> Engine:
 
 def _postgresql_engine(url: URL, options: EngineOptions) -> Engine:
     server_options = "-c timezone=UTC"
+    if options.read_only:
+        server_options += " -c default_transaction_read_only=on"
     if options.timeout_s is not None:
         ms = max(1, int(options.timeout_s * 1000))
         server_options += f" -c statement_timeout={ms} -c lock_timeout={ms}"
@@ -174,6 +179,8 @@ def _sqlite_engine(url: URL, options: EngineOptions) -> Engine:
     busy_s = options.busy_timeout_s
     if options.timeout_s is not None:
         busy_s = min(busy_s, options.timeout_s)
+    if options.read_only:
+        return _sqlite_reader(url, busy_s)
     engine = create_engine(url, connect_args={"timeout": busy_s})
     busy_ms = int(busy_s * 1000)
 
@@ -197,6 +204,23 @@ def _sqlite_engine(url: URL, options: EngineOptions) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _sqlite_reader(url: URL, busy_s: float) -> Engine:
+    """An engine that only reads an existing SQLite file (mode=ro): it never creates one,
+    nor changes its journal mode."""
+    path = sqlite_path(url)
+    if path is None or not path.is_file():
+        raise StorageError(
+            f"there is no database at {url.database}: nothing has been stored there yet "
+            "(check --db, $ENVOYLOG_DB or the config file's database)"
+        )
+    location = f"file:{quote(path.as_posix())}?mode=ro"
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(location, uri=True, timeout=busy_s, check_same_thread=False)
+
+    return create_engine(url, creator=connect)
 
 
 def driver_error(

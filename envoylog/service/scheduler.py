@@ -137,6 +137,7 @@ class Service:
             "started_at": self.started_at.isoformat(),
             "updated_at": datetime.now(tz=UTC).isoformat(),
             "database": self.worker.writer.spool.name,
+            "database_key": self.worker.writer.spool.database,  # `status` compares its --db
             "healthy": self._unhealthy is None,
             "unhealthy_reason": self._unhealthy,
             "polls_written": self.worker.written,

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from envoylog.client import token_expiry
 from envoylog.config import Settings, credentials_for
-from envoylog.db import describe, open_store
+from envoylog.db import EngineOptions, StoreOptions, describe, open_store
+from envoylog.db.deadline import deadline
 from envoylog.db.engine import database_key
 from envoylog.db.spool import SpoolFolder, spool_folders
 from envoylog.db.status import GatewayStatus, database_bytes, gateway_statuses
-from envoylog.errors import DatabaseUnavailable, EnvoylogError
+from envoylog.errors import EnvoylogError, StorageError
+
+# A poll made this long after the last one stored and still not in the database is shown.
+NOT_STORED_AFTER = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +34,7 @@ class Report:
     set_aside_reasons: tuple[str, ...] = ()  # newest first
     service: dict[str, Any] | None = None  # the running service's status file, if any
     token_expiry: dict[str, datetime | None] = field(default_factory=dict)  # by gateway name
+    database_key: str = ""  # the database's address (engine.database_key): whose service
     now: datetime = field(default_factory=lambda: datetime.now(tz=UTC))
 
 
@@ -56,11 +61,15 @@ def collect_status(
     gateways: list[GatewayStatus] = []
     size: int | None = None
     error: str | None = None
+    reader = StoreOptions(engine=EngineOptions(read_only=True))
     try:
-        with open_store(db_url, migrate=False) as store:
+        with (
+            open_store(db_url, reader, migrate=False) as store,
+            deadline(store.engine, reader.engine.timeout_s, "reading the status"),
+        ):
             gateways = gateway_statuses(store, now)
             size = database_bytes(store)
-    except DatabaseUnavailable as exc:
+    except StorageError as exc:  # unreachable, missing, not envoylog's, or newer
         error = str(exc)
     key = database_key(db_url)
     folders = spool_folders(spool_dir)
@@ -76,6 +85,7 @@ def collect_status(
         set_aside=sum(f.set_aside for f in mine),
         set_aside_reasons=tuple(r for f in mine for r in f.reasons),
         service=_service_status(status_path),
+        database_key=key,
         token_expiry=tokens or {},
         now=now,
     )
@@ -93,7 +103,7 @@ def render(report: Report) -> str:
     """Format a status report for a person."""
     lines = [f"Database   {report.database}"]
     if report.database_error:
-        lines.append(f"           unreachable: {report.database_error}")
+        lines.append(f"           cannot be read: {report.database_error}")
     elif report.database_bytes is not None:
         lines.append(f"           {report.database_bytes / 1e6:.1f} MB")
     lines.append(
@@ -111,22 +121,30 @@ def render(report: Report) -> str:
             f"({other.directory})"
         )
     service = report.service
-    live = service.get("gateways", {}) if service else {}
-    if service and service.get("running"):
+    ours = service is not None and service.get("database_key") == report.database_key
+    if service is None:
+        lines.append("Service    no status file (not running, or another state folder)")
+    elif not ours:
+        state = "running" if service.get("running") else "stopped"
         lines.append(
-            f"Service    running (pid {service.get('pid')}) since {service.get('started_at')}, "
-            f"last heartbeat {service.get('updated_at')}"
+            f"Service    {state} (pid {service.get('pid')}), logging to "
+            f"{service.get('database') or 'an unnamed database'}, not this one: "
+            "not described here"
         )
-        if service.get("unhealthy_reason"):
-            lines.append(f"           UNHEALTHY: {service['unhealthy_reason']}")
-    if service:
+    else:
+        if service.get("running"):
+            lines.append(
+                f"Service    running (pid {service.get('pid')}) since "
+                f"{service.get('started_at')}, last heartbeat {service.get('updated_at')}"
+            )
+            if service.get("unhealthy_reason"):
+                lines.append(f"           UNHEALTHY: {service['unhealthy_reason']}")
+        else:
+            lines.append(f"Service    stopped at {service.get('updated_at')}")
         lines.append(f"           since its start: {_counts(service)}")
         if service.get("polls_lost"):
             lines.append(f"           the last poll lost: {service.get('last_loss')}")
-    elif service:
-        lines.append(f"Service    stopped at {service.get('updated_at')}")
-    else:
-        lines.append("Service    no status file (not running, or another state folder)")
+    live = service.get("gateways", {}) if service and ours else {}
     if not report.gateways:
         lines.append("Gateways   none logged yet")
     for gateway in report.gateways:
@@ -135,7 +153,14 @@ def render(report: Report) -> str:
         )
         label = gateway.name or gateway.host
         lines.append(f"Gateway    {label} ({gateway.serial}, firmware {gateway.firmware})")
-        lines.append(f"  last good poll   {_when(gateway.last_success_at, report.now)}")
+        stored = gateway.last_success_at
+        lines.append(f"  last poll stored {_when(stored, report.now)}")
+        made = _instant(running.get("last_success_at"))
+        if made is not None and (stored is None or made - stored > NOT_STORED_AFTER):
+            lines.append(
+                f"  last poll made   {_when(made, report.now)}, not in the database "
+                "(waiting in the spool, set aside or lost: see above)"
+            )
         if gateway.last_error:
             when = _when(gateway.last_error_at, report.now)
             lines.append(f"  last error       {when}: {gateway.last_error}")
@@ -153,6 +178,13 @@ def render(report: Report) -> str:
                 f"next try {running.get('retry_at')}"
             )
     return "\n".join(lines)
+
+
+def _instant(value: object) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _counts(service: dict[str, Any]) -> str:
