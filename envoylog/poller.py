@@ -39,6 +39,7 @@ from envoylog.records import (
     MeterConfig,
     MeterReading,
     PollResult,
+    PollStatus,
     Record,
 )
 
@@ -67,9 +68,12 @@ class Fetcher(Protocol):
 _GATEWAY_WIDE = (GatewayUnreachable, CertificateMismatch, TokenError)
 
 
+TOKEN_REFUSED = "token refused"  # what the endpoints left out after a refused token say
+
+
 def _kind(exc: Exception) -> str:
     if isinstance(exc, TokenError):
-        return "token refused"
+        return TOKEN_REFUSED
     if isinstance(exc, CertificateMismatch):
         return "certificate changed"
     return "gateway unreachable"
@@ -321,6 +325,15 @@ def poll_once(
             ",".join(skipped),
         )
     return _result(state, started_at, clock(), results)
+
+
+def no_data_error(poll: PollResult) -> str | None:
+    """Why a poll got no data, when none of its endpoints besides /info answered (a refused
+    or expired token, a gateway busy restarting): the first error; else None."""
+    data = [e for e in poll.endpoints if e.endpoint != ep.INFO.name]
+    if poll.status is not PollStatus.FAILED and (not data or any(e.ok for e in data)):
+        return None
+    return next((e.error for e in data if e.error), None) or "no endpoint answered"
 
 
 def _result(

@@ -387,8 +387,7 @@ class Spool:
             if not now and last is not None and at - last < _WARN_EVERY_S:
                 return
             log.warning(
-                "spool_full oldest polls dropped dropped=%d total_dropped=%d dir=%s "
-                "max_bytes=%d",
+                "spool_full oldest polls dropped dropped=%d total_dropped=%d dir=%s max_bytes=%d",
                 self._dropped_unreported,
                 self.dropped,
                 self.directory,

@@ -19,8 +19,16 @@ from envoylog import endpoints as ep
 from envoylog.client.tokens import WARN_DAYS
 from envoylog.config import table
 from envoylog.errors import EnvoylogError
-from envoylog.poller import Clock, Fetcher, GatewayState, PollControl, poll_once, utc_now
-from envoylog.records import PollResult, PollStatus
+from envoylog.poller import (
+    Clock,
+    Fetcher,
+    GatewayState,
+    PollControl,
+    no_data_error,
+    poll_once,
+    utc_now,
+)
+from envoylog.records import PollResult
 
 log = logging.getLogger(__name__)
 
@@ -199,12 +207,11 @@ class GatewayJob:
             return Outcome.CUT  # the stop took it as it stood, and handed it over
         self.submit(poll)
         self._check_token(now)
-        data = [e for e in poll.endpoints if e.endpoint != ep.INFO.name]
         # /info needs no token: a poll where nothing else answered (a refused token, a
         # gateway busy restarting) is a failure to back off from, not a success.
-        if poll.status is PollStatus.FAILED or (data and not any(e.ok for e in data)):
-            first_error = next((e.error for e in data if e.error), None)
-            self._failed(now, first_error or "no endpoint answered")
+        error = no_data_error(poll)
+        if error is not None:
+            self._failed(now, error)
             return Outcome.FAILED
         self.health.last_success_at = now
         self.health.consecutive_failures = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,29 @@ def test_a_poll_the_database_refuses_is_set_aside_and_retried_later(tmp_path: Pa
     assert retried.exit_code == 0, retried.output
     assert "1 of 1 polls stored (1 of them had been set aside)" in retried.output
     assert counts(db)["polls"] == 2
+
+
+def test_poll_with_an_expired_token_exits_non_zero_and_says_why() -> None:
+    from envoylog.simulator import SimulatedGateway
+
+    expired = make_jwt(expires_in=timedelta(days=-3))
+    with SimulatedGateway("modern-7.6-nonmetered") as gateway:
+        result = CliRunner().invoke(
+            cli, ["poll", "--host", gateway.url, "--token", expired, "--retries", "0"]
+        )
+    assert result.exit_code == 1, result.output
+    assert "answered only /info, so this poll holds no readings" in result.output
+    assert "refused the token" in result.output and "expired on" in result.output
+
+
+def test_poll_says_which_endpoint_keeps_it_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from envoylog.cli import progress
+    from envoylog.simulator import SimulatedGateway
+
+    monkeypatch.setattr(progress, "WAIT_NOTICE_S", 0.3)
+    slow = "slow:seconds=1.5,path=/production.json"
+    with SimulatedGateway("legacy-5.0-nonmetered", faults=[slow]) as gateway:
+        result = CliRunner().invoke(cli, ["poll", "--host", gateway.url, "--retries", "0"])
+    assert result.exit_code == 0, result.output
+    assert "waiting for /production.json" in result.output
+    assert "gives up on its endpoints after 120 s" in result.output
