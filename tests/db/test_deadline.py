@@ -3,6 +3,7 @@ side that cuts a call to a frozen server off, after which polls go straight to t
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -11,25 +12,25 @@ from pathlib import Path
 
 import pytest
 from factories import at, make_poll
-from pg_server import PostgresServer, PostgresUnavailable, postgres_required
+from pg_server import PostgresServer
 from sqlalchemy import text
 
-from envoylog.db import EngineOptions, StoreOptions, Writer, WriteStatus, open_store
+from envoylog.db import EngineOptions, Store, StoreOptions, Writer, WriteStatus, open_store
 from envoylog.db.deadline import deadline, hurry
 from envoylog.errors import DatabaseUnavailable
 
 
-@pytest.fixture
-def frozen_pg() -> Iterator[PostgresServer]:
-    """A server of this test's own, to freeze (the session's serves the other tests)."""
-    try:
-        server = PostgresServer.start()
-    except PostgresUnavailable as exc:
-        if postgres_required():
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
-    with server:
-        yield server
+@contextlib.contextmanager
+def frozen_with_a_pooled_connection(server: PostgresServer) -> Iterator[Store]:
+    """A store whose pooled connection (pre-pinged when reused) leads to a frozen server."""
+    with open_store(server.create_database("frozen"), bounded(60)) as store:
+        with store.reading("warming up") as conn:
+            conn.execute(text("SELECT 1"))
+        server.freeze()
+        try:
+            yield store
+        finally:
+            server.thaw()
 
 
 def bounded(seconds: float) -> StoreOptions:
@@ -94,12 +95,9 @@ def test_a_long_sqlite_call_is_cut_off_at_its_deadline(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 def test_a_call_to_a_frozen_postgres_is_cut_off_at_its_deadline(
-    frozen_pg: PostgresServer,
+    private_pg: PostgresServer,
 ) -> None:
-    with open_store(frozen_pg.create_database("frozen"), bounded(30)) as store:
-        with store.reading("warming up") as conn:
-            conn.execute(text("SELECT 1"))  # a pooled connection, pre-pinged when reused
-        frozen_pg.freeze()
+    with frozen_with_a_pooled_connection(private_pg) as store:
         started = time.monotonic()
         with (
             pytest.raises(DatabaseUnavailable, match="did not answer within 1 s"),
@@ -108,15 +106,14 @@ def test_a_call_to_a_frozen_postgres_is_cut_off_at_its_deadline(
         ):
             conn.execute(text("SELECT 1"))
         assert time.monotonic() - started < 1.5  # no reconnection waited for behind it
-        frozen_pg.thaw()
 
 
 @pytest.mark.postgres
 def test_connecting_to_a_frozen_postgres_takes_no_longer_than_the_deadline(
-    frozen_pg: PostgresServer,
+    private_pg: PostgresServer,
 ) -> None:
-    url = frozen_pg.create_database("frozen")
-    frozen_pg.freeze()  # the kernel still accepts the connection; nobody answers it
+    url = private_pg.create_database("frozen")
+    private_pg.freeze()  # the kernel still accepts the connection; nobody answers it
     options = StoreOptions(engine=EngineOptions(timeout_s=60, connect_timeout_s=60))
     with open_store(url, options, migrate=False) as store:
         started = time.monotonic()
@@ -127,22 +124,22 @@ def test_connecting_to_a_frozen_postgres_takes_no_longer_than_the_deadline(
         ):
             conn.execute(text("SELECT 1"))
         assert time.monotonic() - started < 3.5
-    frozen_pg.thaw()
+    private_pg.thaw()
 
 
 @pytest.mark.postgres
 def test_after_one_write_cut_off_polls_go_straight_to_the_spool(
-    frozen_pg: PostgresServer, tmp_path: Path
+    private_pg: PostgresServer, tmp_path: Path
 ) -> None:
-    writer = Writer(frozen_pg.create_database("frozen"), tmp_path / "spool", options=bounded(1))
+    writer = Writer(private_pg.create_database("frozen"), tmp_path / "spool", options=bounded(1))
     assert writer.write(make_poll(at(0))).status is WriteStatus.STORED
-    frozen_pg.freeze()
+    private_pg.freeze()
     durations = []
     for minute in range(1, 4):
         started = time.monotonic()
         assert writer.write(make_poll(at(minute))).status is WriteStatus.SPOOLED
         durations.append(time.monotonic() - started)
-    frozen_pg.thaw()
+    private_pg.thaw()
     writer.close()
     assert 1 <= durations[0] < 1.5  # the first waits its bound, once
     assert max(durations[1:]) < 0.2  # the others do not wait at all
@@ -162,12 +159,9 @@ def test_the_deadline_does_not_cut_a_call_that_finished(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 def test_a_stop_brings_the_deadline_of_a_call_under_way_forward(
-    frozen_pg: PostgresServer,
+    private_pg: PostgresServer,
 ) -> None:
-    with open_store(frozen_pg.create_database("frozen"), bounded(60)) as store:
-        with store.reading("warming up") as conn:
-            conn.execute(text("SELECT 1"))
-        frozen_pg.freeze()
+    with frozen_with_a_pooled_connection(private_pg) as store:
         started = time.monotonic()
         threading.Timer(0.5, hurry, args=(started + 1,)).start()  # the stop, at 0.5 s
         with (
@@ -177,4 +171,3 @@ def test_a_stop_brings_the_deadline_of_a_call_under_way_forward(
         ):
             conn.execute(text("SELECT 1"))
         assert time.monotonic() - started < 1.5
-        frozen_pg.thaw()

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from pg_server import PostgresServer, PostgresUnavailable, postgres_required
+from pg_server import PostgresServer
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
@@ -17,17 +17,12 @@ from benchmarks import bench_frozen_db  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def frozen_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+def frozen_run(
+    module_pg: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, object]:
     """One run: two polls stored, then PostgreSQL frozen for 15 s, polls every 5 s."""
-    try:
-        server = PostgresServer.start(durable=True)
-    except PostgresUnavailable as exc:
-        if postgres_required():
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
-    with server:
-        folder = tmp_path_factory.mktemp("frozen")
-        return bench_frozen_db.run(server, folder, frozen_s=15, tick_s=5, db_timeout_s=2)
+    folder = tmp_path_factory.mktemp("frozen")
+    return bench_frozen_db.run(module_pg, folder, frozen_s=15, tick_s=5, db_timeout_s=2)
 
 
 @pytest.mark.postgres

@@ -7,7 +7,6 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from fakes import INFO, PRODUCTION, Answer, FakeGateway
-from pg_server import PostgresServer, PostgresUnavailable, postgres_required
+from pg_server import PostgresServer
 from support import SAMPLE_DATA, make_jwt
 
 from envoylog import endpoints as ep
@@ -104,25 +103,11 @@ def drain(worker: StoreWorker) -> None:
     raise AssertionError("the store worker did not catch up within 30 s")
 
 
-@pytest.fixture
-def durable_pg() -> Iterator[PostgresServer]:
-    try:
-        server = PostgresServer.start(durable=True)
-    except PostgresUnavailable as exc:
-        if postgres_required():
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
-    try:
-        yield server
-    finally:
-        server.cleanup()
-
-
 @pytest.mark.postgres
 def test_ten_minute_database_outage_loses_nothing(
-    durable_pg: PostgresServer, tmp_path: Path
+    private_pg: PostgresServer, tmp_path: Path
 ) -> None:
-    db_url = durable_pg.create_database("outage")
+    db_url = private_pg.create_database("outage")
     clock = Clock()
     writer = Writer(db_url, tmp_path / "spool", probe_every_s=0)  # probe at every poll
     spool = writer.spool
@@ -148,11 +133,11 @@ def test_ten_minute_database_outage_loses_nothing(
 
         tick(12)  # one minute with the database up
         drain(worker)
-        durable_pg.stop("immediate")
+        private_pg.stop("immediate")
         tick(120)  # ten minutes down: every poll goes to the spool
         drain(worker)
         assert len(spool) == 120
-        durable_pg.start_again()
+        private_pg.start_again()
         tick(12)  # back: the spool is replayed first, then new polls
         worker.stop()
         worker.join(60)
