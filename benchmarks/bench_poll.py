@@ -19,7 +19,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import (
+    REPO,
     SAMPLES,
     SITES,
     Section,
@@ -40,7 +41,8 @@ from benchmarks.common import (
     stop,
 )
 
-DEFAULT_VENV = Path(os.environ.get("ENVOYLOG_BENCH_VENV", "/work/bench-venv"))
+# pyenphase's own venv: .bench-venv in the project folder (ignored by git), or ENVOYLOG_BENCH_VENV.
+DEFAULT_VENV = Path(os.environ.get("ENVOYLOG_BENCH_VENV", REPO / ".bench-venv"))
 
 
 def modern(site: str) -> bool:
@@ -56,7 +58,11 @@ def bench_token() -> str:
 # -- envoylog's side, in a child process ---------------------------------------------
 
 
-def child(url: str, db_url: str, rounds: int, warmup: int, same_as: list[str]) -> dict[str, Any]:
+def child(
+    url: str, db_url: str, rounds: int, warmup: int, same_as: list[str], recorded: datetime
+) -> dict[str, Any]:
+    """``recorded``: when the replayed site was recorded, the clock its polls run on (on
+    another, its instants would read as a gateway clock far off, and be left out)."""
     from benchmarks.timeshift import shift_poll
     from envoylog import endpoints as ep
     from envoylog.client import Credentials, GatewayClient
@@ -73,13 +79,13 @@ def child(url: str, db_url: str, rounds: int, warmup: int, same_as: list[str]) -
     requests = 0
     for n in range(warmup + rounds):
         c0 = time.process_time()
-        poll = poll_once(client, state)
+        poll = poll_once(client, state, clock=lambda: recorded)
         c1 = time.process_time()
         moved = shift_poll(poll, timedelta(minutes=n))
         c2 = time.process_time()
         summary = save_poll(store, moved)
         c3 = time.process_time()
-        poll_once(client, state, endpoints=like)
+        poll_once(client, state, endpoints=like, clock=lambda: recorded)
         c4 = time.process_time()
         if n >= warmup:
             fetch.append(c1 - c0)
@@ -87,7 +93,7 @@ def child(url: str, db_url: str, rounds: int, warmup: int, same_as: list[str]) -
             like_fetch.append(c4 - c3)
             rows = summary.rows
             requests = sum(e.http_status is not None for e in poll.endpoints)
-    per_minute = cadence_minutes(client, store, first=warmup + rounds)
+    per_minute = cadence_minutes(client, store, first=warmup + rounds, start=recorded)
     store.close()
     client.close()
     return {
@@ -102,7 +108,9 @@ def child(url: str, db_url: str, rounds: int, warmup: int, same_as: list[str]) -
     }
 
 
-def cadence_minutes(client: Any, store: Any, *, first: int, hours: int = 2) -> list[float]:
+def cadence_minutes(
+    client: Any, store: Any, *, first: int, start: datetime, hours: int = 2
+) -> list[float]:
     """CPU per minute of the service's own job at the default cadences, one value per hour.
 
     A ``GatewayJob`` (the service's per-gateway job, default cadences, no quiet window)
@@ -118,7 +126,6 @@ def cadence_minutes(client: Any, store: Any, *, first: int, hours: int = 2) -> l
     from envoylog.records import PollResult
     from envoylog.service.jobs import GatewayJob
 
-    start = datetime(2024, 6, 15, 10, 0, tzinfo=UTC)
     now = [start]
     polls: list[PollResult] = []
     job = GatewayJob(
@@ -169,6 +176,8 @@ def run_site(
     pg: Any,
     folder: Path,
 ) -> dict[str, Any]:
+    from support import fetched_at  # tests/, on the path once benchmarks.common is imported
+
     tls = modern(site)
     port = free_port()
     cmd = envoylog_cmd("simulate", "--replay", str(SAMPLES / site), "--port", str(port))
@@ -192,6 +201,7 @@ def run_site(
             for name, db_url in backends.items():
                 args = [sys.executable, __file__, "--child", url, "--db", db_url]
                 args += ["--polls", str(polls), "--same-as", ",".join(paths)]
+                args += ["--recorded", fetched_at(SAMPLES / site).isoformat()]
                 results[name].append(run_json(args))
     finally:
         stop(server)
@@ -312,9 +322,10 @@ def main() -> None:
     parser.add_argument("--same-as", default="/production.json")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--site", action="append")
+    parser.add_argument("--recorded", type=datetime.fromisoformat)
     args = parser.parse_args()
     if args.child:
-        result = child(args.child, args.db, args.polls, 5, args.same_as.split(","))
+        result = child(args.child, args.db, args.polls, 5, args.same_as.split(","), args.recorded)
         print(json.dumps(result))
         return
     print(run(quick=args.quick, sites=args.site).markdown())

@@ -2,10 +2,11 @@
 
     python benchmarks/run.py --out report.md [--json report.json] [--quick] [--only NAME,...]
 
-NAME is one of: poll, ingest, fleet, year, storage, memory. --quick runs fewer
+NAME is one of: poll, ingest, fleet, year, storage, memory, report. --quick runs fewer
 rounds and shorter steps (minutes instead of about an hour for the full run).
 pyenphase's side of `poll` needs its own venv (ENVOYLOG_BENCH_VENV, default
-/work/bench-venv): python3 -m venv DIR && DIR/bin/pip install pyenphase.
+.bench-venv in the project folder): python3 -m venv .bench-venv &&
+.bench-venv/bin/pip install pyenphase.
 """
 
 from __future__ import annotations
@@ -24,10 +25,17 @@ from typing import Any
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import bench_fleet, bench_memory, bench_poll, bench_storage, bench_year
+from benchmarks import (
+    bench_fleet,
+    bench_memory,
+    bench_poll,
+    bench_report,
+    bench_storage,
+    bench_year,
+)
 from benchmarks.common import REPO, Section, fmt, postgres, write_report
 
-NAMES = ("poll", "ingest", "fleet", "year", "storage", "memory")
+NAMES = ("poll", "ingest", "fleet", "year", "storage", "memory", "report")
 
 
 def ingest(*, quick: bool, polls: int | None = None) -> Section:
@@ -91,6 +99,7 @@ def runners(quick: bool) -> dict[str, Callable[[], Section]]:
         "year": lambda: bench_year.run(quick=quick),
         "storage": lambda: bench_storage.run(quick=quick),
         "memory": lambda: bench_memory.run(quick=quick),
+        "report": lambda: bench_report.run(quick=quick),
     }
 
 

@@ -43,10 +43,13 @@ def template() -> PollResult:
     from envoylog.simulator import ReplayServer, make_token
 
     token = make_token("year", expires_at=time.time() + 365 * 86400)
+    from support import fetched_at
+
+    recorded = fetched_at(SAMPLES / SITE)  # then its instants are no gateway clock far off
     with ReplayServer(SAMPLES / SITE, tls=True) as server:
         server.start()
         with GatewayClient(server.url, credentials=Credentials(token=token)) as client:
-            return poll_once(client, GatewayState(host=server.url))
+            return poll_once(client, GatewayState(host=server.url), clock=lambda: recorded)
 
 
 def _solar(t: datetime, clouds: float) -> float:

@@ -8,21 +8,23 @@ same store worker `envoylog run` uses.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from envoylog.client import Credentials, GatewayClient
+from envoylog.client import Credentials, PinStore, gateway_client
 from envoylog.db import Writer, open_store
 from envoylog.db.energy import daily_energy
 from envoylog.db.status import row_counts
 from envoylog.endpoints import ALL
+from envoylog.errors import GatewayError
 from envoylog.service.jobs import GatewayJob, Outcome, QuietWindow
 from envoylog.service.worker import StoreWorker
 from envoylog.simulator import ManualClock, SimulatedGateway
 from envoylog.simulator.profiles import get_profile
+from envoylog.simulator.serving import simulator_certificate_sha256
 
 TICK_S = 60
 # energy_daily column -> the simulator's truth flow it must match
@@ -72,11 +74,12 @@ def run_demo(
     days: int = 1,
     progress: Callable[[int, int], None] | None = None,
     db_url: str | None = None,
+    faults: Sequence[str] = (),
 ) -> DemoResult:
     """Simulate ``days`` local days of one site and log them into a new SQLite file.
 
     ``db_url`` logs into that (empty) database instead; ``db_path`` then only
-    names the spool folder.
+    names the spool folder. ``faults`` are the simulator's (``envoylog simulate --fault``).
     """
     zone_name = get_profile(profile).timezone
     zone = ZoneInfo(zone_name)
@@ -94,8 +97,11 @@ def run_demo(
     worker = StoreWorker(Writer(db_url, db_path.parent / f"{db_path.stem}-spool"))
     worker.start()
     polls = quiet = 0
-    with SimulatedGateway(profile, clock=clock, seed=1) as gateway:
-        client = GatewayClient(gateway.url, credentials=Credentials(token=gateway.token))
+    with SimulatedGateway(profile, clock=clock, seed=1, faults=faults) as gateway:
+        # The simulator's certificate is known: pinned from the start, not on first use.
+        pins = PinStore(db_path.parent / f"{db_path.name}-pins.json")
+        pins.set(gateway.url, simulator_certificate_sha256())
+        client = gateway_client(gateway.url, Credentials(token=gateway.token), pins=pins)
         job = GatewayJob(
             name="demo",
             client=client,
@@ -107,10 +113,13 @@ def run_demo(
             clock=now,
         )
         # One tick more than the span: the poll at the next midnight closes the last day.
-        total = int((end - start).total_seconds()) // TICK_S + 1
+        # In UTC: two instants of one zone subtract as wall clocks (a DST day would be 24 h).
+        total = int((end.astimezone(UTC) - start.astimezone(UTC)).total_seconds()) // TICK_S + 1
         try:
             for tick in range(total):
                 outcome = job.run()
+                if outcome is Outcome.FAILED and polls == 0:
+                    raise GatewayError(job.health.last_error or "", host=gateway.url)
                 polls += outcome is Outcome.POLLED
                 quiet += outcome is Outcome.QUIET
                 clock.advance(TICK_S)

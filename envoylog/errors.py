@@ -35,6 +35,10 @@ class GatewayTimeout(GatewayUnreachable):
     """The gateway accepted the connection but did not answer in time."""
 
 
+class BadAnswer(GatewayError):
+    """One answer was unusable (broken framing, far too large); other requests may work."""
+
+
 class NotAnEnvoy(GatewayError):
     """Something answered, but it is not an Enphase gateway."""
 

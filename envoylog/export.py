@@ -1,10 +1,11 @@
-"""Energy exports: the energy tables as pandas frames, written as CSV or Parquet.
+"""Energy exports: the energy tables as pandas frames, written as CSV, Parquet or xlsx.
 
-Exports speak the gateway's local calendar: a day is the gateway's local date,
-a month its local month, exactly as the rollup cut them. Energy is in kWh with
-three decimals (1 Wh, the resolution of the counters), ratios in percent. The
-same columns, units and values go to CSV and Parquet; a missing figure is an
-empty cell (CSV) or a null (Parquet), never 0.
+Exports speak the gateway's local calendar: an hour is the gateway's local hour
+with its UTC offset, a day its local date, a month its local month, exactly as
+the rollup cut them. Energy is in kWh with three decimals (1 Wh, the resolution
+of the counters), ratios in percent. The same columns, units and values go to
+every format; a missing figure is an empty cell (CSV, xlsx) or a null (Parquet),
+never 0; serials are text everywhere.
 """
 
 from __future__ import annotations
@@ -28,21 +29,26 @@ from envoylog import __version__
 from envoylog.db import Store, head_revision
 from envoylog.db.energy import select_gateways
 from envoylog.db.exports import Rows, fetch_rows
+from envoylog.energy.rollup import catch_up
 from envoylog.errors import ConfigError
 from envoylog.files import SHARED, write_atomic
 
-Format = Literal["csv", "parquet"]
+Format = Literal["csv", "parquet", "xlsx"]
+FORMATS: dict[str, Format] = {".csv": "csv", ".parquet": "parquet", ".xlsx": "xlsx"}
 Progress = Callable[[int, int], None]
 METADATA_KEY = b"envoylog"
 
 
 class ExportKind(enum.StrEnum):
+    HOURLY = "hourly"
     DAILY = "daily"
     MONTHLY = "monthly"
     INVERTERS = "inverters"
 
 
-Convert = Literal["label", "text", "date", "kwh", "pct", "w", "count"]
+Convert = Literal[
+    "label", "text", "date", "local_date", "local_hour", "offset", "kwh", "pct", "w", "count"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +87,14 @@ _ENERGY = (
 _TIMEZONE = Column("timezone", "timezone", "text")
 
 COLUMNS: dict[ExportKind, tuple[Column, ...]] = {
+    ExportKind.HOURLY: (
+        *_HEAD,
+        Column("date", "local_start", "local_date"),
+        Column("hour", "local_start", "local_hour"),
+        Column("utc_offset", "local_start", "offset"),
+        _TIMEZONE,
+        *_ENERGY,
+    ),
     ExportKind.DAILY: (*_HEAD, Column("date", "day", "date"), _TIMEZONE, *_ENERGY),
     ExportKind.MONTHLY: (*_HEAD, Column("month", "month", "date"), _TIMEZONE, *_ENERGY),
     ExportKind.INVERTERS: (
@@ -95,6 +109,24 @@ COLUMNS: dict[ExportKind, tuple[Column, ...]] = {
         Column("corrections", "corrections", "count"),
     ),
 }
+
+
+# Text however they look: serials are digits, but no reader may make numbers of them.
+IDENTIFIERS = ("gateway", "gateway_serial", "inverter_serial")
+
+
+def format_for(path: str) -> Format:
+    """The format a file name asks for by its extension; '-' (standard output) is CSV."""
+    if path == "-":
+        return "csv"
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        named = f"'{suffix}'" if suffix else "no extension"
+        raise ConfigError(
+            f"cannot tell the export format of {path} ({named}): name it .csv, .parquet "
+            "or .xlsx, or give --format"
+        )
+    return FORMATS[suffix]
 
 
 def period_column(kind: ExportKind) -> str:
@@ -157,6 +189,12 @@ def _convert(convert: Convert, values: Sequence[Any]) -> Any:
         return pd.Series(values, dtype="str")
     if convert == "date":
         return pd.arrays.ArrowExtensionArray(pa.array(values, type=pa.date32()))
+    if convert == "local_date":  # '2024-10-27T02:00:00+01:00' -> its local date
+        return _convert("date", [date.fromisoformat(v[:10]) for v in values])
+    if convert == "local_hour":  # -> '02:00'
+        return pd.Series([v[11:16] for v in values], dtype="str")
+    if convert == "offset":  # -> '+01:00'
+        return pd.Series([v[19:] for v in values], dtype="str")
     if convert == "count":
         return pd.array(list(values), dtype="Int64")
     numbers = np.array(values, dtype=np.float64)
@@ -191,20 +229,23 @@ def write(
     generated_at: datetime | None = None,
     bom: bool = False,
 ) -> ExportSummary:
-    """Write a frame from :func:`frame` as CSV or Parquet to a file or an open stream."""
+    """Write a frame from :func:`frame` as CSV, Parquet or xlsx to a file or an open stream."""
     kind = ExportKind(kind)
     payload: bytes | str
     if fmt == "csv":
         payload = ("\ufeff" if bom else "") + csv_text(df, kind)
-    elif fmt == "parquet":
+    elif fmt in ("parquet", "xlsx"):
         if isinstance(output, io.TextIOBase):
-            raise ConfigError("Parquet is binary: write it to a file or a binary stream")
-        metadata = export_metadata(df, kind, filters or {}, generated_at or datetime.now(UTC))
-        payload = parquet_bytes(df, kind, metadata)
+            raise ConfigError(f"{fmt} is binary: write it to a file or a binary stream")
+        if fmt == "xlsx":
+            payload = xlsx_bytes(df, kind)
+        else:
+            metadata = export_metadata(df, kind, filters or {}, generated_at or datetime.now(UTC))
+            payload = parquet_bytes(df, kind, metadata)
     else:
-        raise ConfigError(f"unknown export format {fmt!r}: use csv or parquet")
+        raise ConfigError(f"unknown export format {fmt!r}: use csv, parquet or xlsx")
     if isinstance(output, Path):
-        _write_file(output, payload)
+        write_file(output, payload)
         return summarize(df, kind, output)
     if isinstance(output, io.TextIOBase):
         output.write(payload if isinstance(payload, str) else payload.decode())
@@ -214,13 +255,14 @@ def write(
     return summarize(df, kind)
 
 
-def _write_file(path: Path, payload: bytes | str) -> None:
+def write_file(path: Path, payload: bytes | str, *, what: str = "the export") -> None:
+    """Write an export or report whole, with one sentence when the file cannot be written."""
     try:
         # A failed export never leaves half a file under the name; a missing folder is
         # an error (a mistyped or unmounted path), not something to create.
         write_atomic(path, payload, mode=SHARED, parents=False)
     except OSError as exc:
-        raise ConfigError(f"cannot write the export to {path}: {exc.strerror or exc}") from exc
+        raise ConfigError(f"cannot write {what} to {path}: {exc.strerror or exc}") from exc
 
 
 def csv_text(df: pd.DataFrame, kind: ExportKind) -> str:
@@ -232,6 +274,72 @@ def csv_text(df: pd.DataFrame, kind: ExportKind) -> str:
         iso = pc.utf8_slice_codeunits(iso, 0, 7)
     df = df.assign(**{column: pd.Series(iso, dtype="str", index=df.index)})
     return df.to_csv(index=False, na_rep="", lineterminator="\n")
+
+
+def xlsx_bytes(df: pd.DataFrame, kind: ExportKind) -> bytes:
+    """An Excel workbook (openpyxl): one sheet named after the kind, dates as dates, serials
+    as text cells, missing figures as empty cells."""
+    cells = df.copy()
+    for column in cells.columns:
+        if isinstance(cells[column].dtype, pd.ArrowDtype):  # dates: openpyxl wants date objects
+            cells[column] = pd.Series(cells[column].tolist(), dtype=object, index=cells.index)
+    sink = io.BytesIO()
+    with pd.ExcelWriter(sink, engine="openpyxl", date_format="YYYY-MM-DD") as writer:
+        cells.to_excel(writer, sheet_name=kind.value, index=False, na_rep="")
+        sheet = writer.sheets[kind.value]
+        for index, name in enumerate(cells.columns, start=1):
+            if name in IDENTIFIERS:  # Excel's Text format: an edited serial stays text
+                for (cell,) in sheet.iter_rows(min_col=index, max_col=index, min_row=2):
+                    cell.number_format = "@"
+    return sink.getvalue()
+
+
+def read(source: Path | IO[bytes], kind: ExportKind, fmt: Format) -> pd.DataFrame:
+    """Read an export back with its own column types (serials as text, dates as dates).
+
+    A CSV carries no types: ``pandas.read_csv`` alone reads serials that look numeric
+    as integers, so this names the text columns for it.
+    """
+    kind = ExportKind(kind)
+    text = {c.name: "str" for c in COLUMNS[kind] if c.convert not in _NUMERIC}
+    if fmt == "parquet":
+        raw = pq.read_table(source).to_pandas()
+    elif fmt == "xlsx":
+        raw = pd.read_excel(source, sheet_name=kind.value, dtype=text, engine="openpyxl")
+    else:
+        raw = pd.read_csv(source, dtype=text, keep_default_na=False, na_values={})
+    data: dict[str, Any] = {}
+    for column in COLUMNS[kind]:
+        values = [None if _missing(v) else v for v in raw[column.name].tolist()]
+        if column.convert in _NUMERIC:
+            numbers = np.array([np.nan if v is None else float(v) for v in values])
+            data[column.name] = (
+                pd.Series(numbers).round().astype("Int64")
+                if column.convert in ("w", "count")
+                else numbers + 0.0
+            )
+        elif column.convert in ("date", "local_date"):
+            days = [_as_date(v) for v in values]
+            data[column.name] = pd.arrays.ArrowExtensionArray(pa.array(days, type=pa.date32()))
+        else:
+            data[column.name] = pd.Series(values, dtype="str")
+    return pd.DataFrame(data)
+
+
+_NUMERIC = ("kwh", "pct", "w", "count")
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or value == "" or bool(pd.isna(value))
+
+
+def _as_date(value: Any) -> date | None:
+    if value is None or (isinstance(value, date) and not isinstance(value, datetime)):
+        return value
+    if isinstance(value, datetime | pd.Timestamp):
+        return value.date()
+    text = str(value)
+    return date.fromisoformat(text + "-01" if len(text) == 7 else text[:10])
 
 
 def export_metadata(
@@ -285,9 +393,15 @@ def export(
     output: Path | IO[bytes] | IO[str],
     progress: Progress | None = None,
     bom: bool = False,
+    timezone_override: Mapping[str, str] | None = None,
 ) -> ExportSummary:
-    """Export one kind of energy; an empty result writes nothing (``rows == 0``)."""
+    """Export one kind of energy; an empty result writes nothing (``rows == 0``).
+
+    Days with readings newer than their energy are recomputed first (catch_up), so
+    an export after ``envoylog poll`` shows what was just logged.
+    """
     kind = ExportKind(kind)
+    catch_up(store, select_gateways(store, gateways), end=end, timezone_override=timezone_override)
     df = frame(store, kind, gateways=gateways, start=start, end=end, progress=progress)
     if df.empty:
         return summarize(df, kind)

@@ -44,11 +44,21 @@ class ReadingFlag(enum.StrEnum):
     OVERWRITTEN_BY_NET = "overwritten-by-net"  # 8.3.5433: total-consumption == net
     ZERO_LIFETIME = "zero-lifetime"  # lifetime 0, as after a restart
     NO_READING_TIME = "no-reading-time"  # payload gave no instant; fetch time used
+    IMPLAUSIBLE_COUNTER = "implausible-counter"  # a negative lifetime counter, or beyond 2^53 Wh
+    IMPLAUSIBLE_POWER = "implausible-power"  # W, VA or var beyond what any site makes or draws
+    CLOCK_SKEW = "clock-skew"  # the gateway's instant was more than a day off; fetch time used
 
 
-# Readings with any of these flags are never used as counter values.
+# Readings with any of these flags are never used as counter values (nor their power as a peak).
 UNTRUSTED_FLAGS = frozenset(
-    {ReadingFlag.CT_INACTIVE, ReadingFlag.OVERWRITTEN_BY_NET, ReadingFlag.ZERO_LIFETIME}
+    {
+        ReadingFlag.CT_INACTIVE,
+        ReadingFlag.OVERWRITTEN_BY_NET,
+        ReadingFlag.ZERO_LIFETIME,
+        ReadingFlag.IMPLAUSIBLE_COUNTER,
+        ReadingFlag.IMPLAUSIBLE_POWER,
+        ReadingFlag.CLOCK_SKEW,
+    }
 )
 
 

@@ -60,6 +60,14 @@ def module_pg() -> Iterator[PostgresServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def demo_databases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """`envoylog demo` databases of every profile (and one with an outage), by demos.Demo.name."""
+    import demos
+
+    return demos.make_all(tmp_path_factory.mktemp("demos"))
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)

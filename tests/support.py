@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import tracemalloc
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
+
+from envoylog.client import Credentials, GatewayClient
+from envoylog.endpoints import Parser
+from envoylog.errors import ParseError
+from envoylog.parse import parse_meters
+from envoylog.parse.context import ParseContext
+from envoylog.records import MeterConfig, PollResult
+from envoylog.service.jobs import GatewayJob
+from envoylog.simulator import ManualClock, SimulatedGateway
 
 REPO = Path(__file__).resolve().parents[1]
 CAPTURES = REPO.parent / "shared" / "envoy-captures"
@@ -40,3 +54,108 @@ def make_jwt(expires_in: timedelta | None = timedelta(days=365), **claims: objec
 def wants_token(folder: Path) -> bool:
     """Say whether a sample site plays a firmware-7+ gateway (HTTPS and a bearer token)."""
     return any('"bearer"' in log.read_text() for log in folder.glob("*_log.json"))
+
+
+@dataclass
+class Peak:
+    bytes: int = 0
+
+
+@contextlib.contextmanager
+def peak_memory() -> Iterator[Peak]:
+    """The most memory Python held at once inside the block (tracemalloc), set at its end."""
+    peak = Peak()
+    tracemalloc.start()
+    try:
+        yield peak
+    finally:
+        peak.bytes = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+
+
+def fetched_at(folder: Path) -> datetime:
+    """When a capture or sample folder was fetched, as its bodies say.
+
+    The latest request time in them (meter timestamps, eim readingTimes: QUIRKS 21), else
+    a Date header of its logs, else /info's time. Polled on this clock, a recording reads
+    as a gateway whose clock is right (the files of one capture folder were not always
+    fetched together, so a log's Date can be months from a body it sits beside).
+    """
+    requests = [*_instants(folder / "ivp_meters_readings", "timestamp")]
+    for name in ("production.json_details_1", "production.json"):
+        requests += _instants(folder / name, "readingTime", kind="eim")
+    if requests:
+        return datetime.fromtimestamp(max(requests), UTC)
+    for log in sorted(folder.glob("*_log.json")):
+        date = json.loads(log.read_text()).get("headers", {}).get("date")
+        if date:
+            return parsedate_to_datetime(date).astimezone(UTC)
+    info = (folder / "info").read_text()
+    return datetime.fromtimestamp(int(info.split("<time>")[1].split("</time>")[0]), UTC)
+
+
+def _instants(path: Path, key: str, kind: str | None = None) -> list[float]:
+    """The non-zero `key` numbers of the objects in a JSON body's lists (of `type` kind)."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return []
+    lists = data.values() if isinstance(data, dict) else [data]
+    return [
+        item[key]
+        for found in lists
+        if isinstance(found, list)
+        for item in found
+        if isinstance(item, dict)
+        and isinstance(item.get(key), int | float)
+        and item[key]
+        and (kind is None or item.get("type") == kind)
+    ]
+
+
+def recorded_context(folder: Path, *, with_meters: bool = True) -> ParseContext:
+    """What a parser of a capture or sample folder's bodies knows: its fetch time and,
+    unless `with_meters` is false, the CT meters its /ivp/meters lists (when that parses)."""
+    at = fetched_at(folder)
+    meters = None
+    path = folder / "ivp_meters"
+    log = path.with_name(path.name + "_log.json")
+    answered = not log.is_file() or int(json.loads(log.read_text())["code"]) == 200
+    if with_meters and path.is_file() and answered:
+        try:
+            records = parse_meters(path.read_bytes(), ParseContext(fetched_at=at))
+            meters = tuple(r for r in records if isinstance(r, MeterConfig))
+        except ParseError:
+            pass
+    return ParseContext(fetched_at=at, meters=meters)
+
+
+def refusal(parser: Parser, body: bytes, context: ParseContext) -> str:
+    """The ParseError a parser raises for a body, as its message; fails when none is raised."""
+    try:
+        parser(body, context)
+    except ParseError as exc:
+        return str(exc)
+    raise AssertionError(f"{parser.__name__} read the body without a ParseError")
+
+
+def simulated_job(
+    gateway: SimulatedGateway,
+    clock: ManualClock,
+    submit: Callable[[PollResult], None],
+    *,
+    tick_s: int = 600,
+) -> tuple[GatewayClient, GatewayJob]:
+    """The service's job for a simulated gateway, on `clock` (ours, which may not be the
+    gateway's), every endpoint due at each tick."""
+    client = GatewayClient(gateway.url, credentials=Credentials(token=gateway.token))
+    job = GatewayJob(
+        name="roof",
+        client=client,
+        submit=submit,
+        cadences={},
+        tick_s=tick_s,
+        quiet=None,
+        clock=lambda: datetime.fromtimestamp(clock.now(), tz=UTC),
+    )
+    return client, job

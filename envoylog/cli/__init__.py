@@ -84,6 +84,8 @@ register("status", "envoylog.cli.status", "status")
 register("demo", "envoylog.cli.demo", "demo")
 register("rollup", "envoylog.cli.rollup", "rollup_command")
 register("export", "envoylog.cli.export", "export")
+register("report", "envoylog.cli.report", "report")
+register("now", "envoylog.cli.now", "now")
 register("spool", "envoylog.cli.spool", "spool")
 
 

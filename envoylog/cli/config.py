@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from envoylog.cli.options import required_config
-from envoylog.client import GatewayClient
+from envoylog.client import gateway_client
 from envoylog.config import GatewaySettings, credentials_for
 from envoylog.config.summary import database_source, summarise
 from envoylog.errors import EnvoylogError
@@ -76,8 +76,11 @@ class Reached:
 def reach(gateway: GatewaySettings, *, retries: int = 0) -> Reached:
     """Read every endpoint of one gateway once, with its configured credentials."""
     try:
-        with GatewayClient(
-            gateway.host, credentials=credentials_for(gateway), retries=retries
+        with gateway_client(
+            gateway.host,
+            credentials_for(gateway),
+            retries=retries,
+            deadline_s=gateway.request_deadline_s,
         ) as client:
             return Reached(gateway, probe(client, gateway.host), None)
     except EnvoylogError as exc:

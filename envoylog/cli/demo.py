@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date
 from pathlib import Path
 
 import click
@@ -41,7 +41,7 @@ from envoylog.simulator.profiles import PROFILES
     type=click.Path(dir_okay=False, path_type=Path),
     help="SQLite file to write, replaced if it exists (default: demo.sqlite in the state folder).",
 )
-def demo(profile: str, day: datetime | None, days: int, db_path: Path | None) -> None:
+def demo(profile: str, day: date | None, days: int, db_path: Path | None) -> None:
     """Log one simulated day of a solar site into a SQLite file, then show what was stored.
 
     A simulated gateway runs faster than real time; envoylog polls it once a
@@ -52,9 +52,7 @@ def demo(profile: str, day: datetime | None, days: int, db_path: Path | None) ->
     db_path.parent.mkdir(parents=True, exist_ok=True)
     click.echo(f"Simulating a day of the {profile} site and logging it into {db_path} ...")
     with progress_bar("Logging simulated minutes") as progress:
-        result = run_demo(
-            db_path, profile=profile, day=day.date() if day else None, days=days, progress=progress
-        )
+        result = run_demo(db_path, profile=profile, day=day, days=days, progress=progress)
     click.echo(render(result))
 
 
@@ -91,6 +89,7 @@ def render(result: DemoResult) -> str:
         *_energy_lines(result),
         f"Database: {result.db_path}",
         "Try next:",
+        f"  envoylog report --db {result.db_path} -o report.html   # charts, offline",
         f"  envoylog export daily --db {result.db_path}          # CSV for a spreadsheet",
         f"  envoylog export inverters --db {result.db_path} -o inverters.parquet",
         f'  sqlite3 {result.db_path} "select local_start, production_wh, consumption_wh,'

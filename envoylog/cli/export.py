@@ -1,9 +1,9 @@
-"""``envoylog export``: daily, monthly or per-inverter energy as CSV or Parquet."""
+"""``envoylog export``: hourly, daily, monthly or per-inverter energy as CSV, Parquet or xlsx."""
 
 from __future__ import annotations
 
 import sys
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import IO
 
@@ -11,38 +11,31 @@ import click
 
 from envoylog import export as library
 from envoylog.cli import progress as bars
-from envoylog.cli.options import DAY, database_options, settings_from
+from envoylog.cli.options import (
+    check_range,
+    database_options,
+    date_range,
+    gateway_filter,
+    settings_from,
+    timezone_overrides,
+)
 from envoylog.db import Store
 from envoylog.db.exports import database_name, open_existing
-from envoylog.export import ExportKind, ExportSummary, Format
+from envoylog.export import ExportKind, ExportSummary, Format, format_for
+
+_NAMES = {"parquet": "Parquet", "xlsx": "xlsx"}
 
 
 @click.command("export")
 @click.argument("kind", type=click.Choice([k.value for k in ExportKind]))
-@click.option(
-    "--gateway",
-    "gateways",
-    multiple=True,
-    metavar="NAME|SERIAL",
-    help="Only this gateway, by name or serial; repeat for several (default: all).",
-)
-@click.option(
-    "--from",
-    "first",
-    type=DAY,
-    help="First local date to export, inclusive (YYYY-MM-DD; default: the first there is).",
-)
-@click.option(
-    "--to",
-    "last",
-    type=DAY,
-    help="Last local date to export, inclusive (YYYY-MM-DD; default: the last there is).",
-)
+@gateway_filter
+@date_range("the first there is", "the last there is")
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["csv", "parquet"]),
-    help="Output format (default: parquet for a .parquet --output, else csv).",
+    type=click.Choice(["csv", "parquet", "xlsx"]),
+    help="Output format (default: from the --output extension, .csv, .parquet or .xlsx; "
+    "csv to standard output).",
 )
 @click.option(
     "--output",
@@ -61,36 +54,35 @@ from envoylog.export import ExportKind, ExportSummary, Format
 def export(
     kind: str,
     gateways: tuple[str, ...],
-    first: datetime | None,
-    last: datetime | None,
+    start: date | None,
+    end: date | None,
     fmt: Format | None,
     output: str,
     bom: bool,
     config_path: Path | None,
     db_url: str | None,
 ) -> None:
-    """Export daily, monthly or per-inverter energy as CSV or Parquet.
+    """Export hourly, daily, monthly or per-inverter energy as CSV, Parquet or xlsx.
 
-    Dates are each gateway's local dates; --from and --to are inclusive, and a
-    month is exported when any of its days is in the range. Energy is in kWh,
-    ratios in %, units in every column name; a missing figure is an empty cell,
-    never 0. Reads what `envoylog rollup` computed.
+    Dates are each gateway's local dates (hours: local hours with their UTC
+    offset); --from and --to are inclusive, and a month is exported when any of
+    its days is in the range. Energy is in kWh, ratios in %, units in every
+    column name; a missing figure is an empty cell, never 0. Days with readings
+    newer than their energy are rolled up first.
     """
-    start, end = (d.date() if d else None for d in (first, last))
-    if start is not None and end is not None and start > end:
-        raise click.BadParameter(f"--from {start} is after --to {end}", param_hint="--from")
-    fmt = fmt or ("parquet" if output.endswith(".parquet") else "csv")
+    check_range(start, end)
+    fmt = fmt or format_for(output)
     to_stdout = output == "-"
-    if to_stdout and fmt == "parquet" and bars.is_terminal(sys.stdout):
+    if to_stdout and fmt != "csv" and bars.is_terminal(sys.stdout):
         raise click.UsageError(
-            "refusing to write Parquet (binary) to a terminal: use --output FILE or a pipe"
+            f"refusing to write {_NAMES[fmt]} (binary) to a terminal: use --output FILE or a pipe"
         )
     settings = settings_from(config_path)
     with open_existing(settings.db_url(db_url), settings.store_options()) as store:
         target: Path | IO[bytes] | IO[str]
         if not to_stdout:
             target = Path(output)
-        elif fmt == "parquet":
+        elif fmt != "csv":
             target = sys.stdout.buffer
         else:
             target = sys.stdout
@@ -105,6 +97,7 @@ def export(
                 output=target,
                 progress=progress,
                 bom=bom,
+                timezone_override=timezone_overrides(settings),
             )
         if summary.rows == 0:
             click.echo(_nothing_message(store, kind, gateways, start, end), err=True)
@@ -127,7 +120,7 @@ def _nothing_message(
     what = "inverter energy" if kind == ExportKind.INVERTERS else f"{kind} energy"
     return (
         f"no {what} for {scope}{span} in {database_name(store)}: "
-        "run `envoylog rollup` first? (nothing written)"
+        "no readings there (nothing written)"
     )
 
 

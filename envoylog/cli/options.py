@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-from envoylog.client import Credentials, GatewayClient, PinStore
+from envoylog.client import Credentials, GatewayClient, gateway_client
+from envoylog.client.gateway import DEADLINE_S, RETRIES
 from envoylog.config import Settings, find_config_file, load_settings
-from envoylog.paths import pin_file
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,11 +35,25 @@ class _IsoInstant(click.ParamType[datetime, Any]):
             )
 
 
+class _LocalDate(click.DateTime):
+    """A local date (YYYY-MM-DD): click's DateTime, handed to the command as a date."""
+
+    name = "DATE"
+
+    def __init__(self) -> None:
+        super().__init__(["%Y-%m-%d"])
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return value
+        return super().convert(value, param, ctx).date()
+
+
 # Every date and instant on the command line is read by one of these two. A local day
-# (--from, --to, --date) is click's own DateTime. An instant (--since, --start) is the
-# stdlib's ISO-8601 reader: click.DateTime needs a strptime format for each shape
+# (--from, --to, --day, --date) is click's own DateTime. An instant (--since, --start)
+# is the stdlib's ISO-8601 reader: click.DateTime needs a strptime format for each shape
 # (date, minutes, seconds, fractions, offsets), datetime.fromisoformat reads them all.
-DAY = click.DateTime(["%Y-%m-%d"])
+DAY = _LocalDate()
 ISO_INSTANT = _IsoInstant()
 
 
@@ -82,9 +96,10 @@ def gateway_options(command: F) -> F:
         click.option(
             "--retries",
             type=click.IntRange(0, 10),
-            default=2,
+            default=RETRIES,
             show_default=True,
-            help="Retries after a connection error or a 5xx answer, with growing waits.",
+            help="Retries after a refused connection or a 5xx answer, with growing waits, "
+            f"within the {DEADLINE_S:g} s each request may take.",
         ),
         click.option(
             "--retrust",
@@ -106,7 +121,7 @@ def client_from_options(
     enlighten_password_file: Path | None,
     pin: bool,
     retrust: bool,
-    retries: int = 2,
+    retries: int = RETRIES,
 ) -> GatewayClient:
     """Build the gateway client the shared options describe."""
     enlighten_password = (
@@ -119,10 +134,7 @@ def client_from_options(
         enlighten_username=enlighten_user,
         enlighten_password=enlighten_password,
     )
-    pins = PinStore(pin_file()) if pin else None
-    return GatewayClient(
-        host, credentials=credentials, pin_store=pins, retrust=retrust, retries=retries
-    )
+    return gateway_client(host, credentials, pin=pin, retrust=retrust, retries=retries)
 
 
 def with_client(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -188,3 +200,45 @@ def required_config(config_path: Path | None) -> tuple[Path, Settings]:
             "~/.config/envoylog/envoylog.toml); create one from deploy/envoylog.example.toml."
         )
     return path, load_settings(path)
+
+
+def check_range(start: date | None, end: date | None) -> None:
+    """Refuse a --from after --to."""
+    if start is not None and end is not None and start > end:
+        raise click.BadParameter(f"--from {start} is after --to {end}", param_hint="--from")
+
+
+def timezone_overrides(settings: Settings) -> dict[str, str]:
+    """Each configured gateway's timezone setting, by name: it wins over the gateway's own."""
+    return {g.name: g.timezone for g in settings.gateways if g.timezone}
+
+
+def gateway_filter(command: F) -> F:
+    """Add --gateway NAME|SERIAL (repeatable; default: every gateway)."""
+    return click.option(
+        "--gateway",
+        "gateways",
+        multiple=True,
+        metavar="NAME|SERIAL",
+        help="Only this gateway, by name or serial; repeat for several (default: all).",
+    )(command)
+
+
+def date_range(first: str, last: str) -> Callable[[F], F]:
+    """Add --from and --to: local dates, both inclusive; ``first``/``last`` name the defaults."""
+
+    def add(command: F) -> F:
+        command = click.option(
+            "--to",
+            "end",
+            type=DAY,
+            help=f"Last local date, inclusive (YYYY-MM-DD; default: {last}).",
+        )(command)
+        return click.option(
+            "--from",
+            "start",
+            type=DAY,
+            help=f"First local date, inclusive (YYYY-MM-DD; default: {first}).",
+        )(command)
+
+    return add

@@ -2,43 +2,44 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, timedelta
 from pathlib import Path
 
 import click
 
-from envoylog.cli.options import DAY, database_options, settings_from
+from envoylog.cli.options import (
+    check_range,
+    database_options,
+    date_range,
+    gateway_filter,
+    settings_from,
+    timezone_overrides,
+)
 from envoylog.cli.progress import progress_bar
 from envoylog.db import open_store
 from envoylog.energy.rollup import GatewayRollup, rollup
 
 
 @click.command(name="rollup")
-@click.option("--from", "start", type=DAY, help="First local day.")
-@click.option("--to", "end", type=DAY, help="Day after the last (exclusive).")
-@click.option(
-    "--gateway",
-    "gateways",
-    multiple=True,
-    metavar="NAME|SERIAL",
-    help="Only this gateway (repeatable; default: every gateway).",
-)
+@date_range("the first reading's", "the last reading's")
+@gateway_filter
 @database_options
 def rollup_command(
-    start: datetime | None,
-    end: datetime | None,
+    start: date | None,
+    end: date | None,
     gateways: tuple[str, ...],
     db_url: str | None,
     config_path: Path | None,
 ) -> None:
     """Recompute hourly, daily and monthly energy (and inverter days) from the counters.
 
-    Local days in each gateway's timezone, from --from up to but not
-    including --to (default: the whole logged history). Recomputing replaces
-    what was stored for those days, so running it twice changes nothing.
+    Local dates in each gateway's timezone, --from and --to both inclusive
+    (default: the days the readings cover). Recomputing replaces what was
+    stored for those days, so running it twice changes nothing; a day that no
+    reading touches gets no row.
     """
+    check_range(start, end)
     settings = settings_from(config_path)
-    zones = {g.name: g.timezone for g in settings.gateways if g.timezone}
     with (
         open_store(settings.db_url(db_url)) as store,
         progress_bar("Recomputing days") as progress,
@@ -48,14 +49,14 @@ def rollup_command(
             summary = rollup(
                 store,
                 gateway=name,
-                start=start.date() if start else None,
-                end=end.date() if end else None,
-                timezone_override=zones,
+                start=start,
+                end=end + timedelta(days=1) if end else None,
+                timezone_override=timezone_overrides(settings),
                 progress=progress,
             )
             done.extend(summary.gateways)
     if not done:
-        click.echo("Nothing to recompute: no polls logged in that range.")
+        click.echo("Nothing to recompute: no readings logged in that range.")
     for result in done:
         click.echo(render(result))
 

@@ -1,65 +1,68 @@
-"""The transport to one gateway: base URL discovery, TLS pinning, timeouts, retries."""
+"""The way to one gateway: base URL discovery, certificate pinning, deadline, retries."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from envoylog.client.keepalive import KeepAliveTransport
+from envoylog.client import bounds, transport
 from envoylog.client.pinning import PinStore, certificate_fingerprint
 from envoylog.client.response import HttpResponse
-from envoylog.client.transport import Transport, TransportFailure
+from envoylog.client.transport import TransportFailure
 from envoylog.errors import (
+    BadAnswer,
     CertificateMismatch,
     ConfigError,
     GatewayError,
     GatewayTimeout,
     GatewayUnreachable,
+    ParseError,
 )
+from envoylog.parse import parse_info
+from envoylog.parse.context import ParseContext
+from envoylog.records import GatewayInfo
 
 if TYPE_CHECKING:
-    import requests
+    from requests.auth import AuthBase
 
 log = logging.getLogger(__name__)
 
 INFO_PATH = "/info"
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_SERIAL = re.compile(rb"<sn>\s*([^<\s]+)\s*</sn>")
-_SOFTWARE = re.compile(rb"<software>\s*([^<\s]+)\s*</software>")
 _NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
 class Connection:
-    """The transport half of a GatewayClient: base URL, TLS pinning, timeouts, retries.
+    """The transport half of a GatewayClient: base URL, pinning, deadline, retries.
 
-    It knows nothing of authentication beyond sending the headers it is given, and it
-    is not thread-safe: GatewayClient holds the lock. Requests go through a
-    `KeepAliveTransport`, or through `session` when one is given.
+    It knows nothing of authentication beyond sending the headers (or the requests
+    `auth`) it is given, and it is not thread-safe: GatewayClient holds the lock.
     """
 
     def __init__(
         self,
         host: str,
         *,
-        timeouts: tuple[float, float],
+        connect_timeout_s: float,
+        deadline_s: float,
         retries: int,
         backoff_s: float,
         sleep: Callable[[float], None],
         pin_store: PinStore | None,
         retrust: bool,
-        session: requests.Session | None,
     ) -> None:
         self.host = host.strip().rstrip("/")
         self._candidates = base_url_candidates(self.host)
         # Known from the start for a URL; for a bare host, once HTTPS or HTTP has answered.
         self.base_url: str | None = self._candidates[0] if len(self._candidates) == 1 else None
         self.serial: str | None = None
-        self.firmware: str | None = None
-        self.timeouts = timeouts
+        self.connect_timeout_s = connect_timeout_s
+        self.deadline_s = deadline_s
         self.retries = max(0, retries)
         self.backoff_s = backoff_s
         self._sleep = sleep
@@ -67,21 +70,21 @@ class Connection:
         self._retrust = retrust
         self._pinned: dict[str, str] = {}
         self._ready = False
-        self.transport: Transport
-        if session is None:
-            self.transport = KeepAliveTransport(timeouts=timeouts)
-        else:
-            from envoylog.client.sessions import RequestsTransport
-
-            self.transport = RequestsTransport(session, timeouts=timeouts)
+        self.session = transport.gateway_session()
 
     def close(self) -> None:
-        """Close the gateway connection (a given session is left to its owner)."""
-        self.transport.close()
+        """Close the connection to the gateway."""
+        self.session.close()
 
     @property
     def uses_tls(self) -> bool:
         return self.base_url is not None and self.base_url.startswith("https://")
+
+    @contextlib.contextmanager
+    def deadline(self) -> Iterator[None]:
+        """Bound everything said to the gateway in this block (retries too) by the deadline."""
+        with bounds.deadline(self.deadline_s):
+            yield
 
     def ensure_ready(self) -> HttpResponse | None:
         """Pin the certificate and, for a bare host, find the scheme; return /info if read."""
@@ -96,22 +99,30 @@ class Connection:
         return info
 
     def request(
-        self, path: str, *, headers: Mapping[str, str] | None = None, retries: int | None = None
+        self,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        auth: AuthBase | None = None,
+        retries: int | None = None,
     ) -> HttpResponse:
-        """GET base_url + path with bounded retries on failures and 5xx answers."""
+        """GET base_url + path, retrying failed connections and 5xx answers a bounded number
+        of times while the deadline allows; a timeout or a broken answer is not retried."""
         assert self.base_url is not None, "ensure_ready() first"
         base = self.base_url
         attempts = 1 + (self.retries if retries is None else retries)
         for attempt in range(1, attempts + 1):
+            last = attempt == attempts
             try:
-                response = self._send_once(base, path, headers)
+                response = self._send_once(base, path, headers, auth)
+            except GatewayTimeout:
+                raise
             except GatewayUnreachable as exc:
-                if attempt == attempts:
+                if last or not self._back_off(attempt, path, _reason(exc)):
                     raise
-                self._back_off(attempt, path, getattr(exc.__cause__, "kind", "unreachable"))
                 continue
-            if response.status >= 500 and attempt < attempts:
-                self._back_off(attempt, path, f"status_{response.status}")
+            busy = response.status >= 500 and not last
+            if busy and self._back_off(attempt, path, f"status_{response.status}"):
                 continue
             if path == INFO_PATH and response.status == 200:
                 self._learn_identity(response.body)
@@ -120,7 +131,7 @@ class Connection:
                 log.warning("gateway_moved_to_https host=%s path=%s", self.host, path)
                 self.base_url, self._ready = None, False
                 self.ensure_ready()
-                return self.request(path, headers=headers, retries=retries)
+                return self.request(path, headers=headers, auth=auth, retries=retries)
             return response
         raise AssertionError("unreachable: the last attempt returns or raises")
 
@@ -182,12 +193,12 @@ class Connection:
                     current,
                 )
             pinned = current
-        self.transport.pin(base, pinned)
+        transport.pin(self.session, pinned)
         self._pinned[base] = pinned
 
     def _fetch_fingerprint(self, base: str) -> str:
         try:
-            return certificate_fingerprint(base, self.timeouts[0])
+            return certificate_fingerprint(base, self.connect_timeout_s)
         except OSError as exc:
             raise GatewayUnreachable(
                 f"Cannot make a TLS connection to {self._where(base)} ({exc}): "
@@ -195,9 +206,17 @@ class Connection:
                 host=self.host,
             ) from exc
 
-    def _send_once(self, base: str, path: str, headers: Mapping[str, str] | None) -> HttpResponse:
+    def _send_once(
+        self, base: str, path: str, headers: Mapping[str, str] | None, auth: AuthBase | None
+    ) -> HttpResponse:
         try:
-            response = self.transport.get(base, path, headers or _NO_HEADERS)
+            response = transport.get(
+                self.session,
+                base + path,
+                headers=headers or _NO_HEADERS,
+                auth=auth,
+                connect_timeout_s=self.connect_timeout_s,
+            )
         except TransportFailure as failure:
             raise self._failure_error(base, path, failure) from failure
         log.debug(
@@ -210,22 +229,29 @@ class Connection:
         return response
 
     def _failure_error(self, base: str, path: str, failure: TransportFailure) -> GatewayError:
-        connect_s, read_s = self.timeouts
         if failure.kind == "tls" and base in self._pinned:
             mismatch = self._certificate_changed(base)
             if mismatch is not None:
                 return mismatch
-        if failure.kind == "read_timeout":
+        if failure.kind == "timeout":
             return GatewayTimeout(
-                f"Gateway {self.host} did not answer {path} within {read_s:g} s: it may be "
-                "busy (just restarted, or housekeeping shortly after 23:00); "
+                f"Gateway {self.host} did not answer {path} within {self.deadline_s:g} s: it "
+                "may be busy (just restarted, or housekeeping shortly after 23:00); "
                 "it will be asked again next time.",
                 host=self.host,
             )
         if failure.kind == "connect_timeout":
             return GatewayUnreachable(
                 f"{self._where(base, capital=True)} did not accept a connection within "
-                f"{connect_s:g} s: check that it is powered on and on the network.",
+                f"{self.connect_timeout_s:g} s: check that it is powered on and on the network.",
+                host=self.host,
+            )
+        if failure.kind == "too_large":
+            return BadAnswer(
+                f"Gateway {self.host} answered {path} with more than "
+                f"{bounds.MAX_BODY_BYTES // 1024 // 1024} MiB ({failure.detail}), far more than "
+                "any gateway page: the answer was refused; check that this address is the "
+                "gateway.",
                 host=self.host,
             )
         if failure.kind == "tls":
@@ -235,7 +261,7 @@ class Connection:
                 host=self.host,
             )
         if failure.kind == "protocol":
-            return GatewayUnreachable(
+            return BadAnswer(
                 f"Gateway {self.host} sent a broken answer to {path} ({failure.detail}): "
                 "it may be restarting; it will be asked again next time.",
                 host=self.host,
@@ -249,16 +275,16 @@ class Connection:
     def _certificate_changed(self, base: str) -> CertificateMismatch | None:
         pinned = self._pinned[base]
         try:
-            current = certificate_fingerprint(base, self.timeouts[0])
+            current = certificate_fingerprint(base, self.connect_timeout_s)
         except OSError:
             return None
         if current == pinned:
             return None
         return CertificateMismatch(
-            f"{self._where(base, capital=True)} presented a different TLS certificate "
-            f"(sha256 {current}) from the one pinned (sha256 {pinned}), so nothing was sent. "
-            "If the gateway was replaced or reset, re-trust it with --retrust "
-            "(retrust=True) to record the new certificate.",
+            f"{self._where(base, capital=True)} presented a TLS certificate (sha256 {current}) "
+            f"other than the one pinned for it (sha256 {pinned}), so nothing was sent to it; "
+            "if the gateway was replaced or reset, accept the new certificate with "
+            f"`envoylog probe --host {self.host} --retrust`.",
             host=self.host,
         )
 
@@ -266,8 +292,12 @@ class Connection:
         where = f"gateway {self.host}" if base == self.host else f"gateway {self.host} at {base}"
         return where[0].upper() + where[1:] if capital else where
 
-    def _back_off(self, attempt: int, path: str, reason: str) -> None:
+    def _back_off(self, attempt: int, path: str, reason: str) -> bool:
+        """Wait before the next attempt; False when the deadline leaves no time for it."""
         wait_s = self.backoff_s * 2 ** (attempt - 1)
+        budget = bounds.current()
+        if budget is not None and budget.left_s() <= wait_s:
+            return False
         log.info(
             "retry host=%s path=%s reason=%s attempt=%s wait_s=%g",
             self.host,
@@ -277,14 +307,21 @@ class Connection:
             wait_s,
         )
         self._sleep(wait_s)
+        return True
 
     def _learn_identity(self, body: bytes) -> None:
-        serial = _SERIAL.search(body)
-        software = _SOFTWARE.search(body)
-        if serial:
-            self.serial = serial.group(1).decode("ascii", "replace")
-        if software:
-            self.firmware = software.group(1).decode("ascii", "replace").lstrip("RDMrdm")
+        try:
+            records = parse_info(body, ParseContext(fetched_at=datetime.now(tz=UTC)))
+        except ParseError:
+            return  # not an Envoy's /info: the poller says so
+        info = next((r for r in records if isinstance(r, GatewayInfo)), None)
+        if info is not None:
+            self.serial = info.serial
+
+
+def _reason(exc: GatewayUnreachable) -> str:
+    failure = exc.__cause__
+    return failure.kind if isinstance(failure, TransportFailure) else "unreachable"
 
 
 def base_url_candidates(host: str) -> list[str]:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from envoylog.errors import ConfigError
+from envoylog.errors import ConfigError, TokenError
 from envoylog.files import write_atomic
 
 TOKEN_ENV = "ENVOYLOG_TOKEN"
@@ -86,13 +86,30 @@ class Credentials:
     def resolve_token(self, environ: Mapping[str, str] | None = None) -> tuple[Secret | None, str]:
         """Find the token and say where it came from: option, then file, then environment."""
         if self.token is not None:
-            return Secret(self.token.reveal().strip()), "the token setting"
-        if self.token_file is not None:
-            return read_token_file(self.token_file), f"token file {self.token_file}"
-        value = (os.environ if environ is None else environ).get(TOKEN_ENV, "").strip()
-        if value:
-            return Secret(value), TOKEN_ENV
-        return None, "nowhere"
+            source = "the token setting"
+            token = Secret(self.token.reveal().strip())
+        elif self.token_file is not None:
+            source = f"token file {self.token_file}"
+            token = read_token_file(self.token_file)
+        else:
+            value = (os.environ if environ is None else environ).get(TOKEN_ENV, "").strip()
+            if not value:
+                return None, "nowhere"
+            source, token = TOKEN_ENV, Secret(value)
+        check_token_text(token, source)
+        return token, source
+
+
+def check_token_text(token: Secret, source: str) -> None:
+    """Refuse, in one sentence, a token that could not go into a header as it is."""
+    value = token.reveal()
+    bad = next((i for i, ch in enumerate(value) if ch.isspace() or not ch.isprintable()), None)
+    if bad is not None or not value.isascii():
+        where = f" at character {bad + 1}" if bad is not None else ""
+        raise TokenError(
+            f"The token given by {source} has a line break, a space or another character "
+            f"no token has{where}: copy the whole token again, on one line."
+        )
 
 
 def read_token_file(path: Path) -> Secret:

@@ -14,8 +14,7 @@ from typing import Any
 import requests
 
 from envoylog.client.credentials import Secret
-from envoylog.client.sessions import send
-from envoylog.client.transport import TransportFailure
+from envoylog.client.transport import TransportFailure, send
 from envoylog.errors import CloudError
 
 log = logging.getLogger(__name__)

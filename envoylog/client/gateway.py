@@ -13,21 +13,22 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING
+
+from requests.auth import HTTPDigestAuth
 
 from envoylog.client.connection import INFO_PATH, Connection
 from envoylog.client.credentials import Credentials, Secret
-from envoylog.client.digest import DigestAuth
 from envoylog.client.pinning import PinStore
 from envoylog.client.response import HttpResponse
 from envoylog.client.tokens import WARN_DAYS, days_left, token_expiry
 from envoylog.errors import AuthError, CloudError, TokenError
-
-if TYPE_CHECKING:
-    import requests
+from envoylog.paths import pin_file
 
 log = logging.getLogger(__name__)
 
+CONNECT_TIMEOUT_S = 10.0
+DEADLINE_S = 30.0
+RETRIES = 2
 CHECK_JWT_PATH = "/auth/check_jwt"
 # After a failed token fetch, wait this long before asking Enlighten again: every
 # endpoint of every poll would otherwise log in to the cloud.
@@ -40,11 +41,12 @@ _TOKEN_HINT = (
 
 
 class GatewayClient:
-    """Talk to one gateway: TLS, timeouts, bounded retries, no redirects, authentication.
+    """Talk to one gateway: TLS, pinning, a deadline, bounded retries, no redirects, auth.
 
-    Safe to share between threads: requests to the gateway are made one at a time.
-    Gateway requests go over one keep-alive connection (envoylog.client.keepalive);
-    give `session` to send them through a requests Session instead.
+    Safe to share between threads: requests to the gateway are made one at a time, over
+    one keep-alive requests Session (envoylog.client.transport). Every `get` returns or
+    raises within `deadline_s`, whatever the gateway does (a token fetch from Enlighten
+    aside). Commands build it with `gateway_client`, which pins certificates.
     """
 
     def __init__(
@@ -52,31 +54,29 @@ class GatewayClient:
         host: str,
         *,
         credentials: Credentials | None = None,
-        timeouts: tuple[float, float] = (10.0, 45.0),
-        retries: int = 2,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
+        deadline_s: float = DEADLINE_S,
+        retries: int = RETRIES,
         backoff_s: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
         pin_store: PinStore | None = None,
         retrust: bool = False,
-        session: requests.Session | None = None,
-        cloud_session: requests.Session | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._conn = Connection(
             host,
-            timeouts=timeouts,
+            connect_timeout_s=connect_timeout_s,
+            deadline_s=deadline_s,
             retries=retries,
             backoff_s=backoff_s,
             sleep=sleep,
             pin_store=pin_store,
             retrust=retrust,
-            session=session,
         )
         self._credentials = credentials or Credentials()
-        self._cloud_session = cloud_session
         self._clock = clock
         self._lock = threading.Lock()
-        self._digest: DigestAuth | None = None
+        self._digest: HTTPDigestAuth | None = None
         self._refresh_failed_at: float | None = None
         self._token: Secret | None = None
         self._token_source = "nowhere"
@@ -113,38 +113,28 @@ class GatewayClient:
         return self._conn.serial
 
     @property
-    def firmware(self) -> str | None:
-        """The firmware from the last /info read ("8.2.4345"), if any."""
-        return self._conn.firmware
-
-    @property
     def token_expires_at(self) -> datetime | None:
         """When the token in use expires (None: no token, or no expiry in it)."""
         return self._token_expires_at
 
     def close(self) -> None:
-        """Close the gateway connection (a given session is left to its owner)."""
+        """Close the gateway connection."""
         self._conn.close()
 
     def get(self, path: str) -> HttpResponse:
         """GET `path` from the gateway; every HTTP status comes back as an HttpResponse."""
         if not path.startswith("/"):
             raise ValueError(f"gateway paths start with '/', got {path!r}")
-        with self._lock:
+        with self._lock, self._conn.deadline():
             info = self._conn.ensure_ready()
             if info is not None and path == INFO_PATH:
                 return info
-            response = self._conn.request(path, headers=self._authorization(path))
+            response = self._conn.request(path, headers=self._bearer(), auth=self._digest)
             if response.status != 401:
                 return response
             return self._on_unauthorized(path, response)
 
     # -- authentication ----------------------------------------------------------------
-
-    def _authorization(self, path: str) -> dict[str, str]:
-        if self._digest is not None:
-            return {"Authorization": self._digest.header("GET", path)}
-        return self._bearer()
 
     def _bearer(self) -> dict[str, str]:
         # Only over HTTPS: a token sent in plain text could be replayed by anyone listening.
@@ -155,7 +145,7 @@ class GatewayClient:
     def _on_unauthorized(self, path: str, refused: HttpResponse) -> HttpResponse:
         challenge = refused.headers.get("www-authenticate", "")
         if challenge.lower().startswith("digest"):
-            return self._with_digest(path, challenge)
+            return self._with_digest(path)
         if not self._conn.uses_tls:
             # Old firmware serves its own 401 pages for absent features; the caller records it.
             return refused
@@ -205,10 +195,10 @@ class GatewayClient:
         username = self._credentials.enlighten_username
         password = self._credentials.enlighten_password
         assert username is not None and password is not None
-        from envoylog.client.enlighten import fetch_token  # loads requests: only when needed
+        from envoylog.client.enlighten import fetch_token
 
         try:
-            token = fetch_token(username, password, serial, session=self._cloud_session)
+            token = fetch_token(username, password, serial)
         except CloudError as exc:
             self._refresh_failed_at = now
             raise TokenError(
@@ -221,32 +211,31 @@ class GatewayClient:
             self._refresh_failed_at = now
             raise
         log.info("token_refreshed host=%s expires=%s", self.host, _date(self._token_expires_at))
-        check = self._conn.request(CHECK_JWT_PATH, headers=self._bearer())
-        if check.status != 200:
-            self._token_refused = True
-            self._refresh_failed_at = now
-            raise TokenError(
-                f"Gateway {self.host} refused even a token just fetched from Enlighten "
-                f"(HTTP {check.status} from {CHECK_JWT_PATH}): check that the Enlighten "
-                f"account owns the gateway with serial {serial}.",
-                host=self.host,
-            )
-        return self._conn.request(path, headers=self._bearer())
+        with self._conn.deadline():  # the cloud's time is not the gateway's
+            check = self._conn.request(CHECK_JWT_PATH, headers=self._bearer())
+            if check.status != 200:
+                self._token_refused = True
+                self._refresh_failed_at = now
+                raise TokenError(
+                    f"Gateway {self.host} refused even a token just fetched from Enlighten "
+                    f"(HTTP {check.status} from {CHECK_JWT_PATH}): check that the Enlighten "
+                    f"account owns the gateway with serial {serial}.",
+                    host=self.host,
+                )
+            return self._conn.request(path, headers=self._bearer())
 
-    def _with_digest(self, path: str, challenge: str) -> HttpResponse:
+    def _with_digest(self, path: str) -> HttpResponse:
+        # requests' HTTPDigestAuth answers each challenge (a stale nonce too) once by itself:
+        # a challenge that comes back while it is in use is a refused password.
         username = self._credentials.digest_username
-        digest = self._digest
-        if digest is None:
+        if self._digest is None:
             password = self._credentials.digest_password or Secret(self._known_serial()[-6:])
-            digest = DigestAuth(username, password.reveal(), challenge)
-        else:
-            digest.prime(challenge)  # a new nonce (the old one went stale): answer it once
-        response = self._conn.request(path, headers={"Authorization": digest.header("GET", path)})
-        if response.status != 401:
-            if self._digest is None:
+            digest = HTTPDigestAuth(username, password.reveal())
+            response = self._conn.request(path, auth=digest)
+            if response.status != 401:
                 self._digest = digest
                 log.info("digest_enabled host=%s user=%s", self.host, username)
-            return response
+                return response
         source = (
             "the configured password"
             if self._credentials.digest_password
@@ -314,3 +303,30 @@ class GatewayClient:
 
 def _date(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d") if moment else "unknown"
+
+
+def gateway_client(
+    host: str,
+    credentials: Credentials,
+    *,
+    pin: bool = True,
+    pins: PinStore | None = None,
+    retrust: bool = False,
+    retries: int = RETRIES,
+    deadline_s: float = DEADLINE_S,
+) -> GatewayClient:
+    """The client every command talks to a gateway through.
+
+    Its HTTPS certificate is pinned on first contact in the state folder's pin file (or
+    `pins`), and checked on every connection before any header, the token included, is
+    sent; `pin=False` (--no-pin) turns that off, `retrust` accepts a changed certificate.
+    """
+    store = (pins or PinStore(pin_file())) if pin else None
+    return GatewayClient(
+        host,
+        credentials=credentials,
+        pin_store=store,
+        retrust=retrust,
+        retries=retries,
+        deadline_s=deadline_s,
+    )

@@ -1,21 +1,21 @@
 """TLS for gateways: self-signed certificates, and pinning them once seen.
 
 A gateway (firmware 7+) serves HTTPS with a certificate nobody can verify. Pinning
-records its SHA-256 fingerprint on first contact, and the transports check it on every
-new connection, right after the handshake, so a different certificate is refused before
-a request (and its token) is sent.
+records its SHA-256 fingerprint on first contact, and the transport checks it on every
+new connection, right after the handshake (urllib3's assert_fingerprint), so a different
+certificate is refused before a request (and its token) is sent.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
-import ssl
+import socket
 import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from envoylog.client.bounds import gateway_tls_context
 from envoylog.errors import ConfigError
 from envoylog.files import write_atomic
 
@@ -79,22 +79,10 @@ def certificate_fingerprint(base_url: str, timeout_s: float) -> str:
     """
     parts = urlsplit(base_url)
     host = parts.hostname or ""
-    pem = ssl.get_server_certificate((host, parts.port or 443), timeout=timeout_s)
-    return hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest()
-
-
-@functools.cache
-def gateway_tls_context() -> ssl.SSLContext:
-    """The TLS context every gateway connection shares.
-
-    Nobody can verify a gateway's self-signed certificate (pinning checks it
-    instead), so no CA bundle is loaded: a context per gateway with the system bundle
-    in it would cost about 1 MB each. The settings are urllib3's for an unverified
-    connection: TLS 1.2 or newer, no compression, no session tickets.
-    """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_TICKET
-    return context
+    # The gateways' own TLS context: its handshake ends by the request's deadline too.
+    with (
+        socket.create_connection((host, parts.port or 443), timeout_s) as raw,
+        gateway_tls_context().wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True) or b""
+    return hashlib.sha256(der).hexdigest()

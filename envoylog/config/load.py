@@ -104,7 +104,8 @@ class _Reader:
         if database is not None and "://" not in database:
             database = str(self.resolve(Path(database).expanduser()))
         spool_dir = self.get(data, table.SPOOL_DIR, "")
-        gateways = self.gateways(data.get("gateway", []), cadences)
+        deadline_s = self.need(data, table.REQUEST_DEADLINE_S, "")
+        gateways = self.gateways(data.get("gateway", []), cadences, deadline_s)
         if any(g.token is not None and not g.token_from_env for g in gateways):
             self.check_private(self.path, None, "holds a token")
         elif any(g.digest_password is not None for g in gateways):
@@ -125,10 +126,13 @@ class _Reader:
             cadences=cadences,
             poll_deadline_s=self.need(data, table.POLL_DEADLINE_S, ""),
             max_backoff_s=self.need(data, table.MAX_BACKOFF_S, ""),
+            request_deadline_s=deadline_s,
             gateways=gateways,
         )
 
-    def gateways(self, value: object, cadences: Mapping[str, int]) -> tuple[GatewaySettings, ...]:
+    def gateways(
+        self, value: object, cadences: Mapping[str, int], deadline_s: int
+    ) -> tuple[GatewaySettings, ...]:
         if isinstance(value, dict):
             value = [value]  # [gateway] written for [[gateway]]: one gateway, same meaning
         if not isinstance(value, list) or not all(isinstance(g, dict) for g in value):
@@ -140,7 +144,7 @@ class _Reader:
         seen: dict[str, str] = {}
         result = []
         for number, raw in enumerate(value, start=1):
-            gateway = self.gateway(raw, f"gateway[{number}]", cadences)
+            gateway = self.gateway(raw, f"gateway[{number}]", cadences, deadline_s)
             if gateway.name in seen:
                 raise self.fail(
                     f"gateway[{number}].name",
@@ -152,7 +156,7 @@ class _Reader:
         return tuple(result)
 
     def gateway(
-        self, data: dict[str, Any], where: str, cadences: Mapping[str, int]
+        self, data: dict[str, Any], where: str, cadences: Mapping[str, int], deadline_s: int
     ) -> GatewaySettings:
         self.check_keys(data, table.GATEWAY, where)
         for required in (table.NAME, table.HOST):
@@ -204,6 +208,8 @@ class _Reader:
                 self.table(data, "cadence", where), f"{where}.cadence", cadences
             ),
             enabled=self.need(data, table.ENABLED, where),
+            request_deadline_s=self.get(data, table.GATEWAY_REQUEST_DEADLINE_S, where)
+            or deadline_s,
         )
 
     def cadences(

@@ -35,6 +35,7 @@ class GatewaySettings:
     timezone: str | None = None
     cadences: Mapping[str, int] = field(default_factory=default_cadences)
     enabled: bool = table.ENABLED.default_value
+    request_deadline_s: int = table.REQUEST_DEADLINE_S.default_value
 
     @property
     def auth_kind(self) -> str:
@@ -70,6 +71,7 @@ class Settings:
     cadences: Mapping[str, int]
     poll_deadline_s: int
     max_backoff_s: int
+    request_deadline_s: int
     gateways: tuple[GatewaySettings, ...] = ()
 
     @property

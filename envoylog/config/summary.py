@@ -36,6 +36,7 @@ def summarise(settings: Settings, db_url: str, db_source: str) -> str:
         f"Quiet window  {quiet}",
         f"Log level     {settings.log_level}",
         f"Cadences      {_cadences(settings.cadences)}",
+        f"Requests      {settings.request_deadline_s} s at most each, retries included",
         f"Gateways      {len(settings.gateways)} ({len(settings.enabled_gateways)} enabled)",
     ]
     for gateway in settings.gateways:
@@ -54,7 +55,11 @@ def _gateway(gateway: GatewaySettings, settings: Settings) -> list[str]:
         f"    auth      {gateway.auth_kind}",
         f"    timezone  {gateway.timezone or _OWN_ZONE}",
         f"    cadences  {_cadences(changed) + ', others' if changed else 'all'} as [cadence]",
-    ]
+    ] + (
+        [f"    requests  {gateway.request_deadline_s} s at most each"]
+        if gateway.request_deadline_s != settings.request_deadline_s
+        else []
+    )
 
 
 def _cadences(cadences: Mapping[str, int]) -> str:

@@ -7,6 +7,7 @@ from datetime import time
 from typing import Any, Generic, TypeVar
 
 from envoylog import endpoints
+from envoylog.client.gateway import DEADLINE_S
 from envoylog.config import kinds
 from envoylog.db.engine import DEFAULT_TIMEOUT_S, SYNCHRONOUS_MODES, EngineOptions
 from envoylog.db.spool import DEFAULT_MAX_BYTES
@@ -192,6 +193,15 @@ MAX_BACKOFF_S = Setting(
     "one minute up to this.",
     "900",
 )
+_DEADLINE_HELP = (
+    "Seconds one request to a gateway may take in all: connecting, waiting for the answer "
+    "and reading all of it, retries included. A gateway that hangs, trickles, or promises "
+    "more than it sends is cut off then, and asked again at the next poll. Gateways can be "
+    "slow (/production.json has taken 30-45 s): raise it for such a gateway."
+)
+REQUEST_DEADLINE_S = Setting(
+    TOP, "request_deadline_s", kinds.SECONDS, int(DEADLINE_S), _DEADLINE_HELP, "45"
+)
 
 CADENCES = tuple(
     Setting(
@@ -292,6 +302,15 @@ TIMEZONE = Setting(
     '"Europe/Berlin"',
     default_text="the gateway's own (/home), else this machine's",
 )
+GATEWAY_REQUEST_DEADLINE_S = Setting(
+    GATEWAY,
+    "request_deadline_s",
+    kinds.SECONDS,
+    None,
+    "This gateway's own request_deadline_s.",
+    "45",
+    default_text="the top-level request_deadline_s",
+)
 ENABLED = Setting(
     GATEWAY,
     "enabled",
@@ -309,6 +328,7 @@ GATEWAY_SETTINGS: tuple[Setting[Any], ...] = (
     ENLIGHTEN_PASSWORD_FILE,
     DIGEST_PASSWORD,
     TIMEZONE,
+    GATEWAY_REQUEST_DEADLINE_S,
     ENABLED,
 )
 TOP_SETTINGS: tuple[Setting[Any], ...] = (
@@ -325,6 +345,7 @@ TOP_SETTINGS: tuple[Setting[Any], ...] = (
     LOG_LEVEL,
     POLL_DEADLINE_S,
     MAX_BACKOFF_S,
+    REQUEST_DEADLINE_S,
 )
 
 ALL: tuple[Setting[Any], ...] = (*TOP_SETTINGS, *CADENCES, *GATEWAY_SETTINGS)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
+from sqlalchemy import BindParameter, Executable, bindparam, case, func, insert, select, update
+
 from envoylog.db.models import gateway_events, gateways, inverters, meters
-from envoylog.db.sql import insert_returning, same_op
-from envoylog.db.store import GatewayState, MeterRow, StaleCache, Txn
-from envoylog.db.types import stored_instant
+from envoylog.db.store import GatewayState, MeterRow, StaleCache, Txn, insert_new
 from envoylog.records import GatewayInfo, HomeInfo, Inverter, MeterConfig, PollResult
 
 _GATEWAY_FIELDS = ("host", "name", "part_number", "firmware", "metered", "timezone")
@@ -35,35 +36,28 @@ def gateway_state(txn: Txn, poll: PollResult) -> GatewayState:
     return state
 
 
+_GATEWAY_SELECT = select(*(gateways.c[name] for name in ("id", *_GATEWAY_FIELDS, *_TIMES))).where(
+    gateways.c.serial == bindparam("serial")
+)
+_GATEWAY_INSERT = insert(gateways).returning(gateways.c.id)
+
+
 def _read_gateway(txn: Txn, poll: PollResult) -> GatewayState:
     serial = poll.gateway.serial
-    found = txn.rows(
-        f"SELECT id, {', '.join(_GATEWAY_FIELDS)}, {', '.join(_TIMES)} FROM {gateways.name} "
-        f"WHERE serial = {txn.mark}",
-        (serial,),
-    )
-    if found:
-        gateway_id, host, name, part_number, firmware, metered, timezone, first, last = found[0]
-        return GatewayState(
-            id=gateway_id,
-            serial=serial,
-            host=host,
-            name=name,
-            part_number=part_number,
-            firmware=firmware,
-            metered=None if metered is None else bool(metered),  # SQLite: 0 / 1
-            timezone=timezone,
-            first_seen_at=stored_instant(first),
-            last_seen_at=stored_instant(last),
-        )
+    found = txn.conn.execute(_GATEWAY_SELECT, {"serial": serial}).first()
+    if found is not None:
+        return GatewayState(serial=serial, **found._asdict())
     identity = poll.gateway
-    columns = ("serial", "host", "name", "first_seen_at", "last_seen_at")
-    started = txn.instant(poll.started_at)
-    ((new_id,),) = txn.rows(
-        f"INSERT INTO {gateways.name} ({', '.join(columns)}) "
-        f"VALUES ({', '.join([txn.mark] * len(columns))}) RETURNING id",
-        (serial, identity.host, identity.name, started, started),
-    )
+    new_id = txn.conn.execute(
+        _GATEWAY_INSERT,
+        {
+            "serial": serial,
+            "host": identity.host,
+            "name": identity.name,
+            "first_seen_at": poll.started_at,
+            "last_seen_at": poll.started_at,
+        },
+    ).scalar_one()
     # A new gateway's meters and inverters are all new: nothing to read.
     txn.meters[new_id] = {}
     txn.inverters[new_id] = {}
@@ -120,44 +114,43 @@ def apply_poll(
     return True
 
 
+# SET: the columns given at execution. Guarded: only while the row is as cached.
+_GATEWAY_UPDATE = update(gateways).where(gateways.c.id == bindparam("gateway_id"))
+_GUARDED_GATEWAY_UPDATE = _GATEWAY_UPDATE.where(
+    *(
+        gateways.c[k].is_not_distinct_from(bindparam(f"was_{k}", type_=gateways.c[k].type))
+        for k in (*_GATEWAY_FIELDS, *_TIMES)
+    )
+)
+
+
 def save_gateway(txn: Txn, state: GatewayState, before: dict[str, Any]) -> None:
     """Write the changed columns; a cached row must still be as cached, else ``StaleCache``."""
     changed = {k: v for k, v in snapshot(state).items() if before.get(k) != v}
     if not changed:
         return
-    p = txn.mark
-    stored = _stored(txn, changed)
-    sql = f"UPDATE {gateways.name} SET {', '.join(f'{k} = {p}' for k in changed)} WHERE id = {p}"
-    params = [*stored.values(), state.id]
-    guarded = state.serial not in txn.verified
-    if guarded:
-        same = same_op(txn)
-        sql += "".join(f" AND {k} {same} {p}" for k in before)
-        params.extend(_stored(txn, before).values())
-    if txn.execute(sql, params).rowcount != 1 and guarded:
+    changed["gateway_id"] = state.id
+    if state.serial in txn.verified:
+        txn.conn.execute(_GATEWAY_UPDATE, changed)
+        return
+    guard = {f"was_{k}": v for k, v in before.items()}
+    if txn.conn.execute(_GUARDED_GATEWAY_UPDATE, changed | guard).rowcount != 1:
         raise StaleCache(f"gateway {state.serial} was changed by another writer")
-
-
-def _stored(txn: Txn, values: dict[str, Any]) -> dict[str, Any]:
-    return {k: txn.instant(v) if k in _TIMES else v for k, v in values.items()}
 
 
 def snapshot(state: GatewayState) -> dict[str, Any]:
     return {k: getattr(state, k) for k in (*_GATEWAY_FIELDS, *_TIMES)}
 
 
-_EVENT_COLUMNS = ("gateway_id", "at", "kind", "detail")
+_EVENT_INSERT = insert(gateway_events)
 
 
 def insert_events(txn: Txn, events: list[Event]) -> int:
-    if events:
-        instant = txn.instant
-        txn.executemany(
-            f"INSERT INTO {gateway_events.name} ({', '.join(_EVENT_COLUMNS)}) "
-            f"VALUES ({', '.join([txn.mark] * len(_EVENT_COLUMNS))})",
-            [(gid, instant(at), kind, detail) for gid, at, kind, detail in events],
-        )
-    return len(events)
+    rows = [
+        {"gateway_id": gid, "at": at, "kind": kind, "detail": detail}
+        for gid, at, kind, detail in events
+    ]
+    return txn.written(_EVENT_INSERT, rows)
 
 
 # --- meters -------------------------------------------------------------------------
@@ -172,18 +165,24 @@ def _meter_values(config: MeterConfig) -> dict[str, Any]:
     return values
 
 
+_METERS_SELECT = select(*(meters.c[name] for name in _METER_COLUMNS)).where(
+    meters.c.gateway_id == bindparam("gateway_id")
+)
+_METER_UPDATE = update(meters).where(meters.c.id == bindparam("meter_id"))  # SET: as given
+
+
+def _new_meters(txn: Txn) -> Executable:
+    return insert_new(txn.dialect, meters, ("gateway_id", "eid"), ("eid", "id"))
+
+
 def gateway_meters(txn: Txn, gateway_id: int, *, fresh: bool = False) -> dict[int, MeterRow]:
     """The gateway's meters by eid, for this transaction (cached, else read)."""
     found = None if fresh else txn.meters.get(gateway_id)
     if found is None:
         cached = None if fresh else txn.store.meters.get(gateway_id)
         if cached is None:
-            rows = txn.rows(
-                f"SELECT {', '.join(_METER_COLUMNS)} FROM {meters.name} "
-                f"WHERE gateway_id = {txn.mark}",
-                (gateway_id,),
-            )
-            cached = {row[1]: dict(zip(_METER_COLUMNS, row, strict=True)) for row in rows}
+            rows = txn.conn.execute(_METERS_SELECT, {"gateway_id": gateway_id})
+            cached = {row.eid: row._asdict() for row in rows}
         else:
             txn.cached = True
         found = txn.meters[gateway_id] = dict(cached)
@@ -219,12 +218,7 @@ def save_meter_configs(
             f"{k} {row[k]} -> {v}" for k, v in values.items() if row[k] is not None and row[k] != v
         ]
         if any(row[k] != v for k, v in values.items()):
-            p = txn.mark
-            txn.execute(
-                f"UPDATE {meters.name} SET {', '.join(f'{k} = {p}' for k in values)} "
-                f"WHERE id = {p}",
-                (*values.values(), row["id"]),
-            )
+            txn.conn.execute(_METER_UPDATE, {**values, "meter_id": row["id"]})
             existing[config.eid] = {**row, **values}  # a new dict: the cached one stays as is
         if changes:
             detail = f"meter {config.eid} ({config.measurement_type}): " + "; ".join(changes)
@@ -233,14 +227,9 @@ def save_meter_configs(
 
 
 def _insert_meter(txn: Txn, gateway_id: int, eid: int, values: dict[str, Any]) -> int | None:
-    columns = ("gateway_id", "eid", *values)
-    found = txn.rows(
-        f"INSERT INTO {meters.name} ({', '.join(columns)}) "
-        f"VALUES ({', '.join([txn.mark] * len(columns))}) "
-        "ON CONFLICT (gateway_id, eid) DO NOTHING RETURNING id",
-        (gateway_id, eid, *values.values()),
-    )
-    return int(found[0][0]) if found else None
+    row = {"gateway_id": gateway_id, "eid": eid, **values}
+    found = txn.conn.execute(_new_meters(txn), row).first()
+    return None if found is None else int(found.id)
 
 
 _BARE_METER = dict.fromkeys((*_METER_FIELDS, "status_flags"))
@@ -252,13 +241,10 @@ def meter_ids(txn: Txn, gateway_id: int, eids: Iterable[int]) -> tuple[dict[int,
     missing = [eid for eid in set(eids) if eid not in known]
     created = 0
     if missing:
-        inserted = insert_returning(
-            txn,
-            meters,
-            ("gateway_id", "eid"),
-            [(gateway_id, eid) for eid in missing],
-            "ON CONFLICT (gateway_id, eid) DO NOTHING RETURNING eid, id",
-        )
+        inserted = txn.conn.execute(
+            _new_meters(txn),
+            [{"gateway_id": gateway_id, "eid": eid} for eid in missing],
+        ).all()
         created = len(inserted)
         for eid, meter_id in inserted:
             known[eid] = {"id": meter_id, "eid": eid, **_BARE_METER}
@@ -290,53 +276,49 @@ class InverterSighting:
             self.device_type = self.device_type or device.device_type.value
 
 
-_TOUCH_SQL: dict[tuple[str, int], str] = {}
+def _touch() -> Executable:
+    c = inverters.c
 
+    def seen(name: str) -> BindParameter[Any]:
+        return bindparam(f"seen_{name}", type_=c[name].type)
 
-def _touch_sql(txn: Txn, count: int) -> str:
-    """Record one sighting (the same for ``count`` devices): times widen, type and active fill.
-
-    ``active`` follows only a sighting at least as new as the last one; a replayed older
-    batch leaves it alone. Every SET expression reads the row as it was before the UPDATE.
-    """
-    key = (txn.dialect, count)
-    sql = _TOUCH_SQL.get(key)
-    if sql is None:
-        p = txn.mark
-        ids = ", ".join([p] * count)
-        sql = _TOUCH_SQL[key] = (
-            f"UPDATE {inverters.name} SET "
-            f"device_type = coalesce(device_type, {p}), "
-            f"active = CASE WHEN {p} >= last_seen_at THEN coalesce({p}, active) ELSE active END, "
-            f"first_seen_at = CASE WHEN {p} < first_seen_at THEN {p} ELSE first_seen_at END, "
-            f"last_seen_at = CASE WHEN {p} > last_seen_at THEN {p} ELSE last_seen_at END "
-            f"WHERE id IN ({ids})"
+    first, last = seen("first_seen_at"), seen("last_seen_at")
+    return (
+        update(inverters)
+        .where(c.id.in_(bindparam("ids", expanding=True)))
+        .values(
+            device_type=func.coalesce(c.device_type, seen("device_type")),
+            active=case(
+                (c.last_seen_at <= last, func.coalesce(seen("active"), c.active)),
+                else_=c.active,
+            ),
+            first_seen_at=case((c.first_seen_at > first, first), else_=c.first_seen_at),
+            last_seen_at=case((c.last_seen_at < last, last), else_=c.last_seen_at),
         )
-    return sql
+    )
 
 
-_TOUCH_PAGE = 500  # ids per UPDATE
+_TOUCH = _touch()
+_SIGHTING = ("device_type", "active", "first_seen_at", "last_seen_at")
+_sighting = attrgetter(*_SIGHTING)
+_TOUCH_PAGE = 500  # ids per UPDATE (old SQLite allows 999 parameters)
 
 
 def touch_inverters(txn: Txn, sightings: Iterable[tuple[int, InverterSighting]]) -> None:
     """Apply sightings of known devices: one UPDATE per distinct sighting, not per device.
 
     The devices of one gateway are usually all listed by the same fetches, so a poll (or a
-    replayed batch) needs a single statement for all of them.
+    replayed batch) needs a single statement for all of them. Times widen, type and active
+    fill; ``active`` follows only a sighting at least as new as the last one, so a replayed
+    older batch leaves it alone. Every SET expression reads the row as it was before.
     """
     by_sighting: dict[tuple[Any, ...], list[int]] = {}
     for inverter_id, s in sightings:
-        key = (s.device_type, s.active, s.first_seen_at, s.last_seen_at)
-        by_sighting.setdefault(key, []).append(inverter_id)
-    instant = txn.instant
-    for (device_type, active, first_at, last_at), ids in by_sighting.items():
-        first, last = instant(first_at), instant(last_at)
+        by_sighting.setdefault(_sighting(s), []).append(inverter_id)
+    for sighting, ids in by_sighting.items():
+        seen = {f"seen_{k}": v for k, v in zip(_SIGHTING, sighting, strict=True)}
         for start in range(0, len(ids), _TOUCH_PAGE):
-            page = ids[start : start + _TOUCH_PAGE]
-            txn.execute(
-                _touch_sql(txn, len(page)),
-                (device_type, last, active, first, first, last, last, *page),
-            )
+            txn.conn.execute(_TOUCH, {**seen, "ids": ids[start : start + _TOUCH_PAGE]})
 
 
 def gateway_inverters(txn: Txn, gateway_id: int) -> dict[str, int]:
@@ -345,31 +327,29 @@ def gateway_inverters(txn: Txn, gateway_id: int) -> dict[str, int]:
     if found is None:
         cached = txn.store.inverters.get(gateway_id)
         if cached is None:
-            cached = dict(_select_inverters(txn, gateway_id))
+            cached = _select_inverters(txn, gateway_id)
         else:
             txn.cached = True
         found = txn.inverters[gateway_id] = dict(cached)
     return found
 
 
-def _select_inverters(
-    txn: Txn, gateway_id: int, serials: Sequence[str] = ()
-) -> list[tuple[Any, ...]]:
-    p = txn.mark
-    sql = f"SELECT serial, id FROM {inverters.name} WHERE gateway_id = {p}"
-    if serials:
-        sql += f" AND serial IN ({', '.join([p] * len(serials))})"
-    return txn.rows(sql, (gateway_id, *serials))
-
-
-_INVERTER_COLUMNS = (
-    "gateway_id",
-    "serial",
-    "device_type",
-    "first_seen_at",
-    "last_seen_at",
-    "active",
+_INVERTERS_SELECT = select(inverters.c.serial, inverters.c.id).where(
+    inverters.c.gateway_id == bindparam("gateway_id")
 )
+_SOME_INVERTERS_SELECT = _INVERTERS_SELECT.where(
+    inverters.c.serial.in_(bindparam("serials", expanding=True))
+)
+
+
+def _select_inverters(txn: Txn, gateway_id: int, serials: Sequence[str] = ()) -> dict[str, int]:
+    if serials:
+        found = txn.conn.execute(
+            _SOME_INVERTERS_SELECT, {"gateway_id": gateway_id, "serials": list(serials)}
+        )
+    else:
+        found = txn.conn.execute(_INVERTERS_SELECT, {"gateway_id": gateway_id})
+    return {serial: inverter_id for serial, inverter_id in found}
 
 
 def inverter_ids(
@@ -380,26 +360,20 @@ def inverter_ids(
     missing = [serial for serial in sightings if serial not in ids]
     created: set[str] = set()
     if missing:
-        instant = txn.instant
         rows = [
-            (
-                gateway_id,
-                serial,
-                s.device_type,
-                instant(s.first_seen_at),
-                instant(s.last_seen_at),
-                s.active,
-            )
+            {
+                "gateway_id": gateway_id,
+                "serial": serial,
+                "device_type": s.device_type,
+                "first_seen_at": s.first_seen_at,
+                "last_seen_at": s.last_seen_at,
+                "active": s.active,
+            }
             for serial in missing
             for s in (sightings[serial],)
         ]
-        inserted = insert_returning(
-            txn,
-            inverters,
-            _INVERTER_COLUMNS,
-            rows,
-            "ON CONFLICT (gateway_id, serial) DO NOTHING RETURNING serial, id",
-        )
+        statement = insert_new(txn.dialect, inverters, ("gateway_id", "serial"), ("serial", "id"))
+        inserted = txn.conn.execute(statement, rows).all()
         for serial, inverter_id in inserted:
             ids[serial] = inverter_id
             created.add(serial)

@@ -36,7 +36,7 @@ from envoylog.db.models import (
 from envoylog.db.store import Store
 from envoylog.db.types import stored_instant
 from envoylog.errors import UnknownGateway
-from envoylog.records import UNTRUSTED_FLAGS, MeterConfig
+from envoylog.records import UNTRUSTED_FLAGS, Measurement, MeterConfig, Source
 
 energy_hourly = cast(Table, EnergyHourly.__table__)
 energy_daily = cast(Table, EnergyDaily.__table__)
@@ -106,6 +106,65 @@ def poll_span(store: Store, gateway_id: int) -> tuple[datetime, datetime] | None
     if row[0] is None:
         return None
     return _instant(row[0]), _instant(row[1])
+
+
+def reading_span(store: Store, gateway_id: int) -> tuple[datetime, datetime] | None:
+    """The first and last instant of the gateway's readings (CT, system, inverter), None if none.
+
+    One index lookup per series (meter, source and measurement, inverter), so a year of
+    readings costs no scan.
+    """
+    m, s, r = meter_readings.c, system_readings.c, inverter_readings.c
+    meter_ends = [
+        select(agg(m.measured_at))
+        .where(m.meter_id == meters.c.id, m.channel == 0)
+        .scalar_subquery()
+        for agg in (func.min, func.max)
+    ]
+    inverter_ends = [
+        select(agg(r.reported_at)).where(r.inverter_id == inverters.c.id).scalar_subquery()
+        for agg in (func.min, func.max)
+    ]
+    found: list[Any] = []
+    with store.reading("finding the span of the readings") as conn:
+        for query in (
+            select(*meter_ends).where(meters.c.gateway_id == gateway_id),
+            select(*inverter_ends).where(inverters.c.gateway_id == gateway_id),
+        ):
+            for row in conn.execute(query):
+                found.extend(v for v in row if v is not None)
+        for source in Source:
+            for measurement in Measurement:
+                query = select(func.min(s.measured_at), func.max(s.measured_at)).where(
+                    s.gateway_id == gateway_id,
+                    s.source == source.value,
+                    s.measurement == measurement.value,
+                )
+                found.extend(v for v in conn.execute(query).one() if v is not None)
+    if not found:
+        return None
+    instants = [_instant(v) for v in found]
+    return min(instants), max(instants)
+
+
+def energy_state(store: Store, gateway_id: int) -> tuple[datetime | None, datetime | None]:
+    """The end of the gateway's last poll and when its energy was last computed (None: never)."""
+    last_poll = (
+        select(polls.c.finished_at)
+        .where(polls.c.gateway_id == gateway_id)
+        .order_by(polls.c.started_at.desc())
+        .limit(1)
+    )
+    computed = select(func.max(energy_daily.c.computed_at)).where(
+        energy_daily.c.gateway_id == gateway_id
+    )
+    with store.reading("checking whether the energy tables are current") as conn:
+        finished = conn.execute(last_poll).scalar()
+        at = conn.execute(computed).scalar()
+    return (
+        None if finished is None else _instant(finished),
+        None if at is None else _instant(at),
+    )
 
 
 def last_poll_start(store: Store, serial: str, before: datetime) -> datetime | None:

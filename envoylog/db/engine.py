@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event
@@ -16,7 +16,6 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, make_url
 
 from envoylog.db import deadline
-from envoylog.db.types import NaiveInstant
 from envoylog.errors import DatabaseUnavailable, SchemaError, StorageError
 
 log = logging.getLogger(__name__)
@@ -146,7 +145,7 @@ def _postgresql_engine(url: URL, options: EngineOptions) -> Engine:
     if options.timeout_s is not None:
         ms = max(1, int(options.timeout_s * 1000))
         server_options += f" -c statement_timeout={ms} -c lock_timeout={ms}"
-    engine = create_engine(
+    return create_engine(
         url,
         pool_pre_ping=True,
         connect_args={
@@ -159,15 +158,6 @@ def _postgresql_engine(url: URL, options: EngineOptions) -> Engine:
             "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
         },
     )
-    if url.drivername == "postgresql+psycopg":
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            from envoylog.db import pgarrays
-
-            pgarrays.register(dbapi_connection)
-
-    return engine
 
 
 def _sqlite_engine(url: URL, options: EngineOptions) -> Engine:
@@ -223,23 +213,6 @@ def _sqlite_reader(url: URL, busy_s: float) -> Engine:
     return create_engine(url, creator=connect)
 
 
-def driver_error(
-    conn: Connection, exc: Exception, sql: str, params: Any, cursor: Any
-) -> BaseException:
-    """Wrap an error of the driver's own cursor as SQLAlchemy would (so ``translated`` sees it).
-
-    A lost connection is invalidated, so the pool never hands it out again.
-    """
-    dialect = conn.dialect
-    lost = dialect.is_disconnect(cast(Any, exc), conn.connection.dbapi_connection, cursor)
-    if lost:
-        conn.invalidate(exc)
-    wrapped = sa_exc.DBAPIError.instance(
-        sql, params, exc, dialect.loaded_dbapi.Error, connection_invalidated=lost, dialect=dialect
-    )
-    return cast(BaseException, wrapped)
-
-
 def _first_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -254,8 +227,7 @@ def translated(url: URL, doing: str) -> Iterator[None]:
         raise _translate(exc, url, doing) from exc
     except (sa_exc.TimeoutError, sa_exc.DisconnectionError) as exc:
         raise DatabaseUnavailable(f"{describe(url)} is unavailable while {doing}: {exc}") from exc
-    except (sa_exc.SQLAlchemyError, NaiveInstant) as exc:
-        # NaiveInstant: raised by the bulk write path itself, as SQLAlchemy would have.
+    except sa_exc.SQLAlchemyError as exc:
         raise StorageError(f"{describe(url)}: {doing} failed: {_first_line(exc)}") from exc
 
 

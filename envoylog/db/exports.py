@@ -13,6 +13,7 @@ from envoylog.db.engine import describe, parse_url, sqlite_path
 from envoylog.db.models import (
     EnergyColumns,
     EnergyDaily,
+    EnergyHourly,
     EnergyMonthly,
     Gateway,
     Inverter,
@@ -21,7 +22,7 @@ from envoylog.db.models import (
 from envoylog.db.store import Store, StoreOptions, open_store
 from envoylog.errors import StorageError
 
-Table = Literal["daily", "monthly", "inverters"]
+Table = Literal["hourly", "daily", "monthly", "inverters"]
 
 # The energy columns of the gateway tables, as the model declares them (keys and
 # bookkeeping aside), so an export always carries every figure the schema has.
@@ -70,6 +71,13 @@ def _query(
         )
         head = (*gateway_cols, Inverter.serial.label("inverter_serial"), period)
         order = (label, Gateway.serial, period, Inverter.serial)
+    elif table == "hourly":
+        # Filtered by the local date its local start names, ordered by the instant.
+        period = sa.func.substr(EnergyHourly.local_start, 1, 10)
+        values = [getattr(EnergyHourly, c) for c in ENERGY_COLUMNS]
+        joined = EnergyHourly.__table__.join(Gateway, Gateway.id == EnergyHourly.gateway_id)
+        head = (*gateway_cols, EnergyHourly.local_start)
+        order = (label, Gateway.serial, EnergyHourly.start_at)
     else:
         model: Any = EnergyDaily if table == "daily" else EnergyMonthly
         period = model.day if table == "daily" else model.month
@@ -80,11 +88,13 @@ def _query(
     conditions: list[sa.ColumnElement[bool]] = []
     if gateway_ids is not None:
         conditions.append(Gateway.id.in_(gateway_ids))
+    text = table == "hourly"  # its period is ISO text: compared as text
     if start is not None:
         # A month is exported when any of its days is in the range.
-        conditions.append(period >= (start.replace(day=1) if table == "monthly" else start))
+        first = start.replace(day=1) if table == "monthly" else start
+        conditions.append(period >= (first.isoformat() if text else first))
     if end is not None:
-        conditions.append(period <= end)
+        conditions.append(period <= (end.isoformat() if text else end))
     rows = sa.select(*head, *values).select_from(joined).where(*conditions).order_by(*order)
     count = sa.select(sa.func.count()).select_from(joined).where(*conditions)
     return rows, count

@@ -50,6 +50,9 @@ FLAG_BITS: dict[ReadingFlag, int] = {
     ReadingFlag.OVERWRITTEN_BY_NET: 2,
     ReadingFlag.ZERO_LIFETIME: 4,
     ReadingFlag.NO_READING_TIME: 8,
+    ReadingFlag.IMPLAUSIBLE_COUNTER: 16,
+    ReadingFlag.IMPLAUSIBLE_POWER: 32,
+    ReadingFlag.CLOCK_SKEW: 64,
 }
 
 WITHOUT_ROWID = {"sqlite_with_rowid": False}
@@ -336,7 +339,7 @@ class InverterDaily(Base):
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-# --- the database's own identity (revision 0003) ----------------------------------
+# --- the database's own identity (revision 0004) ----------------------------------
 
 
 class DatabaseIdentity(Base):

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from operator import attrgetter
 from typing import Any
+
+from sqlalchemy import ColumnElement, Executable, and_, func, or_
 
 from envoylog.db.devices import InverterSighting, inverter_ids, meter_ids
 from envoylog.db.models import (
@@ -16,8 +19,7 @@ from envoylog.db.models import (
     phase_readings,
     system_readings,
 )
-from envoylog.db.sql import distinct_op, insert_returning, insert_rows
-from envoylog.db.store import Txn
+from envoylog.db.store import Txn, insert_new, upsert
 from envoylog.records import (
     Inverter,
     InverterReading,
@@ -118,41 +120,26 @@ _INVERTER_WINS = tuple(  # per value column: the endpoint whose value wins a mer
 )
 
 
-def _conflict(key: Sequence[str]) -> str:
-    return f"ON CONFLICT ({', '.join(key)})"
-
-
-_PHASE_TAIL = f"{_conflict(PHASE_COLUMNS[:2])} DO NOTHING"
-_METER_TAIL = f"{_conflict(METER_KEY)} DO NOTHING"
-_INVERTER_TAILS: dict[tuple[str, frozenset[str]], str] = {}  # rendered once per dialect
-
-
-def _inverter_statement(txn: Txn, endpoints: frozenset[str]) -> str:
-    key = (txn.dialect, endpoints)
-    found = _INVERTER_TAILS.get(key)
-    if found is None:
-        found = _INVERTER_TAILS[key] = _inverter_tail(txn, endpoints)
-    return found
-
-
-def _inverter_tail(txn: Txn, endpoints: frozenset[str]) -> str:
+@cache
+def _inverter_upsert(dialect: str, endpoints: frozenset[str]) -> Executable:
     """Upsert for rows built from ``endpoints``: their preferred columns win, others fill gaps.
 
     The WHERE clause makes an upsert that changes nothing write (and count) nothing.
     """
-    table = inverter_readings.name
-    distinct = distinct_op(txn)
-    set_: list[str] = []
-    changes: list[str] = []
+    statement = upsert(dialect, inverter_readings)
+    new, old = statement.excluded, inverter_readings.c
+    set_: dict[str, Any] = {}
+    changes: list[ColumnElement[bool]] = []
     for name in INVERTER_VALUES:
-        new, old = f"excluded.{name}", f"{table}.{name}"
         if INVERTER_PREFERRED.get(name) in endpoints:
-            set_.append(f"{name} = coalesce({new}, {old})")
-            changes.append(f"({new} IS NOT NULL AND {old} {distinct} {new})")
+            set_[name] = func.coalesce(new[name], old[name])
+            changes.append(and_(new[name].is_not(None), old[name].is_distinct_from(new[name])))
         else:
-            set_.append(f"{name} = coalesce({old}, {new})")
-            changes.append(f"({old} IS NULL AND {new} IS NOT NULL)")
-    return f"{_conflict(INVERTER_KEY)} DO UPDATE SET {', '.join(set_)} WHERE {' OR '.join(changes)}"
+            set_[name] = func.coalesce(old[name], new[name])
+            changes.append(and_(old[name].is_(None), new[name].is_not(None)))
+    return statement.on_conflict_do_update(
+        index_elements=INVERTER_KEY, set_=set_, where=or_(*changes)
+    )
 
 
 class ReadingBatch:
@@ -228,27 +215,22 @@ def write_readings(txn: Txn, groups: Sequence[RecordGroup]) -> ReadingCounts:
 def _write_system(
     txn: Txn, systems: dict[tuple[Any, ...], SystemReading], counts: ReadingCounts
 ) -> None:
-    """One INSERT ... RETURNING per page of readings: the new ids key their phase rows."""
-    instant = txn.instant
-    rows: list[tuple[Any, ...]] = []
-    by_stored_key: dict[tuple[Any, ...], SystemReading] = {}
-    for (gid, source, measurement, measured_at), reading in systems.items():
-        at = instant(measured_at)
-        by_stored_key[(gid, source, measurement, at)] = reading
-        rows.append((gid, source, measurement, at, *_system_values(reading), flag_bits(reading)))
-    inserted = insert_returning(
-        txn,
-        system_readings,
-        SYSTEM_COLUMNS,
-        rows,
-        f"{_conflict(SYSTEM_KEY)} DO NOTHING RETURNING id, {', '.join(SYSTEM_KEY)}",
-    )
+    """One INSERT ... RETURNING for the readings: the new ids key their phase rows."""
+    rows = [
+        dict(zip(SYSTEM_COLUMNS, (*key, *_system_values(reading), flag_bits(reading)), strict=True))
+        for key, reading in systems.items()
+    ]
+    statement = insert_new(txn.dialect, system_readings, SYSTEM_KEY, ("id", *SYSTEM_KEY))
+    inserted = txn.conn.execute(statement, rows).all()
     counts.system_readings += len(inserted)
-    phases: list[tuple[Any, ...]] = []
-    for reading_id, *key in inserted:
-        for phase in by_stored_key[tuple(key)].phases:
-            phases.append((reading_id, phase.phase, *_phase_values(phase)))
-    counts.phase_readings += insert_rows(txn, phase_readings, PHASE_COLUMNS, phases, _PHASE_TAIL)
+    phases = [
+        dict(zip(PHASE_COLUMNS, (reading_id, phase.phase, *_phase_values(phase)), strict=True))
+        for reading_id, *key in inserted
+        for phase in systems[tuple(key)].phases
+    ]
+    counts.phase_readings += txn.written(
+        insert_new(txn.dialect, phase_readings, PHASE_COLUMNS[:2]), phases
+    )
 
 
 def _write_meters(
@@ -256,14 +238,13 @@ def _write_meters(
 ) -> None:
     ids, created = meter_ids(txn, gateway_id, {r.eid for r in readings})
     counts.meters += created
-    instant = txn.instant
-    rows: dict[tuple[int, int, datetime], tuple[Any, ...]] = {}
+    rows: dict[tuple[int, int, datetime], dict[str, Any]] = {}
     for reading in readings:
         key = (ids[reading.eid], reading.channel, reading.measured_at)
         if key not in rows:
-            rows[key] = (key[0], key[1], instant(key[2]), *_meter_values(reading))
-    counts.meter_readings += insert_rows(
-        txn, meter_readings, METER_COLUMNS, list(rows.values()), _METER_TAIL
+            rows[key] = dict(zip(METER_COLUMNS, (*key, *_meter_values(reading)), strict=True))
+    counts.meter_readings += txn.written(
+        insert_new(txn.dialect, meter_readings, METER_KEY), list(rows.values())
     )
 
 
@@ -275,7 +256,6 @@ def _write_inverters(
 ) -> None:
     # Both endpoints usually come in the same poll: merge them here, by the same rule the
     # upsert applies, so the row is written once (on PostgreSQL an update is a new tuple).
-    instant = txn.instant
     merged: dict[tuple[int, datetime], tuple[list[Any], set[str]]] = {}
     # The last values merged per (row, endpoint): the same report seen again in a later
     # poll (inverters report every 5 minutes) merges to no change, so it is skipped.
@@ -296,13 +276,9 @@ def _write_inverters(
         for i, value in enumerate(new):
             if value is not None and (values[i] is None or _INVERTER_WINS[i] == endpoint):
                 values[i] = value
-    by_sources: dict[frozenset[str], list[tuple[Any, ...]]] = {}
+    by_sources: dict[frozenset[str], list[dict[str, Any]]] = {}
     for (inverter_id, reported_at), (values, sources) in merged.items():
-        by_sources.setdefault(frozenset(sources), []).append(
-            (inverter_id, instant(reported_at), *values)
-        )
+        row = dict(zip(INVERTER_COLUMNS, (inverter_id, reported_at, *values), strict=True))
+        by_sources.setdefault(frozenset(sources), []).append(row)
     for endpoints, rows in sorted(by_sources.items(), key=lambda item: sorted(item[0])):
-        tail = _inverter_statement(txn, endpoints)
-        counts.inverter_readings += insert_rows(
-            txn, inverter_readings, INVERTER_COLUMNS, rows, tail
-        )
+        counts.inverter_readings += txn.written(_inverter_upsert(txn.dialect, endpoints), rows)

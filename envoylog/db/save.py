@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
+
 from envoylog.db.devices import (
     Event,
     apply_poll,
@@ -21,8 +23,7 @@ from envoylog.db.devices import (
 )
 from envoylog.db.models import poll_endpoints, polls, raw_bodies
 from envoylog.db.readings import ReadingBatch, ReadingCounts, RecordGroup
-from envoylog.db.sql import insert_returning, insert_rows
-from envoylog.db.store import StaleCache, Store, Txn
+from envoylog.db.store import StaleCache, Store, Txn, insert_new
 from envoylog.errors import DatabaseUnavailable, StorageError
 from envoylog.records import GatewayInfo, HomeInfo, MeterConfig, PollResult
 
@@ -134,43 +135,40 @@ def _save(txn: Txn, batch: Sequence[PollResult]) -> SaveSummary:
     return summary
 
 
-POLL_COLUMNS = ("gateway_id", "started_at", "finished_at", "status")
-ENDPOINT_COLUMNS = ("poll_id", "endpoint", "http_status", "duration_ms", "error", "parse_failed")
-BODY_COLUMNS = ("poll_id", "endpoint", "fetched_at", "content_type", "body_zlib", "expires_at")
-
-
 def _insert_polls(
     txn: Txn, gateway_id: int, group: list[PollResult]
 ) -> list[tuple[int, PollResult]]:
     """Insert the polls not stored yet; return (id, poll) of those, oldest first."""
-    instant = txn.instant
-    unique: dict[Any, PollResult] = {}  # stored started_at -> poll
+    unique: dict[datetime, PollResult] = {}  # started_at (the same instant in any zone) -> poll
     for poll in group:
-        unique.setdefault(instant(poll.started_at), poll)
+        unique.setdefault(poll.started_at, poll)
     rows = [
-        (gateway_id, started_at, instant(poll.finished_at), poll.status.value)
+        {
+            "gateway_id": gateway_id,
+            "started_at": started_at,
+            "finished_at": poll.finished_at,
+            "status": poll.status.value,
+        }
         for started_at, poll in unique.items()
     ]
-    inserted = insert_returning(
-        txn,
-        polls,
-        POLL_COLUMNS,
-        rows,
-        "ON CONFLICT (gateway_id, started_at) DO NOTHING RETURNING id, started_at",
-    )
+    statement = insert_new(txn.dialect, polls, ("gateway_id", "started_at"), ("id", "started_at"))
+    inserted = txn.conn.execute(statement, rows).all()
     return sorted(
         ((poll_id, unique[started_at]) for poll_id, started_at in inserted),
         key=lambda item: item[1].started_at,
     )
 
 
+_ENDPOINT_INSERT = insert(poll_endpoints)
+_BODY_INSERT = insert(raw_bodies)
+
+
 def _insert_endpoints(txn: Txn, stored: list[tuple[int, PollResult]], summary: SaveSummary) -> None:
     options = txn.store.options
     keep_bodies = options.raw_body_days > 0
     lifetime = txn.store.raw_body_lifetime
-    instant = txn.instant
-    endpoint_rows: list[tuple[Any, ...]] = []
-    body_rows: list[tuple[Any, ...]] = []
+    endpoint_rows: list[dict[str, Any]] = []
+    body_rows: list[dict[str, Any]] = []
     for poll_id, poll in stored:
         seen: set[str] = set()
         for result in poll.endpoints:
@@ -180,25 +178,27 @@ def _insert_endpoints(txn: Txn, stored: list[tuple[int, PollResult]], summary: S
             seen.add(name)
             failed = result.parse_failed
             endpoint_rows.append(
-                (poll_id, name, result.http_status, result.duration_ms, result.error, failed)
+                {
+                    "poll_id": poll_id,
+                    "endpoint": name,
+                    "http_status": result.http_status,
+                    "duration_ms": result.duration_ms,
+                    "error": result.error,
+                    "parse_failed": failed,
+                }
             )
             if result.body is None or not (failed or keep_bodies):
                 continue
             body_rows.append(
-                (
-                    poll_id,
-                    name,
-                    instant(result.fetched_at),
-                    result.content_type,
-                    zlib.compress(result.body, options.zlib_level),
+                {
+                    "poll_id": poll_id,
+                    "endpoint": name,
+                    "fetched_at": result.fetched_at,
+                    "content_type": result.content_type,
+                    "body_zlib": zlib.compress(result.body, options.zlib_level),
                     # A body no parser understood is kept until a fixed parser has read it.
-                    None if failed else instant(result.fetched_at + lifetime),
-                )
+                    "expires_at": None if failed else result.fetched_at + lifetime,
+                }
             )
-    summary.poll_endpoints += insert_rows(
-        txn,
-        poll_endpoints,
-        ENDPOINT_COLUMNS,
-        endpoint_rows,
-    )
-    summary.raw_bodies += insert_rows(txn, raw_bodies, BODY_COLUMNS, body_rows)
+    summary.poll_endpoints += txn.written(_ENDPOINT_INSERT, endpoint_rows)
+    summary.raw_bodies += txn.written(_BODY_INSERT, body_rows)

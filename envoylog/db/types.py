@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -70,22 +69,3 @@ def stored_instant(value: Any) -> datetime:
 def sqlite_text(value: datetime) -> str:
     """Format an aware instant the way the SQLite columns hold it."""
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
-
-
-def instant_converter(dialect: str) -> Callable[[datetime], Any]:
-    """A function giving the stored form of an aware instant, each distinct value formatted once.
-
-    Naive datetimes are refused (:class:`NaiveInstant`), as :class:`UTCDateTime` does.
-    """
-    memo: dict[datetime, Any] = {}
-    sqlite = dialect == "sqlite"
-
-    def convert(value: datetime) -> Any:
-        stored = memo.get(value)
-        if stored is None:
-            if value.tzinfo is None:
-                raise NaiveInstant(value)
-            stored = memo[value] = sqlite_text(value) if sqlite else value
-        return stored
-
-    return convert

@@ -81,8 +81,14 @@ def load_window(
     meter_of: dict[CounterSource, int],
     lo: datetime,
     hi: datetime,
+    *,
+    inverters: bool = True,
 ) -> Window:
-    """Read the chosen series around [lo, hi) and run each through the counter engine."""
+    """Read the chosen series around [lo, hi) and run each through the counter engine.
+
+    ``inverters=False`` leaves the microinverters' own series out unless production
+    comes from them (the gateway's figures alone, at a fraction of the cost).
+    """
     wlo, whi = lo - MARGIN, hi + MARGIN
     meter_cache: dict[int, list[sql.MeterPoint]] = {}
 
@@ -92,8 +98,9 @@ def load_window(
             meter_cache[meter_id] = sql.meter_series(conn, meter_id, wlo, whi)
         return meter_cache[meter_id]
 
-    inverter_days = _inverters(conn, gateway_id, wlo, whi)
     production = choices[Flow.PRODUCTION].source
+    wanted = inverters or production is CounterSource.INVERTER_LIFETIMES
+    inverter_days = _inverters(conn, gateway_id, wlo, whi) if wanted else {}
     watts: list[tuple[datetime, float]] = []
     if production is CounterSource.PRODUCTION_CT:
         watts = [(p.at, p.watts) for p in meter(production) if p.watts is not None]

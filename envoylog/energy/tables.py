@@ -16,7 +16,7 @@ from envoylog.energy.series import Run, Window
 
 Slot = PeriodEnergy | None  # None: no reading of the flow touches the period
 
-_WH_COLUMNS = {
+WH_COLUMNS = {
     Flow.PRODUCTION: "production_wh",
     Flow.CONSUMPTION: "consumption_wh",
     Flow.IMPORT: "import_wh",
@@ -24,7 +24,7 @@ _WH_COLUMNS = {
     Flow.CHARGE: "battery_charge_wh",
     Flow.DISCHARGE: "battery_discharge_wh",
 }
-SUMMED = (*_WH_COLUMNS.values(), "net_grid_wh", "self_consumption_wh", "estimated_wh")
+SUMMED = (*WH_COLUMNS.values(), "net_grid_wh", "self_consumption_wh", "estimated_wh")
 SOURCES = ("production_source", "consumption_source", "grid_source", "battery_source")
 
 
@@ -57,7 +57,7 @@ def gateway_rows(
     hi: datetime,
     computed_at: datetime,
 ) -> list[dict[str, Any]]:
-    """One row per local period of [lo, hi): energy per flow, figures, peak, coverage."""
+    """One row per local period of [lo, hi) that a reading touches: energy, figures, peak."""
     spans = periods(lo, hi, zone, resolution)
     polls = poll_coverage(window.inverter_polls, zone, resolution, lo, hi)
     slots: dict[Flow, list[Slot]] = {}
@@ -78,6 +78,8 @@ def gateway_rows(
     rows = []
     for index, span in enumerate(spans):
         values = {f: slots[f][index] if f in slots else None for f in Flow}
+        if all(v is None for v in values.values()):
+            continue  # no reading touches the period: no row, rather than a row of blanks
         wh = {f: None if v is None else v.wh for f, v in values.items()}
         figures = derived_figures(
             production_wh=wh[Flow.PRODUCTION],
@@ -93,7 +95,7 @@ def gateway_rows(
         a = bisect.bisect_left(instants, span.start_utc)
         b = bisect.bisect_left(instants, span.end_utc)
         peak = max((w for _, w in watts[a:b]), default=None)
-        row: dict[str, Any] = {col: wh[flow] for flow, col in _WH_COLUMNS.items()}
+        row: dict[str, Any] = {col: wh[flow] for flow, col in WH_COLUMNS.items()}
         row.update(
             net_grid_wh=figures.net_grid_wh,
             self_consumption_wh=figures.self_consumption_wh,
@@ -115,7 +117,7 @@ def gateway_rows(
 def inverter_rows(
     window: Window, *, zone: str, lo: datetime, hi: datetime, computed_at: datetime
 ) -> list[dict[str, Any]]:
-    """One row per microinverter and local day: energy, peak power, coverage, how obtained."""
+    """One row per microinverter and local day logged: energy, peak power, coverage, source."""
     spans = periods(lo, hi, zone, Resolution.DAY)
     polls = poll_coverage(window.inverter_polls, zone, Resolution.DAY, lo, hi)
     rows = []
@@ -125,8 +127,10 @@ def inverter_rows(
         instants = [at for at, _ in day.watts]
         for index, span in enumerate(spans):
             slot = energy[index]
+            if slot is None and polls[index] == 0:
+                continue  # neither a report nor a poll touches the day: no row
             # Asleep (no report) while the logger watched: no energy, known.
-            wh = slot.wh if slot is not None else (0.0 if polls[index] > 0 else None)
+            wh = slot.wh if slot is not None else 0.0
             a = bisect.bisect_left(instants, span.start_utc)
             b = bisect.bisect_left(instants, span.end_utc)
             rows.append(
@@ -184,6 +188,8 @@ def split_run(
         for k in range(a, len(spans)):
             if spans[k].start_utc >= last:
                 break
+            if spans[k].end_utc <= first:
+                continue  # the intervals start after this period: they do not touch it
             part, before = parts[k], total[k]
             if before is None:
                 total[k] = part

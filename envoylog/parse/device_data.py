@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from envoylog.parse.body import Doc, Irregular, Obj, instant, numbers, plain_dicts
+from envoylog.parse import bounds
+from envoylog.parse.body import Doc, Obj
 from envoylog.parse.context import ParseContext
 from envoylog.records import DeviceType, Inverter, InverterReading, Record
 
 DEVICE_DATA_PATH = "/ivp/pdm/device_data"
 
 JOULES_PER_WH = 3600.0
-_PCU = DeviceType.PCU  # enum member lookups are slow on Python 3.11; these run per device
 _KINDS = {"pcu": DeviceType.PCU, "acb": DeviceType.ACB}
-_OTHER = DeviceType.OTHER
-# lastReading keys in the order the checked reader reads them.
-_LAST_KEYS = (
-    "endDate",
-    "duration",
-    "joulesProduced",
-    "dcVoltageINmV",
-    "dcCurrentINmA",
-    "acVoltageINmV",
-    "acFrequencyINmHz",
-    "channelTemp",
-)
-# (serial, reported_at, then the _LAST_KEYS numbers after endDate, lifetime joules, max watts)
-_Report = tuple[str, datetime, list[float | None], float | None, float | None]
 
 
 def parse_device_data(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
@@ -40,89 +24,41 @@ def parse_device_data(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
     """
     doc = Doc(DEVICE_DATA_PATH, body)
     data = doc.json_object()
+    doc.count("body", sum(isinstance(value, dict) for value in data.data.values()), "devices")
     records: list[Record] = []
     for key, value in data.data.items():
         if not isinstance(value, dict):
             if key.isdigit():
                 doc.fail(f"body[{key!r}]: expected a device object, got {type(value).__name__}")
             continue
-        try:
-            device = _quick_device(doc, value)
-        except Irregular:
-            device = _checked_device(doc.as_obj(value, f"body[{key!r}]"))
+        device = _device(doc.as_obj(value, f"body[{key!r}]"), ctx)
         if device is None:
             continue
-        serial, kind, active, report = device
-        records.append(Inverter(serial=serial, device_type=kind, active=active))
-        if report is not None:
-            records.append(_reading(*report))
+        inverter, reading = device
+        records.append(inverter)
+        if reading is not None:
+            records.append(reading)
     if not records and "deviceCount" not in data:
         doc.fail("no devices and no deviceCount")
     return tuple(records)
 
 
-_Device = tuple[str, DeviceType, bool | None, _Report | None]
-
-
-def _quick_device(doc: Doc, device: dict[str, object]) -> _Device | None:
-    name = device.get("devName")
-    serial = device.get("sn")
-    if type(name) is not str or type(serial) is not str or not name.strip() or not serial.strip():
-        raise Irregular
-    if name == "eim":
-        return None
-    active = device.get("active")
-    gone = device.get("modGone")
-    if not (active is None or type(active) is bool) or not (gone is None or type(gone) is bool):
-        raise Irregular
-    if gone:
-        active = False
-    kind = _KINDS.get(name, _OTHER)
-    if kind is not _PCU:
-        return serial, kind, active, None
-    channels = plain_dicts(device.get("channels"))
-    last = channels[0].get("lastReading") if channels else None
-    if last is None:
-        return serial, kind, active, None
-    if type(last) is not dict:
-        raise Irregular
-    if not last:
-        return serial, kind, active, None
-    end, *values = numbers(last, _LAST_KEYS)
-    reported_at = instant(doc, end)
-    if reported_at is None:
-        return serial, kind, active, None
-    duration, joules = values[0], values[1]
-    if duration is None or joules is None or duration < 0:
-        raise Irregular
-    lifetime = channels[0].get("lifetime")
-    watts = channels[0].get("watts")
-    if lifetime is None:
-        lifetime = {}
-    if watts is None:
-        watts = {}
-    if type(lifetime) is not dict or type(watts) is not dict:
-        raise Irregular
-    (lifetime_joules,) = numbers(lifetime, ("joulesProduced",))
-    (max_watts,) = numbers(watts, ("max",))
-    return serial, kind, active, (serial, reported_at, values, lifetime_joules, max_watts)
-
-
-def _checked_device(device: Obj) -> _Device | None:
+def _device(device: Obj, ctx: ParseContext) -> tuple[Inverter, InverterReading | None] | None:
+    """A listed device and, for a microinverter that reported, its last report."""
     name = device.str_("devName")
-    serial = device.str_("sn")
+    serial = device.str_("sn", most=bounds.SERIAL_CHARS)
     if name == "eim":
         return None
-    kind = _KINDS.get(name, _OTHER)
+    kind = _KINDS.get(name, DeviceType.OTHER)
     active = device.opt_bool("active")
     # Removed inverters stay listed, flagged modGone, with an empty lastReading.
     if device.opt_bool("modGone"):
         active = False
-    report = _checked_report(device, serial) if kind is _PCU else None
-    return serial, kind, active, report
+    reading = _last_report(device, serial, ctx) if kind is DeviceType.PCU else None
+    return Inverter(serial=serial, device_type=kind, active=active), reading
 
 
-def _checked_report(device: Obj, serial: str) -> _Report | None:
+def _last_report(device: Obj, serial: str, ctx: ParseContext) -> InverterReading | None:
     channels = device.opt_objects("channels")
     if not channels:
         return None
@@ -133,39 +69,36 @@ def _checked_report(device: Obj, serial: str) -> _Report | None:
     reported_at = last.epoch("endDate")
     if reported_at is None:
         return None
+    where = f"{last.where}.endDate"
+    device.doc.on_time(where, reported_at, ctx.fetched_at, request_time=False)
     duration = last.num("duration")
     if duration < 0:
         device.doc.fail(f"{last.where}.duration: {duration} is negative")
     joules = last.num("joulesProduced")
+    dc_mv, dc_ma, ac_mv, ac_mhz = (
+        last.opt_num(key)
+        for key in ("dcVoltageINmV", "dcCurrentINmA", "acVoltageINmV", "acFrequencyINmHz")
+    )
     lifetime = channel.opt_obj("lifetime")
     lifetime_joules = lifetime.opt_num("joulesProduced") if lifetime else None
     watts = channel.opt_obj("watts")
-    max_watts = watts.opt_num("max") if watts else None
-    values = [duration, joules, *(last.opt_num(key) for key in _LAST_KEYS[3:])]
-    return serial, reported_at, values, lifetime_joules, max_watts
-
-
-def _reading(
-    serial: str,
-    reported_at: datetime,
-    values: list[float | None],
-    lifetime_joules: float | None,
-    max_watts: float | None,
-) -> InverterReading:
-    duration, joules, dc_mv, dc_ma, ac_mv, ac_mhz, temperature = values
-    assert duration is not None and joules is not None  # required by both readers
-    return InverterReading(
+    reading = InverterReading(
         serial=serial,
         reported_at=reported_at,
         # watts.now is rounded; the interval's joules give the exact average power.
         watts=joules / duration if duration > 0 else None,
-        max_watts=max_watts,
+        max_watts=watts.opt_num("max") if watts else None,
         interval_s=duration,
         wh_interval=joules / JOULES_PER_WH,
         wh_lifetime=lifetime_joules / JOULES_PER_WH if lifetime_joules is not None else None,
-        dc_voltage_v=dc_mv / 1000 if dc_mv is not None else None,
-        dc_current_a=dc_ma / 1000 if dc_ma is not None else None,
-        ac_voltage_v=ac_mv / 1000 if ac_mv is not None else None,
-        ac_frequency_hz=ac_mhz / 1000 if ac_mhz is not None else None,
-        temperature_c=temperature,
+        dc_voltage_v=_milli(dc_mv),
+        dc_current_a=_milli(dc_ma),
+        ac_voltage_v=_milli(ac_mv),
+        ac_frequency_hz=_milli(ac_mhz),
+        temperature_c=last.opt_num("channelTemp"),
     )
+    return device.doc.plausible(device.where, reading)
+
+
+def _milli(value: float | None) -> float | None:
+    return value / 1000 if value is not None else None

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import NoReturn
-from xml.parsers import expat
+from typing import Any
 from xml.parsers.expat import ExpatError
 
+import xmltodict
+
+from envoylog.parse import bounds
 from envoylog.parse.body import Doc, to_utc
 from envoylog.parse.context import ParseContext
 from envoylog.records import GatewayInfo, HomeInfo, Record
@@ -22,20 +24,23 @@ _BOOLS = {"true": True, "false": False, "1": True, "0": False}
 def parse_info(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
     """Parse /info XML into the gateway's serial, firmware, part number and capabilities."""
     doc = Doc(INFO_PATH, body)
+    doc.refuse_beyond(bounds.MAX_XML_TAGS, "XML tags", b"<")
     doc.text()
-    info = _InfoReader()
     try:
-        info.read(body)
+        # disable_entities (the default, said aloud): a DOCTYPE that declares entities is
+        # refused, so no entity expansion ("billion laughs") and no external entities.
+        parsed = xmltodict.parse(body, disable_entities=True)
     except (ExpatError, ValueError) as exc:
         doc.fail(f"not well-formed XML ({exc})")
-    if info.root != "envoy_info" or not info.root_has_children:
+    root = parsed.get("envoy_info")
+    if not isinstance(root, dict):
         doc.fail("no <envoy_info> root element")
-    if info.devices != 1 or not info.device_has_children:
+    device = root.get("device")
+    if not isinstance(device, dict):  # absent, empty, or a list of several
         doc.fail("no <device> element in <envoy_info>")
-    device, top = info.device, info.top
 
-    serial = device.get("sn")
-    software = device.get("software")
+    serial = _text(device, "sn")
+    software = _text(device, "software")
     if serial is None:
         doc.fail("<device> has no <sn>")
     if software is None:
@@ -43,8 +48,12 @@ def parse_info(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
     version = _SOFTWARE.fullmatch(software)
     if version is None:
         doc.fail(f"<software> {software[:20]!r} is not a firmware version")
+    part_number = _text(device, "pn")
+    doc.fits("<sn>", serial, bounds.SERIAL_CHARS)
+    doc.fits("<software>", version.group(1), bounds.FIRMWARE_CHARS)
+    doc.fits("<pn>", part_number or "", bounds.PART_NUMBER_CHARS)
 
-    epoch = top.get("time")
+    epoch = _text(root, "time")
     gateway_time = None
     if epoch is not None:
         try:
@@ -57,97 +66,28 @@ def parse_info(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
         GatewayInfo(
             serial=serial,
             firmware=version.group(1),
-            part_number=device.get("pn"),
+            part_number=part_number,
             metered=_flag(doc, device, "imeter"),
-            web_tokens=_flag(doc, top, "web-tokens"),
+            web_tokens=_flag(doc, root, "web-tokens"),
             gateway_time=gateway_time,
         ),
     )
 
 
-class _InfoReader:
-    """Read /info as xmltodict.parse did, keeping only what parse_info uses.
-
-    The same expat set-up (no namespace processing, entity declarations refused) accepts
-    and refuses the same documents. An element's text is its own character data,
-    stripped, None when blank; only the first element of a name counts, and the root and
-    <device> count as elements with children when they have attributes or child elements.
-    """
-
-    __slots__ = (
-        "_depth",
-        "_in_device",
-        "_outer",
-        "_text",
-        "device",
-        "device_has_children",
-        "devices",
-        "root",
-        "root_has_children",
-        "top",
-    )
-
-    def __init__(self) -> None:
-        self.root: str | None = None
-        self.root_has_children = False
-        self.devices = 0  # <device> elements in the root
-        self.device_has_children = False  # of the first <device>
-        self.top: dict[str, str | None] = {}  # root children: text of the first of each name
-        self.device: dict[str, str | None] = {}  # the same for the first <device>
-        self._depth = 0
-        self._in_device = False
-        self._text: list[str] = []  # character data of the innermost open element
-        self._outer: list[list[str]] = []  # the same for the elements around it
-
-    def read(self, body: bytes) -> None:
-        parser = expat.ParserCreate(None, None)
-        parser.ordered_attributes = True
-        parser.buffer_text = True
-        parser.StartElementHandler = self._start
-        parser.EndElementHandler = self._end
-        parser.CharacterDataHandler = self._characters
-        parser.EntityDeclHandler = _refuse_entities
-        parser.Parse(body, True)
-
-    def _start(self, name: str, attributes: list[str]) -> None:
-        self._depth += 1
-        depth = self._depth
-        if depth == 2:
-            self.root_has_children = True
-            if name == "device":
-                self.devices += 1
-                if self.devices == 1:
-                    self._in_device = True
-                    self.device_has_children = bool(attributes)
-        elif depth == 3 and self._in_device:
-            self.device_has_children = True
-        elif depth == 1:
-            self.root = name
-            self.root_has_children = bool(attributes)
-        self._outer.append(self._text)
-        self._text = []
-
-    def _characters(self, data: str) -> None:
-        self._text.append(data)
-
-    def _end(self, name: str) -> None:
-        depth = self._depth
-        if depth == 2:
-            if name not in self.top:
-                self.top[name] = "".join(self._text).strip() or None
-            self._in_device = False
-        elif depth == 3 and self._in_device and name not in self.device:
-            self.device[name] = "".join(self._text).strip() or None
-        self._depth = depth - 1
-        self._text = self._outer.pop()
-
-
-def _refuse_entities(*args: object) -> NoReturn:
-    raise ValueError("entities are disabled")
-
-
-def _flag(doc: Doc, node: dict[str, str | None], tag: str) -> bool | None:
+def _text(node: dict[str, Any], tag: str) -> str | None:
+    """The stripped text of the first <tag> in node, None when absent or blank."""
     value = node.get(tag)
+    if isinstance(value, list):  # repeated: the first counts
+        value = value[0]
+    if isinstance(value, dict):  # attributes or children: only its own text counts
+        value = value.get("#text")
+    if not isinstance(value, str):
+        return None
+    return value.strip() or None
+
+
+def _flag(doc: Doc, node: dict[str, Any], tag: str) -> bool | None:
+    value = _text(node, tag)
     if value is None:
         return None
     flag = _BOOLS.get(value.lower())
@@ -162,7 +102,7 @@ def parse_home(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
     data = doc.json_object()
     network = data.opt_obj("network")
     home = HomeInfo(
-        timezone=data.opt_str("timezone"),
+        timezone=data.opt_str("timezone", most=bounds.TIMEZONE_CHARS),
         software_build_at=data.epoch("software_build_epoch"),
         primary_interface=network.opt_str("primary_interface") if network else None,
         last_cloud_report_at=network.epoch("last_enlighten_report_time") if network else None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from envoylog.parse.body import Doc
+from envoylog.parse.bounds import plausible
 from envoylog.parse.context import ParseContext
 from envoylog.records import Measurement, ReadingFlag, Source, SystemReading
 
@@ -23,13 +24,15 @@ def legacy_page_reading(doc: Doc, ctx: ParseContext) -> SystemReading:
     if current is None or lifetime is None:
         doc.fail(f"{doc.html_problem()} without 'Currently' and 'Since Installation' figures")
     wh_lifetime = _value(lifetime)
-    return SystemReading(
-        source=Source.LEGACY_PAGE,
-        measurement=Measurement.PRODUCTION,
-        measured_at=ctx.fetched_at,
-        watts=_value(current),
-        wh_lifetime=wh_lifetime,
-        flags=(ReadingFlag.ZERO_LIFETIME,) if wh_lifetime == 0 else (),
+    return plausible(
+        SystemReading(
+            source=Source.LEGACY_PAGE,
+            measurement=Measurement.PRODUCTION,
+            measured_at=ctx.fetched_at,
+            watts=_value(current),
+            wh_lifetime=wh_lifetime,
+            flags=(ReadingFlag.ZERO_LIFETIME,) if wh_lifetime == 0 else (),
+        )
     )
 
 

@@ -5,16 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from envoylog.parse.body import (
-    Doc,
-    Irregular,
-    Obj,
-    instant,
-    numbers,
-    plain_dicts,
-    string,
-    whole,
-)
+from envoylog.parse import bounds
+from envoylog.parse.body import Doc, Obj
 from envoylog.parse.context import ParseContext
 from envoylog.parse.legacy_page import legacy_page_reading
 from envoylog.records import Measurement, PhaseValues, ReadingFlag, Record, Source, SystemReading
@@ -24,18 +16,6 @@ PRODUCTION_PATH = "/production"
 
 _SECTIONS = ("production", "consumption", "storage")
 _MEASUREMENTS = {m.value: m for m in Measurement}
-# Keys in the order the checked readers read them; the fast readers give the same lists.
-_METERED_KEYS = (
-    "readingTime",
-    "activeCount",
-    "whLifetime",
-    "rmsVoltage",
-    "wNow",
-    "apprntPwr",
-    "reactPwr",
-    "pwrFactor",
-    "rmsCurrent",
-)
 _LINE_KEYS = (
     "wNow",
     "whLifetime",
@@ -45,10 +25,6 @@ _LINE_KEYS = (
     "rmsVoltage",
     "rmsCurrent",
 )
-_BATTERY_KEYS = ("activeCount", "readingTime", "wNow", "whNow")
-# Enum member lookups are slow on Python 3.11, and these run per entry.
-_EIM, _INVERTERS, _ACB = Source.EIM, Source.INVERTERS, Source.ACB
-_PRODUCTION, _STORAGE = Measurement.PRODUCTION, Measurement.STORAGE
 
 
 def parse_production_json(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
@@ -67,66 +43,16 @@ def parse_production(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
 
 def production_readings(data: Obj, ctx: ParseContext) -> tuple[SystemReading, ...]:
     """Turn a production.json-shaped object into readings, one per (source, measurement)."""
-    doc = data.doc
     if "production" not in data:
-        doc.fail("no production[] list")
+        data.doc.fail("no production[] list")
     readings: dict[tuple[Source, Measurement], SystemReading] = {}
     for section in _SECTIONS:
-        entries = data.data.get(section)
-        if entries is None:
-            continue
-        for index, entry in enumerate(doc.dicts(entries, f"{data.where}.{section}")):
-            try:
-                reading = _quick_entry(doc, entry, section, ctx)
-            except Irregular:
-                checked = Obj(doc, entry, f"{data.where}.{section}[{index}]")
-                reading = _entry_reading(checked, section, ctx)
+        for entry in data.opt_objects(section):
+            reading = _entry_reading(entry, section, ctx)
             if reading is not None:
-                readings.setdefault((reading.source, reading.measurement), reading)
+                key = (reading.source, reading.measurement)
+                readings.setdefault(key, bounds.plausible(reading))
     return _flag_overwritten_total(readings)
-
-
-def _quick_entry(
-    doc: Doc, entry: dict[str, object], section: str, ctx: ParseContext
-) -> SystemReading | None:
-    kind = entry.get("type")
-    if type(kind) is not str or not kind.strip():
-        raise Irregular
-    if kind == "inverters" and section == "production":
-        return _quick_metered(doc, entry, _INVERTERS, _PRODUCTION, ctx)
-    if kind == "eim":
-        measurement = _eim_measurement(string(entry, "measurementType"), section)
-        if measurement is None:
-            return None
-        return _quick_metered(doc, entry, _EIM, measurement, ctx)
-    if kind == "acb" and section == "storage":
-        active, reading_time, watts, stored = numbers(entry, _BATTERY_KEYS)
-        active_count = whole(active)
-        if active_count == 0:
-            return None
-        if watts is None or stored is None:
-            raise Irregular
-        state = string(entry, "state")
-        return _battery(instant(doc, reading_time), active_count, watts, stored, state, ctx)
-    return None
-
-
-def _quick_metered(
-    doc: Doc,
-    entry: dict[str, object],
-    source: Source,
-    measurement: Measurement,
-    ctx: ParseContext,
-) -> SystemReading:
-    reading_time, active, *values = numbers(entry, _METERED_KEYS)
-    if values[0] is None or values[2] is None:  # whLifetime, wNow
-        raise Irregular
-    phases = tuple(
-        _phase(number, numbers(line, _LINE_KEYS))
-        for number, line in enumerate(plain_dicts(entry.get("lines")), start=1)
-    )
-    measured_at = instant(doc, reading_time)
-    return _metered(source, measurement, measured_at, whole(active), values, phases, ctx)
 
 
 def _entry_reading(entry: Obj, section: str, ctx: ParseContext) -> SystemReading | None:
@@ -139,12 +65,7 @@ def _entry_reading(entry: Obj, section: str, ctx: ParseContext) -> SystemReading
             return None
         return _metered_reading(entry, Source.EIM, measurement, ctx)
     if kind == "acb" and section == "storage":
-        active_count = entry.opt_int("activeCount")
-        if active_count == 0:
-            return None
-        measured_at = entry.epoch("readingTime")
-        watts, stored = entry.num("wNow"), entry.num("whNow")
-        return _battery(measured_at, active_count, watts, stored, entry.opt_str("state"), ctx)
+        return _battery_reading(entry, ctx)
     # Unknown entry types (future firmware) are left out rather than failing the whole body.
     return None
 
@@ -157,48 +78,28 @@ def _eim_measurement(declared: str | None, section: str) -> Measurement | None:
     # total or net consumption (on 4.x net can even mean import only), and list position
     # is not a reliable guide, so such an entry is left out rather than guessed.
     if section == "production":
-        return _PRODUCTION
+        return Measurement.PRODUCTION
     if section == "storage":
-        return _STORAGE
+        return Measurement.STORAGE
     return None
 
 
 def _metered_reading(
     entry: Obj, source: Source, measurement: Measurement, ctx: ParseContext
 ) -> SystemReading:
-    measured_at = entry.epoch("readingTime")
-    active_count = entry.opt_int("activeCount")
-    values: list[float | None] = [entry.num("whLifetime")]
+    """An inverters or eim entry: counter, power and the rest, with its phases (lines)."""
+    # An eim entry's readingTime is the request time; the inverters entry's the last report.
+    measured_at, flags = _instant(entry, ctx, request_time=source is Source.EIM)
+    active_count = _active_count(entry)
+    wh_lifetime, watts = entry.num("whLifetime"), entry.num("wNow")
+    voltage = entry.opt_num("rmsVoltage")
     lines = entry.opt_objects("lines")
-    values.append(entry.opt_num("rmsVoltage"))
-    values.append(entry.num("wNow"))
-    values.extend(entry.opt_num(key) for key in _METERED_KEYS[5:])
-    phases = tuple(
-        _phase(number, [line.opt_num(key) for key in _LINE_KEYS])
-        for number, line in enumerate(lines, start=1)
-    )
-    return _metered(source, measurement, measured_at, active_count, values, phases, ctx)
-
-
-def _metered(
-    source: Source,
-    measurement: Measurement,
-    measured_at: datetime | None,
-    active_count: int | None,
-    values: list[float | None],
-    phases: tuple[PhaseValues, ...],
-    ctx: ParseContext,
-) -> SystemReading:
-    """Build an inverters or eim reading from the _METERED_KEYS values after activeCount."""
-    wh_lifetime, voltage, watts, va, var, power_factor, current = values
-    flags = []
-    if measured_at is None:
-        # The inverters entry reads 0 at night (no report yet); old eim entries omit it.
-        measured_at = ctx.fetched_at
-        flags.append(ReadingFlag.NO_READING_TIME)
+    if len(lines) > bounds.MAX_PHASES:
+        entry.doc.fail(f"{entry.where}.lines: {len(lines)} phases; a gateway measures at most 3")
+    phases = tuple(_phase(number, line) for number, line in enumerate(lines, start=1))
     if len(phases) > 1 or (not phases and _site_phase_count(ctx) > 1):
         voltage = None  # the aggregate rmsVoltage is the sum of the phase voltages
-    if source is _EIM and active_count == 0:
+    if source is Source.EIM and active_count == 0:
         flags.append(ReadingFlag.CT_INACTIVE)
     if wh_lifetime == 0:
         flags.append(ReadingFlag.ZERO_LIFETIME)
@@ -209,18 +110,20 @@ def _metered(
         watts=watts,
         wh_lifetime=wh_lifetime,
         active_count=active_count,
-        va=va,
-        var=var,
-        power_factor=power_factor,
+        va=entry.opt_num("apprntPwr"),
+        var=entry.opt_num("reactPwr"),
+        power_factor=entry.opt_num("pwrFactor"),
         voltage_v=voltage,
-        current_a=current,
+        current_a=entry.opt_num("rmsCurrent"),
         phases=phases,
         flags=tuple(flags),
     )
 
 
-def _phase(number: int, values: list[float | None]) -> PhaseValues:
-    watts, wh_lifetime, va, var, power_factor, voltage, current = values
+def _phase(number: int, line: Obj) -> PhaseValues:
+    watts, wh_lifetime, va, var, power_factor, voltage, current = (
+        line.opt_num(key) for key in _LINE_KEYS
+    )
     return PhaseValues(
         phase=number,
         watts=watts,
@@ -233,30 +136,43 @@ def _phase(number: int, values: list[float | None]) -> PhaseValues:
     )
 
 
-def _battery(
-    measured_at: datetime | None,
-    active_count: int | None,
-    watts: float,
-    wh_stored: float,
-    state: str | None,
-    ctx: ParseContext,
-) -> SystemReading:
-    # Every production.json lists an all-zero acb entry (activeCount 0) when there is none;
-    # both readers leave that out before reading further.
-    flags: tuple[ReadingFlag, ...] = ()
-    if measured_at is None:
-        measured_at = ctx.fetched_at
-        flags = (ReadingFlag.NO_READING_TIME,)
+def _battery_reading(entry: Obj, ctx: ParseContext) -> SystemReading | None:
+    """An old AC battery (acb) entry; None for the all-zero one listed when there is none."""
+    active_count = _active_count(entry)
+    if active_count == 0:
+        # Every production.json lists an all-zero acb entry (activeCount 0) when there is none.
+        return None
+    measured_at, flags = _instant(entry, ctx, request_time=False)
+    watts, wh_stored = entry.num("wNow"), entry.num("whNow")
     return SystemReading(
-        source=_ACB,
-        measurement=_STORAGE,
+        source=Source.ACB,
+        measurement=Measurement.STORAGE,
         measured_at=measured_at,
         watts=watts,
         active_count=active_count,
         wh_stored=wh_stored,
-        state=state,
-        flags=flags,
+        state=entry.opt_str("state", most=bounds.STATE_CHARS),
+        flags=tuple(flags),
     )
+
+
+def _instant(
+    entry: Obj, ctx: ParseContext, *, request_time: bool
+) -> tuple[datetime, list[ReadingFlag]]:
+    """The entry's readingTime; the fetch time, flagged, when it gives none or a skewed one."""
+    at = entry.epoch("readingTime")
+    if at is None:
+        # The inverters entry reads 0 at night (no report yet); old eim entries omit it.
+        return ctx.fetched_at, [ReadingFlag.NO_READING_TIME]
+    if bounds.clock_skew(at, ctx.fetched_at, request_time=request_time) is not None:
+        # Kept out of energy (CLOCK_SKEW is untrusted): one series on two clocks, the
+        # gateway's and ours, could read the same energy twice where they meet.
+        return ctx.fetched_at, [ReadingFlag.CLOCK_SKEW]
+    return at, []
+
+
+def _active_count(entry: Obj) -> int | None:
+    return entry.opt_int("activeCount", most=bounds.MAX_DEVICES, what="a gateway's device count")
 
 
 def _site_phase_count(ctx: ParseContext) -> int:

@@ -6,13 +6,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from envoylog.client import GatewayClient, PinStore
+from envoylog.client import gateway_client
 from envoylog.config import GatewaySettings, Settings, credentials_for
 from envoylog.db import Writer, WriteResult, describe, open_store
 from envoylog.db.save import SaveSummary
 from envoylog.errors import DatabaseUnavailable
 from envoylog.oslimits import raise_open_files
-from envoylog.paths import pin_file, spool_dir, status_file
+from envoylog.paths import spool_dir, status_file
 from envoylog.poller import Clock, Fetcher, GatewayState, PollControl, poll_once, utc_now
 from envoylog.records import PollResult
 from envoylog.service import systemd
@@ -71,8 +71,8 @@ def gateway_job(
     gateway: GatewaySettings, settings: Settings, worker: StoreWorker, *, clock: Clock = utc_now
 ) -> GatewayJob:
     """Build the polling job (and its client) for one configured gateway."""
-    client = GatewayClient(
-        gateway.host, credentials=credentials_for(gateway), pin_store=PinStore(pin_file())
+    client = gateway_client(
+        gateway.host, credentials_for(gateway), deadline_s=gateway.request_deadline_s
     )
     quiet = None
     if settings.quiet_start != settings.quiet_end:

@@ -121,7 +121,7 @@ def render(report: Report) -> str:
             f"({other.directory})"
         )
     service = report.service
-    ours = service is not None and service.get("database_key") == report.database_key
+    ours = _ours(report)
     if service is None:
         lines.append("Service    no status file (not running, or another state folder)")
     elif not ours:
@@ -180,6 +180,12 @@ def render(report: Report) -> str:
     return "\n".join(lines)
 
 
+def _ours(report: Report) -> bool:
+    """Whether the service's status file is that of a service logging to this database."""
+    service = report.service
+    return service is not None and service.get("database_key") == report.database_key
+
+
 def _instant(value: object) -> datetime | None:
     try:
         return datetime.fromisoformat(value) if isinstance(value, str) else None
@@ -197,6 +203,55 @@ def _counts(service: dict[str, Any]) -> str:
         ("polls_dropped", "dropped from the full spool"),
     )
     return ", ".join(f"{int(service.get(key) or 0)} {label}" for key, label in names)
+
+
+def as_json(report: Report) -> dict[str, Any]:
+    """The status for machines (`envoylog status --json`): instants in ISO 8601 UTC, sizes in
+    bytes, ages in seconds; the running service's own status file under ``service``."""
+
+    def instant(moment: datetime | None) -> str | None:
+        return None if moment is None else moment.astimezone(UTC).isoformat()
+
+    def age(moment: datetime | None) -> float | None:
+        return None if moment is None else round((report.now - moment).total_seconds(), 1)
+
+    service = report.service if _ours(report) else None
+    live = (service or {}).get("gateways", {})
+    gateways = []
+    for g in report.gateways:
+        running: dict[str, Any] = next(
+            (v for v in live.values() if v.get("serial") == g.serial), {}
+        )
+        expires = report.token_expiry.get(g.name or "")
+        gateways.append(
+            {
+                "serial": g.serial,
+                "name": g.name,
+                "host": g.host,
+                "firmware": g.firmware,
+                "last_success_at": instant(g.last_success_at),
+                "last_success_age_s": age(g.last_success_at),
+                "last_poll_at": instant(g.last_poll_at),
+                "last_error": g.last_error,
+                "last_error_at": instant(g.last_error_at),
+                "readings_last_24h": g.readings_last_24h,
+                "token_expires_at": instant(expires) or running.get("token_expires_at"),
+                "consecutive_failures": running.get("consecutive_failures", 0),
+            }
+        )
+    return {
+        "now": instant(report.now),
+        "database": report.database,
+        "database_bytes": report.database_bytes,
+        "database_error": report.database_error,
+        "spool": {
+            "polls": report.spool_polls,
+            "bytes": report.spool_bytes,
+            "set_aside": report.set_aside,
+        },
+        "service": service,  # only the status file of a service logging to this database
+        "gateways": gateways,
+    }
 
 
 def _when(moment: datetime | None, now: datetime) -> str:

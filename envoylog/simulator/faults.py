@@ -95,8 +95,28 @@ KINDS = {
         ),
         FaultKind("firmware-change", "firmware TO from AT on", "at", ("to",), ("at", "to")),
         FaultKind("counter-reset", "lifetime counters restart from 0 at AT", "at", (), ("at",)),
+        FaultKind(
+            "trickle", "send the body one byte every SECONDS (default 1)", "seconds", ("seconds",)
+        ),
+        FaultKind(
+            "lying-length",
+            "declare a Content-Length longer than the body, send the body, then hold the "
+            "connection (up to 120 s)",
+            "rate",
+        ),
+        FaultKind("bad-chunk", "send the body chunked under a chunk size that is not hex", "rate"),
+        FaultKind(
+            "huge-body",
+            "a body of SIZE bytes (default 60000000) of [{},{},..., chunked, no length",
+            "size",
+            ("size",),
+        ),
     )
 }
+# Faults in how an answer is framed and sent, not in what it says (see serving.py).
+FRAMING = ("trickle", "lying-length", "bad-chunk", "huge-body")
+DEFAULT_TRICKLE_S = 1.0
+DEFAULT_HUGE_BYTES = 60_000_000
 COMMON_KEYS = ("rate", "path", "from", "until", "at", "for")
 
 
@@ -113,6 +133,7 @@ class Fault:
     seconds: float | None = None
     for_s: float | None = None
     to: str | None = None
+    size: int | None = None
 
     def window_has(self, now: float) -> bool:
         return (self.start is None or now >= self.start) and (self.end is None or now < self.end)
@@ -177,6 +198,10 @@ def parse_fault(spec: str, *, start: float, timezone: str, firmware: str) -> Fau
         fault = dataclasses.replace(fault, rate=rate)
     if "seconds" in args:
         fault = dataclasses.replace(fault, seconds=_duration(args["seconds"], spec))
+    if "size" in args:
+        if not args["size"].isdigit():
+            raise ConfigError(f"Fault {spec!r}: size must be a whole number of bytes.")
+        fault = dataclasses.replace(fault, size=int(args["size"]))
 
     def when(key: str) -> float | None:
         return _instant(args[key], spec, start=start, zone=zone) if key in args else None

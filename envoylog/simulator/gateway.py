@@ -143,7 +143,27 @@ class LiveResponder:
         slow = self.plan.hits("slow", now, path, count)
         delay = min(slow.seconds or 5.0, self.max_hang_s) if slow else 0.0
         reply = self._answer(method, target, path, authorization, now, count)
-        return Reply(reply.status, reply.headers, reply.body, delay_s=delay)
+        framing, argument = self._framing(now, path, count) if reply.status == 200 else ("", 0)
+        return Reply(
+            reply.status,
+            reply.headers,
+            reply.body,
+            delay_s=delay,
+            framing=framing,
+            framing_arg=argument,
+        )
+
+    def _framing(self, now: float, path: str, count: int) -> tuple[str, float]:
+        for name in fx.FRAMING:
+            fault = self.plan.hits(name, now, path, count)
+            if fault is None:
+                continue
+            if name == "trickle":
+                return name, fault.seconds or fx.DEFAULT_TRICKLE_S
+            if name == "huge-body":
+                return name, fault.size or fx.DEFAULT_HUGE_BYTES
+            return name, min(fx.DEFAULT_HANG_S, self.max_hang_s)
+        return "", 0.0
 
     def _headers(self, now: float, content_type: str) -> tuple[tuple[str, str], ...]:
         headers = [("Date", formatdate(now, usegmt=True)), ("Content-Type", content_type)]

@@ -5,9 +5,9 @@ the request path without the leading ``/`` and with ``/ ? = &`` replaced by ``_`
 ``<file>_log.json`` (optional) gives ``{"code": ..., "headers": {...}}``. The
 project's own ``sample_data/`` adds one key the real captures never have:
 ``"auth": "bearer"`` (answer 401 unless a bearer token is sent, as firmware >= 7
-does) or ``"auth": "digest"`` (HTTP Digest as user ``envoy`` with the last six
-digits of the serial, as firmware < 7 does for some endpoints); ``code`` is then
-the status of an authorised request.
+does; ``GET /__sim/token`` gives one) or ``"auth": "digest"`` (HTTP Digest as
+user ``envoy`` with the last six digits of the serial, as firmware < 7 does for
+some endpoints); ``code`` is then the status of an authorised request.
 """
 
 from __future__ import annotations
@@ -15,10 +15,14 @@ from __future__ import annotations
 import json
 import re
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from envoylog.errors import ConfigError
+from envoylog.errors import ConfigError, ParseError
+from envoylog.parse.context import ParseContext
+from envoylog.parse.info import parse_info
+from envoylog.records import GatewayInfo
 from envoylog.simulator.serving import (
     DIGEST_REALM,
     MAX_RECORDED_REQUESTS,
@@ -65,6 +69,7 @@ BEARER_401_BODY = (
     b"<center><h1>401 Authorization Required</h1></center>\n</body>\n</html>\n"
 )
 DIGEST_401_BODY = b"Error: 401"
+TOKEN_LIFE_S = 365 * 86400
 
 
 def file_name_for(target: str) -> str:
@@ -84,8 +89,12 @@ def guess_content_type(name: str, body: bytes) -> str:
 
 
 def _serial_of(folder: Path) -> str:
-    match = re.search(rb"<sn>\s*([^<\s]+)\s*</sn>", (folder / "info").read_bytes())
-    return match.group(1).decode("ascii", "replace") if match else ""
+    """The captured gateway's serial, "" when its /info cannot be read."""
+    try:
+        (info,) = parse_info((folder / "info").read_bytes(), ParseContext(datetime.now(UTC)))
+    except ParseError:
+        return ""
+    return info.serial if isinstance(info, GatewayInfo) else ""
 
 
 class CaptureFolder:
@@ -104,6 +113,11 @@ class CaptureFolder:
     def reply(self, method: str, target: str, authorization: str = "") -> Reply:
         """Answer one request the way the captured gateway did."""
         path, _, query = target.partition("?")
+        if path == "/__sim/token":  # any bearer token passes: one for `--token`, as --site gives
+            from envoylog.simulator.gateway import make_token  # gateway imports this module
+
+            token = make_token(_serial_of(self.folder), expires_at=time.time() + TOKEN_LIFE_S)
+            return Reply(200, (("Content-Type", "text/plain"),), token.encode())
         if path == "/auth/check_jwt":
             if authorization.startswith("Bearer "):
                 return Reply(200, (("Content-Type", "text/html"),), VALID_TOKEN_BODY)

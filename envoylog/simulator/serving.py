@@ -48,13 +48,20 @@ class RecordedRequest:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """What to send back; ``delay_s`` waits first, ``hang_s`` waits and then sends nothing."""
+    """What to send back; ``delay_s`` waits first, ``hang_s`` waits and then sends nothing.
+
+    ``framing`` names a fault in how the answer is sent (simulator.faults.FRAMING), with
+    its argument: seconds between bytes (trickle), seconds to hold (lying-length), bytes
+    (huge-body).
+    """
 
     status: int
     headers: tuple[tuple[str, str], ...]
     body: bytes
     delay_s: float = 0.0
     hang_s: float = 0.0
+    framing: str = ""
+    framing_arg: float = 0.0
 
 
 class Responder(Protocol):
@@ -118,10 +125,41 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response_only(reply.status)
         for key, value in reply.headers:
             self.send_header(key, value)
+        if reply.framing and send_body:
+            self._send_badly(reply)
+            return
         self.send_header("Content-Length", str(len(reply.body)))
         self.end_headers()
         if send_body:
             self.wfile.write(reply.body)
+
+    def _send_badly(self, reply: Reply) -> None:
+        """Send the body as a broken or hostile gateway would, then close."""
+        self.close_connection = True
+        body, stopping = reply.body, self.server.stopping
+        if reply.framing in ("bad-chunk", "huge-body"):
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            lying = reply.framing == "lying-length"
+            self.send_header("Content-Length", str(2 * len(body) + 1 if lying else len(body)))
+        self.end_headers()
+        if reply.framing == "bad-chunk":
+            self.wfile.write(b"zz\r\n" + body + b"\r\n0\r\n\r\n")
+        elif reply.framing == "lying-length":
+            self.wfile.write(body)
+            stopping.wait(reply.framing_arg)
+        elif reply.framing == "trickle":
+            for index in range(len(body)):
+                if stopping.wait(reply.framing_arg):
+                    return
+                self.wfile.write(body[index : index + 1])
+        else:  # huge-body: a JSON array that never seems to end
+            piece = b"[" + b"{}," * 21_845
+            for _ in range(int(reply.framing_arg) // len(piece)):
+                if stopping.is_set():
+                    return
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
 
     def log_message(self, format: str, *args: Any) -> None:
         level = logging.INFO if self.server.verbose else logging.DEBUG
@@ -242,6 +280,12 @@ def simulator_tls_context() -> ssl.SSLContext:
 def simulator_certificate_pem() -> str:
     """Return the simulator certificate (PEM), e.g. for certificate pinning tests."""
     return resources.files("envoylog.simulator").joinpath(CERT_FILE).read_text(encoding="ascii")
+
+
+def simulator_certificate_sha256() -> str:
+    """Return the SHA-256 of the simulator certificate, as certificate pinning records it."""
+    der = ssl.PEM_cert_to_DER_cert(simulator_certificate_pem())
+    return hashlib.sha256(der).hexdigest()
 
 
 class Served:

@@ -16,6 +16,7 @@ from benchmarks import (  # noqa: E402
     bench_fleet,
     bench_memory,
     bench_poll,
+    bench_report,
     bench_storage,
     bench_year,
     run,
@@ -60,6 +61,15 @@ def test_year_benchmark_rolls_up_exports_and_runs_the_naive_way() -> None:
     data = section.data["SQLite"]
     assert data["export_daily_rows"] >= 1
     assert data["naive"]["days"] >= 1
+
+
+def test_report_benchmark_sizes_and_times_the_report_and_now() -> None:
+    section = bench_report.run(quick=True, days=2)
+    data = section.data["SQLite"]
+    assert data["report_days"] == 3  # two days and the closing minute of a third
+    assert 1_000_000 < data["report_bytes"] < bench_report.BUDGET_BYTES
+    assert data["now_s"]["median"] > 0
+    assert data["now_flows"] == ["consumption", "net", "production"]
 
 
 def test_storage_benchmark_sizes_a_logged_site() -> None:

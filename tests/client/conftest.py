@@ -1,8 +1,8 @@
 """Fixtures for the HTTP client tests: mocked HTTP, a recording sleep, JWTs.
 
-`responses` mocks only requests, so tests that mock a gateway with it give the client
-a requests `session`; the default transport (envoylog.client.keepalive) is tested over real sockets
-in test_keepalive.py and test_pinning.py.
+`responses` mocks requests' adapters, so the client under test is the production one down
+to the socket; what only sockets show (keep-alive, deadlines, framing, pinning) is tested
+over real ones in test_transport.py and test_pinning.py.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import requests
 import responses
 from support import make_jwt
 
@@ -41,13 +40,6 @@ def sleep() -> RecordingSleep:
 def rsps() -> Iterator[responses.RequestsMock]:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
         yield mock
-
-
-@pytest.fixture
-def session() -> Iterator[requests.Session]:
-    """A requests Session for GatewayClient(session=...), so `rsps` sees its requests."""
-    with requests.Session() as gateway_session:
-        yield gateway_session
 
 
 @pytest.fixture(autouse=True)

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 import ssl
 import stat
-import subprocess
 import threading
 import warnings
 from collections.abc import Iterator
@@ -15,44 +12,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import requests
+from impostor import make_certificate, needs_openssl
 
 from envoylog.client import Credentials, GatewayClient, PinStore
-from envoylog.client.pinning import gateway_tls_context
+from envoylog.client.bounds import gateway_tls_context
 from envoylog.errors import CertificateMismatch
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("openssl") is None, reason="needs the openssl command to make certificates"
-)
-
-
-def make_certificate(folder: Path, name: str) -> tuple[Path, Path, str]:
-    """A self-signed EC certificate for 127.0.0.1: (cert, key, sha256 of its DER)."""
-    cert, key = folder / f"{name}.pem", folder / f"{name}.key"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
-    der = ssl.PEM_cert_to_DER_cert(cert.read_text())
-    return cert, key, hashlib.sha256(der).hexdigest()
+pytestmark = needs_openssl
 
 
 class FakeGateway(ThreadingHTTPServer):
@@ -174,22 +140,22 @@ def test_self_signed_certificate_raises_no_global_warning(gateway, tmp_path: Pat
 
 
 def test_every_gateway_shares_one_tls_context() -> None:
-    first = GatewayClient("https://192.0.2.1", credentials=Credentials())
-    second = GatewayClient("https://192.0.2.2", credentials=Credentials())
-
-    contexts = {id(client._conn.transport.tls_context) for client in (first, second)}
-
-    assert contexts == {id(gateway_tls_context())}
-
-
-def test_gateways_on_requests_sessions_share_the_tls_context_too() -> None:
-    sessions = [requests.Session(), requests.Session()]
-    for number, session in enumerate(sessions):
-        GatewayClient(f"https://192.0.2.{number}", credentials=Credentials(), session=session)
+    clients = [GatewayClient(f"https://192.0.2.{n}", credentials=Credentials()) for n in (1, 2)]
 
     contexts = {
-        id(session.get_adapter("https://x/").poolmanager.connection_pool_kw["ssl_context"])
-        for session in sessions
+        id(c._conn.session.get_adapter("https://x/").poolmanager.connection_pool_kw["ssl_context"])
+        for c in clients
     }
 
     assert contexts == {id(gateway_tls_context())}
+
+
+def test_commands_build_their_clients_through_the_pinning_factory() -> None:
+    package = Path(__file__).resolve().parents[2] / "envoylog"
+    outside = [
+        path.relative_to(package).as_posix()
+        for path in package.rglob("*.py")
+        if "GatewayClient(" in path.read_text() and path.parent.name != "client"
+    ]
+
+    assert outside == []  # every command goes through envoylog.client.gateway_client

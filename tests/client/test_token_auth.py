@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -23,23 +24,19 @@ def bearer(call: responses.Call) -> str | None:
     return call.request.headers.get("Authorization")
 
 
-def test_bearer_token_is_sent_over_https(rsps: responses.RequestsMock, session, jwt) -> None:
+def test_bearer_token_is_sent_over_https(rsps: responses.RequestsMock, jwt) -> None:
     token = jwt.make()
     rsps.get(READINGS, json=[])
 
-    GatewayClient(BASE, credentials=Credentials(token=token), session=session).get(
-        "/ivp/meters/readings"
-    )
+    GatewayClient(BASE, credentials=Credentials(token=token)).get("/ivp/meters/readings")
 
     assert bearer(rsps.calls[0]) == f"Bearer {token}"
 
 
-def test_token_is_never_sent_over_plain_http(rsps: responses.RequestsMock, session, jwt) -> None:
+def test_token_is_never_sent_over_plain_http(rsps: responses.RequestsMock, jwt) -> None:
     rsps.get("http://envoy.local/home", json={})
 
-    GatewayClient(
-        "http://envoy.local", credentials=Credentials(token=jwt.make()), session=session
-    ).get("/home")
+    GatewayClient("http://envoy.local", credentials=Credentials(token=jwt.make())).get("/home")
 
     assert bearer(rsps.calls[0]) is None
 
@@ -61,20 +58,18 @@ def test_token_sources_option_then_file_then_environment(
     assert env_only[0] is not None and env_only[0].reveal() == from_env
 
 
-def test_401_checks_the_token_once_and_retries(rsps: responses.RequestsMock, session, jwt) -> None:
+def test_401_checks_the_token_once_and_retries(rsps: responses.RequestsMock, jwt) -> None:
     rsps.get(READINGS, status=401)
     rsps.get(CHECK, body=b"<h2>Valid token.</h2>")
     rsps.get(READINGS, json=[])
-    client = GatewayClient(BASE, credentials=Credentials(token=jwt.make()), session=session)
+    client = GatewayClient(BASE, credentials=Credentials(token=jwt.make()))
 
     assert client.get("/ivp/meters/readings").status == 200
     assert [c.request.url for c in rsps.calls] == [READINGS, CHECK, READINGS]
     assert bearer(rsps.calls[1]) == bearer(rsps.calls[0])
 
 
-def test_refused_token_is_refreshed_from_enlighten(
-    rsps: responses.RequestsMock, session, jwt
-) -> None:
+def test_refused_token_is_refreshed_from_enlighten(rsps: responses.RequestsMock, jwt) -> None:
     old, new = jwt.make(timedelta(days=-1)), jwt.make()
     rsps.get(READINGS, status=401)
     rsps.get(CHECK, status=401)
@@ -86,9 +81,7 @@ def test_refused_token_is_refreshed_from_enlighten(
     credentials = Credentials(
         token=old, enlighten_username="me@example.com", enlighten_password="hunter2"
     )
-    client = GatewayClient(
-        BASE, credentials=credentials, cloud_session=requests.Session(), session=session
-    )
+    client = GatewayClient(BASE, credentials=credentials)
 
     assert client.get("/ivp/meters/readings").status == 200
     assert bearer(rsps.calls[-1]) == f"Bearer {new}"
@@ -98,13 +91,11 @@ def test_refused_token_is_refreshed_from_enlighten(
 
 
 def test_refused_token_without_enlighten_is_an_auth_error(
-    rsps: responses.RequestsMock, session, jwt
+    rsps: responses.RequestsMock, jwt
 ) -> None:
     rsps.get(READINGS, status=401)
     rsps.get(CHECK, status=401)
-    client = GatewayClient(
-        BASE, credentials=Credentials(token=jwt.make(timedelta(days=-3))), session=session
-    )
+    client = GatewayClient(BASE, credentials=Credentials(token=jwt.make(timedelta(days=-3))))
 
     with pytest.raises(AuthError) as caught:
         client.get("/ivp/meters/readings")
@@ -116,12 +107,10 @@ def test_refused_token_without_enlighten_is_an_auth_error(
     assert "ENVOYLOG_TOKEN" in message
 
 
-def test_check_jwt_is_not_repeated_for_a_refused_token(
-    rsps: responses.RequestsMock, session, jwt
-) -> None:
+def test_check_jwt_is_not_repeated_for_a_refused_token(rsps: responses.RequestsMock, jwt) -> None:
     rsps.get(READINGS, status=401)
     rsps.get(CHECK, status=401)
-    client = GatewayClient(BASE, credentials=Credentials(token=jwt.make()), session=session)
+    client = GatewayClient(BASE, credentials=Credentials(token=jwt.make()))
 
     for _ in range(2):
         with pytest.raises(AuthError):
@@ -130,18 +119,16 @@ def test_check_jwt_is_not_repeated_for_a_refused_token(
     assert [c.request.url for c in rsps.calls].count(CHECK) == 1
 
 
-def test_401_without_a_token_says_one_is_needed(rsps: responses.RequestsMock, session) -> None:
+def test_401_without_a_token_says_one_is_needed(rsps: responses.RequestsMock) -> None:
     rsps.get(READINGS, status=401)
 
     with pytest.raises(
         AuthError, match=r"needs a token .* fetch one with `envoylog token .* or ENVOYLOG_TOKEN\.$"
     ):
-        GatewayClient(BASE, session=session).get("/ivp/meters/readings")
+        GatewayClient(BASE).get("/ivp/meters/readings")
 
 
-def test_failed_refresh_is_not_retried_within_the_hour(
-    rsps: responses.RequestsMock, session, jwt
-) -> None:
+def test_failed_refresh_is_not_retried_within_the_hour(rsps: responses.RequestsMock, jwt) -> None:
     rsps.get(READINGS, status=401)
     rsps.get(f"{BASE}/info", body=jwt.info_xml)
     rsps.post(LOGIN_URL, status=401, json={"message": "Login failed"})
@@ -150,9 +137,7 @@ def test_failed_refresh_is_not_retried_within_the_hour(
     client = GatewayClient(
         BASE,
         credentials=credentials,
-        cloud_session=requests.Session(),
         clock=lambda: now[0],
-        session=session,
     )
 
     with pytest.raises(TokenError, match="Enlighten refused the login"):
@@ -187,3 +172,22 @@ def test_malformed_token_is_refused_at_start(jwt) -> None:
         GatewayClient(BASE, credentials=Credentials(token="not-a-jwt-secret"))
 
     assert "not-a-jwt-secret" not in str(caught.value)
+
+
+def test_a_slow_token_fetch_leaves_the_gateway_requests_a_deadline_of_their_own(
+    rsps: responses.RequestsMock, jwt
+) -> None:
+    def slow_login(request: requests.PreparedRequest) -> tuple[int, dict[str, str], bytes]:
+        time.sleep(0.6)  # the cloud takes longer than the gateway's whole deadline
+        return 200, {}, b'{"session_id": "abc"}'
+
+    rsps.get(READINGS, status=401)
+    rsps.get(f"{BASE}/info", body=jwt.info_xml)
+    rsps.add_callback(responses.POST, LOGIN_URL, callback=slow_login)
+    rsps.post(TOKEN_URL, body=jwt.make())
+    rsps.get(CHECK, body=b"Valid token.")
+    rsps.get(READINGS, json=[])
+    credentials = Credentials(enlighten_username="me@example.com", enlighten_password="pw")
+    client = GatewayClient(BASE, credentials=credentials, deadline_s=0.5)
+
+    assert client.get("/ivp/meters/readings").status == 200

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from config_support import WriteConfig
-from support import SAMPLE_DATA
+from impostor import impostor, needs_openssl, refused_impostor_sentence
+from support import SAMPLE_DATA, make_jwt
 
 from envoylog.cli import EnvoylogGroup
 from envoylog.cli.config import config
@@ -92,3 +93,16 @@ def test_no_file_anywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert code == 1
     assert out.startswith("Error: No config file found (--config, $ENVOYLOG_CONFIG,")
     assert out.count("\n") == 1
+
+
+@needs_openssl
+def test_check_sends_nothing_to_an_impostor_on_the_pinned_address(
+    write_config: WriteConfig, tmp_path: Path
+) -> None:
+    with impostor(tmp_path) as server:
+        path = write_config(gateway(server.url) + f'token = "{make_jwt()}"\n')
+        code, out = check("--config", str(path))
+
+    assert code == 1
+    assert f"  unreachable  {refused_impostor_sentence(server)}" in out
+    assert server.received and not server.sent_anything()

@@ -93,6 +93,27 @@ def test_cadence_overrides_apply_to_one_gateway(write_config: WriteConfig) -> No
     assert second.cadences["meter_readings"] == 60
 
 
+def test_request_deadline_is_set_for_all_and_overridden_for_one(write_config: WriteConfig) -> None:
+    second = '[[gateway]]\nname = "slow"\nhost = "10.0.0.2"\nrequest_deadline_s = 45\n'
+    settings = load_settings(
+        write_config("request_deadline_s = 20\n" + GATEWAY + second), environ={}
+    )
+
+    assert [g.request_deadline_s for g in settings.gateways] == [20, 45]
+
+
+def test_request_deadline_defaults_to_30_s(write_config: WriteConfig) -> None:
+    settings = load_settings(write_config(GATEWAY), environ={})
+
+    assert settings.request_deadline_s == settings.gateways[0].request_deadline_s == 30
+
+
+def test_request_deadline_of_zero_is_refused(write_config: WriteConfig) -> None:
+    message = error_for(write_config("request_deadline_s = 0\n" + GATEWAY))
+
+    assert ": request_deadline_s must be at least 1, not 0;" in message
+
+
 def test_toml_syntax_error_gives_line_and_column(write_config: WriteConfig) -> None:
     message = error_for(write_config(GATEWAY + "host = \n"))
     assert ", line 4, column 8: invalid TOML (invalid value); fix the syntax there." in message

@@ -2,41 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
 from db_queries import counts, rows
 from factories import EIDS, at, make_poll, meter_configs
+from sqlalchemy import delete, event
 
 from envoylog.db import Store, open_store, save_poll
-from envoylog.db.store import Txn
+from envoylog.db.models import gateways
 from envoylog.records import MeterConfig
 
 pytestmark = pytest.mark.usefixtures("backend")
 
 
-def _statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record the first word of every statement saving runs through the transaction."""
+def _statements(store: Store) -> list[str]:
+    """Record the first word of every statement sent to the database from now on."""
     seen: list[str] = []
-    for name in ("execute", "rows", "executemany"):
-        original = getattr(Txn, name)
 
-        def spy(self: Txn, sql: str, params: Sequence[Any] = (), _f: Any = original) -> Any:
-            seen.append(sql.split()[0])
-            return _f(self, sql, params)
+    def spy(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement.split()[0])
 
-        monkeypatch.setattr(Txn, name, spy)
+    event.listen(store.engine, "before_cursor_execute", spy)
     return seen
 
 
-def test_a_known_gateway_is_saved_without_any_select(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_known_gateway_is_saved_without_any_select(store: Store) -> None:
     save_poll(store, make_poll(at(0)))
-    seen = _statements(monkeypatch)
+    seen = _statements(store)
     save_poll(store, make_poll(at(1)))
-    assert "SELECT" not in seen
+    assert "INSERT" in seen and "SELECT" not in seen
     assert counts(store)["polls"] == 2
 
 
@@ -63,6 +58,6 @@ def test_a_meter_created_by_another_writer_is_reused(db_url: str) -> None:
 def test_a_gateway_deleted_behind_the_caches_back_is_created_again(store: Store) -> None:
     save_poll(store, make_poll(at(0)))
     with store.transaction("deleting the gateway behind the cache's back") as txn:
-        txn.execute("DELETE FROM gateways")
+        txn.conn.execute(delete(gateways))
     save_poll(store, make_poll(at(1)))  # the cached gateway row is gone: read afresh
     assert counts(store)["gateways"] == 1 and counts(store)["inverters"] == 36

@@ -10,7 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support import CAPTURES, SAMPLE_DATA, capture_folders, make_jwt, sample_folders, wants_token
+from support import (
+    CAPTURES,
+    SAMPLE_DATA,
+    capture_folders,
+    fetched_at,
+    make_jwt,
+    sample_folders,
+    wants_token,
+)
 
 from envoylog.client import Credentials, GatewayClient
 from envoylog.poller import GatewayState, poll_once
@@ -117,7 +125,8 @@ def poll_folder(folder: Path) -> tuple[PollResult, GatewayState]:
         client = GatewayClient(server.url, credentials=credentials, retries=0)
         try:
             state = GatewayState(host=server.url)
-            return poll_once(client, state), state
+            at = fetched_at(folder)  # a recording, polled as if when it was recorded
+            return poll_once(client, state, clock=lambda: at), state
         finally:
             client.close()
 

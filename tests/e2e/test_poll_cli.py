@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from impostor import impostor, needs_openssl, refused_impostor_sentence
 from support import SAMPLE_DATA, make_jwt
 
 from envoylog.cli import cli
+from envoylog.simulator import ManualClock, SimulatedGateway
 from envoylog.simulator.replay import ReplayServer
 
 SITE = SAMPLE_DATA / "metered-three-phase-device-data"
@@ -23,7 +25,7 @@ def private_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("ENVOYLOG_DB", raising=False)
 
 
-def run_poll(server: ReplayServer, *args: str) -> tuple[int, str]:
+def run_poll(server: ReplayServer | SimulatedGateway, *args: str) -> tuple[int, str]:
     result = CliRunner().invoke(cli, ["poll", "--host", server.url, "--retries", "0", *args])
     assert "Traceback" not in result.output
     return result.exit_code, result.output
@@ -38,12 +40,16 @@ def counts(db_url: str) -> dict[str, int]:
     return found
 
 
-def test_poll_stores_a_whole_site_once(db_url: str) -> None:
-    with ReplayServer(SITE, tls=True) as server:
-        code, out = run_poll(server, "--db", db_url)
+def test_poll_stores_a_whole_site_once(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A living gateway whose clock stands at our now (a recording's instants would read as
+    # a gateway clock far off): the second poll sees the same gateway instants again.
+    now = ManualClock(datetime.now(UTC))
+    with SimulatedGateway("metered-three-phase-device-data", clock=now) as gateway:
+        monkeypatch.setenv("ENVOYLOG_TOKEN", gateway.token)
+        code, out = run_poll(gateway, "--db", db_url)
         assert code == 0, out
         first = counts(db_url)
-        code, _ = run_poll(server, "--db", db_url)
+        code, _ = run_poll(gateway, "--db", db_url)
         assert code == 0
     second = counts(db_url)
     assert "8 of 8 endpoints answered" in out
@@ -144,3 +150,17 @@ def test_poll_says_which_endpoint_keeps_it_waiting(monkeypatch: pytest.MonkeyPat
     assert result.exit_code == 0, result.output
     assert "waiting for /production.json" in result.output
     assert "gives up on its endpoints after 120 s" in result.output
+
+
+@needs_openssl
+def test_poll_sends_nothing_to_an_impostor_on_the_pinned_address(tmp_path: Path) -> None:
+    with impostor(tmp_path) as server:
+        result = CliRunner().invoke(
+            cli, ["poll", "--host", server.url, "--db", f"sqlite:///{tmp_path / 'p.sqlite'}"]
+        )
+
+    assert result.exit_code == 1
+    [line] = result.output.splitlines()
+    assert line.startswith("Error: " + refused_impostor_sentence(server))
+    assert "so nothing was sent to it" in line
+    assert server.received and not server.sent_anything()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from impostor import impostor, needs_openssl, refused_impostor_sentence
 from support import SAMPLE_DATA, make_jwt
 
 from envoylog.cli import cli
@@ -109,3 +110,26 @@ def test_probe_of_a_plain_web_server_says_it_is_not_an_envoy(web_server: str) ->
     code, out = probe("--host", web_server, "--retries", "0")
     assert code == 1
     assert "did not identify itself as an Enphase gateway" in out and out.count("\n") == 1
+
+
+@needs_openssl
+def test_probe_sends_nothing_to_an_impostor_on_the_pinned_address(tmp_path: Path) -> None:
+    with impostor(tmp_path) as server:
+        code, out = probe("--host", server.url, "--token", make_jwt())
+
+    assert code == 1
+    [line] = out.splitlines()
+    assert line.startswith("Error: " + refused_impostor_sentence(server))
+    assert server.received and not server.sent_anything()
+
+
+def test_a_token_with_a_line_break_is_one_sentence_not_a_traceback() -> None:
+    token = make_jwt()
+    code, out = probe("--host", "https://127.0.0.1:9", "--token", token + "\r\nX-Evil: 1")
+
+    assert code == 1
+    assert out == (
+        "Error: The token given by the token setting has a line break, a space or another "
+        f"character no token has at character {len(token) + 1}: copy the whole token again, "
+        "on one line.\n"
+    )

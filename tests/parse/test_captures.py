@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import fetched_at, recorded_context
 
 from envoylog import parse
 from envoylog.errors import ParseError
@@ -30,7 +31,6 @@ from envoylog.records import (
 )
 
 CAPTURES = Path(__file__).resolve().parents[2].parent / "shared" / "envoy-captures"
-FETCHED = datetime(2030, 1, 1, tzinfo=UTC)
 RECORD_TYPES = (
     GatewayInfo,
     HomeInfo,
@@ -92,15 +92,7 @@ def status_code(path: Path) -> int:
 
 
 def context(folder: Path, name: str = "") -> ParseContext:
-    meters = None
-    path = folder / "ivp_meters"
-    if name != "meter_readings_unconfigured" and path.is_file() and status_code(path) == 200:
-        try:
-            records = parse.parse_meters(path.read_bytes(), ParseContext(fetched_at=FETCHED))
-            meters = tuple(r for r in records if isinstance(r, MeterConfig))
-        except ParseError:
-            pass
-    return ParseContext(fetched_at=FETCHED, meters=meters)
+    return recorded_context(folder, with_meters=name != "meter_readings_unconfigured")
 
 
 def run(folder: Path, name: str) -> tuple[Record, ...]:
@@ -238,7 +230,8 @@ def test_capture_lifetime(folder: str, key: tuple[Source, Measurement], wh_lifet
 
 def test_capture_night_inverters_entry_uses_fetch_time() -> None:
     reading = systems("7.3.466_with_cts_3phase")[(Source.INVERTERS, Measurement.PRODUCTION)]
-    assert (reading.measured_at, reading.flags) == (FETCHED, (ReadingFlag.NO_READING_TIME,))
+    fetched = fetched_at(CAPTURES / "7.3.466_with_cts_3phase")
+    assert (reading.measured_at, reading.flags) == (fetched, (ReadingFlag.NO_READING_TIME,))
 
 
 def test_capture_three_phase_sum_voltage_is_dropped() -> None:

@@ -13,8 +13,8 @@ from envoylog.parse import parse_device_data
 from envoylog.parse.context import ParseContext
 from envoylog.records import DeviceType, Inverter, InverterReading, Record
 
-CTX = ParseContext(fetched_at=datetime(2024, 6, 1, 12, 0, tzinfo=UTC))
 END = 1748576887
+CTX = ParseContext(fetched_at=datetime.fromtimestamp(END + 60, tz=UTC))
 
 
 def last_reading(**values: Any) -> dict[str, Any]:

@@ -79,10 +79,20 @@ def test_info_with_another_root_is_an_error() -> None:
         parse_info(b"<html><body>login</body></html>", CTX)
 
 
-def test_info_with_an_entity_declaration_is_refused() -> None:
-    body = b'<!DOCTYPE envoy_info [<!ENTITY e "x">]>' + info_xml().split(b"?>", 1)[1]
+@pytest.mark.parametrize(
+    "declaration",
+    [b'<!ENTITY e "x">', b'<!ENTITY e SYSTEM "file:///etc/passwd">'],
+    ids=["internal", "external"],
+)
+def test_info_with_an_entity_declaration_is_refused(declaration: bytes) -> None:
+    body = b"<!DOCTYPE envoy_info [" + declaration + b"]>" + info_xml().split(b"?>", 1)[1]
     with pytest.raises(ParseError, match="entities are disabled"):
         parse_info(body, CTX)
+
+
+def test_info_with_a_doctype_and_no_entities_is_read() -> None:
+    body = b"<!DOCTYPE envoy_info>" + info_xml().split(b"?>", 1)[1]
+    assert only_info(body).serial == "122446001637"
 
 
 def test_info_with_two_devices_is_an_error() -> None:

@@ -13,8 +13,8 @@ from envoylog.parse import parse_meter_readings, parse_meters
 from envoylog.parse.context import ParseContext
 from envoylog.records import MeterConfig, MeterReading
 
-FETCHED = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 T = 1722967007
+FETCHED = datetime.fromtimestamp(T + 2, tz=UTC)  # the timestamps are the request time
 AT = datetime.fromtimestamp(T, tz=UTC)
 PRODUCTION_EID = 704643328
 NET_EID = 704643584

@@ -13,9 +13,9 @@ from envoylog.parse import parse_production, parse_production_json
 from envoylog.parse.context import ParseContext
 from envoylog.records import Measurement, MeterConfig, ReadingFlag, Source, SystemReading
 
-FETCHED = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
-CTX = ParseContext(fetched_at=FETCHED)
 T = 1700000000
+FETCHED = datetime.fromtimestamp(T + 30, tz=UTC)
+CTX = ParseContext(fetched_at=FETCHED)
 
 
 def eim(measurement: str | None, **values: Any) -> dict[str, Any]:

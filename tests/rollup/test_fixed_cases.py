@@ -81,19 +81,31 @@ def test_a_vendor_reset_counts_from_zero_and_is_recorded(store: Store) -> None:
     assert [e[1] for e in events(store)] == ["counter-reset"]
 
 
-def test_days_without_data_have_no_energy_and_coverage_zero(store: Store) -> None:
+def test_days_no_reading_touches_have_no_rows(store: Store) -> None:
+    zone = "Europe/Berlin"
+    begin, end = day_range(date(2024, 6, 1), date(2024, 6, 1), zone)
+    log_ct(store, zone, begin, end)  # its last reading is the next midnight
+
+    rollup(store, start=date(2024, 5, 30), end=date(2024, 6, 4))
+
+    assert list(daily(store)) == ["2024-06-01"]
+    assert daily(store)["2024-06-01"]["coverage"] == pytest.approx(1.0)
+    assert len(table(store, "energy_hourly", "start_at")) == 24
+    assert [str(m["month"]) for m in table(store, "energy_monthly", "month")] == ["2024-06-01"]
+
+
+def test_a_rollup_of_a_range_without_readings_writes_nothing(store: Store) -> None:
     zone = "Europe/Berlin"
     begin, end = day_range(date(2024, 6, 1), date(2024, 6, 1), zone)
     log_ct(store, zone, begin, end)
 
-    rollup(store, start=date(2024, 6, 1), end=date(2024, 6, 4))
+    rollup(store, start=date(2023, 1, 1), end=date(2023, 3, 1))
+    rollup(store, start=date(2030, 1, 1), end=date(2030, 1, 8))
 
-    days = daily(store)
-    assert days["2024-06-01"]["coverage"] == pytest.approx(1.0)
-    for day in ("2024-06-02", "2024-06-03"):
-        assert days[day]["coverage"] == 0.0
-        assert days[day]["production_wh"] is None
-        assert days[day]["consumption_wh"] is None
+    for name, order in (("energy_hourly", "start_at"), ("energy_daily", "day")):
+        assert table(store, name, order) == []
+    assert table(store, "energy_monthly", "month") == []
+    assert table(store, "inverter_daily", "day") == []
 
 
 def test_a_gap_across_midnight_is_split_by_time(store: Store) -> None:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from builders import SERIAL, events, log_ct, table
+from builders import SERIAL, ct_poll, events, every, log_ct, table
 from click.testing import CliRunner
 
 from envoylog.cli import cli
 from envoylog.cli import progress as bars
-from envoylog.db import Store
+from envoylog.db import Store, save_polls
 from envoylog.energy import day_range
 from envoylog.energy.rollup import rollup, rollup_recent
 
@@ -71,11 +72,48 @@ def test_rollup_command_says_which_gateway_is_unknown(tmp_path: Path) -> None:
 def test_rollup_command_prints_what_it_recomputed(store: Store, db_url: str) -> None:
     begin, end = day_range(date(2024, 6, 1), date(2024, 6, 1), ZONE)
     log_ct(store, ZONE, begin, end)
-    args = ["--db", db_url, "--gateway", "roof", "--from", "2024-06-01", "--to", "2024-06-02"]
+    args = ["--db", db_url, "--gateway", "roof", "--from", "2024-06-01", "--to", "2024-06-01"]
     result = CliRunner().invoke(cli, ["rollup", *args])
     assert result.exit_code == 0, result.output
     assert f"roof ({SERIAL}, Europe/Berlin): 1 day(s) 2024-06-01 to 2024-06-01" in result.output
     assert "production_source   production-ct-delivered" in result.output
+    assert [str(r["day"]) for r in table(store, "energy_daily", "day")] == ["2024-06-01"]
+
+
+def test_rollup_without_a_range_covers_the_days_of_the_readings(store: Store) -> None:
+    begin, end = day_range(date(2024, 6, 1), date(2024, 6, 1), ZONE)
+    # Readings of 1 June stored by polls that ran two days later (a replayed spool).
+    polls = [
+        ct_poll(at, ZONE, 1000.0 * k, 0.0, 0.0)
+        for k, at in enumerate(every(begin, end, timedelta(hours=1)))
+    ]
+    save_polls(
+        store,
+        [
+            replace(
+                p,
+                started_at=p.started_at + timedelta(days=2),
+                finished_at=p.finished_at + timedelta(days=2),
+            )
+            for p in polls
+        ],
+    )
+
+    summary = rollup(store)
+
+    assert [g.first_day for g in summary.gateways] == [date(2024, 6, 1)]
+    assert [str(r["day"]) for r in table(store, "energy_daily", "day")] == ["2024-06-01"]
+
+
+def test_rollup_to_is_an_inclusive_local_date(store: Store, db_url: str) -> None:
+    begin, end = day_range(date(2024, 6, 1), date(2024, 6, 3), ZONE)
+    log_ct(store, ZONE, begin, end)
+    args = ["--db", db_url, "--from", "2024-06-02", "--to", "2024-06-02"]
+
+    result = CliRunner().invoke(cli, ["rollup", *args])
+
+    assert result.exit_code == 0, result.output
+    assert [str(r["day"]) for r in table(store, "energy_daily", "day")] == ["2024-06-02"]
 
 
 def test_a_long_rollup_on_a_terminal_shows_progress(
@@ -86,7 +124,7 @@ def test_a_long_rollup_on_a_terminal_shows_progress(
     log_ct(store, ZONE, begin, end)
     monkeypatch.setattr(bars, "is_terminal", lambda stream: True)
     monkeypatch.setattr(bars, "SHOW_AFTER_S", 0.0)
-    args = ["--db", db_url, "--from", "2024-05-31", "--to", "2024-06-02"]
+    args = ["--db", db_url, "--from", "2024-05-31", "--to", "2024-06-01"]
     result = CliRunner().invoke(cli, ["rollup", *args])
     assert result.exit_code == 0, result.output
     assert "Recomputing days" in result.stderr
@@ -95,7 +133,7 @@ def test_a_long_rollup_on_a_terminal_shows_progress(
 def test_a_rollup_off_a_terminal_draws_no_progress(store: Store, db_url: str) -> None:
     begin, end = day_range(date(2024, 5, 31), date(2024, 6, 1), ZONE)
     log_ct(store, ZONE, begin, end)
-    args = ["--db", db_url, "--from", "2024-05-31", "--to", "2024-06-02"]
+    args = ["--db", db_url, "--from", "2024-05-31", "--to", "2024-06-01"]
     result = CliRunner().invoke(cli, ["rollup", *args])
     assert result.exit_code == 0, result.output
     assert result.stderr == ""

@@ -8,10 +8,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from impostor import make_certificate, needs_openssl, server_context
 
 from envoylog.cli import cli
 from envoylog.cli import progress as bars
 from envoylog.demo import DemoResult, run_demo
+from envoylog.simulator import gateway as simulated
+from envoylog.simulator.serving import GatewayHTTPServer, simulator_certificate_sha256
 
 DAY = date(2026, 6, 21)
 
@@ -92,3 +95,25 @@ def test_demo_rollup_matches_the_simulators_truth(demo_day: DemoResult) -> None:
         ("export_wh", "export"),
     ):
         assert logged[column] == pytest.approx(truth[flow], rel=1e-3), flow
+
+
+@needs_openssl
+def test_demo_sends_nothing_to_a_simulator_with_another_certificate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    cert, key, impostor_sha256 = make_certificate(tmp_path, "impostor")
+    monkeypatch.setattr(simulated, "simulator_tls_context", lambda: server_context(cert, key))
+    received: list[object] = []
+    monkeypatch.setattr(
+        GatewayHTTPServer, "record", lambda server, request: received.append(request)
+    )
+
+    result = CliRunner().invoke(cli, ["demo", "--date", "2026-06-21"])
+
+    assert result.exit_code == 1
+    last = result.output.splitlines()[-1]
+    assert last.startswith("Error: Gateway https://127.0.0.1:")
+    assert f"presented a TLS certificate (sha256 {impostor_sha256})" in last
+    assert f"other than the one pinned for it (sha256 {simulator_certificate_sha256()})" in last
+    assert received == []  # not one request, let alone its Authorization header

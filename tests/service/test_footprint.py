@@ -11,8 +11,9 @@ from support import SAMPLE_DATA
 from envoylog.db import upgrade
 from envoylog.simulator.replay import ReplayServer
 
-# requests + urllib3 about 16 MB, alembic 11 MB, pandas + pyarrow far more (measured RSS).
-HEAVY = ("requests", "urllib3", "alembic", "pandas", "pyarrow", "psycopg")
+# alembic 11 MB, pandas + pyarrow far more (measured RSS); psycopg is for PostgreSQL only.
+# requests is the gateway transport: every poll loads it.
+HEAVY = ("alembic", "pandas", "pyarrow", "psycopg")
 
 CHILD = """
 import sys

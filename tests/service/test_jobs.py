@@ -7,7 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from fakes import INFO, PRODUCTION, Answer, FakeGateway
-from support import SAMPLE_DATA
+from support import SAMPLE_DATA, fetched_at
 
 from envoylog.errors import GatewayUnreachable, TokenError
 from envoylog.records import PollResult
@@ -15,6 +15,7 @@ from envoylog.service.jobs import GatewayJob, Outcome, QuietWindow
 
 START = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 HOME = b'{"timezone": "Europe/Berlin", "network": {}}'
+THREE_PHASE, NO_CTS = "metered-three-phase-device-data", "metered-no-cts"
 
 
 class Clock:
@@ -77,6 +78,11 @@ def test_cadence_override_and_zero_turns_an_endpoint_off() -> None:
     assert "/home" not in gateway.asked and "/production.json?details=1" not in gateway.asked
 
 
+def sample_clock(site: str) -> Clock:
+    """A clock at the time the sample site was recorded: its instants are then on time."""
+    return Clock(fetched_at(SAMPLE_DATA / site))
+
+
 def sample_gateway(site: str) -> FakeGateway:
     """A gateway answering every endpoint with the files of a sample_data/ site."""
     folder = SAMPLE_DATA / site
@@ -107,7 +113,7 @@ def minutes_asking(job: GatewayJob, gateway: FakeGateway, clock: Clock, path: st
 
 
 def test_production_json_every_5_minutes_while_ct_readings_answer() -> None:
-    clock, gateway = Clock(), sample_gateway("metered-three-phase-device-data")
+    clock, gateway = sample_clock(THREE_PHASE), sample_gateway(THREE_PHASE)
     job, stored = make_job(gateway, clock)
     assert minutes_asking(job, gateway, clock, "/production.json?details=1") == [0, 5]
     # The CT readings themselves are read, and answer, every minute.
@@ -119,13 +125,13 @@ def test_production_json_every_5_minutes_while_ct_readings_answer() -> None:
 
 def test_production_json_every_minute_when_no_ct_is_read() -> None:
     # A metered gateway whose CTs are all disabled: its meter readings give nothing.
-    clock, gateway = Clock(), sample_gateway("metered-no-cts")
+    clock, gateway = sample_clock(NO_CTS), sample_gateway(NO_CTS)
     job, _ = make_job(gateway, clock)
     assert minutes_asking(job, gateway, clock, "/production.json?details=1") == list(range(10))
 
 
 def test_production_json_back_to_every_minute_when_ct_readings_fail() -> None:
-    clock, gateway = Clock(), sample_gateway("metered-three-phase-device-data")
+    clock, gateway = sample_clock(THREE_PHASE), sample_gateway(THREE_PHASE)
     job, _ = make_job(gateway, clock)
     job.run()  # minute 0: everything, CT readings included
     clock.advance(60)
@@ -136,11 +142,11 @@ def test_production_json_back_to_every_minute_when_ct_readings_fail() -> None:
 
 
 def test_production_json_with_cts_cadence_can_be_set() -> None:
-    clock, gateway = Clock(), sample_gateway("metered-three-phase-device-data")
+    clock, gateway = sample_clock(THREE_PHASE), sample_gateway(THREE_PHASE)
     job, _ = make_job(gateway, clock)
     job.cadences = {"production_json_with_cts": 120}
     assert minutes_asking(job, gateway, clock, "/production.json?details=1") == [0, 2, 4, 6, 8]
-    clock, gateway = Clock(), sample_gateway("metered-three-phase-device-data")
+    clock, gateway = sample_clock(THREE_PHASE), sample_gateway(THREE_PHASE)
     job, _ = make_job(gateway, clock)
     job.cadences = {"production_json": 0}  # off stays off, CTs or not
     assert minutes_asking(job, gateway, clock, "/production.json?details=1") == []

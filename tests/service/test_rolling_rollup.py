@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,13 +12,12 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from support import simulated_job
 
-from envoylog.client import Credentials, GatewayClient
 from envoylog.db import Spool, Writer, open_store
 from envoylog.energy.rollup import rollup
 from envoylog.records import PollResult
 from envoylog.service import worker as worker_module
-from envoylog.service.jobs import GatewayJob
 from envoylog.service.worker import FULL_ROLLUP_EVERY_S, ROLLUP_INTERVAL_S, StoreWorker
 from envoylog.simulator import ManualClock, SimulatedGateway
 
@@ -50,23 +48,6 @@ def recomputed(db_file: Path) -> dict[str, list[tuple[object, ...]]]:
     return energy_rows(f"sqlite:///{copy}")
 
 
-def job_for(
-    gateway: SimulatedGateway, sim_clock: ManualClock, submit: Callable[[PollResult], None]
-) -> tuple[GatewayClient, GatewayJob]:
-    """The service's job for a simulated gateway, every endpoint due at each tick."""
-    client = GatewayClient(gateway.url, credentials=Credentials(token=gateway.token))
-    job = GatewayJob(
-        name="roof",
-        client=client,
-        submit=submit,
-        cadences={},
-        tick_s=TICK_S,
-        quiet=None,
-        clock=lambda: datetime.fromtimestamp(sim_clock.now(), tz=UTC),
-    )
-    return client, job
-
-
 def test_rolling_rollups_across_a_night_gap_match_a_full_recompute(tmp_path: Path) -> None:
     # metered-split-phase is in New York: polls 20:00-22:00 on 10 June, none until
     # 04:00 on 11 June, then until 06:00. The 04:00 poll's energy reaches back into
@@ -77,7 +58,7 @@ def test_rolling_rollups_across_a_night_gap_match_a_full_recompute(tmp_path: Pat
     db_url = f"sqlite:///{db_file}"
     worker = StoreWorker(Writer(db_url, tmp_path / "spool"), monotonic=lambda: monotonic[0])
     with SimulatedGateway("metered-split-phase", clock=sim_clock) as gateway:
-        client, job = job_for(gateway, sim_clock, worker.submit)
+        client, job = simulated_job(gateway, sim_clock, worker.submit, tick_s=TICK_S)
 
         def poll(then_wait_s: float) -> None:
             job.run()
@@ -129,7 +110,7 @@ def test_a_retired_inverter_does_not_pull_each_rollup_back_years(tmp_path: Path)
             return {str(day): at for day, at in rows}
 
     with SimulatedGateway("metered-three-phase-device-data", clock=sim_clock) as gateway:
-        client, job = job_for(gateway, sim_clock, worker.submit)
+        client, job = simulated_job(gateway, sim_clock, worker.submit, tick_s=TICK_S)
 
         def polls(count: int) -> None:
             for _ in range(count):
@@ -173,7 +154,7 @@ def two_polls_each(sites: tuple[str, ...]) -> dict[str, list[PollResult]]:
     for site in sites:
         with SimulatedGateway(site, clock=sim_clock) as gateway:
             submit = made.setdefault(gateway.profile.serial, []).append
-            client, job = job_for(gateway, sim_clock, submit)
+            client, job = simulated_job(gateway, sim_clock, submit, tick_s=TICK_S)
             for _ in range(2):
                 job.run()
                 sim_clock.advance(TICK_S)
@@ -283,7 +264,7 @@ def log_polls(
     worker = StoreWorker(Writer(db_url, tmp_path / "spool"), **worker_options)
     worker.replay_spool()
     with SimulatedGateway("metered-split-phase", clock=sim_clock) as gateway:
-        client, job = job_for(gateway, sim_clock, worker.submit)
+        client, job = simulated_job(gateway, sim_clock, worker.submit, tick_s=TICK_S)
         worker.start()
         try:
             for _ in range(polls):

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from support import SAMPLE_DATA
+from impostor import impostor, needs_openssl, refused_impostor_sentence
+from support import SAMPLE_DATA, make_jwt
 
 from envoylog.simulator.replay import ReplayServer
 
@@ -165,3 +166,25 @@ def test_sigterm_while_a_gateway_hangs_ends_within_30_s_and_stores_what_answered
     assert endpoints["production_json"] is None  # answered, and stored
     assert endpoints["api_v1_inverters"].startswith("interrupted: the service stopped")
     assert readings > 0
+
+
+@needs_openssl
+def test_run_sends_nothing_to_an_impostor_on_the_pinned_address(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # as start_run gives `run`
+    with impostor(tmp_path) as server:
+        config = write_config(tmp_path, server.url, str(tmp_path / "run.sqlite"))
+        config.write_text(config.read_text() + f'token = "{make_jwt()}"\n')
+        config.chmod(0o600)
+        process = start_run(tmp_path, config)
+        try:
+            wait_for(lambda: len(server.received) >= 2)  # the request's handshake, the check's
+            process.send_signal(signal.SIGTERM)
+            output, _ = process.communicate(timeout=30)
+        finally:
+            process.kill()
+
+    assert process.returncode == 0, output
+    assert f"error={refused_impostor_sentence(server)}" in output
+    assert not server.sent_anything()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,14 +31,19 @@ def client_for(gateway: SimulatedGateway, **options: Any) -> GatewayClient:
 
 
 class Poller:
-    """Polls one simulated gateway with envoylog's client and poller, state kept."""
+    """Polls one simulated gateway with envoylog's client and poller, state kept, on the
+    gateway's own clock (a logger whose clock agrees with the gateway's)."""
 
     def __init__(self, gateway: SimulatedGateway, **options: Any) -> None:
         self.client = client_for(gateway, **options)
         self.state = GatewayState(host=gateway.url)
+        self.gateway = gateway
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.gateway.clock.now(), UTC)
 
     def poll(self) -> PollResult:
-        return poll_once(self.client, self.state)
+        return poll_once(self.client, self.state, clock=self.now)
 
     def endpoint(self, name: str) -> EndpointResult:
         return next(e for e in self.poll().endpoints if e.endpoint == name)

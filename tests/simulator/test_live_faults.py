@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 import requests
+from support import peak_memory
 
+from envoylog.client.bounds import MAX_BODY_BYTES
 from envoylog.errors import ConfigError, GatewayTimeout, TokenError
 from envoylog.records import MeterReading, ReadingFlag, SystemReading
 from envoylog.simulator import SimulatedGateway, make_token, parse_fault
@@ -108,7 +110,7 @@ def test_a_token_that_is_not_a_jwt_is_refused(live: Any) -> None:
 
 def test_nightly_hang_times_out_after_23_local(live: Any, poller: Any) -> None:
     gateway = live(METERED, "2024-06-01T22:59", faults=["nightly-hang:seconds=5"])
-    client = poller(gateway, timeouts=(2.0, 0.2), retries=0).client
+    client = poller(gateway, deadline_s=0.2, retries=0).client
     assert client.get("/production.json").status == 200
     gateway.clock.advance(timedelta(seconds=90))
     with pytest.raises(GatewayTimeout):
@@ -119,7 +121,7 @@ def test_nightly_hang_times_out_after_23_local(live: Any, poller: Any) -> None:
 
 def test_a_hang_is_a_timeout_and_the_rest_of_the_poll_goes_on(live: Any, poller: Any) -> None:
     gateway = live(METERED, faults=["hang:path=/home"])
-    result = poller(gateway, timeouts=(2.0, 0.2), retries=0).poll()
+    result = poller(gateway, deadline_s=0.2, retries=0).poll()
     assert {e.endpoint for e in result.endpoints if not e.ok} == {"home"}
     started = time.monotonic()
     gateway.close()  # a hung request must not keep the server from stopping
@@ -194,6 +196,7 @@ def test_counter_reset_restarts_the_meter_counters(live: Any, poller: Any) -> No
         ("restart:at=noon", "not an ISO-8601 time"),
         ("firmware-change:at=+1h,to=5.0.62", "same side of firmware 7"),
         ("hang:seconds=soon", "not a duration"),
+        ("huge-body:size=60MB", "size must be a whole number of bytes"),
     ],
 )
 def test_bad_fault_specs_are_one_sentence(spec: str, message: str) -> None:
@@ -216,3 +219,67 @@ def test_iso_times_keep_their_colons() -> None:
     )
     assert (fault.start, fault.to) == (1717236030.0, "8.2.4345")
     assert json.dumps(fault.spec)
+
+
+def failures(result: Any) -> dict[str, str]:
+    return {e.endpoint: e.error for e in result.endpoints if not e.ok}
+
+
+def test_a_broken_chunk_framing_costs_that_endpoint_only_in_this_poll_and_the_next(
+    live: Any, poller: Any
+) -> None:
+    gateway = live(METERED, faults=["bad-chunk:path=/production.json"])
+    polling = poller(gateway)
+
+    polls = [polling.poll(), polling.poll()]
+
+    for result in polls:
+        names = [e.endpoint for e in result.endpoints]
+        assert names.index("production_json") < len(names) - 2  # endpoints follow it
+        assert list(failures(result)) == ["production_json"]
+        assert (
+            "sent a broken answer to /production.json?details=1 (bad chunk size b'zz')"
+            in (failures(result)["production_json"])
+        )
+
+
+def test_a_body_at_one_byte_a_second_ends_at_the_deadline_and_the_poll_goes_on(
+    live: Any, poller: Any
+) -> None:
+    gateway = live(METERED, faults=["trickle:path=/production.json"])
+    started = time.monotonic()
+
+    result = poller(gateway, deadline_s=2.0).poll()
+
+    assert list(failures(result)) == ["production_json"]
+    assert (
+        "did not answer /production.json?details=1 within 2 s"
+        in failures(result)["production_json"]
+    )
+    assert time.monotonic() - started < 5  # the other endpoints answer at once
+
+
+def test_a_content_length_that_lies_ends_at_the_deadline(live: Any, poller: Any) -> None:
+    gateway = live(METERED, faults=["lying-length:path=/home"])
+    started = time.monotonic()
+
+    result = poller(gateway, deadline_s=1.0).poll()
+
+    assert list(failures(result)) == ["home"]
+    assert "did not answer /home within 1 s" in failures(result)["home"]
+    assert time.monotonic() - started < 4
+
+
+def test_an_oversized_body_is_refused_with_bounded_memory(live: Any, poller: Any) -> None:
+    gateway = live(METERED, faults=["huge-body:path=/api/v1/production/inverters"])
+    polling = poller(gateway)
+
+    with peak_memory() as peak:
+        result = polling.poll()
+
+    assert list(failures(result)) == ["api_v1_inverters"]
+    assert (
+        "answered /api/v1/production/inverters with more than 4 MiB"
+        in (failures(result)["api_v1_inverters"])
+    )
+    assert peak.bytes < 3 * MAX_BODY_BYTES  # 60 MB offered; the client and the simulator together

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
+from click.testing import CliRunner
 from requests.auth import HTTPDigestAuth
 
+from envoylog.cli import cli
 from envoylog.errors import ConfigError
 from envoylog.simulator import ReplayServer
 from envoylog.simulator.replay import file_name_for
@@ -156,3 +159,17 @@ def test_sample_digest_endpoint_accepts_envoy_and_serial_digits() -> None:
     assert refused.headers["WWW-Authenticate"].startswith("Digest")
     assert wrong.status_code == 401
     assert (right.status_code, len(right.json())) == (200, 24)
+
+
+def test_the_readme_replay_example_polls_with_the_token_the_replay_gives(tmp_path: Path) -> None:
+    with ReplayServer(SAMPLES / "metered-split-phase", tls=True) as server:
+        server.start()
+        token = requests.get(f"{server.url}/__sim/token", verify=False, timeout=5).text
+        db = tmp_path / "replay.sqlite"
+        args = ["poll", "--host", server.url, "--token", token, "--db", f"sqlite:///{db}"]
+        result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(db) as conn:
+        statuses = dict(conn.execute("select endpoint, http_status from poll_endpoints"))
+    assert 401 not in statuses.values()
+    assert statuses["meter_readings"] == 200

@@ -1,0 +1,147 @@
+"""Power (W) of a gateway's whole-site flows: the series of a day, and the latest reading.
+
+Each flow is read from one series, the first of its preference list the gateway
+has (a CT meter's whole-meter channel before the same CT in production.json,
+before the inverters' own figures), never spliced from two. Consumption without
+a consumption CT is production + net, at the instants both were read.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import ColumnElement, Select
+
+from envoylog.db.energy import UNTRUSTED_MASK
+from envoylog.db.models import meter_readings, meters, system_readings
+from envoylog.db.types import stored_instant
+from envoylog.records import Measurement, Source
+
+Point = tuple[datetime, float]
+
+
+class PowerFlow(enum.StrEnum):
+    PRODUCTION = "production"
+    CONSUMPTION = "consumption"
+    NET = "net"  # + = importing from the grid, - = exporting
+    STORAGE = "storage"  # + = discharging, - = charging
+
+
+_MEASUREMENT = {
+    PowerFlow.PRODUCTION: Measurement.PRODUCTION,
+    PowerFlow.CONSUMPTION: Measurement.TOTAL_CONSUMPTION,
+    PowerFlow.NET: Measurement.NET_CONSUMPTION,
+    PowerFlow.STORAGE: Measurement.STORAGE,
+}
+# After the CT meter itself: the production.json figures, best first.
+_SYSTEM: dict[PowerFlow, tuple[Source, ...]] = {
+    PowerFlow.PRODUCTION: (Source.EIM, Source.INVERTERS, Source.API_V1, Source.LEGACY_PAGE),
+    PowerFlow.CONSUMPTION: (Source.EIM,),
+    PowerFlow.NET: (Source.EIM,),
+    PowerFlow.STORAGE: (Source.EIM,),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One flow's power readings and where they come from (``ct`` or a production.json source)."""
+
+    flow: PowerFlow
+    source: str
+    points: Sequence[Point]
+
+
+def day_series(
+    conn: Connection, gateway_id: int, lo: datetime, hi: datetime
+) -> dict[PowerFlow, Series]:
+    """Each flow's power readings in [lo, hi) from its preferred series, where it has one."""
+    found: dict[PowerFlow, Series] = {}
+    for flow in PowerFlow:
+        for key in _keys(conn, gateway_id, flow):
+            at, query = _series(key, gateway_id, flow)
+            points = _points(conn.execute(query.where(at >= lo, at < hi).order_by(at)))
+            if points:
+                found[flow] = Series(flow, _label(key), points)
+                break
+    if PowerFlow.CONSUMPTION not in found and {PowerFlow.PRODUCTION, PowerFlow.NET} <= set(found):
+        found[PowerFlow.CONSUMPTION] = derived_consumption(
+            found[PowerFlow.PRODUCTION], found[PowerFlow.NET]
+        )
+    return found
+
+
+def latest(conn: Connection, gateway_id: int, since: datetime) -> dict[PowerFlow, Series]:
+    """Each flow's latest reading from its preferred series, if one was read since ``since``.
+
+    One index lookup per series: cheap on years of readings.
+    """
+    found: dict[PowerFlow, Series] = {}
+    for flow in PowerFlow:
+        for key in _keys(conn, gateway_id, flow):
+            at, query = _series(key, gateway_id, flow)
+            last = conn.execute(query.order_by(at.desc()).limit(1)).first()
+            if last is not None and stored_instant(last[0]) >= since:
+                found[flow] = Series(flow, _label(key), _points([last]))
+                break
+    if PowerFlow.CONSUMPTION not in found and {PowerFlow.PRODUCTION, PowerFlow.NET} <= set(found):
+        (p_at, p_w), (n_at, n_w) = (
+            found[f].points[0] for f in (PowerFlow.PRODUCTION, PowerFlow.NET)
+        )
+        found[PowerFlow.CONSUMPTION] = Series(
+            PowerFlow.CONSUMPTION, DERIVED, [(max(p_at, n_at), p_w + n_w)]
+        )
+    return found
+
+
+def derived_consumption(production: Series, net: Series) -> Series:
+    """Production + net at the instants both were read (the same poll reads both)."""
+    net_at = dict(net.points)
+    points = [(at, w + net_at[at]) for at, w in production.points if at in net_at]
+    return Series(PowerFlow.CONSUMPTION, DERIVED, points)
+
+
+DERIVED = "production + net"
+Key = tuple[str, str]  # ("ct", meter id) or ("system", source)
+
+
+def _keys(conn: Connection, gateway_id: int, flow: PowerFlow) -> list[Key]:
+    """The flow's candidate series, best first: its CT meters, then production.json sources."""
+    query = select(meters.c.id).where(
+        meters.c.gateway_id == gateway_id,
+        meters.c.measurement_type == _MEASUREMENT[flow].value,
+    )
+    cts = [("ct", str(i)) for i in conn.execute(query.order_by(meters.c.id)).scalars()]
+    return [*cts, *(("system", source.value) for source in _SYSTEM[flow])]
+
+
+def _series(key: Key, gateway_id: int, flow: PowerFlow) -> tuple[ColumnElement[Any], Select[Any]]:
+    """The instant column and the (instant, watts) query of one series."""
+    if key[0] == "ct":
+        m = meter_readings.c
+        query = select(m.measured_at, m.watts).where(
+            m.meter_id == int(key[1]), m.channel == 0, m.watts.is_not(None)
+        )
+        return m.measured_at, query
+    s = system_readings.c
+    query = select(s.measured_at, s.watts).where(
+        s.gateway_id == gateway_id,
+        s.source == key[1],
+        s.measurement == _MEASUREMENT[flow].value,
+        s.watts.is_not(None),
+        s.flags.op("&")(UNTRUSTED_MASK) == 0,
+    )
+    return s.measured_at, query
+
+
+def _label(key: Key) -> str:
+    return "ct" if key[0] == "ct" else key[1]
+
+
+def _points(rows: Iterable[Any]) -> list[Point]:
+    return [(stored_instant(at), float(w)) for at, w in rows]
