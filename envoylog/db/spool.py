@@ -471,6 +471,7 @@ class Writer:
         self.outage: Outage | None = None
         self.lost = 0  # polls neither stored nor kept by the spool, since start
         self.last_loss: str | None = None
+        self._count_lock = threading.Lock()
         self.progressed_at = time.monotonic()  # when the last database call ended
         self._clock = clock
         self._store = store
@@ -540,13 +541,15 @@ class Writer:
         except PollTooBig:
             return None  # counted and said as a drop by the spool
         except SpoolError as exc:
-            self.lost += 1
-            self.last_loss = str(exc)
+            with self._count_lock:  # the jobs spill from their threads: counted exactly
+                self.lost += 1
+                self.last_loss = str(exc)
+                lost = self.lost
             log.error(
                 "poll_lost gateway=%s started_at=%s lost=%d error=%s",
                 poll.gateway.serial,
                 poll.started_at.isoformat(),
-                self.lost,
+                lost,
                 exc,
             )
             return None

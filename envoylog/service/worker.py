@@ -78,6 +78,7 @@ class StoreWorker(threading.Thread):
         self.written = 0
         self.spooled = 0
         self.spilled = 0  # polls the full queue sent straight to the spool
+        self._spill_lock = threading.Lock()
         self.failed = 0
         self.errors = 0  # unexpected errors survived
         self.beat_at = time.monotonic()  # the loop's last turn
@@ -107,12 +108,14 @@ class StoreWorker(threading.Thread):
             return
         except queue.Full:
             pass
-        if not self.spilled:
+        with self._spill_lock:  # jobs hand polls over from many threads
+            self.spilled += 1
+            first = self.spilled == 1
+        if first:
             log.warning(
                 "store_queue_full polls=%d: polls go to the spool until the store catches up",
                 self.queue.maxsize,
             )
-        self.spilled += 1
         self.writer.keep(poll, arrival)
 
     def stop(self, by: float | None = None) -> None:
