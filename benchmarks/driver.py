@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from envoylog.client import Credentials, GatewayClient
-from envoylog.db import Spool, Writer
+from envoylog.db import Writer
 from envoylog.endpoints import ALL
 from envoylog.service.jobs import GatewayJob, Outcome, QuietWindow
 from envoylog.service.worker import StoreWorker
@@ -53,7 +53,7 @@ def drive(
         return datetime.fromtimestamp(clock_now(), tz=UTC)
 
     # The worker's hourly rollups run on the same clock, as they would in a running service.
-    worker = StoreWorker(Writer(db_url, Spool(spool)), monotonic=clock_now)
+    worker = StoreWorker(Writer(db_url, spool), monotonic=clock_now)
     worker.start()
     clients = [GatewayClient(url, credentials=Credentials(token=token)) for url, token in urls]
     jobs = [

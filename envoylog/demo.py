@@ -15,7 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from envoylog.client import Credentials, PinStore, gateway_client
-from envoylog.db import Spool, Writer, open_store
+from envoylog.db import Writer, open_store
 from envoylog.db.energy import daily_energy
 from envoylog.db.status import row_counts
 from envoylog.endpoints import ALL
@@ -94,7 +94,7 @@ def run_demo(
     def now() -> datetime:
         return datetime.fromtimestamp(clock.now(), tz=UTC)
 
-    worker = StoreWorker(Writer(db_url, Spool(db_path.parent / f"{db_path.stem}-spool")))
+    worker = StoreWorker(Writer(db_url, db_path.parent / f"{db_path.stem}-spool"))
     worker.start()
     polls = quiet = 0
     with SimulatedGateway(profile, clock=clock, seed=1, faults=faults) as gateway:

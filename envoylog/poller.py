@@ -3,11 +3,17 @@
 A bad endpoint never loses the rest of the poll: its error is recorded as a gap.
 Only when the gateway cannot be identified at all (no ``/info`` ever read) does a
 poll raise.
+
+A poll is bounded: each request by the client's own deadline, the poll by its
+``PollControl`` (once its deadline is spent, or its stop event set, no further
+endpoint is asked, and each left out says why). At stop, another thread can take the
+poll as it stands (``PollControl.cut``) while a request of it still hangs.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -33,6 +39,7 @@ from envoylog.records import (
     MeterConfig,
     MeterReading,
     PollResult,
+    PollStatus,
     Record,
 )
 
@@ -61,9 +68,12 @@ class Fetcher(Protocol):
 _GATEWAY_WIDE = (GatewayUnreachable, CertificateMismatch, TokenError)
 
 
+TOKEN_REFUSED = "token refused"  # what the endpoints left out after a refused token say
+
+
 def _kind(exc: Exception) -> str:
     if isinstance(exc, TokenError):
-        return "token refused"
+        return TOKEN_REFUSED
     if isinstance(exc, CertificateMismatch):
         return "certificate changed"
     return "gateway unreachable"
@@ -168,32 +178,120 @@ def fetch_endpoint(
     return replace(fetched, records=records)
 
 
+STOPPING = "not asked: the service is stopping"
+INTERRUPTED = "interrupted: the service stopped while waiting for its answer"
+
+
+class PollControl:
+    """The bounds of one poll, and what it got so far, shared with a thread that may cut it.
+
+    ``deadline_s``: once spent, no further endpoint is asked (a request under way ends
+    by its own deadline). ``stop``: once set, likewise. ``cut`` (from another thread)
+    takes the poll as it stands; the poll's own thread then hands nothing over.
+    """
+
+    def __init__(
+        self,
+        *,
+        deadline_s: float | None = None,
+        stop: threading.Event | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.deadline_s = deadline_s
+        self.stop = stop
+        self._monotonic = monotonic
+        self.started = monotonic()
+        self._lock = threading.Lock()
+        self._taken = False
+        self._state: GatewayState | None = None
+        self._clock: Clock = utc_now
+        self._started_at: datetime | None = None
+        self._todo: list[ep.Endpoint] = []
+        self._results: list[EndpointResult] = []
+        self.asking: ep.Endpoint | None = None  # the endpoint whose answer is awaited
+
+    def halted(self) -> str | None:
+        """Why no further endpoint may be asked, if so."""
+        if self.stop is not None and self.stop.is_set():
+            return STOPPING
+        if self.deadline_s is not None and self._monotonic() - self.started >= self.deadline_s:
+            return f"not asked: the poll's deadline of {self.deadline_s:g} s was spent"
+        return None
+
+    def take(self) -> bool:
+        """Claim the poll for handing over; False when it was claimed already (cut)."""
+        with self._lock:
+            taken, self._taken = self._taken, True
+            return not taken
+
+    def cut(self) -> PollResult | None:
+        """Take the poll as it stands, from another thread: what answered, the endpoint
+        awaited (interrupted) and those not asked yet. None when it was handed over
+        already, or the gateway never identified itself (nothing to store)."""
+        with self._lock:
+            state = self._state
+            if self._taken or state is None or state.info is None or self._started_at is None:
+                return None
+            self._taken = True
+            now = self._clock()
+            results = list(self._results)
+            done = {r.endpoint for r in results}
+            for endpoint in self._todo:
+                if endpoint.name in done or not plan(state, (endpoint,)):
+                    continue
+                reason = INTERRUPTED if endpoint is self.asking else STOPPING
+                results.append(_skipped(endpoint, now, reason))
+            return _result(state, self._started_at, now, results)
+
+    def _begin(
+        self, state: GatewayState, todo: list[ep.Endpoint], started_at: datetime, clock: Clock
+    ) -> None:
+        with self._lock:
+            self._state, self._todo, self._started_at, self._clock = state, todo, started_at, clock
+
+    def _asking(self, endpoint: ep.Endpoint | None) -> None:
+        with self._lock:
+            self.asking = endpoint
+
+    def _answered(self, result: EndpointResult) -> None:
+        with self._lock:
+            self._results.append(result)
+            self.asking = None
+
+
 def poll_once(
     client: Fetcher,
     state: GatewayState,
     *,
     endpoints: Sequence[ep.Endpoint] | None = None,
     clock: Clock = utc_now,
+    control: PollControl | None = None,
 ) -> PollResult:
     """Poll one gateway once and return everything it gave, errors included.
 
     ``/info`` is read first when the gateway is not yet identified or when it is
     among ``endpoints``. Raises only when the gateway cannot be identified.
+    ``control`` bounds the poll (a deadline, a stop event) and lets another thread cut it.
     """
+    control = control or PollControl()
     started_at = clock()
     wanted = list(endpoints) if endpoints is not None else list(ep.ALL)
     # Each endpoint is planned at its turn, so what /info says now (a new firmware) counts.
     todo = [e for e in wanted if e is not ep.INFO]
     if state.info is None or ep.INFO in wanted:
         todo.insert(0, ep.INFO)
+    control._begin(state, todo, started_at, clock)
     results: list[EndpointResult] = []
     abort: str | None = None
     for endpoint in todo:
         if endpoint is not ep.INFO and not plan(state, (endpoint,)):
             continue  # ruled out by what this poll learnt so far (firmware, no enabled CT)
-        if abort is not None:
-            results.append(_skipped(endpoint, clock(), abort))
+        halted = control.halted() if state.info is not None else None
+        if abort is not None or halted is not None:
+            results.append(_skipped(endpoint, clock(), abort or halted or ""))
+            control._answered(results[-1])
             continue
+        control._asking(endpoint)
         try:
             result = fetch_endpoint(client, endpoint, state, clock=clock)
         except GatewayTimeout as exc:
@@ -205,6 +303,7 @@ def poll_once(
             abort = f"not asked: {endpoint.path} failed ({_kind(exc)})"
             result = _skipped(endpoint, clock(), str(exc))
         results.append(result)
+        control._answered(result)
         state.learn(result.records)
         if endpoint is ep.METER_READINGS:
             state.reads_cts = any(isinstance(r, MeterReading) for r in result.records)
@@ -217,12 +316,33 @@ def poll_once(
             f"{state.host} did not identify itself as an Enphase gateway: {results[-1].error}",
             host=state.host,
         )
+    skipped = [r.path for r in results if r.error and r.error.startswith("not asked: the poll's")]
+    if skipped:
+        log.warning(
+            "poll_deadline_spent gateway=%s deadline_s=%g not_asked=%s",
+            state.name or state.host,
+            control.deadline_s,
+            ",".join(skipped),
+        )
+    return _result(state, started_at, clock(), results)
+
+
+def no_data_error(poll: PollResult) -> str | None:
+    """Why a poll got no data, when none of its endpoints besides /info answered (a refused
+    or expired token, a gateway busy restarting): the first error; else None."""
+    data = [e for e in poll.endpoints if e.endpoint != ep.INFO.name]
+    if poll.status is not PollStatus.FAILED and (not data or any(e.ok for e in data)):
+        return None
+    return next((e.error for e in data if e.error), None) or "no endpoint answered"
+
+
+def _result(
+    state: GatewayState, started_at: datetime, finished_at: datetime, results: list[EndpointResult]
+) -> PollResult:
+    assert state.info is not None
     identity = GatewayIdentity(serial=state.info.serial, host=state.host, name=state.name)
     return PollResult(
-        gateway=identity,
-        started_at=started_at,
-        finished_at=clock(),
-        endpoints=tuple(results),
+        gateway=identity, started_at=started_at, finished_at=finished_at, endpoints=tuple(results)
     )
 
 

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from envoylog.poller import Fetcher, GatewayState, poll_once, utc_now
+from envoylog.poller import TOKEN_REFUSED, Fetcher, GatewayState, PollControl, poll_once, utc_now
 from envoylog.records import (
     DeviceType,
     GatewayInfo,
@@ -51,11 +51,15 @@ class ProbeReport:
     metered: bool | None
     timezone: str | None
     cts: tuple[CtSummary, ...]
-    inverter_count: int | None
+    inverter_count: int | None  # listed by an inverter endpoint (None: none answered)
     inverters_active: int | None
     inverter_detail: bool
     batteries: int
     endpoints: tuple[EndpointSummary, ...]
+    # Listed but removed (device_data's modGone); None: unknown without per-inverter detail.
+    inverters_removed: int | None = None
+    cts_unknown: str | None = None  # why the CT meters are unknown, if they are
+    batteries_unknown: str | None = None  # why the batteries are unknown, if they are
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,10 +70,17 @@ class ProbeReport:
         return sum(1 for e in self.endpoints if e.ok and e.name != "info")
 
 
-def probe(client: Fetcher, host: str, *, clock: Callable[..., Any] = utc_now) -> ProbeReport:
-    """Read every endpoint of a gateway once and summarise what it is and what works."""
+def probe(
+    client: Fetcher,
+    host: str,
+    *,
+    clock: Callable[..., Any] = utc_now,
+    deadline_s: float | None = None,
+) -> ProbeReport:
+    """Read every endpoint of a gateway once (within ``deadline_s``) and summarise what it
+    is and what works."""
     state = GatewayState(host=host)
-    poll = poll_once(client, state, clock=clock)
+    poll = poll_once(client, state, clock=clock, control=PollControl(deadline_s=deadline_s))
     return summarise(poll, state)
 
 
@@ -84,7 +95,9 @@ def summarise(poll: PollResult, state: GatewayState) -> ProbeReport:
     for result in poll.endpoints:
         for record in result.records:
             if isinstance(record, Inverter):
-                inverters.setdefault(record.serial, record)
+                known = inverters.get(record.serial)
+                if known is None or known.active is None:  # device_data knows removed ones
+                    inverters[record.serial] = record
             elif (
                 isinstance(record, SystemReading)
                 and record.source is Source.ACB
@@ -96,9 +109,11 @@ def summarise(poll: PollResult, state: GatewayState) -> ProbeReport:
             detail = True
     pcus = [i for i in inverters.values() if i.device_type is DeviceType.PCU]
     batteries = sum(1 for i in inverters.values() if i.device_type is DeviceType.ACB)
-    any_inverter_endpoint = any(
-        r.ok and r.endpoint in ("api_v1_inverters", "device_data") for r in poll.endpoints
-    )
+    answered = {r.endpoint for r in poll.endpoints if r.ok}
+    any_inverter_endpoint = bool(answered & {"api_v1_inverters", "device_data"})
+    removed = sum(1 for p in pcus if p.active is False)
+    known_removed = any_inverter_endpoint and all(p.active is not None for p in pcus)
+    unknown = _unknown_because(poll)
     return ProbeReport(
         host=state.host,
         serial=info.serial,
@@ -112,7 +127,13 @@ def summarise(poll: PollResult, state: GatewayState) -> ProbeReport:
             sum(1 for p in pcus if p.active is not False) if any_inverter_endpoint else None
         ),
         inverter_detail=detail,
+        inverters_removed=removed if known_removed else None,
+        # CTs: from /ivp/meters, unless /info says the gateway has no CT hardware.
+        cts_unknown=None if "meters" in answered or info.metered is False else unknown,
         batteries=max(batteries, acb_entries),
+        batteries_unknown=(
+            None if answered & {"production_json", "api_v1_inverters", "device_data"} else unknown
+        ),
         endpoints=tuple(
             EndpointSummary(
                 name=r.endpoint,
@@ -126,6 +147,13 @@ def summarise(poll: PollResult, state: GatewayState) -> ProbeReport:
             for r in poll.endpoints
         ),
     )
+
+
+def _unknown_because(poll: PollResult) -> str:
+    """Why something was not learnt: the token, or the endpoints that did not answer."""
+    if any(r.error and TOKEN_REFUSED in r.error for r in poll.endpoints):
+        return "unknown (needs a token)"
+    return "unknown (the endpoints that tell did not answer)"
 
 
 def _ct(meter: MeterConfig) -> CtSummary:
@@ -151,7 +179,9 @@ def render_text(report: ProbeReport) -> str:
         f"Metered       {metered}",
         f"Timezone      {report.timezone or 'unknown (no /home)'}",
     ]
-    if report.cts:
+    if report.cts_unknown:
+        lines.append(f"CT meters     {report.cts_unknown}")
+    elif report.cts:
         lines.append("CT meters")
         for ct in report.cts:
             phases = f"{ct.phase_count} of {ct.phase_mode}" if ct.phase_count else "?"
@@ -164,11 +194,16 @@ def render_text(report: ProbeReport) -> str:
         lines.append("CT meters     none")
     if report.inverter_count is None:
         lines.append("Inverters     unknown (no inverter endpoint answered)")
+    elif report.inverters_removed is None:
+        lines.append(
+            f"Inverters     {report.inverter_count} listed (no per-inverter detail: removed "
+            "ones cannot be told apart)"
+        )
     else:
+        removed = f", {report.inverters_removed} removed" if report.inverters_removed else ""
         detail = "with per-inverter detail" if report.inverter_detail else "no per-inverter detail"
-        counts = f"{report.inverter_count} ({report.inverters_active} active, {detail})"
-        lines.append(f"Inverters     {counts}")
-    lines.append(f"Batteries     {report.batteries or 'none'}")
+        lines.append(f"Inverters     {report.inverters_active} active{removed} ({detail})")
+    lines.append(f"Batteries     {report.batteries_unknown or report.batteries or 'none'}")
     lines.append("Endpoints")
     for e in report.endpoints:
         if e.ok:

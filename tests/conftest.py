@@ -28,19 +28,36 @@ def captures_dir() -> Path:
     return CAPTURES
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PostgresServer]:
-    """A private PostgreSQL server for the session; skips (fails under CI) when not installed."""
+def start_private_pg(*, durable: bool = False) -> PostgresServer:
+    """Start a PostgreSQL server of the caller's own; skips (fails under CI) when not installed."""
     try:
-        server = PostgresServer.start()
+        return PostgresServer.start(durable=durable)
     except PostgresUnavailable as exc:
         if postgres_required():
             pytest.fail(f"{exc} and ENVOYLOG_REQUIRE_POSTGRES=1")
         pytest.skip(str(exc))
-    try:
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    """A private PostgreSQL server for the session."""
+    with start_private_pg() as server:
         yield server
-    finally:
-        server.cleanup()
+
+
+@pytest.fixture
+def private_pg() -> Iterator[PostgresServer]:
+    """A durable server of the test's own, to stop, crash or freeze (SIGSTOP) while the
+    session's serves the other tests."""
+    with start_private_pg(durable=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def module_pg() -> Iterator[PostgresServer]:
+    """Like private_pg, shared by the tests of one module (one scenario, several checks)."""
+    with start_private_pg(durable=True) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

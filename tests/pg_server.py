@@ -13,6 +13,7 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -65,6 +66,7 @@ class PostgresServer:
         self.port = port
         self.host = "127.0.0.1"
         self._as_user: list[str] = []
+        self._frozen: list[int] = []
         self._uid: int | None = None
         if os.geteuid() == 0:
             try:
@@ -138,6 +140,37 @@ class PostgresServer:
         """Stop the server (mode "immediate" is a crash)."""
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
+    def processes(self) -> list[int]:
+        """The postmaster and its children (backends, checkpointer, walwriter...)."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        children = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue  # ended meanwhile
+            if int(stat.rsplit(")", 1)[1].split()[1]) == postmaster:
+                children.append(int(entry.name))
+        return [postmaster, *children]
+
+    def freeze(self) -> None:
+        """SIGSTOP the server: connections stay open, the kernel still ACKs, nothing answers.
+
+        The postmaster first, so it forks no new backend meanwhile.
+        """
+        for pid in self.processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+                self._frozen.append(pid)
+
+    def thaw(self) -> None:
+        """SIGCONT what ``freeze`` stopped."""
+        while self._frozen:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._frozen.pop(0), signal.SIGCONT)
+
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://{SUPERUSER}@{self.host}:{self.port}/{database}"
 
@@ -158,6 +191,7 @@ class PostgresServer:
 
     def cleanup(self) -> None:
         """Stop the server if it runs, and delete its folder."""
+        self.thaw()
         if (self.data / "postmaster.pid").exists():
             with contextlib.suppress(subprocess.CalledProcessError):
                 self.stop("immediate")

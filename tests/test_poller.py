@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -9,8 +10,8 @@ from fakes import INFO, METERS, PRODUCTION, Answer, FakeGateway
 
 from envoylog import endpoints as ep
 from envoylog.errors import AuthError, GatewayTimeout, GatewayUnreachable, NotAnEnvoy, TokenError
-from envoylog.poller import GatewayState, plan, poll_once
-from envoylog.records import MeterConfig, PollStatus, SystemReading
+from envoylog.poller import INTERRUPTED, STOPPING, GatewayState, PollControl, plan, poll_once
+from envoylog.records import MeterConfig, PollResult, PollStatus, SystemReading
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -116,3 +117,85 @@ def test_refused_token_skips_the_rest_but_refused_digest_does_not() -> None:
     )
     _, outcome = poll(digest)
     assert "meters:failed" in outcome and "production_json:ok" in outcome
+
+
+class SlowGateway(FakeGateway):
+    """Every answer takes ``step_s`` of the given clock (no real waiting)."""
+
+    def __init__(self, table: dict[str, Answer | Exception], clock: list[float], step_s: float):
+        super().__init__(table)
+        self.clock, self.step_s = clock, step_s
+
+    def get(self, path: str) -> Answer:
+        self.clock[0] += self.step_s
+        return super().get(path)
+
+
+SITE = {
+    "/info": Answer(200, INFO, "text/xml"),
+    "/production.json?details=1": Answer(200, PRODUCTION),
+    "/ivp/meters": Answer(200, METERS),
+}
+
+
+def test_a_spent_poll_deadline_asks_no_further_endpoint_and_says_so() -> None:
+    monotonic = [0.0]
+    gateway = SlowGateway(SITE, monotonic, step_s=25)
+    control = PollControl(deadline_s=60, monotonic=lambda: monotonic[0])
+    result = poll_once(gateway, GatewayState(host="h"), clock=lambda: NOW, control=control)
+    assert gateway.asked == ["/info", "/home", "/ivp/meters"]  # 75 s by the third answer
+    skipped = [e for e in result.endpoints if not e.http_status]
+    assert skipped and all(
+        e.error == "not asked: the poll's deadline of 60 s was spent" for e in skipped
+    )
+
+
+def test_a_stop_asks_no_further_endpoint() -> None:
+    stop = threading.Event()
+
+    class Stopping(FakeGateway):
+        def get(self, path: str) -> Answer:
+            if path == "/home":
+                stop.set()  # the service is told to stop while /home is being read
+            return super().get(path)
+
+    gateway = Stopping(SITE)
+    control = PollControl(stop=stop)
+    result = poll_once(gateway, GatewayState(host="h"), clock=lambda: NOW, control=control)
+    assert gateway.asked == ["/info", "/home"]
+    assert {e.error for e in result.endpoints[2:]} == {STOPPING}
+
+
+class HangingGateway(FakeGateway):
+    """Holds /production.json until released, like a gateway that never answers."""
+
+    def __init__(self) -> None:
+        super().__init__(SITE)
+        self.entered, self.release = threading.Event(), threading.Event()
+
+    def get(self, path: str) -> Answer:
+        if path.startswith("/production.json"):
+            self.entered.set()
+            assert self.release.wait(10)
+        return super().get(path)
+
+
+def test_a_poll_cut_while_a_request_hangs_keeps_what_answered() -> None:
+    gateway = HangingGateway()
+    control = PollControl()
+    polled: list[PollResult] = []
+    thread = threading.Thread(
+        target=lambda: polled.append(poll_once(gateway, GatewayState(host="h"), control=control))
+    )
+    thread.start()
+    assert gateway.entered.wait(10)
+    cut = control.cut()
+    gateway.release.set()
+    thread.join(10)
+    assert cut is not None
+    by_name = {e.endpoint: e for e in cut.endpoints}
+    assert by_name["info"].ok and by_name["meters"].ok
+    assert by_name["production_json"].error == INTERRUPTED
+    assert all(e.error == STOPPING for e in cut.endpoints[5:])
+    assert not control.take()  # the poll's own thread hands nothing over: it was cut
+    assert polled  # and it still ended by itself once answered

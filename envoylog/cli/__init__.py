@@ -86,6 +86,7 @@ register("rollup", "envoylog.cli.rollup", "rollup_command")
 register("export", "envoylog.cli.export", "export")
 register("report", "envoylog.cli.report", "report")
 register("now", "envoylog.cli.now", "now")
+register("spool", "envoylog.cli.spool", "spool")
 
 
 def main() -> None:

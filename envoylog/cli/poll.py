@@ -7,9 +7,10 @@ from pathlib import Path
 import click
 
 from envoylog.cli.options import database_options, gateway_options, settings_from, with_client
+from envoylog.cli.progress import WaitNotice
 from envoylog.client import GatewayClient
 from envoylog.db import WriteStatus, describe
-from envoylog.poller import GatewayState
+from envoylog.poller import GatewayState, no_data_error
 from envoylog.service.build import Collected, collect, open_writer
 
 
@@ -34,21 +35,43 @@ def poll(
 ) -> None:
     """Poll every endpoint the gateway supports once and store what it gave.
 
-    Prints the rows stored per table and the endpoints that failed, and why.
-    Exits 0 when the poll was stored, non-zero when nothing could be.
+    Prints the rows stored per table and the endpoints that failed, and why, and a
+    line while an endpoint keeps it waiting. Exits 0 when the poll was stored with
+    readings; non-zero when it could not be stored, or when only /info answered (a
+    refused or expired token).
     """
     settings = settings_from(config_path)
     url = settings.db_url(db_url)
     writer = open_writer(url, spool_dir or settings.spool_dir)
     try:
-        collected = collect(client, GatewayState(host=host, name=name), writer)
+        state = GatewayState(host=host, name=name)
+        limit = f"the poll gives up on its endpoints after {settings.poll_deadline_s} s"
+        watched = WaitNotice(client, limit=limit)
+        collected = collect(watched, state, writer, deadline_s=settings.poll_deadline_s)
     finally:
         writer.close()
     click.echo(render(collected, describe(url)))
-    if collected.write.status is not WriteStatus.STORED:
+    write = collected.write
+    no_data = no_data_error(collected.poll)
+    if write.status is WriteStatus.SPOOLED:
         raise click.ClickException(
-            f"{collected.write.error}; the poll is kept in the spool at "
-            f"{writer.spool.directory} and will be stored by the next poll."
+            f"{write.error}; the poll is kept in the spool at {writer.spool.directory} "
+            "and is stored by the next poll (or the service) once the database answers."
+        )
+    if write.status is WriteStatus.LOST:
+        raise click.ClickException(
+            f"The poll was lost: the database did not store it and the spool could not keep "
+            f"it ({write.error}); free space in {writer.spool.directory}."
+        )
+    if write.status is WriteStatus.SET_ASIDE:
+        raise click.ClickException(
+            f"The poll was not stored: {write.error}. It is set aside in "
+            f"{writer.spool.directory}; `envoylog spool retry` tries it again (after an "
+            "upgrade of envoylog)."
+        )
+    if no_data is not None:
+        raise click.ClickException(
+            f"Gateway {host} answered only /info, so this poll holds no readings: {no_data}"
         )
 
 

@@ -7,9 +7,11 @@ import json
 import click
 
 from envoylog.cli.options import gateway_options, with_client
+from envoylog.cli.progress import WaitNotice
 from envoylog.client import GatewayClient
 from envoylog.probe import probe as probe_gateway
 from envoylog.probe import render_text
+from envoylog.service.jobs import POLL_DEADLINE_S
 
 
 @click.command()
@@ -20,9 +22,12 @@ def probe(client: GatewayClient, host: str, as_json: bool) -> None:
     """Read every endpoint of a gateway once and describe what it found.
 
     Prints serial, part number, firmware, CT meters, inverters, batteries, and
-    which endpoints answered (and why the others failed). Stores nothing.
+    which endpoints answered (and why the others failed), and a line while an
+    endpoint keeps it waiting. Stores nothing.
     """
-    report = probe_gateway(client, host)
+    limit = f"the probe gives up on its endpoints after {POLL_DEADLINE_S:g} s"
+    watched = WaitNotice(client, limit=limit)
+    report = probe_gateway(watched, host, deadline_s=POLL_DEADLINE_S)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:

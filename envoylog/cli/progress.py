@@ -3,11 +3,15 @@
 ``rollup``, ``export`` and ``demo`` hand the callback to their library function, which
 calls it with (done, total) as it goes. Off a terminal (a pipe, a log, cron) there is
 no callback at all, so nothing is drawn and the library skips the counting.
+
+``poll`` and ``probe`` wait for one gateway answer at a time: ``WaitNotice`` says on
+stderr which endpoint keeps them waiting, instead of minutes of silence.
 """
 
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
@@ -47,3 +51,37 @@ def progress_bar(
             bar.update(done - bar.pos)
 
         yield show
+
+
+# An endpoint that has not answered after this long gets a line saying so.
+WAIT_NOTICE_S = 5.0
+
+
+class WaitNotice:
+    """A gateway client (anything with ``get(path)``) that says on stderr when an endpoint
+    keeps the command waiting: after WAIT_NOTICE_S, then every WAIT_NOTICE_S * 6."""
+
+    def __init__(self, client: Any, *, limit: str) -> None:
+        self.client = client
+        self.host = getattr(client, "host", "")
+        self.limit = limit  # how long the command may take at most, for the message
+
+    def get(self, path: str) -> Any:
+        started = time.monotonic()
+        done = threading.Event()
+
+        def notice() -> None:
+            wait = WAIT_NOTICE_S
+            while not done.wait(wait):
+                waited = time.monotonic() - started
+                click.echo(
+                    f"waiting for {path}: no answer after {waited:.0f} s ({self.limit})", err=True
+                )
+                wait = WAIT_NOTICE_S * 6
+
+        thread = threading.Thread(target=notice, daemon=True)
+        thread.start()
+        try:
+            return self.client.get(path)
+        finally:
+            done.set()

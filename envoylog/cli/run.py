@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from pathlib import Path
 
@@ -22,8 +23,8 @@ def run(db_url: str | None, config_path: Path | None) -> None:
 
     Each endpoint is polled at its own cadence, the polls are stored (or spooled
     while the database is down), and systemd is told when the service is ready
-    and healthy. On SIGTERM the poll in flight is finished and stored, then the
-    service exits 0.
+    and healthy. On SIGTERM no endpoint is asked any more, the polls in flight are
+    stored with what they got, and the service exits 0 within 30 s.
     """
     path, settings = required_config(config_path)
     if not settings.enabled_gateways:
@@ -41,4 +42,14 @@ def run(db_url: str | None, config_path: Path | None) -> None:
         service.wait()
     finally:
         systemd.stopping()
-        service.stop()
+        clean = service.stop()
+    if service.abandoned:
+        # A request still hangs (its poll is stored with what it got): its thread would
+        # hold the interpreter's exit until the request's own deadline. Nothing else is
+        # left to do: the spool is durable, the database closed, the logs flushed here.
+        logging.shutdown()
+        os._exit(0 if clean else 1)
+    if not clean:
+        raise click.ClickException(
+            "the store worker had died; the polls it had not stored are in the spool"
+        )

@@ -17,10 +17,12 @@ from envoylog.service.status import collect_status, render, token_expiries
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 @database_options
 def status(db_url: str | None, config_path: Path | None, as_json: bool) -> None:
-    """Show each gateway's last good poll, last error, token expiry and readings in 24 h.
+    """Show each gateway's last poll stored, last error, token expiry and readings in 24 h.
 
-    Also the spool (polls waiting for the database) and the database size. Reads
-    the database without changing it; a running service adds what only it knows.
+    Also the spool (polls waiting for the database, or set aside), the database size,
+    and what became of the service's polls (stored, spooled, set aside, lost, dropped)
+    when the running service logs to this database. Reads the database without
+    changing it (nor creating it); exits 1 when it cannot be read.
     """
     settings = settings_from(config_path)
     report = collect_status(
@@ -30,3 +32,5 @@ def status(db_url: str | None, config_path: Path | None, as_json: bool) -> None:
         click.echo(json.dumps(status_json(report), indent=2))
     else:
         click.echo(render(report))
+    if report.database_error is not None:
+        raise click.exceptions.Exit(1)

@@ -63,10 +63,13 @@ class Settings:
     raw_body_days: float
     rollup_interval_s: int
     sqlite_synchronous: str
+    db_timeout_s: int
+    db_connect_timeout_s: int
     quiet_start: time
     quiet_end: time
     log_level: str
     cadences: Mapping[str, int]
+    poll_deadline_s: int
     max_backoff_s: int
     request_deadline_s: int
     gateways: tuple[GatewaySettings, ...] = ()
@@ -81,7 +84,11 @@ class Settings:
 
     def store_options(self) -> StoreOptions:
         return StoreOptions(
-            engine=EngineOptions(sqlite_synchronous=self.sqlite_synchronous),
+            engine=EngineOptions(
+                sqlite_synchronous=self.sqlite_synchronous,
+                connect_timeout_s=self.db_connect_timeout_s,
+                timeout_s=self.db_timeout_s,
+            ),
             raw_body_days=self.raw_body_days,
         )
 

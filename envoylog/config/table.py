@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 from envoylog import endpoints
 from envoylog.client.gateway import DEADLINE_S
 from envoylog.config import kinds
-from envoylog.db.engine import SYNCHRONOUS_MODES, EngineOptions
+from envoylog.db.engine import DEFAULT_TIMEOUT_S, SYNCHRONOUS_MODES, EngineOptions
 from envoylog.db.spool import DEFAULT_MAX_BYTES
 from envoylog.db.store import StoreOptions
 from envoylog.db.url import DEFAULT_FILE
@@ -117,6 +117,24 @@ SQLITE_SYNCHRONOUS = Setting(
     "FULL loses none and writes more to the SD card.",
     '"FULL"',
 )
+DB_TIMEOUT_S = Setting(
+    TOP,
+    "db_timeout_s",
+    kinds.SECONDS,
+    int(DEFAULT_TIMEOUT_S),
+    "Longest one database write may take: PostgreSQL's statement_timeout and lock_timeout, "
+    "and the service cuts a write off past it (even on a frozen server) and spools the "
+    "poll. SQLite waits at most 10 s, or this if less, for another writer's lock.",
+    "60",
+)
+DB_CONNECT_TIMEOUT_S = Setting(
+    TOP,
+    "db_connect_timeout_s",
+    kinds.SECONDS,
+    EngineOptions().connect_timeout_s,
+    "Seconds to wait for a connection to PostgreSQL.",
+    "20",
+)
 QUIET_START = Setting(
     TOP,
     "quiet_start",
@@ -156,6 +174,15 @@ ROLLUP_INTERVAL_S = Setting(
     "at a CPU cost: recomputing a day of a 36-inverter site takes 0.2-0.4 s. 0: only "
     "`envoylog rollup` updates them.",
     "900",
+)
+POLL_DEADLINE_S = Setting(
+    TOP,
+    "poll_deadline_s",
+    kinds.SECONDS,
+    120,
+    "Longest one poll of a gateway may take: once spent, its remaining endpoints are not "
+    "asked this time (each says so), and the request under way ends by its own deadline.",
+    "180",
 )
 MAX_BACKOFF_S = Setting(
     TOP,
@@ -311,9 +338,12 @@ TOP_SETTINGS: tuple[Setting[Any], ...] = (
     RAW_BODY_DAYS,
     ROLLUP_INTERVAL_S,
     SQLITE_SYNCHRONOUS,
+    DB_TIMEOUT_S,
+    DB_CONNECT_TIMEOUT_S,
     QUIET_START,
     QUIET_END,
     LOG_LEVEL,
+    POLL_DEADLINE_S,
     MAX_BACKOFF_S,
     REQUEST_DEADLINE_S,
 )

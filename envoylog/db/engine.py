@@ -9,16 +9,30 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, make_url
 
+from envoylog.db import deadline
 from envoylog.errors import DatabaseUnavailable, SchemaError, StorageError
 
 log = logging.getLogger(__name__)
 
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+# The db_timeout_s setting's default: the longest one write of the service may take.
+# A poll's transaction takes 5-50 ms; a replayed batch of 50 polls under a second.
+DEFAULT_TIMEOUT_S = 30.0
+# TCP keepalives on PostgreSQL connections: a server that vanished (powered off, cable
+# pulled) is noticed after about 30 + 3 x 10 s of silence instead of the kernel's two
+# hours; data sent and never acknowledged fails after TCP_USER_TIMEOUT_MS. Neither fires
+# for a server that is frozen but whose kernel still answers: envoylog.db.deadline does.
+KEEPALIVE_IDLE_S = 30
+KEEPALIVE_INTERVAL_S = 10
+KEEPALIVE_COUNT = 3
+TCP_USER_TIMEOUT_MS = 60_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +44,13 @@ class EngineOptions:
     )
     busy_timeout_s: float = 10.0  # how long a writer waits for another writer's lock
     connect_timeout_s: int = 10  # PostgreSQL connect timeout
+    # The longest one statement may run and wait for a lock (PostgreSQL statement_timeout
+    # and lock_timeout; SQLite's busy timeout becomes the smaller of it and the above).
+    # The service's writes are also cut from our side past it (envoylog.db.deadline).
+    # Migrations lift it (they may take minutes). None: unbounded.
+    timeout_s: float | None = DEFAULT_TIMEOUT_S
+    # Never write, nor create a missing SQLite file (`envoylog status` says it changes nothing).
+    read_only: bool = False
 
 
 def parse_url(url: str) -> URL:
@@ -49,6 +70,18 @@ def describe(url: str | URL) -> str:
     port = parsed.port or 5432
     user = f"{parsed.username}@" if parsed.username else ""
     return f"PostgreSQL database {user}{host}:{port}/{parsed.database or ''}"
+
+
+def database_key(url: str | URL) -> str:
+    """The database a URL names, as one string without its password: the SQLite file's
+    absolute path, or PostgreSQL's user, host, port and database name."""
+    parsed = parse_url(url) if isinstance(url, str) else url
+    if parsed.get_backend_name() == "sqlite":
+        path = sqlite_path(parsed)
+        return f"sqlite:///{path.resolve() if path else ':memory:'}"
+    user = f"{parsed.username}@" if parsed.username else ""
+    host = (parsed.host or "localhost").lower()
+    return f"postgresql://{user}{host}:{parsed.port or 5432}/{parsed.database or ''}"
 
 
 def sqlite_path(url: URL) -> Path | None:
@@ -92,21 +125,37 @@ def make_engine(url: str, options: EngineOptions | None = None) -> Engine:
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         check_sqlite_file(parsed)
-        return _sqlite_engine(parsed, options)
-    if backend == "postgresql":
+        engine = _sqlite_engine(parsed, options)
+    elif backend == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
-        return _postgresql_engine(parsed, options)
-    raise StorageError(f"unsupported database {describe(parsed)}: use sqlite:// or postgresql://")
+        engine = _postgresql_engine(parsed, options)
+    else:
+        raise StorageError(
+            f"unsupported database {describe(parsed)}: use sqlite:// or postgresql://"
+        )
+    deadline.watch(engine)  # so a call of the service can be cut off past its deadline
+    return engine
 
 
 def _postgresql_engine(url: URL, options: EngineOptions) -> Engine:
+    server_options = "-c timezone=UTC"
+    if options.read_only:
+        server_options += " -c default_transaction_read_only=on"
+    if options.timeout_s is not None:
+        ms = max(1, int(options.timeout_s * 1000))
+        server_options += f" -c statement_timeout={ms} -c lock_timeout={ms}"
     return create_engine(
         url,
         pool_pre_ping=True,
         connect_args={
             "connect_timeout": options.connect_timeout_s,
-            "options": "-c timezone=UTC",
+            "options": server_options,
+            "keepalives": 1,
+            "keepalives_idle": KEEPALIVE_IDLE_S,
+            "keepalives_interval": KEEPALIVE_INTERVAL_S,
+            "keepalives_count": KEEPALIVE_COUNT,
+            "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
         },
     )
 
@@ -117,8 +166,13 @@ def _sqlite_engine(url: URL, options: EngineOptions) -> Engine:
         raise StorageError(
             f"SQLite synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}, not {synchronous!r}"
         )
-    engine = create_engine(url, connect_args={"timeout": options.busy_timeout_s})
-    busy_ms = int(options.busy_timeout_s * 1000)
+    busy_s = options.busy_timeout_s
+    if options.timeout_s is not None:
+        busy_s = min(busy_s, options.timeout_s)
+    if options.read_only:
+        return _sqlite_reader(url, busy_s)
+    engine = create_engine(url, connect_args={"timeout": busy_s})
+    busy_ms = int(busy_s * 1000)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -140,6 +194,23 @@ def _sqlite_engine(url: URL, options: EngineOptions) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _sqlite_reader(url: URL, busy_s: float) -> Engine:
+    """An engine that only reads an existing SQLite file (mode=ro): it never creates one,
+    nor changes its journal mode."""
+    path = sqlite_path(url)
+    if path is None or not path.is_file():
+        raise StorageError(
+            f"there is no database at {url.database}: nothing has been stored there yet "
+            "(check --db, $ENVOYLOG_DB or the config file's database)"
+        )
+    location = f"file:{quote(path.as_posix())}?mode=ro"
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(location, uri=True, timeout=busy_s, check_same_thread=False)
+
+    return create_engine(url, creator=connect)
 
 
 def _first_line(exc: BaseException) -> str:

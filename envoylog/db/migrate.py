@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 # the service but the first) is checked with one query and Alembic is never imported:
 # it is 11 MB of a service's memory. tests/db/test_schema.py keeps this equal to the
 # head Alembic finds.
-HEAD = "0003"
+HEAD = "0004"
 
 # Any value: it only has to be the same in every envoylog process sharing a PostgreSQL server.
 _PG_MIGRATION_LOCK = 0x656E766F
@@ -77,6 +77,7 @@ def downgrade(url: str, revision: str, options: EngineOptions | None = None) -> 
     engine = make_engine(url, options)
     try:
         with translated(engine.url, "downgrading the schema"), engine.begin() as conn:
+            _no_statement_timeout(conn)
             _check_known(conn, describe(engine.url))
             from alembic import command
 
@@ -93,6 +94,7 @@ def upgrade_engine(engine: Engine) -> str:
         return HEAD
     head = head_revision()
     with translated(engine.url, "upgrading the schema"), engine.begin() as conn:
+        _no_statement_timeout(conn)
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
         # Another process may have upgraded while we waited for the lock.
@@ -103,6 +105,13 @@ def upgrade_engine(engine: Engine) -> str:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
     return head
+
+
+def _no_statement_timeout(conn: Connection) -> None:
+    """A migration may rewrite big tables: no statement timeout for its transaction (the
+    lock timeout stays, so it never waits long behind a stuck session)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL statement_timeout = 0"))
 
 
 def checked_revision(engine: Engine) -> str | None:

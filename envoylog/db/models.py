@@ -340,3 +340,19 @@ class InverterDaily(Base):
     source: Mapped[str | None] = mapped_column(String(32))  # lifetime / interval_sum
     corrections: Mapped[int] = mapped_column(Integer)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# --- the database's own identity (revision 0004) ----------------------------------
+
+
+class DatabaseIdentity(Base):
+    """One row, made with the schema: an id that names this database wherever it is reached
+    from, so polls spooled for it are never replayed into another (envoylog.db.spool)."""
+
+    __tablename__ = "envoylog_database"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)  # a random UUID
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+database_identity = _table(DatabaseIdentity)

@@ -8,17 +8,17 @@ from pathlib import Path
 
 from envoylog.client import gateway_client
 from envoylog.config import GatewaySettings, Settings, credentials_for
-from envoylog.db import Spool, Writer, WriteResult, describe, open_store
+from envoylog.db import Writer, WriteResult, describe, open_store
 from envoylog.db.save import SaveSummary
 from envoylog.errors import DatabaseUnavailable
 from envoylog.oslimits import raise_open_files
 from envoylog.paths import spool_dir, status_file
-from envoylog.poller import Clock, Fetcher, GatewayState, poll_once, utc_now
+from envoylog.poller import Clock, Fetcher, GatewayState, PollControl, poll_once, utc_now
 from envoylog.records import PollResult
 from envoylog.service import systemd
-from envoylog.service.jobs import DEFAULT_TICK_S, GatewayJob, QuietWindow
+from envoylog.service.jobs import DEFAULT_TICK_S, POLL_DEADLINE_S, GatewayJob, QuietWindow
 from envoylog.service.scheduler import HEARTBEAT_S, Service
-from envoylog.service.worker import StoreWorker
+from envoylog.service.worker import QUEUE_MIN, StoreWorker
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +38,19 @@ class Collected:
 
 def open_writer(db_url: str, spool: Path | None = None) -> Writer:
     """A Writer for ``db_url`` that falls back to the spool folder when the database is down."""
-    return Writer(db_url, Spool(spool or spool_dir()))
+    return Writer(db_url, spool or spool_dir())
 
 
 def collect(
-    client: Fetcher, state: GatewayState, writer: Writer, *, clock: Clock = utc_now
+    client: Fetcher,
+    state: GatewayState,
+    writer: Writer,
+    *,
+    clock: Clock = utc_now,
+    deadline_s: float | None = POLL_DEADLINE_S,
 ) -> Collected:
-    """Poll one gateway once and store (or spool) everything it gave."""
-    poll = poll_once(client, state, clock=clock)
+    """Poll one gateway once (within ``deadline_s``) and store (or spool) everything it gave."""
+    poll = poll_once(client, state, clock=clock, control=PollControl(deadline_s=deadline_s))
     return Collected(poll=poll, write=writer.write(poll))
 
 
@@ -82,6 +87,7 @@ def gateway_job(
         timezone=gateway.timezone,
         quiet=quiet,
         max_backoff_s=settings.max_backoff_s,
+        poll_deadline_s=settings.poll_deadline_s,
         clock=clock,
         token_expires_at=lambda: client.token_expires_at,
     )
@@ -90,11 +96,20 @@ def gateway_job(
 def build_service(settings: Settings, db_url: str, *, notifier: object = None) -> Service:
     """Everything `envoylog run` runs: the writer, its spool, and one job per gateway."""
     check_database(db_url, settings)
-    spool = Spool(settings.spool_dir, max_bytes=settings.spool_max_bytes)
-    writer = Writer(db_url, spool, options=settings.store_options())
+    writer = Writer(
+        db_url,
+        settings.spool_dir,
+        max_bytes=settings.spool_max_bytes,
+        options=settings.store_options(),
+    )
+    writer.spool.adopt_legacy()
     zones = {g.name: g.timezone for g in settings.gateways if g.timezone}
+    gateways = len(settings.enabled_gateways)
     worker = StoreWorker(
-        writer, timezones=zones, rollup_interval_s=settings.rollup_interval_s or None
+        writer,
+        timezones=zones,
+        rollup_interval_s=settings.rollup_interval_s or None,
+        queue_size=max(QUEUE_MIN, gateways),  # a tick of the fleet
     )
     jobs = [gateway_job(g, settings, worker) for g in settings.enabled_gateways]
     _check_open_files(len(jobs))

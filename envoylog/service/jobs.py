@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import enum
 import logging
+import threading
+import time as monotonic_time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, tzinfo
@@ -17,13 +19,22 @@ from envoylog import endpoints as ep
 from envoylog.client.tokens import WARN_DAYS
 from envoylog.config import table
 from envoylog.errors import EnvoylogError
-from envoylog.poller import Clock, Fetcher, GatewayState, poll_once, utc_now
-from envoylog.records import PollResult, PollStatus
+from envoylog.poller import (
+    Clock,
+    Fetcher,
+    GatewayState,
+    PollControl,
+    no_data_error,
+    poll_once,
+    utc_now,
+)
+from envoylog.records import PollResult
 
 log = logging.getLogger(__name__)
 
 TOKEN_WARNING = timedelta(days=WARN_DAYS)
 DEFAULT_TICK_S = 60  # how often a job looks at its gateway when no cadence says otherwise
+POLL_DEADLINE_S = float(table.POLL_DEADLINE_S.default_value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +56,8 @@ class Outcome(enum.StrEnum):
     IDLE = "idle"  # nothing due yet
     QUIET = "quiet"  # inside the quiet window
     BACKING_OFF = "backing-off"  # waiting after consecutive failures
+    BUSY = "busy"  # the previous poll is still waiting for the gateway: this tick is skipped
+    CUT = "cut"  # the service stopped it and stored what it had got
 
 
 @dataclass(slots=True)
@@ -74,10 +87,15 @@ class GatewayJob:
     max_backoff_s: int = table.MAX_BACKOFF_S.default_value
     clock: Clock = utc_now
     token_expires_at: Callable[[], datetime | None] = lambda: None
+    poll_deadline_s: float | None = POLL_DEADLINE_S  # no endpoint asked once it is spent
+    stop: threading.Event | None = None  # set at stop: no endpoint asked any more
     state: GatewayState = field(init=False)
     health: JobHealth = field(default_factory=JobHealth)
     _last_attempt: dict[str, datetime] = field(default_factory=dict)
     _token_warned_on: str | None = None
+    _busy: threading.Lock = field(default_factory=threading.Lock)
+    _control: PollControl | None = None  # of the poll under way
+    _stuck_since: float | None = None  # when a tick first found the poll still under way
 
     def __post_init__(self) -> None:
         host = getattr(self.client, "host", self.name)
@@ -103,8 +121,66 @@ class GatewayJob:
             return self.cadences.get(endpoint.with_cts_key, endpoint.cadence_with_cts_s)
         return cadence
 
+    @property
+    def busy(self) -> bool:
+        """Whether a poll of this gateway is under way."""
+        return self._busy.locked()
+
+    def cut(self) -> PollResult | None:
+        """At stop, from another thread: take the poll under way as it stands (what it
+        got; the endpoint awaited marked interrupted) and hand it over for storage."""
+        control = self._control
+        poll = control.cut() if control is not None else None
+        if poll is not None:
+            asking = control.asking.path if control and control.asking else None
+            log.warning(
+                "poll_cut_at_stop gateway=%s waiting_for=%s answered=%d",
+                self.name,
+                asking,
+                sum(1 for e in poll.endpoints if e.ok),
+            )
+            self.submit(poll)
+        return poll
+
     def run(self) -> Outcome:
-        """Do what this tick calls for: maybe one poll, handed to ``submit``."""
+        """Do what this tick calls for: maybe one poll, handed to ``submit``.
+
+        A tick that finds the previous poll still waiting for the gateway returns at once
+        (one warning per stuck gateway, one line when it is free again).
+        """
+        if not self._busy.acquire(blocking=False):
+            self._still_busy()
+            return Outcome.BUSY
+        try:
+            return self._run()
+        finally:
+            self._control = None
+            self._busy.release()
+            if self._stuck_since is not None:
+                log.warning(
+                    "gateway_unstuck gateway=%s after_s=%.0f",
+                    self.name,
+                    monotonic_time.monotonic() - self._stuck_since,
+                )
+                self._stuck_since = None
+
+    def _still_busy(self) -> None:
+        if self._stuck_since is not None:
+            return
+        self._stuck_since = monotonic_time.monotonic()
+        control = self._control
+        asking = control.asking.path if control and control.asking else None
+        waited = monotonic_time.monotonic() - control.started if control else 0.0
+        log.warning(
+            "gateway_stuck gateway=%s waiting_for=%s waited_s=%.0f: its ticks are skipped "
+            "until the poll ends (deadline %s s)",
+            self.name,
+            asking,
+            waited,
+            f"{self.poll_deadline_s:g}" if self.poll_deadline_s else "none",
+        )
+
+    def _run(self) -> Outcome:
         now = self.clock()
         if self.quiet is not None and self.quiet.contains(self.local_time(now)):
             return Outcome.QUIET
@@ -114,8 +190,12 @@ class GatewayJob:
         if not due:
             return Outcome.IDLE
         firmware_before = self.state.firmware
+        control = PollControl(deadline_s=self.poll_deadline_s, stop=self.stop)
+        self._control = control
         try:
-            poll = poll_once(self.client, self.state, endpoints=due, clock=self.clock)
+            poll = poll_once(
+                self.client, self.state, endpoints=due, clock=self.clock, control=control
+            )
         except EnvoylogError as exc:
             self._failed(now, str(exc))
             return Outcome.FAILED
@@ -123,14 +203,15 @@ class GatewayJob:
             self._last_attempt[endpoint.name] = now
         if firmware_before is not None and self.state.firmware != firmware_before:
             self._reprobe()
+        if not control.take():
+            return Outcome.CUT  # the stop took it as it stood, and handed it over
         self.submit(poll)
         self._check_token(now)
-        data = [e for e in poll.endpoints if e.endpoint != ep.INFO.name]
         # /info needs no token: a poll where nothing else answered (a refused token, a
         # gateway busy restarting) is a failure to back off from, not a success.
-        if poll.status is PollStatus.FAILED or (data and not any(e.ok for e in data)):
-            first_error = next((e.error for e in data if e.error), None)
-            self._failed(now, first_error or "no endpoint answered")
+        error = no_data_error(poll)
+        if error is not None:
+            self._failed(now, error)
             return Outcome.FAILED
         self.health.last_success_at = now
         self.health.consecutive_failures = 0

@@ -1,9 +1,14 @@
 """The long-running service: APScheduler jobs per gateway, one store worker, signals, systemd.
 
 Polls are made by the jobs (one at a time per gateway, many gateways at once) and
-handed to the store worker (envoylog.service.worker) through a queue. Shutdown stops
-the jobs, lets the polls in flight finish, drains the queue into the database, rolls
-up for at most STOP_ROLLUP_S, keeps what is left for the next start, and returns.
+handed to the store worker (envoylog.service.worker) through a queue.
+
+A stop fits STOP_S from the signal, whatever the gateways and the database do: no
+endpoint is asked any more; polls in flight get POLL_GRACE_S to end, then those still
+waiting for a gateway are taken as they stand and handed over; the worker stores what
+is queued (or spools it: its database calls are bounded by what is left), rolls up
+while time is left, keeps the rest for the next start, and ends EXIT_MARGIN_S before
+the budget is spent. A request that still hangs is abandoned with its thread.
 """
 
 from __future__ import annotations
@@ -23,12 +28,15 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from envoylog.files import SHARED, write_atomic
-from envoylog.service.jobs import DEFAULT_TICK_S, GatewayJob
+from envoylog.service.jobs import GatewayJob
 from envoylog.service.worker import StoreWorker
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_S = 15.0  # watchdog ping and status file; sooner when systemd's watchdog wants it
+STOP_S = 30.0  # from SIGTERM to the end of the service (systemd's TimeoutStopSec is 90 s)
+POLL_GRACE_S = 10.0  # polls in flight end by themselves within this, or are cut
+EXIT_MARGIN_S = 3.0  # kept for the status file, closing, and the interpreter's exit
 
 
 class Service:
@@ -51,6 +59,10 @@ class Service:
         self.notifier = notifier
         self.started_at = datetime.now(tz=UTC)
         self.stop_requested = threading.Event()
+        self.stopping = threading.Event()  # the jobs ask no further endpoint once set
+        self.abandoned: list[str] = []  # gateways whose request still hung when the stop ended
+        self._stop_began: float | None = None
+        self._unhealthy: str | None = None
         workers = max_workers or min(64, max(4, len(self.jobs)))
         self.scheduler = BackgroundScheduler(
             # The heartbeat has its own thread, so a burst of polls never delays the watchdog.
@@ -64,6 +76,8 @@ class Service:
         self.worker.replay_spool()
         self.worker.start()
         now = datetime.now(tz=UTC)
+        for job in self.jobs:
+            job.stop = self.stopping
         for index, job in enumerate(self.jobs):
             # Spread the first runs over one tick: a fleet polls evenly, not in one burst.
             first_run = now + timedelta(seconds=job.tick_s * index / len(self.jobs))
@@ -76,6 +90,10 @@ class Service:
                 # After a stall: one catch-up poll, not a burst (coalesce), at most a tick late.
                 misfire_grace_time=job.tick_s,
                 next_run_time=first_run,
+                # A tick while the last poll still waits for its gateway runs, finds it
+                # busy and returns: the job says so once, instead of APScheduler's
+                # "maximum number of running instances" warning every tick.
+                max_instances=2,
             )
         self.scheduler.add_job(
             self.heartbeat,
@@ -88,16 +106,25 @@ class Service:
         log.info("service_started gateways=%d", len(self.jobs))
 
     def healthy(self, now: float | None = None) -> bool:
-        """True while polls are being stored or spooled, or none were due."""
-        now = time.monotonic() if now is None else now
-        longest_tick = max((job.tick_s for job in self.jobs), default=DEFAULT_TICK_S)
-        idle = self.worker.queue.empty()
-        recent = now - self.worker.last_progress < max(5 * longest_tick, 300)
-        return self.worker.is_alive() and (recent or idle)
+        """True while the store worker lives and is not stuck; else systemd's watchdog
+        (not pinged) restarts the service, and the spool keeps what the jobs made meanwhile."""
+        return self.unhealthy_reason(now) is None
+
+    def unhealthy_reason(self, now: float | None = None) -> str | None:
+        if not self.worker.is_alive():
+            return "the store worker has died"
+        if self.worker.stuck(now):
+            return f"the store worker has given no sign of life for {self.worker.stuck_after_s:g} s"
+        return None
 
     def heartbeat(self) -> None:
-        if self.notifier is not None and self.healthy():
-            self.notifier.watchdog()
+        reason = self.unhealthy_reason()
+        if reason is None:
+            if self.notifier is not None:
+                self.notifier.watchdog()
+        elif reason != self._unhealthy:
+            log.error("service_unhealthy reason=%s: the watchdog restarts the service", reason)
+        self._unhealthy = reason
         self.write_status()
 
     def write_status(self) -> None:
@@ -109,8 +136,17 @@ class Service:
             "running": not self.stop_requested.is_set(),
             "started_at": self.started_at.isoformat(),
             "updated_at": datetime.now(tz=UTC).isoformat(),
+            "database": self.worker.writer.spool.name,
+            "database_key": self.worker.writer.spool.database,  # `status` compares its --db
+            "healthy": self._unhealthy is None,
+            "unhealthy_reason": self._unhealthy,
             "polls_written": self.worker.written,
             "polls_spooled": self.worker.spooled,
+            "polls_set_aside": self.worker.writer.spool.kept_aside,
+            "polls_lost": self.worker.writer.lost,
+            "polls_dropped": self.worker.writer.spool.dropped,  # the spool was full
+            "last_loss": self.worker.writer.last_loss,
+            "store_errors": self.worker.errors,
             "spool_pending": len(self.worker.writer.spool),
             "rollup_rounds": self.worker.rollups,
             "gateways": {
@@ -128,21 +164,55 @@ class Service:
             log.warning("status_file_failed path=%s error=%s", self.status_file, exc)
 
     def request_stop(self, *_: object) -> None:
+        """The signal handler: the stop's budget counts from here."""
+        if self._stop_began is None:
+            self._stop_began = time.monotonic()
         self.stop_requested.set()
 
     def wait(self) -> None:
         while not self.stop_requested.wait(1.0):
             pass
 
-    def stop(self) -> None:
-        """Stop the jobs, let polls in flight finish, store every queued poll."""
+    def stop(self) -> bool:
+        """Stop within STOP_S of the request: no new endpoint asked, polls in flight ended
+        or cut and stored with what they got, every queued poll stored or spooled.
+
+        Returns False when the store worker had died before the stop (the service failed).
+        """
+        began = self._stop_began or time.monotonic()
+        died = self.worker.ident is not None and not self.worker.is_alive()
         log.info("service_stopping")
-        self.scheduler.shutdown(wait=True)
-        self.worker.stop()
-        self.worker.join()
+        self.stop_requested.set()
+        self.stopping.set()
+        self.scheduler.shutdown(wait=False)
+        grace_end = began + POLL_GRACE_S
+        while any(job.busy for job in self.jobs) and time.monotonic() < grace_end:
+            self.stopping.wait(0.05)
+        for job in self.jobs:
+            if job.busy:
+                job.cut()  # its request still hangs: store what the poll has got
+                self.abandoned.append(job.name)
+        by = began + STOP_S - EXIT_MARGIN_S
+        if died:
+            log.error("store_worker_dead: the polls still queued go to the spool")
+        else:
+            self.worker.stop(by=by)
+            self.worker.join(max(by - time.monotonic(), 0.0) + 1.0)
+        if self.worker.is_alive() or died:
+            if self.worker.is_alive():
+                log.error("store_worker_stuck_at_stop: the polls still queued go to the spool")
+            self.worker.spool_queued()
         self.write_status()
-        self.worker.writer.close()
-        log.info("service_stopped written=%d spooled=%d", self.worker.written, self.worker.spooled)
+        if not self.worker.is_alive():
+            self.worker.writer.close()
+        log.info(
+            "service_stopped written=%d spooled=%d stop_s=%.1f abandoned=%s",
+            self.worker.written,
+            self.worker.spooled,
+            time.monotonic() - began,
+            ",".join(self.abandoned) or "none",
+        )
+        return not died
 
 
 def _jsonable(value: object) -> object:

@@ -7,12 +7,14 @@ gateway at a time, and prunes raw bodies past their keeping time.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import Any
 
 from envoylog.config import table
 from envoylog.db import Store, Writer, WriteResult, WriteStatus, open_store, prune_raw_bodies
+from envoylog.db.deadline import deadline, hurry
 from envoylog.db.energy import GatewayRow, last_poll_start
 from envoylog.energy.rollup import rollup_recent, store_gateways
 from envoylog.errors import EnvoylogError
@@ -28,7 +31,16 @@ from envoylog.records import UNTRUSTED_FLAGS, InverterReading, PollResult
 
 log = logging.getLogger(__name__)
 
-_STOP = object()
+# The queue of polls waiting for the worker holds at most this many (at least): one
+# tick's worth of a fleet. Past it, polls go to the spool from the job that made them.
+QUEUE_MIN = 64
+# While idle, the worker wakes this often to probe a database that was down and replay.
+IDLE_WAKE_S = 5.0
+# A rollup or prune call on the database is cut off past this (a frozen server): a
+# day of a 36-inverter site takes 0.2-0.4 s, a fleet's gateway rarely more than seconds.
+ROLLUP_TIMEOUT_S = 120.0
+# Beyond the longest step, a worker silent this much longer is stuck (health check).
+STUCK_GRACE_S = 60.0
 # The rollup_interval_s setting's default (the reason for it stands beside it in the table).
 ROLLUP_INTERVAL_S = float(table.ROLLUP_INTERVAL_S.default_value)
 # Between them, only the days new readings reach are recomputed; every so often the last
@@ -38,9 +50,9 @@ FULL_ROLLUP_EVERY_S = 6 * 3600.0
 PRUNE_INTERVAL_S = 3600.0
 # Slack before the earliest reading a poll's readings reach back to (_reach).
 READING_REACH = timedelta(hours=1)
-# At stop, rollups run this long at most (systemd's TimeoutStopSec is 90 s): a fleet's
-# last hour can take minutes. What is left is written to PENDING_FILE in the spool
-# folder and rolled up after the next start.
+# A stop given no end of its own (the service gives the rest of its 30 s) ends this long
+# after it is asked: a fleet's last hour of rollups can take minutes. What is left is
+# written to PENDING_FILE in the database's spool folder, rolled up after the next start.
 STOP_ROLLUP_S = 30.0
 PENDING_FILE = "rollups-pending.json"
 
@@ -56,15 +68,22 @@ class StoreWorker(threading.Thread):
         rollup_interval_s: float | None = ROLLUP_INTERVAL_S,
         timezones: Mapping[str, str] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        queue_size: int = QUEUE_MIN,
     ) -> None:
         super().__init__(name="envoylog-store", daemon=True)
         self.writer = writer
-        self.queue: queue.Queue[object] = queue.Queue()
+        # (arrival, poll); None only wakes the worker up (at stop).
+        self.queue: queue.Queue[tuple[int, PollResult] | None] = queue.Queue(max(queue_size, 1))
         self.on_write = on_write
-        self.last_progress = time.monotonic()
         self.written = 0
         self.spooled = 0
+        self.spilled = 0  # polls the full queue sent straight to the spool
+        self._spill_lock = threading.Lock()
         self.failed = 0
+        self.errors = 0  # unexpected errors survived
+        self.beat_at = time.monotonic()  # the loop's last turn
+        self._stopping = threading.Event()
+        self._stop_by: float | None = None  # time.monotonic() by which the stop must be done
         # Energy rollups: None turns them off; timezones maps gateway name/serial to a zone.
         self.rollup_interval_s = rollup_interval_s
         self.timezones = dict(timezones or {})
@@ -81,42 +100,133 @@ class StoreWorker(threading.Thread):
         self._store: Store | None = None
 
     def submit(self, poll: PollResult) -> None:
-        self.queue.put(poll)
+        """Hand a poll over; when the queue is full (the database is slow), it goes to the
+        spool from here, in its arrival order."""
+        arrival = self.writer.spool.arrival()
+        try:
+            self.queue.put_nowait((arrival, poll))
+            return
+        except queue.Full:
+            pass
+        with self._spill_lock:  # jobs hand polls over from many threads
+            self.spilled += 1
+            first = self.spilled == 1
+        if first:
+            log.warning(
+                "store_queue_full polls=%d: polls go to the spool until the store catches up",
+                self.queue.maxsize,
+            )
+        self.writer.keep(poll, arrival)
 
-    def stop(self) -> None:
-        self.queue.put(_STOP)
+    def stop(self, by: float | None = None) -> None:
+        """Store what is queued, roll up while time is left, and end, all before ``by``
+        (time.monotonic(); default: STOP_ROLLUP_S from now)."""
+        self._stop_by = time.monotonic() + STOP_ROLLUP_S if by is None else by
+        self._stopping.set()
+        hurry(self._stop_by)  # a database call under way ends by then too
+        with contextlib.suppress(queue.Full):  # a full queue wakes it up anyway
+            self.queue.put_nowait(None)
 
     def run(self) -> None:
         while True:
-            item = self.queue.get()
+            self.beat_at = time.monotonic()
+            self.writer.spool.report_drops()  # drops not yet said, once their minute is up
+            stopping = self._stopping.is_set()
             try:
-                if item is _STOP:
-                    deadline = time.monotonic() + STOP_ROLLUP_S
-                    self._roll(until_done=True, deadline=deadline)
-                    if self._round is None:  # else out of time: a new round would drop it
-                        self._begin_round()
-                        self._roll(until_done=True, deadline=deadline)
-                    self._save_pending()
-                    if self._store is not None:
-                        self._store.close()
+                item = self.queue.get(timeout=0.05 if stopping else IDLE_WAKE_S)
+            except queue.Empty:
+                if stopping:
+                    self._survive(self._finish)
                     return
-                assert isinstance(item, PollResult)
-                self._write(item)
-                if (
-                    self._round is None
-                    and self.rollup_interval_s is not None
-                    and self._monotonic() - self.last_rollup >= self.rollup_interval_s
-                ):
-                    self._begin_round()
-                self._roll(until_done=False)
-                if self._monotonic() - self.last_prune >= PRUNE_INTERVAL_S:
-                    self._prune()
+                self._survive(self._idle)
+                continue
+            try:
+                if item is not None:
+                    self._survive(self._handle, *item)
             finally:
                 self.queue.task_done()
 
-    def _write(self, item: PollResult) -> None:
+    def _survive(self, step: Callable[..., None], *args: Any) -> None:
+        """Run one step of the loop; an error nobody expected is logged, and the worker
+        goes on (the poll it concerned is kept aside by the Writer)."""
         try:
-            result = self.writer.write(item)
+            step(*args)
+        except Exception:
+            self.errors += 1
+            log.error("store_worker_error step=%s", step.__name__, exc_info=True)
+
+    def _handle(self, arrival: int, poll: PollResult) -> None:
+        self._write(poll, arrival)
+        if self._stopping.is_set():
+            return
+        if (
+            self._round is None
+            and self.rollup_interval_s is not None
+            and self._monotonic() - self.last_rollup >= self.rollup_interval_s
+        ):
+            self._begin_round()
+        self._roll(until_done=False)
+        if self._monotonic() - self.last_prune >= PRUNE_INTERVAL_S:
+            self._prune()
+
+    @property
+    def stuck_after_s(self) -> float:
+        """No sign of life for this long: a call outlived its deadline, the worker is stuck.
+        The longest legitimate step is a rollup call (cut off at ROLLUP_TIMEOUT_S)."""
+        longest = max(ROLLUP_TIMEOUT_S, self.writer.timeout_s or 0.0)
+        return longest + STUCK_GRACE_S
+
+    def stuck(self, now: float | None = None) -> bool:
+        """Whether the worker has given no sign of life for longer than any step may take."""
+        now = time.monotonic() if now is None else now
+        return now - max(self.beat_at, self.writer.progressed_at) > self.stuck_after_s
+
+    def spool_queued(self) -> None:
+        """Put every queued poll in the spool, in arrival order: when polls wait there
+        already (a full queue sent newer ones first), so the replay stores all in order;
+        and at stop, from the stopping thread, when the worker is dead or stuck."""
+        while True:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is None:
+                self.queue.task_done()
+                continue
+            arrival, poll = item
+            try:
+                if self.writer.keep(poll, arrival) is not None:
+                    self.spooled += 1
+            finally:
+                self.queue.task_done()
+
+    def _idle(self) -> None:
+        """Nothing queued: probe a database that was down, replay what waits in the spool."""
+        if not self.writer.outage and not len(self.writer.spool):
+            return
+        result = self.writer.replay()
+        self._mark_replayed(result)
+
+    def _finish(self) -> None:
+        """At stop, with the queue empty: roll up while time is left, keep the rest."""
+        by = self._stop_by
+        self._roll(until_done=True, by=by)
+        if self._round is None:  # else out of time: a new round would drop it
+            self._begin_round()
+            self._roll(until_done=True, by=by)
+        self._save_pending()
+        self.writer.spool.report_drops(now=True)
+        if self._store is not None:
+            self._store.close()
+
+    def _write(self, item: PollResult, arrival: int | None = None) -> None:
+        until = None
+        if self._stopping.is_set() and self._stop_by is not None:
+            until = self._stop_by
+        if len(self.writer.spool):
+            self.spool_queued()
+        try:
+            result = self.writer.write(item, arrival=arrival, until=until)
         except EnvoylogError as exc:
             # A schema the code cannot write: the poll is already spooled by the Writer.
             self.failed += 1
@@ -124,13 +234,11 @@ class StoreWorker(threading.Thread):
             return
         if result.status is WriteStatus.STORED:
             self.written += 1
-            self.last_progress = time.monotonic()
         elif result.status is WriteStatus.SPOOLED:
             self.spooled += 1
-            self.last_progress = time.monotonic()
         else:
             self.failed += 1
-        if result.status is not WriteStatus.SET_ASIDE:
+        if result.status in (WriteStatus.STORED, WriteStatus.SPOOLED):
             # Spooled polls are stored by a later write's replay: roll up from them then.
             stored = result.status is WriteStatus.STORED
             self._mark_dirty(item.gateway.serial, self._reach(item, stored=stored))
@@ -180,7 +288,8 @@ class StoreWorker(threading.Thread):
 
     def _last_stored(self, serial: str, before: datetime) -> datetime | None:
         try:
-            return last_poll_start(self._own_store(), serial, before)
+            with self._bounded(f"reading the last poll of gateway {serial}"):
+                return last_poll_start(self._own_store(), serial, before)
         except Exception as exc:  # a rollup problem must never stop the logging
             log.error("rollup_failed gateway=%s error=%s", serial, exc, exc_info=False)
             return None
@@ -257,10 +366,11 @@ class StoreWorker(threading.Thread):
         self.last_rollup = now
         if self.rollup_interval_s is None or not self._dirty or self._latest is None:
             return
-        if len(self.writer.spool):
+        if len(self.writer.spool) or self.writer.outage:
             return  # the database is behind: wait until the spool is replayed
         try:
-            rows = {row.serial: row for row in store_gateways(self._own_store())}
+            with self._bounded("listing the gateways"):
+                rows = {row.serial: row for row in store_gateways(self._own_store())}
         except Exception as exc:  # a rollup problem must never stop the logging
             log.error("rollup_failed error=%s", exc, exc_info=not isinstance(exc, EnvoylogError))
             return
@@ -272,6 +382,14 @@ class StoreWorker(threading.Thread):
         if todo:
             self._round = _Round(todo, self._latest, days=2 if full else 1)
 
+    def _bounded(self, doing: str) -> AbstractContextManager[None]:
+        """A deadline on one call of the worker's own connection (rollups, pruning): a
+        frozen database never holds the worker longer, nor a stop past its end."""
+        seconds = ROLLUP_TIMEOUT_S
+        if self._stopping.is_set() and self._stop_by is not None:
+            seconds = min(seconds, max(self._stop_by - time.monotonic(), 0.001))
+        return deadline(self._own_store().engine, seconds, doing)
+
     def _own_store(self) -> Store:
         """The worker's own connection for rollups and pruning (the Writer keeps its own)."""
         if self._store is None:
@@ -281,10 +399,11 @@ class StoreWorker(threading.Thread):
     def _prune(self) -> None:
         """Delete the raw bodies kept past raw_body_days, as of the newest poll written."""
         self.last_prune = self._monotonic()
-        if self._latest is None or len(self.writer.spool):
+        if self._latest is None or len(self.writer.spool) or self.writer.outage:
             return  # nothing written yet, or the database is behind
         try:
-            pruned = prune_raw_bodies(self._own_store(), self._latest)
+            with self._bounded("deleting old raw bodies"):
+                pruned = prune_raw_bodies(self._own_store(), self._latest)
         except Exception as exc:  # pruning must never stop the logging
             log.error("prune_failed error=%s", exc, exc_info=not isinstance(exc, EnvoylogError))
             return
@@ -292,25 +411,26 @@ class StoreWorker(threading.Thread):
         if pruned:
             log.info("raw_bodies_pruned count=%d", pruned)
 
-    def _roll(self, *, until_done: bool, deadline: float | None = None) -> None:
+    def _roll(self, *, until_done: bool, by: float | None = None) -> None:
         """Roll up the round's gateways one at a time; polls waiting to be stored go first
         (unless stopping), so a fleet's rollup never holds its polls back for minutes."""
         while (
             self._round is not None
             and (until_done or self.queue.empty())
-            and (deadline is None or time.monotonic() < deadline)
+            and (by is None or time.monotonic() < by)
         ):
             row, dirty_at = self._round.todo.pop()
-            assert self._store is not None
+            self.beat_at = time.monotonic()
             try:
-                rollup_recent(
-                    self._store,
-                    self._round.now,
-                    days=self._round.days,
-                    since={row.serial: dirty_at - READING_REACH},
-                    timezone_override=self.timezones,
-                    gateways=[row],
-                )
+                with self._bounded(f"rolling up gateway {row.serial}"):
+                    rollup_recent(
+                        self._own_store(),
+                        self._round.now,
+                        days=self._round.days,
+                        since={row.serial: dirty_at - READING_REACH},
+                        timezone_override=self.timezones,
+                        gateways=[row],
+                    )
             except Exception as exc:  # a rollup problem must never stop the logging
                 log.error(
                     "rollup_failed gateway=%s error=%s",

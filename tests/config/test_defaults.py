@@ -35,7 +35,7 @@ def test_the_store_options_are_the_documented_ones() -> None:
 
 
 def test_the_spool_cap_is_the_documented_one(tmp_path: Path) -> None:
-    assert Spool(tmp_path).max_bytes == DEFAULTS.spool_max_bytes
+    assert Spool(tmp_path, "sqlite:///e.sqlite").max_bytes == DEFAULTS.spool_max_bytes
 
 
 def test_the_cadences_are_the_endpoint_registrys() -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -81,17 +81,75 @@ def test_poll_into_a_non_sqlite_file_is_one_sentence(tmp_path: Path) -> None:
 
 
 def test_poll_with_database_down_spools_then_replays(tmp_path: Path) -> None:
-    down = "postgresql+psycopg://envoylog@127.0.0.1:9/nowhere"
-    spool = tmp_path / "spool"
+    path, spool = tmp_path / "back.sqlite", tmp_path / "spool"
+    path.mkdir()  # a path SQLite cannot open: the database is unavailable
+    db = f"sqlite:///{path}"
     with ReplayServer(SITE, tls=True) as server:
-        code, out = run_poll(server, "--db", down, "--spool", str(spool))
+        code, out = run_poll(server, "--db", db, "--spool", str(spool))
         assert code == 1 and "kept in the spool" in out
-        assert len(list(spool.glob("*.json"))) == 1
-        db = f"sqlite:///{tmp_path / 'back.sqlite'}"
+        assert len(list(spool.glob("*/*-*.json"))) == 1
+        path.rmdir()  # back
         code, out = run_poll(server, "--db", db, "--spool", str(spool))
     assert code == 0, out
     assert "1 earlier poll replayed from the spool" in out
-    assert counts(db)["polls"] == 2 and not list(spool.glob("*.json"))
+    assert counts(db)["polls"] == 2 and not list(spool.glob("*/*-*.json"))
+
+
+REFUSE = (
+    "CREATE TRIGGER refuse BEFORE INSERT ON polls "
+    "BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END"
+)
+
+
+def test_a_poll_the_database_refuses_is_set_aside_and_retried_later(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'refusing.sqlite'}"
+    engine = sa.create_engine(db)
+    with ReplayServer(SITE, tls=True) as server:
+        assert run_poll(server, "--db", db)[0] == 0
+        with engine.begin() as conn:
+            conn.execute(sa.text(REFUSE))  # a database that takes nothing more
+        code, out = run_poll(server, "--db", db)
+    assert code == 1
+    assert "The poll was not stored: " in out and "refused by a trigger" in out
+    assert "envoylog spool retry" in out and "next poll" not in out
+    [reason] = (tmp_path / "state" / "envoylog" / "spool").glob("*/*.reason")
+    assert "refused by a trigger" in reason.read_text()
+
+    retried = CliRunner().invoke(cli, ["spool", "retry", "--db", db])
+    assert retried.exit_code == 1 and "still set aside" in retried.output
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TRIGGER refuse"))  # what an upgrade would fix
+    retried = CliRunner().invoke(cli, ["spool", "retry", "--db", db])
+    engine.dispose()
+    assert retried.exit_code == 0, retried.output
+    assert "1 of 1 polls stored (1 of them had been set aside)" in retried.output
+    assert counts(db)["polls"] == 2
+
+
+def test_poll_with_an_expired_token_exits_non_zero_and_says_why() -> None:
+    from envoylog.simulator import SimulatedGateway
+
+    expired = make_jwt(expires_in=timedelta(days=-3))
+    with SimulatedGateway("modern-7.6-nonmetered") as gateway:
+        result = CliRunner().invoke(
+            cli, ["poll", "--host", gateway.url, "--token", expired, "--retries", "0"]
+        )
+    assert result.exit_code == 1, result.output
+    assert "answered only /info, so this poll holds no readings" in result.output
+    assert "refused the token" in result.output and "expired on" in result.output
+
+
+def test_poll_says_which_endpoint_keeps_it_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from envoylog.cli import progress
+    from envoylog.simulator import SimulatedGateway
+
+    monkeypatch.setattr(progress, "WAIT_NOTICE_S", 0.3)
+    slow = "slow:seconds=1.5,path=/production.json"
+    with SimulatedGateway("legacy-5.0-nonmetered", faults=[slow]) as gateway:
+        result = CliRunner().invoke(cli, ["poll", "--host", gateway.url, "--retries", "0"])
+    assert result.exit_code == 0, result.output
+    assert "waiting for /production.json" in result.output
+    assert "gives up on its endpoints after 120 s" in result.output
 
 
 @needs_openssl

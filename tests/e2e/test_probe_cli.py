@@ -36,7 +36,7 @@ def test_probe_describes_a_capture(captures_dir: Path) -> None:
     assert "Serial        122446001637" in out
     assert "Firmware      8.2.4345" in out
     assert "production         enabled   phases 1 of three, normal" in out
-    assert "Inverters     15 (15 active, with per-inverter detail)" in out
+    assert "Inverters     15 active (with per-inverter detail)" in out
     assert "failed  /home" in out  # the capture has no /home
 
 
@@ -54,6 +54,25 @@ def test_probe_without_token_says_how_to_get_one() -> None:
         code, out = probe("--host", server.url)
     assert code == 1
     assert "identified itself but gave no data" in out and "needs a token" in out
+    # What it could not look at is unknown, not "none".
+    assert "CT meters     unknown (needs a token)" in out
+    assert "Batteries     unknown (needs a token)" in out
+
+
+def test_probe_counts_a_removed_inverter_as_removed() -> None:
+    folder = SAMPLE_DATA / "metered-three-phase-device-data"  # 37 listed, 1 of them gone
+    with ReplayServer(folder, tls=True) as server:
+        code, out = probe("--host", server.url, "--token", make_jwt())
+    assert code == 0, out
+    assert "Inverters     36 active, 1 removed (with per-inverter detail)" in out
+
+
+def test_probe_without_per_inverter_detail_does_not_guess_which_are_removed() -> None:
+    with ReplayServer(SAMPLE_DATA / "legacy-5.0-nonmetered") as server:
+        code, out = probe("--host", server.url)
+    assert code == 0, out
+    assert "Inverters     24 listed (no per-inverter detail" in out
+    assert "CT meters     none" in out  # /info: no CT hardware
 
 
 def test_probe_dead_port_is_one_sentence() -> None:

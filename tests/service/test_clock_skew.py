@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from support import simulated_job
 
-from envoylog.db import Spool, Writer, open_store
+from envoylog.db import Writer, open_store
 from envoylog.energy.rollup import rollup
 from envoylog.service.worker import StoreWorker
 from envoylog.simulator import PROFILES, ManualClock, SimulatedGateway
@@ -38,7 +38,7 @@ def log_days(db_url: str, spool: Path, off: timedelta) -> dict[str, float]:
     start = datetime.combine(FIRST, time(0), zone)
     ours, theirs = ManualClock(start), ManualClock(start + off)
     monotonic = [0.0]
-    worker = StoreWorker(Writer(db_url, Spool(spool)), monotonic=lambda: monotonic[0])
+    worker = StoreWorker(Writer(db_url, spool), monotonic=lambda: monotonic[0])
     with SimulatedGateway(SITE, clock=theirs) as gateway:
         client, job = simulated_job(gateway, ours, worker.submit, tick_s=TICK_S)
         worker.start()

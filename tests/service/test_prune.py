@@ -9,7 +9,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from envoylog.client import Credentials, GatewayClient
-from envoylog.db import Spool, StoreOptions, Writer
+from envoylog.db import StoreOptions, Writer
 from envoylog.service.jobs import GatewayJob
 from envoylog.service.worker import PRUNE_INTERVAL_S, StoreWorker
 from envoylog.simulator import ManualClock, SimulatedGateway
@@ -37,7 +37,7 @@ def test_raw_bodies_past_their_keeping_time_are_deleted_hourly(tmp_path: Path) -
     sim_clock = ManualClock(START)
     monotonic = [0.0]
     db_url = f"sqlite:///{tmp_path / 'prune.sqlite'}"
-    writer = Writer(db_url, Spool(tmp_path / "spool"), options=StoreOptions(raw_body_days=1))
+    writer = Writer(db_url, tmp_path / "spool", options=StoreOptions(raw_body_days=1))
     worker = StoreWorker(writer, rollup_interval_s=None, monotonic=lambda: monotonic[0])
     with SimulatedGateway("metered-split-phase", clock=sim_clock) as gateway:
         client = GatewayClient(gateway.url, credentials=Credentials(token=gateway.token))

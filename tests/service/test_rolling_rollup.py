@@ -56,7 +56,7 @@ def test_rolling_rollups_across_a_night_gap_match_a_full_recompute(tmp_path: Pat
     monotonic = [0.0]
     db_file = tmp_path / "rolling.sqlite"
     db_url = f"sqlite:///{db_file}"
-    worker = StoreWorker(Writer(db_url, Spool(tmp_path / "spool")), monotonic=lambda: monotonic[0])
+    worker = StoreWorker(Writer(db_url, tmp_path / "spool"), monotonic=lambda: monotonic[0])
     with SimulatedGateway("metered-split-phase", clock=sim_clock) as gateway:
         client, job = simulated_job(gateway, sim_clock, worker.submit, tick_s=TICK_S)
 
@@ -101,7 +101,7 @@ def test_a_retired_inverter_does_not_pull_each_rollup_back_years(tmp_path: Path)
     sim_clock = ManualClock(datetime(2026, 6, 10, 10, 0, tzinfo=UTC))  # noon in Berlin
     monotonic = [0.0]
     db_url = f"sqlite:///{tmp_path / 'retired.sqlite'}"
-    worker = StoreWorker(Writer(db_url, Spool(tmp_path / "spool")), monotonic=lambda: monotonic[0])
+    worker = StoreWorker(Writer(db_url, tmp_path / "spool"), monotonic=lambda: monotonic[0])
     engine = sa.create_engine(db_url)
 
     def computed_at() -> dict[str, object]:
@@ -171,7 +171,7 @@ def test_polls_waiting_are_stored_between_the_gateways_of_a_rollup_round(
     first, second, _ = made
     monotonic = [0.0]
     worker = StoreWorker(
-        Writer(f"sqlite:///{tmp_path / 'round.sqlite'}", Spool(tmp_path / "spool")),
+        Writer(f"sqlite:///{tmp_path / 'round.sqlite'}", tmp_path / "spool"),
         monotonic=lambda: monotonic[0],
     )
     events: list[tuple[str, str]] = []
@@ -185,9 +185,9 @@ def test_polls_waiting_are_stored_between_the_gateways_of_a_rollup_round(
             worker.submit(arriving.pop())
         return real_rollup(*args, **kwargs)  # type: ignore[arg-type]
 
-    def write(poll: PollResult) -> object:
+    def write(poll: PollResult, **kwargs: Any) -> object:
         events.append(("write", poll.gateway.serial))
-        return real_write(poll)
+        return real_write(poll, **kwargs)
 
     monkeypatch.setattr(worker_module, "rollup_recent", rollup_recent)
     monkeypatch.setattr(worker.writer, "write", write)
@@ -218,7 +218,7 @@ def test_a_failed_gateway_rollup_is_logged_and_retried_next_round(
     made = two_polls_each(SITES)
     monotonic = [0.0]
     db_url = f"sqlite:///{tmp_path / 'failed.sqlite'}"
-    worker = StoreWorker(Writer(db_url, Spool(tmp_path / "spool")), monotonic=lambda: monotonic[0])
+    worker = StoreWorker(Writer(db_url, tmp_path / "spool"), monotonic=lambda: monotonic[0])
     failing = [list(made)[-1]]  # the first one the round takes: the others wait too
     rolled: list[str] = []
     real_rollup = worker_module.rollup_recent
@@ -261,7 +261,7 @@ def log_polls(
 ) -> StoreWorker:
     """A store worker's whole run, from start to stop, over ``polls`` ticks of a gateway."""
     db_url = f"sqlite:///{tmp_path / 'restart.sqlite'}"
-    worker = StoreWorker(Writer(db_url, Spool(tmp_path / "spool")), **worker_options)
+    worker = StoreWorker(Writer(db_url, tmp_path / "spool"), **worker_options)
     worker.replay_spool()
     with SimulatedGateway("metered-split-phase", clock=sim_clock) as gateway:
         client, job = simulated_job(gateway, sim_clock, worker.submit, tick_s=TICK_S)
@@ -278,13 +278,19 @@ def log_polls(
     return worker
 
 
+def pending_file(tmp_path: Path) -> Path:
+    """Where the rollups a stop left wait: in the spool folder of log_polls's database."""
+    spool = Spool(tmp_path / "spool", f"sqlite:///{tmp_path / 'restart.sqlite'}")
+    return spool.directory / worker_module.PENDING_FILE
+
+
 def test_a_stop_out_of_time_leaves_its_rollups_to_the_next_start(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A fleet's last hour can take minutes to roll up; systemd kills a slow stop.
     sim_clock = ManualClock(datetime(2026, 6, 10, 16, 0, tzinfo=UTC))
     db_file = tmp_path / "restart.sqlite"
-    pending = tmp_path / "spool" / worker_module.PENDING_FILE
+    pending = pending_file(tmp_path)
     monkeypatch.setattr(worker_module, "STOP_ROLLUP_S", 0.0)
     log_polls(tmp_path, sim_clock, 12)
     assert not any(energy_rows(f"sqlite:///{db_file}").values())
@@ -316,8 +322,7 @@ def test_a_restart_days_later_rolls_up_what_a_crash_left(tmp_path: Path) -> None
 def test_an_unreadable_pending_file_is_reported_and_logging_goes_on(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    (tmp_path / "spool").mkdir()
-    (tmp_path / "spool" / worker_module.PENDING_FILE).write_text('{"latest": "yesterday"}')
+    pending_file(tmp_path).write_text('{"latest": "yesterday"}')
     sim_clock = ManualClock(datetime(2026, 6, 10, 16, 0, tzinfo=UTC))
     worker = log_polls(tmp_path, sim_clock, 2)
     assert worker.written == 2
@@ -328,13 +333,13 @@ def test_a_round_cut_short_at_stop_is_kept_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sim_clock = ManualClock(datetime(2026, 6, 10, 16, 0, tzinfo=UTC))
-    pending = tmp_path / "spool" / worker_module.PENDING_FILE
+    pending = pending_file(tmp_path)
     monkeypatch.setattr(worker_module, "STOP_ROLLUP_S", 0.0)
     log_polls(tmp_path, sim_clock, 6)
     ((serial, since),) = json.loads(pending.read_text())["gateways"].items()
 
     db_url = f"sqlite:///{tmp_path / 'restart.sqlite'}"
-    worker = StoreWorker(Writer(db_url, Spool(tmp_path / "spool")))
+    worker = StoreWorker(Writer(db_url, tmp_path / "spool"))
     worker.replay_spool()
     worker._begin_round()  # a round under way when the stop comes...
     later = datetime.fromisoformat(since) + timedelta(hours=1)

@@ -104,16 +104,17 @@ def test_notifies_systemd_and_exits_0_on_sigterm(tmp_path: Path, gateway: Replay
 
 
 def test_sigkill_then_restart_replays_the_spool(tmp_path: Path, gateway: ReplayServer) -> None:
-    down = "postgresql+psycopg://envoylog@127.0.0.1:9/nowhere"
-    process = start_run(tmp_path, write_config(tmp_path, gateway.url, down))
+    db = tmp_path / "back.sqlite"
+    db.mkdir()  # not a file SQLite can open: every poll is spooled for it
+    process = start_run(tmp_path, write_config(tmp_path, gateway.url, str(db)))
     spool = tmp_path / "spool"
     try:
-        wait_for(lambda: len(list(spool.glob("*.json"))) >= 2)
+        wait_for(lambda: len(list(spool.glob("*/*-*.json"))) >= 2)
     finally:
         process.kill()  # SIGKILL: no chance to clean up
         process.communicate(timeout=10)
-    spooled = len(list(spool.glob("*.json")))
-    db = tmp_path / "back.sqlite"
+    spooled = len(list(spool.glob("*/*-*.json")))
+    db.rmdir()  # the database can be created now
     process = start_run(tmp_path, write_config(tmp_path, gateway.url, str(db)))
     try:
         wait_for(lambda: db.exists() and polls_in(db) > spooled)
@@ -122,8 +123,8 @@ def test_sigkill_then_restart_replays_the_spool(tmp_path: Path, gateway: ReplayS
     finally:
         process.kill()
     assert process.returncode == 0, output
-    assert not list(spool.glob("*.json"))
-    assert not list(spool.glob(".*.tmp"))  # a write cut by SIGKILL never counts as a poll
+    assert not list(spool.glob("*/*-*.json"))
+    assert not list(spool.glob("*/.*.tmp"))  # a write cut by SIGKILL never counts as a poll
 
 
 def test_bad_config_is_one_sentence(tmp_path: Path) -> None:
@@ -135,6 +136,36 @@ def test_bad_config_is_one_sentence(tmp_path: Path) -> None:
     assert "Traceback" not in output
     [line] = output.strip().splitlines()
     assert str(config) in line and "hots" in line
+
+
+def test_sigterm_while_a_gateway_hangs_ends_within_30_s_and_stores_what_answered(
+    tmp_path: Path,
+) -> None:
+    from envoylog.simulator import SimulatedGateway
+
+    hung = "/api/v1/production/inverters"
+    db = tmp_path / "hang.sqlite"
+    with SimulatedGateway("legacy-5.0-nonmetered", faults=[f"hang:path={hung}"]) as gateway:
+        process = start_run(tmp_path, write_config(tmp_path, gateway.url, str(db)))
+        try:
+            wait_for(lambda: any(r.path == hung for r in gateway.server.requests()))
+            signalled = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            output, _ = process.communicate(timeout=60)
+            stop_s = time.monotonic() - signalled
+        finally:
+            process.kill()
+    assert process.returncode == 0, output
+    assert stop_s < 30, output
+    assert "poll_cut_at_stop gateway=garage waiting_for=/api/v1/production/inverters" in output
+    engine = sa.create_engine(f"sqlite:///{db}")
+    with engine.connect() as conn:
+        endpoints = dict(conn.execute(sa.text("select endpoint, error from poll_endpoints")).all())
+        readings = conn.execute(sa.text("select count(*) from system_readings")).scalar_one()
+    engine.dispose()
+    assert endpoints["production_json"] is None  # answered, and stored
+    assert endpoints["api_v1_inverters"].startswith("interrupted: the service stopped")
+    assert readings > 0
 
 
 @needs_openssl

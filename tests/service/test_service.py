@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from fakes import INFO, PRODUCTION, Answer, FakeGateway
-from pg_server import PostgresServer, PostgresUnavailable, postgres_required
+from pg_server import PostgresServer
 from support import SAMPLE_DATA, make_jwt
 
+from envoylog import endpoints as ep
 from envoylog.client import Credentials, GatewayClient
 from envoylog.db import Spool, Writer
+from envoylog.poller import STOPPING
 from envoylog.service.jobs import GatewayJob, Outcome
 from envoylog.service.scheduler import Service
 from envoylog.service.worker import StoreWorker
@@ -71,7 +73,7 @@ def poll_rows(db_url: str) -> list[tuple[datetime, int]]:
 def test_stop_mid_poll_finishes_and_stores_the_poll(tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'stop.sqlite'}"
     gateway = BlockingGateway()
-    worker = StoreWorker(Writer(db_url, Spool(tmp_path / "spool")))
+    worker = StoreWorker(Writer(db_url, tmp_path / "spool"))
     job = GatewayJob(name="roof", client=gateway, submit=worker.submit, cadences={})
     service = Service([job], worker)
     service.start()
@@ -81,8 +83,15 @@ def test_stop_mid_poll_finishes_and_stores_the_poll(tmp_path: Path) -> None:
     gateway.release.set()
     stopper.join(20)
     assert not stopper.is_alive()
-    [(_, endpoints)] = poll_rows(db_url)
-    assert endpoints == len(gateway.asked)  # the whole poll, every endpoint it asked
+    engine = sa.create_engine(db_url)
+    with engine.connect() as conn:
+        stored = dict(conn.execute(sa.text("select endpoint, error from poll_endpoints")).all())
+    engine.dispose()
+    # The whole poll: what it asked, answered; what came after the stop, not asked.
+    assert len(gateway.asked) < len(stored)
+    assert stored["production_json"] is None
+    not_asked = {e for e, error in stored.items() if error == STOPPING}
+    assert not_asked and all(ep.BY_NAME[e].path not in gateway.asked for e in not_asked)
 
 
 def drain(worker: StoreWorker) -> None:
@@ -94,28 +103,15 @@ def drain(worker: StoreWorker) -> None:
     raise AssertionError("the store worker did not catch up within 30 s")
 
 
-@pytest.fixture
-def durable_pg() -> Iterator[PostgresServer]:
-    try:
-        server = PostgresServer.start(durable=True)
-    except PostgresUnavailable as exc:
-        if postgres_required():
-            pytest.fail(str(exc))
-        pytest.skip(str(exc))
-    try:
-        yield server
-    finally:
-        server.cleanup()
-
-
 @pytest.mark.postgres
 def test_ten_minute_database_outage_loses_nothing(
-    durable_pg: PostgresServer, tmp_path: Path
+    private_pg: PostgresServer, tmp_path: Path
 ) -> None:
-    db_url = durable_pg.create_database("outage")
+    db_url = private_pg.create_database("outage")
     clock = Clock()
-    spool = Spool(tmp_path / "spool")
-    worker = StoreWorker(Writer(db_url, spool))
+    writer = Writer(db_url, tmp_path / "spool", probe_every_s=0)  # probe at every poll
+    spool = writer.spool
+    worker = StoreWorker(writer)
     worker.start()
     folder = SAMPLE_DATA / "metered-split-phase"
     with ReplayServer(folder, tls=True) as server:
@@ -137,11 +133,11 @@ def test_ten_minute_database_outage_loses_nothing(
 
         tick(12)  # one minute with the database up
         drain(worker)
-        durable_pg.stop("immediate")
+        private_pg.stop("immediate")
         tick(120)  # ten minutes down: every poll goes to the spool
         drain(worker)
         assert len(spool) == 120
-        durable_pg.start_again()
+        private_pg.start_again()
         tick(12)  # back: the spool is replayed first, then new polls
         worker.stop()
         worker.join(60)
@@ -152,7 +148,9 @@ def test_ten_minute_database_outage_loses_nothing(
     assert len(spool) == 0 and worker.spooled > 0
 
 
-def test_a_hung_gateway_never_delays_a_healthy_one(tmp_path: Path) -> None:
+def test_a_hung_gateway_never_delays_a_healthy_one(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     db_url = f"sqlite:///{tmp_path / 'two.sqlite'}"
     hung = BlockingGateway()
     healthy = FakeGateway(
@@ -161,7 +159,7 @@ def test_a_hung_gateway_never_delays_a_healthy_one(tmp_path: Path) -> None:
             "/production.json?details=1": Answer(200, PRODUCTION),
         }
     )
-    worker = StoreWorker(Writer(db_url, Spool(tmp_path / "spool")))
+    worker = StoreWorker(Writer(db_url, tmp_path / "spool"))
     jobs = [
         GatewayJob(
             name=name,
@@ -174,6 +172,7 @@ def test_a_hung_gateway_never_delays_a_healthy_one(tmp_path: Path) -> None:
         for name, client in (("hung", hung), ("healthy", healthy))
     ]
     service = Service(jobs, worker)
+    caplog.set_level(logging.WARNING)
     service.start()
     try:
         assert hung.entered.wait(10)
@@ -188,6 +187,10 @@ def test_a_hung_gateway_never_delays_a_healthy_one(tmp_path: Path) -> None:
         hung.release.set()
         service.stop()
     assert hung.asked.count("/production.json?details=1") >= 1
+    # One line for the stuck gateway, instead of a scheduler warning at every tick.
+    stuck = [r.getMessage() for r in caplog.records if "gateway_stuck" in r.getMessage()]
+    assert len(stuck) == 1 and "gateway=hung waiting_for=/production.json" in stuck[0]
+    assert "maximum number of running instances" not in caplog.text
 
 
 def test_polls_left_in_the_spool_by_an_earlier_run_are_rolled_up(tmp_path: Path) -> None:
@@ -195,31 +198,26 @@ def test_polls_left_in_the_spool_by_an_earlier_run_are_rolled_up(tmp_path: Path)
 
     day_start = datetime(2026, 6, 10, 14, 0, tzinfo=UTC)  # 10:00 in New York, long ago
     sim_clock = ManualClock(day_start)
-    spool = Spool(tmp_path / "spool")
-    down = "postgresql+psycopg://envoylog@127.0.0.1:9/nowhere"
+    db_url = f"sqlite:///{tmp_path / 'later.sqlite'}"
+    spool = Spool(tmp_path / "spool", db_url)
     with SimulatedGateway("metered-split-phase", clock=sim_clock) as gateway:
         client = GatewayClient(gateway.url, credentials=Credentials(token=gateway.token))
-        offline = StoreWorker(Writer(down, spool), rollup_interval_s=None)
         job = GatewayJob(
             name="roof",
             client=client,
-            submit=offline.submit,
+            submit=spool.put,  # an earlier run that spooled every poll
             cadences={},
             tick_s=600,
             quiet=None,
             clock=lambda: datetime.fromtimestamp(sim_clock.now(), tz=UTC),
         )
-        offline.start()
         for _ in range(12):  # two hours of polls, all spooled
             job.run()
             sim_clock.advance(600)
-        offline.stop()
-        offline.join(30)
         client.close()
     assert len(spool) == 12
 
-    db_url = f"sqlite:///{tmp_path / 'later.sqlite'}"
-    worker = StoreWorker(Writer(db_url, Spool(tmp_path / "spool")))
+    worker = StoreWorker(Writer(db_url, tmp_path / "spool"))
     assert worker.replay_spool().replayed == 12
     worker.start()
     worker.stop()
@@ -238,7 +236,7 @@ def test_polls_left_in_the_spool_by_an_earlier_run_are_rolled_up(tmp_path: Path)
 
 
 def test_a_fleet_starts_spread_over_one_tick(tmp_path: Path) -> None:
-    worker = StoreWorker(Writer(f"sqlite:///{tmp_path / 'f.sqlite'}", Spool(tmp_path / "s")))
+    worker = StoreWorker(Writer(f"sqlite:///{tmp_path / 'f.sqlite'}", tmp_path / "s"))
     jobs = [
         GatewayJob(name=f"g{i}", client=FakeGateway({}), submit=worker.submit, cadences={})
         for i in range(4)
@@ -260,7 +258,7 @@ def test_the_heartbeat_runs_while_every_poll_worker_is_busy(tmp_path: Path) -> N
     """The watchdog and the status file must not wait behind a fleet's queued polls."""
     db_url = f"sqlite:///{tmp_path / 'busy.sqlite'}"
     gateway = BlockingGateway()
-    worker = StoreWorker(Writer(db_url, Spool(tmp_path / "spool")))
+    worker = StoreWorker(Writer(db_url, tmp_path / "spool"))
     job = GatewayJob(name="roof", client=gateway, submit=worker.submit, cadences={})
     status = tmp_path / "status.json"
     service = Service([job], worker, max_workers=1, status_file=status, heartbeat_s=0.2)
@@ -277,3 +275,36 @@ def test_the_heartbeat_runs_while_every_poll_worker_is_busy(tmp_path: Path) -> N
     finally:
         gateway.release.set()
         service.stop()
+
+
+def test_a_full_store_queue_sends_polls_to_the_spool_and_loses_none(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'full.sqlite'}"
+    worker = StoreWorker(Writer(db_url, tmp_path / "spool"), queue_size=2, rollup_interval_s=None)
+    gateway = FakeGateway(
+        {
+            "/info": Answer(200, INFO, "text/xml"),
+            "/production.json?details=1": Answer(200, PRODUCTION),
+        }
+    )
+    clock = Clock()
+    job = GatewayJob(
+        name="roof",
+        client=gateway,
+        submit=worker.submit,
+        cadences={"production_json": 60},
+        clock=clock,
+        quiet=None,
+    )
+    for _ in range(5):  # the worker is not running: the queue fills, then the spool
+        assert job.run() is Outcome.POLLED
+        clock.now += timedelta(minutes=1)
+    assert worker.queue.qsize() == 2 and len(worker.writer.spool) == 3
+    assert worker.spilled == 3
+    worker.start()
+    worker.stop()
+    worker.join(30)
+    naive = START.replace(tzinfo=None)  # as SQLite gives it back
+    assert [started for started, _ in poll_rows(db_url)] == [
+        naive + timedelta(minutes=m) for m in range(5)
+    ]
+    assert len(worker.writer.spool) == 0

@@ -35,4 +35,4 @@ def test_status_json_names_each_gateway_its_last_poll_and_error(tmp_path: Path) 
     assert gateway["readings_last_24h"] > 0
     assert document["database"].startswith("SQLite database")
     assert document["database_bytes"] > 0
-    assert document["spool"] == {"polls": 0, "bytes": 0}
+    assert document["spool"] == {"polls": 0, "bytes": 0, "set_aside": 0}
