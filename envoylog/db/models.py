@@ -44,7 +44,7 @@ NAMING_CONVENTION = {
 # A 64-bit id on PostgreSQL; on SQLite it must be spelled INTEGER to alias the rowid.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
-# Bits of system_readings.flags. Stable forever: rows on disk hold them.
+# Bits of system_readings.flags (and the battery tables'). Stable forever: rows on disk hold them.
 FLAG_BITS: dict[ReadingFlag, int] = {
     ReadingFlag.CT_INACTIVE: 1,
     ReadingFlag.OVERWRITTEN_BY_NET: 2,
@@ -53,6 +53,9 @@ FLAG_BITS: dict[ReadingFlag, int] = {
     ReadingFlag.IMPLAUSIBLE_COUNTER: 16,
     ReadingFlag.IMPLAUSIBLE_POWER: 32,
     ReadingFlag.CLOCK_SKEW: 64,
+    ReadingFlag.SOC_FROM_POWER: 128,
+    ReadingFlag.SOC_FROM_INVENTORY: 256,
+    ReadingFlag.IMPLAUSIBLE_SOC: 512,
 }
 
 WITHOUT_ROWID = {"sqlite_with_rowid": False}
