@@ -116,6 +116,9 @@ SAMPLE_FACTS: dict[str, Expected] = {
     "eu-single-phase-storage": Expected(
         "122035000123", "8.2.4382", batteries=2, ct=(704643840, 812334.5)
     ),
+    "iq-battery-no-storage-ct": Expected(
+        "122249097613", "7.6.185", pcus=16, ct=(704643328, 2432969.9)
+    ),
 }
 
 
