@@ -6,8 +6,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from envoylog.db.battery import combined_soc
 from envoylog.poller import Fetcher, GatewayState, poll_once, utc_now
 from envoylog.records import (
+    Battery,
+    BatteryReading,
+    BatterySystemReading,
     DeviceType,
     GatewayInfo,
     HomeInfo,
@@ -15,6 +19,8 @@ from envoylog.records import (
     Measurement,
     MeterConfig,
     PollResult,
+    ReadingFlag,
+    Record,
     Source,
     SystemReading,
 )
@@ -56,6 +62,7 @@ class ProbeReport:
     inverter_detail: bool
     batteries: int
     endpoints: tuple[EndpointSummary, ...]
+    battery_soc_pct: float | None = None  # every battery together, None when not told
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,7 +102,11 @@ def summarise(poll: PollResult, state: GatewayState) -> ProbeReport:
         if result.endpoint == "device_data" and result.ok and result.records:
             detail = True
     pcus = [i for i in inverters.values() if i.device_type is DeviceType.PCU]
-    batteries = sum(1 for i in inverters.values() if i.device_type is DeviceType.ACB)
+    records = list(poll.records())
+    batteries = len(
+        {r.serial for r in records if isinstance(r, Battery)}
+        | {i.serial for i in inverters.values() if i.device_type is DeviceType.ACB}
+    )
     any_inverter_endpoint = any(
         r.ok and r.endpoint in ("api_v1_inverters", "device_data") for r in poll.endpoints
     )
@@ -113,6 +124,7 @@ def summarise(poll: PollResult, state: GatewayState) -> ProbeReport:
         ),
         inverter_detail=detail,
         batteries=max(batteries, acb_entries),
+        battery_soc_pct=_soc(records),
         endpoints=tuple(
             EndpointSummary(
                 name=r.endpoint,
@@ -126,6 +138,24 @@ def summarise(poll: PollResult, state: GatewayState) -> ProbeReport:
             for r in poll.endpoints
         ),
     )
+
+
+def _soc(records: list[Record]) -> float | None:
+    """The gateway's own aggregate, else its batteries' power readings, else their inventory."""
+    for record in records:
+        if isinstance(record, BatterySystemReading) and record.soc_pct is not None:
+            return record.soc_pct
+    capacity = {
+        r.serial: r.capacity_wh for r in records if isinstance(r, Battery) and r.capacity_wh
+    }
+    readings = [r for r in records if isinstance(r, BatteryReading) and r.soc_pct is not None]
+    power = [r for r in readings if ReadingFlag.SOC_FROM_POWER in r.flags]
+    found = combined_soc(
+        (r.serial, r.measured_at, r.soc_pct, capacity.get(r.serial))
+        for r in sorted(power or readings, key=lambda r: r.measured_at)
+        if r.soc_pct is not None
+    )
+    return found[-1][1] if found else None
 
 
 def _ct(meter: MeterConfig) -> CtSummary:
@@ -168,7 +198,12 @@ def render_text(report: ProbeReport) -> str:
         detail = "with per-inverter detail" if report.inverter_detail else "no per-inverter detail"
         counts = f"{report.inverter_count} ({report.inverters_active} active, {detail})"
         lines.append(f"Inverters     {counts}")
-    lines.append(f"Batteries     {report.batteries or 'none'}")
+    soc = (
+        ""
+        if report.battery_soc_pct is None
+        else f", state of charge {report.battery_soc_pct:.0f} %"
+    )
+    lines.append(f"Batteries     {report.batteries or 'none'}{soc}")
     lines.append("Endpoints")
     for e in report.endpoints:
         if e.ok:

@@ -13,7 +13,7 @@ from ``/ivp/ensemble/power`` where it answered, else from the inventories
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -83,13 +83,15 @@ def soc_series(conn: Connection, gateway_id: int, lo: datetime, hi: datetime) ->
     )
 
 
-def combined_soc(readings: Iterable[tuple[int, datetime, float, float | None]]) -> list[Point]:
-    """Batteries' readings (id, instant, %, capacity Wh) in time order -> one state of charge.
+def combined_soc(
+    readings: Iterable[tuple[Hashable, datetime, float, float | None]],
+) -> list[Point]:
+    """Batteries' readings (battery, instant, %, capacity Wh) in time order -> one state of charge.
 
     Each instant gives the capacity-weighted mean of every battery's latest reading so far
     (equal weights where a capacity is unknown).
     """
-    latest: dict[int, tuple[float, float]] = {}
+    latest: dict[Hashable, tuple[float, float]] = {}
     points: list[Point] = []
     for battery_id, at, soc, capacity in readings:
         latest[battery_id] = (soc, capacity or 1.0)
