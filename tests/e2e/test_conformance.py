@@ -10,19 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support import (
-    CAPTURES,
-    SAMPLE_DATA,
-    capture_folders,
-    fetched_at,
-    make_jwt,
-    sample_folders,
-    wants_token,
-)
+from support import CAPTURES, SAMPLE_DATA, capture_folders, poll_folder, sample_folders
 
-from envoylog.client import Credentials, GatewayClient
 from envoylog.endpoints import BY_NAME
-from envoylog.poller import GatewayState, poll_once
 from envoylog.records import (
     DeviceType,
     Inverter,
@@ -32,7 +22,6 @@ from envoylog.records import (
     Source,
     SystemReading,
 )
-from envoylog.simulator.replay import ReplayServer
 
 
 @dataclass(frozen=True)
@@ -120,19 +109,6 @@ SAMPLE_FACTS: dict[str, Expected] = {
         "122249097613", "7.6.185", pcus=16, ct=(704643328, 2432969.9)
     ),
 }
-
-
-def poll_folder(folder: Path) -> tuple[PollResult, GatewayState]:
-    modern = wants_token(folder)
-    credentials = Credentials(token=make_jwt()) if modern else Credentials()
-    with ReplayServer(folder, tls=modern) as server:
-        client = GatewayClient(server.url, credentials=credentials, retries=0)
-        try:
-            state = GatewayState(host=server.url)
-            at = fetched_at(folder)  # a recording, polled as if when it was recorded
-            return poll_once(client, state, clock=lambda: at), state
-        finally:
-            client.close()
 
 
 def assert_every_endpoint_explained(poll: PollResult) -> None:
