@@ -14,7 +14,6 @@ from ``/ivp/ensemble/power`` where it answered, else from the inventories
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -35,14 +34,6 @@ Point = tuple[datetime, float]
 _FROM_POWER = FLAG_BITS[ReadingFlag.SOC_FROM_POWER]
 # How far back `now` looks for the batteries' own readings when the aggregate is missing.
 RECENT = timedelta(minutes=30)
-
-
-@dataclass(frozen=True, slots=True)
-class BatteryDay:
-    """A day of battery readings: state of charge (%) and power (W, + = discharging)."""
-
-    soc: list[Point] = field(default_factory=list)
-    watts: list[Point] = field(default_factory=list)
 
 
 def _trusted(flags: sa.ColumnElement[int]) -> sa.ColumnElement[bool]:
@@ -133,22 +124,6 @@ def power_readings(conn: Connection, gateway_id: int, lo: datetime, hi: datetime
         .where(r.measured_at >= lo, r.measured_at < hi)
     )
     return int(conn.execute(query).scalar_one())
-
-
-def battery_day(conn: Connection, gateway_id: int, lo: datetime, hi: datetime) -> BatteryDay:
-    """The gateway's battery state of charge and power in [lo, hi), empty without batteries."""
-    soc = [p for p in soc_series(conn, gateway_id, lo, hi) if p[0] < hi]
-    r, b = battery_readings.c, batteries.c
-    query = (
-        sa.select(r.measured_at, sa.func.sum(r.watts))
-        .join(batteries, b.id == r.battery_id)
-        .where(b.gateway_id == gateway_id, r.watts.is_not(None), _trusted(r.flags))
-        .where(r.measured_at >= lo, r.measured_at < hi)
-        .group_by(r.measured_at)
-        .order_by(r.measured_at)
-    )
-    watts = [(stored_instant(at), float(v)) for at, v in conn.execute(query)]
-    return BatteryDay(soc, watts)
 
 
 def battery_now(conn: Connection, gateway_id: int) -> Point | None:

@@ -7,6 +7,8 @@ records, never into readings of zero. (401 and 404 answers are the poller's to r
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from envoylog.parse import bounds
 from envoylog.parse.body import Doc, Obj, milli
 from envoylog.parse.context import ParseContext
@@ -53,26 +55,22 @@ def parse_ensemble_inventory(body: bytes, ctx: ParseContext) -> tuple[Record, ..
     devices are batteries. Each reading is at the battery's ``last_rpt_date``, with its
     ``percentFull`` as state of charge (flagged SOC_FROM_INVENTORY).
     """
-    doc = Doc(ENSEMBLE_INVENTORY_PATH, body)
     records: list[Record] = []
-    for section in doc.as_objs(doc.json(), "body"):
-        if section.str_("type") != "ENCHARGE":
-            continue
-        for device in section.opt_objects("devices"):
-            capacity = device.opt_num("encharge_capacity")
-            records.append(_battery(device, BatteryKind.ENCHARGE, capacity))
-            records.append(
-                _reported(
-                    device,
-                    ctx,
-                    status=device.opt_str("admin_state_str", most=bounds.BATTERY_STATUS_CHARS),
-                    temperature_c=device.opt_num("temperature"),
-                    dc_switch_off=device.opt_bool("dc_switch_off"),
-                    led_status=device.opt_int(
-                        "led_status", most=bounds.MAX_SMALL_INT, what="an LED status"
-                    ),
-                )
+    for device in _devices(Doc(ENSEMBLE_INVENTORY_PATH, body), "ENCHARGE"):
+        capacity = device.opt_num("encharge_capacity")
+        records.append(_battery(device, BatteryKind.ENCHARGE, capacity))
+        records.append(
+            _reported(
+                device,
+                ctx,
+                status=device.opt_str("admin_state_str", most=bounds.BATTERY_STATUS_CHARS),
+                temperature_c=device.opt_num("temperature"),
+                dc_switch_off=device.opt_bool("dc_switch_off"),
+                led_status=device.opt_int(
+                    "led_status", most=bounds.MAX_SMALL_INT, what="an LED status"
+                ),
             )
+        )
     return tuple(records)
 
 
@@ -143,22 +141,25 @@ def parse_acb_inventory(body: bytes, ctx: ParseContext) -> tuple[Record, ...]:
     Only ``ACB`` devices are read: the inverter endpoints already list the
     microinverters. Its instants and dates come as strings of digits.
     """
-    doc = Doc(ACB_INVENTORY_PATH, body)
     records: list[Record] = []
-    for section in doc.as_objs(doc.json(), "body"):
-        if section.str_("type") != "ACB":
-            continue
-        for device in section.opt_objects("devices"):
-            records.append(_battery(device, BatteryKind.ACB, None, digits_ok=True))
-            records.append(
-                _reported(
-                    device,
-                    ctx,
-                    status=device.opt_str("charge_status", most=bounds.BATTERY_STATUS_CHARS),
-                    digits_ok=True,
-                )
+    for device in _devices(Doc(ACB_INVENTORY_PATH, body), "ACB"):
+        records.append(_battery(device, BatteryKind.ACB, None, digits_ok=True))
+        records.append(
+            _reported(
+                device,
+                ctx,
+                status=device.opt_str("charge_status", most=bounds.BATTERY_STATUS_CHARS),
+                digits_ok=True,
             )
+        )
     return tuple(records)
+
+
+def _devices(doc: Doc, kind: str) -> Iterator[Obj]:
+    """The devices an inventory lists under ``kind`` (its list holds one entry per kind)."""
+    for section in doc.as_objs(doc.json(), "body"):
+        if section.str_("type") == kind:
+            yield from section.opt_objects("devices")
 
 
 def _battery(

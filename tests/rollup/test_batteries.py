@@ -10,6 +10,7 @@ import pytest
 from builders import CT_METERS, battery_poll, ct_poll, daily, every, merged, poll, table
 
 from envoylog.db import Store, save_polls
+from envoylog.db.power import PowerFlow, day_series
 from envoylog.energy import day_range
 from envoylog.energy.rollup import rollup
 from envoylog.records import MeterConfig, MeterReading
@@ -120,3 +121,14 @@ def test_a_storage_ct_is_the_battery_source_even_with_battery_power(store: Store
     rollup(store)
     row = daily(store)[str(DAY)]
     assert (row["battery_source"], row["battery_charge_wh"]) == ("storage-ct", pytest.approx(600))
+
+
+def test_a_days_power_adds_the_batteries_own_to_the_derived_consumption(store: Store) -> None:
+    log_site(store, START, START + timedelta(minutes=10), battery_w=lambda at: 200.0)
+    with store.reading("test") as conn:
+        power = day_series(conn, 1, START, END)
+    assert power[PowerFlow.STORAGE].source == "battery"
+    assert {w for _, w in power[PowerFlow.STORAGE].points} == {400.0}
+    consumption = power[PowerFlow.CONSUMPTION]
+    assert consumption.source == "production + net + battery"
+    assert {w for _, w in consumption.points} == {1000.0 + 0.0 + 400.0}

@@ -74,7 +74,7 @@ def test_the_battery_tables_light_up_the_state_of_charge(store: Store) -> None:
     (gateway,) = current(store, moment)
 
     assert gateway.soc_pct == 57.0
-    assert "battery 57 %" in render([gateway], moment)
+    assert "battery 3,000 W charging 57 %" in render([gateway], moment)
 
 
 def test_without_the_aggregate_the_batteries_own_state_of_charge_shows(store: Store) -> None:
@@ -85,6 +85,21 @@ def test_without_the_aggregate_the_batteries_own_state_of_charge_shows(store: St
     (gateway,) = current(store, moment)
 
     assert gateway.soc_pct == 41.0
+
+
+def test_without_a_storage_ct_the_batteries_own_power_shows_and_counts_in_consumption(
+    store: Store,
+) -> None:
+    logged_until_one_pm(store)  # production 1200 W, net 0 W, the last reading at 13:00
+    moment = day_range(DAY, DAY, ZONE)[0] + timedelta(hours=13, minutes=1)
+    save_poll(store, battery_poll(moment - timedelta(seconds=30), ZONE, 57.0, 500.0))
+
+    (gateway,) = current(store, moment)
+
+    assert gateway.power["storage"].watts == 1000.0 and gateway.power["storage"].source == "battery"
+    assert gateway.power["consumption"].watts == 2200.0
+    assert gateway.power["consumption"].source == "production + net + battery"
+    assert "battery 1,000 W discharging 57 %" in render([gateway], moment)
 
 
 def test_now_command_prints_each_gateway(store: Store, db_url: str) -> None:
