@@ -245,7 +245,9 @@ def poll_once(
         state.learn(result.records)
         if endpoint is ep.METER_READINGS:
             state.reads_cts = any(isinstance(r, MeterReading) for r in result.records)
-        elif endpoint is ep.ENSEMBLE_INVENTORY and result.ok:
+        elif endpoint is ep.ENSEMBLE_INVENTORY and result.ok and state.iq_batteries is None:
+            # Once batteries were seen, an empty answer (a gateway busy after a restart) does
+            # not stop their reading; a firmware change asks again.
             state.iq_batteries = any(isinstance(r, Battery) for r in result.records)
         if result.ok:
             state.last_fetched[endpoint.name] = result.fetched_at

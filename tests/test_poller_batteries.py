@@ -72,6 +72,17 @@ def test_a_401_or_404_inventory_is_no_battery_and_no_failure() -> None:
         assert state.iq_batteries is False
 
 
+def test_an_empty_inventory_once_batteries_were_seen_does_not_stop_their_reading() -> None:
+    fake = gateway(inventory=Answer(200, INVENTORY), power=Answer(200, POWER))
+    state = GatewayState(host="h")
+    poll_once(fake, state, clock=lambda: NOW)
+    fake.table["/ivp/ensemble/inventory"] = Answer(200, b"[]")
+    poll_once(fake, state, clock=lambda: NOW)
+    poll_once(fake, state, clock=lambda: NOW)
+    assert state.iq_batteries is True
+    assert fake.asked.count("/ivp/ensemble/power") == 3
+
+
 def test_a_failed_inventory_is_asked_again() -> None:
     fake = gateway(inventory=Answer(500, b"oops", "text/plain"))
     state = GatewayState(host="h")

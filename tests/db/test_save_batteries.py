@@ -12,7 +12,7 @@ from factories import T0, at, battery_power, battery_serial, make_poll, only
 from envoylog.db import Store, save_poll, save_polls
 from envoylog.db.models import FLAG_BITS
 from envoylog.db.types import stored_instant
-from envoylog.records import BatteryReading, ReadingFlag
+from envoylog.records import BatteryReading, ReadingFlag, poll_from_json, poll_to_json
 
 pytestmark = pytest.mark.usefixtures("backend")
 BATTERY_ENDPOINTS = ("info", "ensemble_inventory", "ensemble_power", "ensemble_secctrl")
@@ -89,3 +89,8 @@ def test_an_older_poll_replayed_late_moves_nothing_back(store: Store) -> None:
     )[0]
     assert (last, report) == before[0][1:]
     assert first < before[0][0]
+
+
+def test_a_poll_with_batteries_survives_the_spools_json() -> None:
+    poll = make_poll(at(7), batteries=2)
+    assert poll_from_json(poll_to_json(poll)) == poll
