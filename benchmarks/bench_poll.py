@@ -31,6 +31,7 @@ from benchmarks.common import (
     SAMPLES,
     SITES,
     Section,
+    battery_note,
     envoylog_cmd,
     fmt,
     free_port,
@@ -306,6 +307,11 @@ def run(
         "(pyenphase's update() is what a Home Assistant poll does each minute).",
         "Aim: poll at most half of pyenphase's update() for the same site (ratio <= 0.5).",
     ]
+    battery_note(
+        section,
+        "ms CPU per gateway-minute (SQLite)",
+        lambda r: float(r["sqlite"]["per_minute_s"]["median"]),  # already in ms here
+    )
     if py is None:
         section.notes.append(
             f"pyenphase skipped: no venv with pyenphase at {venv} "

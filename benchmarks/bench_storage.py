@@ -24,9 +24,18 @@ from zoneinfo import ZoneInfo
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import SITES, Section, postgres
+from benchmarks.common import SITES, Section, battery_note, postgres
 
-READING_TABLES = ("system_readings", "phase_readings", "meter_readings", "inverter_readings")
+READING_TABLES = (
+    "system_readings",
+    "phase_readings",
+    "meter_readings",
+    "inverter_readings",
+    "battery_readings",
+    "battery_system_readings",
+)
+# Profiles beyond the sample sites: a battery site with a storage CT too.
+EXTRA_SITES = ("iq-battery-storage-ct",)
 RAW = "raw_bodies"
 AIM_MB = 3.0
 DAY = datetime(2024, 6, 15).date()
@@ -136,7 +145,7 @@ def run(*, quick: bool, sites: list[str] | None = None, minutes: int | None = No
     )
     with tempfile.TemporaryDirectory() as tmp, postgres() as pg:
         folder = Path(tmp)
-        for site in sites or list(SITES):
+        for site in sites or [*SITES, *EXTRA_SITES]:
             key = site.replace("-", "_").replace(".", "_")
             result: dict[str, Any] = {
                 "sqlite": measure(
@@ -178,6 +187,9 @@ def run(*, quick: bool, sites: list[str] | None = None, minutes: int | None = No
         "3 days' worth in total, not per day forever; they are excluded from MB / day.",
         f"Aim: under {AIM_MB:.0f} MB per gateway-day for the largest site.",
     ]
+    battery_note(
+        section, "MB per gateway-day (SQLite)", lambda r: r["sqlite"]["bytes_per_day"] / 1e6
+    )
     return section
 
 

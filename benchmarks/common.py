@@ -20,6 +20,9 @@ REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "benchmarks"
 SAMPLES = REPO / "sample_data"
 SITES = tuple(sorted(p.name for p in SAMPLES.iterdir() if (p / "info").is_file()))
+# A battery site and its like without a battery: both 7.6.185, production and
+# net-consumption CTs, a few dozen inverters; one IQ Battery read each minute.
+BATTERY_PAIR = ("iq-battery-no-storage-ct", "metered-split-phase")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 TICKS = os.sysconf("SC_CLK_TCK")
 NO_PG_ENV = "ENVOYLOG_BENCH_NO_POSTGRES"  # set: benchmarks run on SQLite only
@@ -44,6 +47,18 @@ def fmt(s: dict[str, float] | None, unit: str = "", digits: int = 2) -> str:
     if not s:
         return "-"
     return f"{s['median']:.{digits}f} ({s['min']:.{digits}f}-{s['max']:.{digits}f}){unit}"
+
+
+def battery_note(section: Section, what: str, value: Callable[[dict[str, Any]], float]) -> None:
+    """Say what the battery site costs against the site without one, when both were run."""
+    if not all(site in section.data for site in BATTERY_PAIR):
+        return
+    battery, plain = (value(section.data[site]) for site in BATTERY_PAIR)
+    section.notes.append(
+        f"Battery site against one without: {BATTERY_PAIR[0]} (16 inverters, one IQ Battery) "
+        f"{battery:.2f} against {BATTERY_PAIR[1]} (20 inverters, no battery) {plain:.2f} {what} "
+        f"({100 * (battery / plain - 1):+.0f} %)."
+    )
 
 
 def free_port(count: int = 1) -> int:

@@ -43,6 +43,9 @@ TABLES = (
     "meter_readings",
     "inverters",
     "inverter_readings",
+    "batteries",
+    "battery_readings",
+    "battery_system_readings",
     "gateway_events",
 )
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from envoylog import parse
-from envoylog.firmware import DEVICE_DATA_FIRMWARE, PRODUCTION_JSON_FIRMWARE, firmware_tuple
+from envoylog.firmware import (
+    DEVICE_DATA_FIRMWARE,
+    ENSEMBLE_FIRMWARE,
+    PRODUCTION_JSON_FIRMWARE,
+    firmware_tuple,
+)
 from envoylog.parse.context import ParseContext
 from envoylog.records import Record
 
@@ -15,6 +21,14 @@ Parser = Callable[[bytes, ParseContext], tuple[Record, ...]]
 MINUTE = 60
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
+
+
+class Needs(enum.StrEnum):
+    """Batteries an endpoint is read for, once the gateway is known to have them."""
+
+    IQ_BATTERY = "iq-battery"
+    AC_BATTERY = "ac-battery"
+    ANY_BATTERY = "any-battery"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +43,10 @@ class Endpoint:
     # Default interval while /ivp/meters/readings gives CT readings, which this
     # endpoint's own CT figures repeat (None: no such reduction).
     cadence_with_cts_s: int | None = None
+    needs: Needs | None = None  # read only where the gateway has these (poller.plan)
+    # Answers that say the gateway has no such device (QUIRKS 27): recorded, never a failure.
+    absent_statuses: frozenset[int] = frozenset()
+    when: str | None = None  # for the docs: which gateways it is read from, if not all
 
     @property
     def with_cts_key(self) -> str:
@@ -92,8 +110,51 @@ DEVICE_DATA = Endpoint(
     5 * MINUTE,
     min_firmware=DEVICE_DATA_FIRMWARE,
 )
+# Batteries. The inventory says whether the gateway has IQ Batteries: it is read until it
+# has said so, and again after a firmware change. Without them it answers 401, 404 or an
+# empty list. Power and aggregates are read with the meters, where there are batteries.
+ENSEMBLE_INVENTORY = Endpoint(
+    "ensemble_inventory",
+    "/ivp/ensemble/inventory",
+    parse.parse_ensemble_inventory,
+    5 * MINUTE,
+    min_firmware=ENSEMBLE_FIRMWARE,
+    absent_statuses=frozenset({401, 404}),
+    when="gateways on firmware 7 and later; one that lists no IQ Battery is not asked again "
+    "until its firmware changes or envoylog restarts",
+)
+ENSEMBLE_POWER = Endpoint(
+    "ensemble_power",
+    "/ivp/ensemble/power",
+    parse.parse_ensemble_power,
+    MINUTE,
+    min_firmware=ENSEMBLE_FIRMWARE,
+    needs=Needs.IQ_BATTERY,
+    when="gateways with IQ Batteries",
+)
+ENSEMBLE_SECCTRL = Endpoint(
+    "ensemble_secctrl",
+    "/ivp/ensemble/secctrl",
+    parse.parse_ensemble_secctrl,
+    MINUTE,
+    min_firmware=ENSEMBLE_FIRMWARE,
+    needs=Needs.ANY_BATTERY,
+    when="gateways with IQ Batteries or AC Batteries, firmware 7 and later",
+)
+# AC Batteries one by one; the gateway has them when production.json or an inverter
+# endpoint lists one.
+ACB_INVENTORY = Endpoint(
+    "acb_inventory",
+    "/inventory.json?deleted=1",
+    parse.parse_acb_inventory,
+    5 * MINUTE,
+    needs=Needs.AC_BATTERY,
+    when="gateways with AC Batteries",
+)
 
-# In fetch order: /info first (identity, firmware), /ivp/meters before its readings.
+# In fetch order: /info first (identity, firmware), /ivp/meters before its readings, what
+# says which batteries there are (production.json, the inverter lists, the ensemble
+# inventory) before the battery endpoints that depend on it.
 ALL: tuple[Endpoint, ...] = (
     INFO,
     HOME,
@@ -104,5 +165,9 @@ ALL: tuple[Endpoint, ...] = (
     API_V1_PRODUCTION,
     API_V1_INVERTERS,
     DEVICE_DATA,
+    ENSEMBLE_INVENTORY,
+    ENSEMBLE_POWER,
+    ENSEMBLE_SECCTRL,
+    ACB_INVENTORY,
 )
 BY_NAME: dict[str, Endpoint] = {e.name: e for e in ALL}

@@ -47,7 +47,17 @@ class ExportKind(enum.StrEnum):
 
 
 Convert = Literal[
-    "label", "text", "date", "local_date", "local_hour", "offset", "kwh", "pct", "w", "count"
+    "label",
+    "text",
+    "date",
+    "local_date",
+    "local_hour",
+    "offset",
+    "kwh",
+    "pct",
+    "percent",
+    "w",
+    "count",
 ]
 
 
@@ -83,6 +93,9 @@ _ENERGY = (
     Column("consumption_source", "consumption_source", "text"),
     Column("grid_source", "grid_source", "text"),
     Column("battery_source", "battery_source", "text"),
+    Column("battery_soc_min_pct", "soc_min_pct", "percent", "%"),
+    Column("battery_soc_max_pct", "soc_max_pct", "percent", "%"),
+    Column("battery_soc_end_pct", "soc_end_pct", "percent", "%"),
 )
 _TIMEZONE = Column("timezone", "timezone", "text")
 
@@ -202,6 +215,8 @@ def _convert(convert: Convert, values: Sequence[Any]) -> Any:
         return pd.Series(np.round(numbers)).astype("Int64")
     if convert == "kwh":
         return np.round(numbers / 1000.0, 3) + 0.0  # + 0.0: no "-0.0" cells
+    if convert == "percent":  # the tables hold a state of charge in %
+        return np.round(numbers, 1) + 0.0
     return np.round(numbers * 100.0, 1) + 0.0  # pct: the tables hold fractions
 
 
@@ -326,7 +341,7 @@ def read(source: Path | IO[bytes], kind: ExportKind, fmt: Format) -> pd.DataFram
     return pd.DataFrame(data)
 
 
-_NUMERIC = ("kwh", "pct", "w", "count")
+_NUMERIC = ("kwh", "pct", "percent", "w", "count")
 
 
 def _missing(value: Any) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 # Firmware from which the gateway serves HTTPS and wants a JWT token.
 TOKEN_FIRMWARE = (7,)
+# Firmware from which the gateway serves /ivp/ensemble/* (IQ Batteries).
+ENSEMBLE_FIRMWARE = (7,)
 # Firmware from which /ivp/pdm/device_data gives per-inverter detail.
 DEVICE_DATA_FIRMWARE = (8, 2)
 # Firmware before which /production.json is missing and the /production page stands in.

@@ -32,15 +32,21 @@ from envoylog.errors import (
 )
 from envoylog.parse.context import ParseContext
 from envoylog.records import (
+    Battery,
+    BatteryKind,
+    DeviceType,
     EndpointResult,
     GatewayIdentity,
     GatewayInfo,
     HomeInfo,
+    Inverter,
     MeterConfig,
     MeterReading,
     PollResult,
     PollStatus,
     Record,
+    Source,
+    SystemReading,
 )
 
 log = logging.getLogger(__name__)
@@ -96,6 +102,10 @@ class GatewayState:
     # Whether the last read of /ivp/meters/readings gave CT readings: then the CT part
     # of production.json repeats them (see Endpoint.cadence_with_cts_s).
     reads_cts: bool = False
+    # Which batteries the gateway has: None until an endpoint has said, and again after a
+    # firmware change. The battery endpoints are read only where there are some (QUIRKS 27).
+    iq_batteries: bool | None = None
+    ac_batteries: bool | None = None
 
     @property
     def firmware(self) -> str | None:
@@ -118,12 +128,17 @@ class GatewayState:
                         self.info.firmware,
                         record.firmware,
                     )
+                    self.iq_batteries = self.ac_batteries = None  # asked again
                 self.info = record
             elif isinstance(record, HomeInfo):
                 self.home = record
             elif isinstance(record, MeterConfig):
                 saw_meters = True
                 meters.append(record)
+            elif _is_ac_battery(record):
+                self.ac_batteries = True
+            elif isinstance(record, Battery):
+                self.iq_batteries = True
         if saw_meters:
             self.meters = tuple(meters)
 
@@ -134,7 +149,27 @@ def plan(state: GatewayState, candidates: Sequence[ep.Endpoint] = ep.ALL) -> lis
     # Without a CT meter configuration there is nothing to read from the meters.
     if state.meters is not None and not any(m.enabled for m in state.meters):
         chosen = [e for e in chosen if e is not ep.METER_READINGS]
-    return chosen
+    has = {
+        ep.Needs.IQ_BATTERY: state.iq_batteries is True,
+        ep.Needs.AC_BATTERY: state.ac_batteries is True,
+        ep.Needs.ANY_BATTERY: state.iq_batteries is True or state.ac_batteries is True,
+    }
+    return [
+        e
+        for e in chosen
+        if (e.needs is None or has[e.needs])
+        and not (e is ep.ENSEMBLE_INVENTORY and state.iq_batteries is False)
+    ]
+
+
+def _is_ac_battery(record: Record) -> bool:
+    """Whether a record is one of the old AC Batteries (ACB), which any of four endpoints list."""
+    if isinstance(record, Battery):
+        return record.kind is BatteryKind.ACB
+    if isinstance(record, Inverter):
+        return record.device_type is DeviceType.ACB
+    # production.json lists an acb entry only with activeCount > 0 (parse.production).
+    return isinstance(record, SystemReading) and record.source is Source.ACB
 
 
 def fetch_endpoint(
@@ -168,6 +203,8 @@ def fetch_endpoint(
         body=response.body,
         content_type=response.content_type,
     )
+    if response.status in endpoint.absent_statuses:
+        return fetched  # the gateway has no such device: nothing to read, nothing failed
     if response.status != 200:
         return replace(fetched, error=f"HTTP {response.status} from {endpoint.path}")
     context = ParseContext(fetched_at=fetched_at, meters=state.meters, firmware=state.firmware)
@@ -307,6 +344,10 @@ def poll_once(
         state.learn(result.records)
         if endpoint is ep.METER_READINGS:
             state.reads_cts = any(isinstance(r, MeterReading) for r in result.records)
+        elif endpoint is ep.ENSEMBLE_INVENTORY and result.ok and state.iq_batteries is None:
+            # Once batteries were seen, an empty answer (a gateway busy after a restart) does
+            # not stop their reading; a firmware change asks again.
+            state.iq_batteries = any(isinstance(r, Battery) for r in result.records)
         if result.ok:
             state.last_fetched[endpoint.name] = result.fetched_at
         if state.info is None:

@@ -6,8 +6,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from envoylog.db.battery import combined_soc
 from envoylog.poller import TOKEN_REFUSED, Fetcher, GatewayState, PollControl, poll_once, utc_now
 from envoylog.records import (
+    Battery,
+    BatteryReading,
+    BatterySystemReading,
     DeviceType,
     GatewayInfo,
     HomeInfo,
@@ -15,6 +19,8 @@ from envoylog.records import (
     Measurement,
     MeterConfig,
     PollResult,
+    ReadingFlag,
+    Record,
     Source,
     SystemReading,
 )
@@ -60,6 +66,7 @@ class ProbeReport:
     inverters_removed: int | None = None
     cts_unknown: str | None = None  # why the CT meters are unknown, if they are
     batteries_unknown: str | None = None  # why the batteries are unknown, if they are
+    battery_soc_pct: float | None = None  # every battery together, None when not told
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,7 +115,11 @@ def summarise(poll: PollResult, state: GatewayState) -> ProbeReport:
         if result.endpoint == "device_data" and result.ok and result.records:
             detail = True
     pcus = [i for i in inverters.values() if i.device_type is DeviceType.PCU]
-    batteries = sum(1 for i in inverters.values() if i.device_type is DeviceType.ACB)
+    records = list(poll.records())
+    batteries = len(
+        {r.serial for r in records if isinstance(r, Battery)}
+        | {i.serial for i in inverters.values() if i.device_type is DeviceType.ACB}
+    )
     answered = {r.endpoint for r in poll.endpoints if r.ok}
     any_inverter_endpoint = bool(answered & {"api_v1_inverters", "device_data"})
     removed = sum(1 for p in pcus if p.active is False)
@@ -131,9 +142,8 @@ def summarise(poll: PollResult, state: GatewayState) -> ProbeReport:
         # CTs: from /ivp/meters, unless /info says the gateway has no CT hardware.
         cts_unknown=None if "meters" in answered or info.metered is False else unknown,
         batteries=max(batteries, acb_entries),
-        batteries_unknown=(
-            None if answered & {"production_json", "api_v1_inverters", "device_data"} else unknown
-        ),
+        batteries_unknown=(None if answered & BATTERY_TELLERS else unknown),
+        battery_soc_pct=_soc(records),
         endpoints=tuple(
             EndpointSummary(
                 name=r.endpoint,
@@ -149,11 +159,36 @@ def summarise(poll: PollResult, state: GatewayState) -> ProbeReport:
     )
 
 
+# The endpoints whose answer tells whether a gateway has batteries (AC Batteries are in
+# production.json and the inverter lists; IQ Batteries in the ensemble inventory).
+BATTERY_TELLERS = frozenset(
+    {"production_json", "api_v1_inverters", "device_data", "ensemble_inventory", "acb_inventory"}
+)
+
+
 def _unknown_because(poll: PollResult) -> str:
     """Why something was not learnt: the token, or the endpoints that did not answer."""
     if any(r.error and TOKEN_REFUSED in r.error for r in poll.endpoints):
         return "unknown (needs a token)"
     return "unknown (the endpoints that tell did not answer)"
+
+
+def _soc(records: list[Record]) -> float | None:
+    """The gateway's own aggregate, else its batteries' power readings, else their inventory."""
+    for record in records:
+        if isinstance(record, BatterySystemReading) and record.soc_pct is not None:
+            return record.soc_pct
+    capacity = {
+        r.serial: r.capacity_wh for r in records if isinstance(r, Battery) and r.capacity_wh
+    }
+    readings = [r for r in records if isinstance(r, BatteryReading) and r.soc_pct is not None]
+    power = [r for r in readings if ReadingFlag.SOC_FROM_POWER in r.flags]
+    found = combined_soc(
+        (r.serial, r.measured_at, r.soc_pct, capacity.get(r.serial))
+        for r in sorted(power or readings, key=lambda r: r.measured_at)
+        if r.soc_pct is not None
+    )
+    return found[-1][1] if found else None
 
 
 def _ct(meter: MeterConfig) -> CtSummary:
@@ -203,7 +238,12 @@ def render_text(report: ProbeReport) -> str:
         removed = f", {report.inverters_removed} removed" if report.inverters_removed else ""
         detail = "with per-inverter detail" if report.inverter_detail else "no per-inverter detail"
         lines.append(f"Inverters     {report.inverters_active} active{removed} ({detail})")
-    lines.append(f"Batteries     {report.batteries_unknown or report.batteries or 'none'}")
+    soc = (
+        ""
+        if report.battery_soc_pct is None
+        else f", state of charge {report.battery_soc_pct:.0f} %"
+    )
+    lines.append(f"Batteries     {report.batteries_unknown or report.batteries or 'none'}{soc}")
     lines.append("Endpoints")
     for e in report.endpoints:
         if e.ok:

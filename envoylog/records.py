@@ -38,7 +38,7 @@ class Measurement(enum.StrEnum):
 
 
 class ReadingFlag(enum.StrEnum):
-    """Why a reading should not be trusted as it stands; stored with the reading."""
+    """What to know about a reading before using it (mostly why not to trust it as it stands)."""
 
     CT_INACTIVE = "ct-inactive"  # eim entry with activeCount 0: values are junk
     OVERWRITTEN_BY_NET = "overwritten-by-net"  # 8.3.5433: total-consumption == net
@@ -47,6 +47,10 @@ class ReadingFlag(enum.StrEnum):
     IMPLAUSIBLE_COUNTER = "implausible-counter"  # a negative lifetime counter, or beyond 2^53 Wh
     IMPLAUSIBLE_POWER = "implausible-power"  # W, VA or var beyond what any site makes or draws
     CLOCK_SKEW = "clock-skew"  # the gateway's instant was more than a day off; fetch time used
+    # Batteries: which endpoint gave the state of charge (QUIRKS 26: they can disagree).
+    SOC_FROM_POWER = "soc-from-power"  # /ivp/ensemble/power `soc`
+    SOC_FROM_INVENTORY = "soc-from-inventory"  # an inventory's `percentFull`
+    IMPLAUSIBLE_SOC = "implausible-soc"  # a state of charge outside 0-100 %
 
 
 # Readings with any of these flags are never used as counter values (nor their power as a peak).
@@ -58,6 +62,7 @@ UNTRUSTED_FLAGS = frozenset(
         ReadingFlag.IMPLAUSIBLE_COUNTER,
         ReadingFlag.IMPLAUSIBLE_POWER,
         ReadingFlag.CLOCK_SKEW,
+        ReadingFlag.IMPLAUSIBLE_SOC,
     }
 )
 
@@ -189,8 +194,77 @@ class InverterReading:
     flags: tuple[ReadingFlag, ...] = ()
 
 
+class BatteryKind(enum.StrEnum):
+    ENCHARGE = "encharge"  # IQ Battery: /ivp/ensemble/*
+    ACB = "acb"  # old AC Battery: production.json storage, /inventory.json
+
+
+@dataclass(frozen=True, slots=True)
+class Battery:
+    """A battery an endpoint lists: who it is and what it holds when full."""
+
+    serial: str
+    kind: BatteryKind
+    part_number: str | None = None
+    capacity_wh: float | None = None  # encharge_capacity; the AC Battery's bodies give none
+    installed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatteryReading:
+    """One battery at one instant: the device's last report (inventory) or the fetch (power).
+
+    ``watts`` > 0 is discharging, as a storage CT's delivered direction. ``flags`` say
+    which endpoint gave the state of charge, and NO_READING_TIME where the instant is
+    the fetch time (/ivp/ensemble/power carries none).
+    """
+
+    serial: str
+    measured_at: datetime
+    soc_pct: float | None = None
+    watts: float | None = None
+    va: float | None = None
+    temperature_c: float | None = None
+    max_cell_temperature_c: float | None = None
+    status: str | None = None  # admin_state_str (IQ Battery) or charge_status (AC Battery)
+    communicating: bool | None = None
+    operating: bool | None = None
+    sleep_enabled: bool | None = None
+    dc_switch_off: bool | None = None
+    led_status: int | None = None
+    flags: tuple[ReadingFlag, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BatterySystemReading:
+    """The gateway's battery aggregates (``/ivp/ensemble/secctrl``) at the fetch time."""
+
+    measured_at: datetime
+    soc_pct: float | None = None  # agg_soc: every battery together
+    max_capacity_wh: float | None = None  # Max_energy
+    available_wh: float | None = None  # ENC_agg_avail_energy
+    backup_wh: float | None = None  # ENC_agg_backup_energy
+    reserve_pct: float | None = None  # configured_backup_soc
+    adjusted_reserve_pct: float | None = None  # adjusted_backup_soc
+    soh_pct: float | None = None  # ENC_agg_soh
+    encharge_soc_pct: float | None = None  # ENC_agg_soc
+    encharge_capacity_wh: float | None = None  # Enc_commissioned_capacity
+    acb_soc_pct: float | None = None  # ACB_agg_soc
+    acb_wh: float | None = None  # ACB_agg_energy
+    flags: tuple[ReadingFlag, ...] = ()
+
+
 Record = (
-    GatewayInfo | HomeInfo | SystemReading | MeterConfig | MeterReading | Inverter | InverterReading
+    GatewayInfo
+    | HomeInfo
+    | SystemReading
+    | MeterConfig
+    | MeterReading
+    | Inverter
+    | InverterReading
+    | Battery
+    | BatteryReading
+    | BatterySystemReading
 )
 
 
@@ -266,13 +340,17 @@ _RECORD_TYPES: dict[str, type[Any]] = {
         MeterReading,
         Inverter,
         InverterReading,
+        Battery,
+        BatteryReading,
+        BatterySystemReading,
         EndpointResult,
         GatewayIdentity,
         PollResult,
     )
 }
 _ENUMS: dict[str, type[enum.StrEnum]] = {
-    cls.__name__: cls for cls in (Source, Measurement, ReadingFlag, DeviceType, PollStatus)
+    cls.__name__: cls
+    for cls in (Source, Measurement, ReadingFlag, DeviceType, BatteryKind, PollStatus)
 }
 
 

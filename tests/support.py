@@ -17,9 +17,11 @@ from envoylog.endpoints import Parser
 from envoylog.errors import ParseError
 from envoylog.parse import parse_meters
 from envoylog.parse.context import ParseContext
+from envoylog.poller import GatewayState, poll_once
 from envoylog.records import MeterConfig, PollResult
 from envoylog.service.jobs import GatewayJob
 from envoylog.simulator import ManualClock, SimulatedGateway
+from envoylog.simulator.replay import ReplayServer
 
 REPO = Path(__file__).resolve().parents[1]
 CAPTURES = REPO.parent / "shared" / "envoy-captures"
@@ -111,6 +113,20 @@ def _instants(path: Path, key: str, kind: str | None = None) -> list[float]:
         and item[key]
         and (kind is None or item.get("type") == kind)
     ]
+
+
+def poll_folder(folder: Path) -> tuple[PollResult, GatewayState]:
+    """One poll of a capture or sample folder served over a socket, on its recording's clock."""
+    modern = wants_token(folder)
+    credentials = Credentials(token=make_jwt()) if modern else Credentials()
+    with ReplayServer(folder, tls=modern) as server:
+        client = GatewayClient(server.url, credentials=credentials, retries=0)
+        try:
+            state = GatewayState(host=server.url)
+            at = fetched_at(folder)  # a recording, polled as if when it was recorded
+            return poll_once(client, state, clock=lambda: at), state
+        finally:
+            client.close()
 
 
 def recorded_context(folder: Path, *, with_meters: bool = True) -> ParseContext:

@@ -85,7 +85,11 @@ def render(result: DemoResult) -> str:
         f"Logged {_span(result)} ({result.timezone}): {result.polls} polls; "
         f"{result.quiet_ticks} minutes skipped in the gateway's nightly quiet window.",
         "Rows stored:",
-        *(f"  {table:<18} {count:>7}" for table, count in result.rows.items()),
+        *(
+            f"  {table:<23} {count:>7}"
+            for table, count in result.rows.items()
+            if count or not table.startswith("batter")  # battery tables: where there are some
+        ),
         *_energy_lines(result),
         f"Database: {result.db_path}",
         "Try next:",

@@ -209,7 +209,9 @@ CADENCES = tuple(
         e.name,
         kinds.CADENCE,
         e.cadence_s,
-        f"Seconds between reads of {e.path.split('?')[0]}; 0 never reads it.",
+        f"Seconds between reads of {e.path.split('?')[0]}"
+        + (f" (only from {e.when})" if e.when else "")
+        + "; 0 never reads it.",
         str(e.cadence_s),
     )
     for e in endpoints.ALL

@@ -1,18 +1,38 @@
-"""Gateways, meters and inverters: cached rows, upserts, and the events their changes make."""
+"""Gateways, meters, inverters and batteries: cached rows, upserts, and the events they make."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cache
 from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import BindParameter, Executable, bindparam, case, func, insert, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Executable,
+    bindparam,
+    case,
+    func,
+    insert,
+    select,
+    update,
+)
 
-from envoylog.db.models import gateway_events, gateways, inverters, meters
-from envoylog.db.store import GatewayState, MeterRow, StaleCache, Txn, insert_new
-from envoylog.records import GatewayInfo, HomeInfo, Inverter, MeterConfig, PollResult
+from envoylog.db.models import batteries, gateway_events, gateways, inverters, meters
+from envoylog.db.store import GatewayState, MeterRow, StaleCache, Txn, insert_new, upsert
+from envoylog.records import (
+    Battery,
+    BatteryReading,
+    GatewayInfo,
+    HomeInfo,
+    Inverter,
+    MeterConfig,
+    PollResult,
+    ReadingFlag,
+)
 
 _GATEWAY_FIELDS = ("host", "name", "part_number", "firmware", "metered", "timezone")
 _TIMES = ("first_seen_at", "last_seen_at")
@@ -384,3 +404,112 @@ def inverter_ids(
             txn, ((ids[serial], s) for serial, s in sightings.items() if serial not in created)
         )
     return ids, len(created)
+
+
+# --- batteries ----------------------------------------------------------------------
+
+# A reading at the battery's own report (an inventory's), not at our fetch.
+_NOT_A_REPORT = frozenset({ReadingFlag.NO_READING_TIME, ReadingFlag.CLOCK_SKEW})
+
+
+@dataclass(slots=True)
+class BatterySighting:
+    """Everything a batch says about one battery: who it is, when listed, its last report."""
+
+    kind: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+    part_number: str | None = None
+    capacity_wh: float | None = None
+    installed_at: datetime | None = None
+    last_report_at: datetime | None = None
+    communicating: bool | None = None
+
+    @classmethod
+    def of(cls, at: datetime, battery: Battery) -> BatterySighting:
+        return cls(battery.kind.value, at, at, battery.part_number, battery.capacity_wh,
+                   battery.installed_at)  # fmt: skip
+
+    def add(self, at: datetime, battery: Battery) -> None:
+        """Widen the times; what the newest listing says wins, what it leaves out stays."""
+        self.first_seen_at = min(self.first_seen_at, at)
+        newest = at >= self.last_seen_at
+        self.last_seen_at = max(self.last_seen_at, at)
+        for name in ("part_number", "capacity_wh", "installed_at"):
+            value = getattr(battery, name)
+            if value is not None and (newest or getattr(self, name) is None):
+                setattr(self, name, value)
+
+    def report(self, reading: BatteryReading) -> None:
+        """Take the battery's own last report (an inventory's reading at its instant)."""
+        if _NOT_A_REPORT.intersection(reading.flags):
+            return
+        if self.last_report_at is None or reading.measured_at >= self.last_report_at:
+            self.last_report_at = reading.measured_at
+            self.communicating = reading.communicating
+
+
+_BATTERY_COLUMNS = (
+    "kind",
+    "first_seen_at",
+    "last_seen_at",
+    "part_number",
+    "capacity_wh",
+    "installed_at",
+    "last_report_at",
+    "communicating",
+)
+_battery_values = attrgetter(*_BATTERY_COLUMNS)
+
+
+@cache
+def _battery_upsert(dialect: str) -> Executable:
+    """Insert new batteries, fold sightings into known ones; return every id by serial.
+
+    Every SET reads the row as it was, so a replayed older batch moves nothing back: the
+    identity fields follow the newest listing, ``communicating`` the newest report.
+    """
+    statement = upsert(dialect, batteries)
+    new, old = statement.excluded, batteries.c
+    newer = new.last_seen_at >= old.last_seen_at
+
+    def newest(name: str) -> ColumnElement[Any]:
+        return case((newer, func.coalesce(new[name], old[name])), else_=old[name])
+
+    later_report = old.last_report_at.is_(None) | (new.last_report_at >= old.last_report_at)
+    set_: dict[str, Any] = {name: newest(name) for name in ("part_number", "capacity_wh")}
+    set_["installed_at"] = newest("installed_at")
+    set_.update(
+        first_seen_at=func.min(old.first_seen_at, new.first_seen_at)
+        if dialect == "sqlite"
+        else func.least(old.first_seen_at, new.first_seen_at),
+        last_seen_at=case((newer, new.last_seen_at), else_=old.last_seen_at),
+        last_report_at=case(
+            (new.last_report_at.is_not(None) & later_report, new.last_report_at),
+            else_=old.last_report_at,
+        ),
+        communicating=case(
+            (new.last_report_at.is_not(None) & later_report, new.communicating),
+            else_=old.communicating,
+        ),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=("gateway_id", "serial"), set_=set_
+    ).returning(batteries.c.serial, batteries.c.id)
+
+
+def battery_ids(txn: Txn, gateway_id: int, sightings: dict[str, BatterySighting]) -> dict[str, int]:
+    """Create or update the gateway's batteries from their sightings; return serial -> id.
+
+    One statement per poll: a gateway has a handful of batteries, each listed anew.
+    """
+    rows = [
+        {
+            "gateway_id": gateway_id,
+            "serial": serial,
+            **dict(zip(_BATTERY_COLUMNS, _battery_values(s), strict=True)),
+        }
+        for serial, s in sightings.items()
+    ]
+    found = txn.conn.execute(_battery_upsert(txn.dialect), rows).all()
+    return {serial: int(battery_id) for serial, battery_id in found}

@@ -23,6 +23,9 @@ from envoylog.db.models import (
     EnergyHourly,
     EnergyMonthly,
     InverterDaily,
+    batteries,
+    battery_readings,
+    battery_system_readings,
     gateway_events,
     gateways,
     inverter_readings,
@@ -116,7 +119,8 @@ def poll_span(store: Store, gateway_id: int) -> tuple[datetime, datetime] | None
 
 
 def reading_span(store: Store, gateway_id: int) -> tuple[datetime, datetime] | None:
-    """The first and last instant of the gateway's readings (CT, system, inverter), None if none.
+    """The first and last instant of the gateway's readings (CT, system, inverter, battery),
+    None if none.
 
     One index lookup per series (meter, source and measurement, inverter), so a year of
     readings costs no scan.
@@ -134,11 +138,21 @@ def reading_span(store: Store, gateway_id: int) -> tuple[datetime, datetime] | N
         .scalar_subquery()
         for agg in (func.min, func.max)
     ]
+    b = battery_readings.c
+    battery_ends = [
+        select(agg(b.measured_at)).where(b.battery_id == batteries.c.id).scalar_subquery()
+        for agg in (func.min, func.max)
+    ]
+    g = battery_system_readings.c
     found: list[Any] = []
     with store.reading("finding the span of the readings") as conn:
         for query in (
             select(*meter_ends).where(meters.c.gateway_id == gateway_id),
             select(*inverter_ends).where(inverters.c.gateway_id == gateway_id),
+            select(*battery_ends).where(batteries.c.gateway_id == gateway_id),
+            select(func.min(g.measured_at), func.max(g.measured_at)).where(
+                g.gateway_id == gateway_id
+            ),
         ):
             for row in conn.execute(query):
                 found.extend(v for v in row if v is not None)
@@ -206,7 +220,7 @@ def meter_rows(conn: Connection, gateway_id: int) -> list[MeterRow]:
     return result
 
 
-def _windowed(base: Select[Any], at: ColumnElement[Any], lo: datetime, hi: datetime) -> Any:
+def windowed(base: Select[Any], at: ColumnElement[Any], lo: datetime, hi: datetime) -> Any:
     """``base`` over [lo, hi] plus the nearest row before lo and after hi, in time order."""
     before = base.where(at < lo).order_by(at.desc()).limit(1).subquery()
     inside = base.where(at >= lo, at <= hi)
@@ -221,7 +235,7 @@ def meter_series(conn: Connection, meter_id: int, lo: datetime, hi: datetime) ->
     base = select(c.measured_at, c.wh_delivered, c.wh_received, c.watts).where(
         c.meter_id == meter_id, c.channel == 0, trusted(c.flags)
     )
-    rows = conn.execute(_windowed(base, c.measured_at, lo, hi))
+    rows = conn.execute(windowed(base, c.measured_at, lo, hi))
     return [MeterPoint(_instant(r[0]), r[1], r[2], r[3]) for r in rows]
 
 
@@ -233,7 +247,7 @@ def system_series(
     base = select(c.measured_at, c.wh_lifetime, c.watts, c.flags).where(
         c.gateway_id == gateway_id, c.source == source, c.measurement == measurement
     )
-    rows = conn.execute(_windowed(base, c.measured_at, lo, hi))
+    rows = conn.execute(windowed(base, c.measured_at, lo, hi))
     return [
         SystemPoint(_instant(r[0]), r[1], r[2], not (int(r[3] or 0) & UNTRUSTED_MASK)) for r in rows
     ]
@@ -260,7 +274,7 @@ def inverter_series(
     base = select(c.reported_at, c.watts, c.interval_s, c.wh_interval, c.wh_lifetime).where(
         c.inverter_id == inverter_id, trusted(c.flags)
     )
-    rows = conn.execute(_windowed(base, c.reported_at, lo, hi))
+    rows = conn.execute(windowed(base, c.reported_at, lo, hi))
     return [InverterReport(_instant(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
 
 
@@ -293,7 +307,7 @@ def inverter_poll_times(
         )
         .distinct()
     )
-    rows = conn.execute(_windowed(base, polls.c.started_at, lo, hi))
+    rows = conn.execute(windowed(base, polls.c.started_at, lo, hi))
     return [_instant(r[0]) for r in rows]
 
 

@@ -44,8 +44,8 @@ NAMING_CONVENTION = {
 # A 64-bit id on PostgreSQL; on SQLite it must be spelled INTEGER to alias the rowid.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
-# Bits of the flags of system, meter and inverter readings. Stable forever: rows on disk
-# hold them.
+# Bits of the flags of system, meter, inverter and battery readings. Stable forever: rows on
+# disk hold them.
 FLAG_BITS: dict[ReadingFlag, int] = {
     ReadingFlag.CT_INACTIVE: 1,
     ReadingFlag.OVERWRITTEN_BY_NET: 2,
@@ -54,6 +54,9 @@ FLAG_BITS: dict[ReadingFlag, int] = {
     ReadingFlag.IMPLAUSIBLE_COUNTER: 16,
     ReadingFlag.IMPLAUSIBLE_POWER: 32,
     ReadingFlag.CLOCK_SKEW: 64,
+    ReadingFlag.SOC_FROM_POWER: 128,
+    ReadingFlag.SOC_FROM_INVENTORY: 256,
+    ReadingFlag.IMPLAUSIBLE_SOC: 512,
 }
 
 WITHOUT_ROWID = {"sqlite_with_rowid": False}
@@ -251,6 +254,75 @@ class GatewayEvent(Base):
     detail: Mapped[str] = mapped_column(Text)
 
 
+# --- batteries (revision 0005) --------------------------------------------------------
+
+
+class Battery(Base):
+    __tablename__ = "batteries"
+    __table_args__ = (
+        UniqueConstraint("gateway_id", "serial"),
+        CheckConstraint("kind IN ('encharge', 'acb')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gateway_id: Mapped[int] = mapped_column(ForeignKey("gateways.id", ondelete="CASCADE"))
+    serial: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(8))
+    part_number: Mapped[str | None] = mapped_column(String(64))
+    capacity_wh: Mapped[float | None] = mapped_column(Float)
+    installed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The battery's own last report and whether it said it was communicating: a battery
+    # that stopped talking keeps being listed with an old report.
+    last_report_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    communicating: Mapped[bool | None]
+
+
+class BatteryReading(Base):
+    __tablename__ = "battery_readings"
+    __table_args__ = WITHOUT_ROWID
+
+    battery_id: Mapped[int] = mapped_column(
+        ForeignKey("batteries.id", ondelete="CASCADE"), primary_key=True
+    )
+    measured_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    soc_pct: Mapped[float | None] = mapped_column(Float)
+    watts: Mapped[float | None] = mapped_column(Float)
+    va: Mapped[float | None] = mapped_column(Float)
+    temperature_c: Mapped[float | None] = mapped_column(Float)
+    max_cell_temperature_c: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str | None] = mapped_column(String(32))
+    communicating: Mapped[bool | None]
+    operating: Mapped[bool | None]
+    sleep_enabled: Mapped[bool | None]
+    dc_switch_off: Mapped[bool | None]
+    led_status: Mapped[int | None] = mapped_column(SmallInteger)
+    flags: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+
+
+class BatterySystemReading(Base):
+    __tablename__ = "battery_system_readings"
+    __table_args__ = WITHOUT_ROWID
+
+    gateway_id: Mapped[int] = mapped_column(
+        ForeignKey("gateways.id", ondelete="CASCADE"), primary_key=True
+    )
+    measured_at: Mapped[datetime] = mapped_column(UTCDateTime, primary_key=True)
+    soc_pct: Mapped[float | None] = mapped_column(Float)
+    max_capacity_wh: Mapped[float | None] = mapped_column(Float)
+    available_wh: Mapped[float | None] = mapped_column(Float)
+    backup_wh: Mapped[float | None] = mapped_column(Float)
+    reserve_pct: Mapped[float | None] = mapped_column(Float)
+    adjusted_reserve_pct: Mapped[float | None] = mapped_column(Float)
+    soh_pct: Mapped[float | None] = mapped_column(Float)
+    encharge_soc_pct: Mapped[float | None] = mapped_column(Float)
+    encharge_capacity_wh: Mapped[float | None] = mapped_column(Float)
+    acb_soc_pct: Mapped[float | None] = mapped_column(Float)
+    acb_wh: Mapped[float | None] = mapped_column(Float)
+    flags: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+
+
 def _table(model: type[Base]) -> Table:
     return cast(Table, model.__table__)
 
@@ -266,6 +338,9 @@ meter_readings = _table(MeterReading)
 inverters = _table(Inverter)
 inverter_readings = _table(InverterReading)
 gateway_events = _table(GatewayEvent)
+batteries = _table(Battery)
+battery_readings = _table(BatteryReading)
+battery_system_readings = _table(BatterySystemReading)
 
 
 # --- energy rollups (revision 0002) ------------------------------------------------
@@ -292,6 +367,11 @@ class EnergyColumns:
     consumption_source: Mapped[str | None] = mapped_column(String(32))
     grid_source: Mapped[str | None] = mapped_column(String(32))
     battery_source: Mapped[str | None] = mapped_column(String(32))
+    # The gateway's battery state of charge over the period (revision 0005): lowest,
+    # highest and the last reading in it (%).
+    soc_min_pct: Mapped[float | None] = mapped_column(Float)
+    soc_max_pct: Mapped[float | None] = mapped_column(Float)
+    soc_end_pct: Mapped[float | None] = mapped_column(Float)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

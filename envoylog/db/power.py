@@ -2,24 +2,32 @@
 
 Each flow is read from one series, the first of its preference list the gateway
 has (a CT meter's whole-meter channel before the same CT in production.json,
-before the inverters' own figures), never spliced from two. Consumption without
-a consumption CT is production + net, at the instants both were read.
+before the inverters' own figures; for the batteries, their own power summed after
+a storage CT), never spliced from two. Consumption without a consumption CT is
+production + net (+ battery, positive while discharging), at the instants they were read.
 """
 
 from __future__ import annotations
 
+import bisect
 import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement, Select
 
 from envoylog.db.energy import trusted
-from envoylog.db.models import meter_readings, meters, system_readings
+from envoylog.db.models import (
+    batteries,
+    battery_readings,
+    meter_readings,
+    meters,
+    system_readings,
+)
 from envoylog.db.types import stored_instant
 from envoylog.records import Measurement, Source
 
@@ -71,7 +79,7 @@ def day_series(
                 break
     if PowerFlow.CONSUMPTION not in found and {PowerFlow.PRODUCTION, PowerFlow.NET} <= set(found):
         found[PowerFlow.CONSUMPTION] = derived_consumption(
-            found[PowerFlow.PRODUCTION], found[PowerFlow.NET]
+            found[PowerFlow.PRODUCTION], found[PowerFlow.NET], found.get(PowerFlow.STORAGE)
         )
     return found
 
@@ -93,21 +101,45 @@ def latest(conn: Connection, gateway_id: int, since: datetime) -> dict[PowerFlow
         (p_at, p_w), (n_at, n_w) = (
             found[f].points[0] for f in (PowerFlow.PRODUCTION, PowerFlow.NET)
         )
-        found[PowerFlow.CONSUMPTION] = Series(
-            PowerFlow.CONSUMPTION, DERIVED, [(max(p_at, n_at), p_w + n_w)]
+        moment = max(p_at, n_at)
+        derived = derived_consumption(
+            Series(PowerFlow.PRODUCTION, "", [(moment, p_w)]),
+            Series(PowerFlow.NET, "", [(moment, n_w)]),
+            found.get(PowerFlow.STORAGE),
         )
+        if derived.points:
+            found[PowerFlow.CONSUMPTION] = derived
     return found
 
 
-def derived_consumption(production: Series, net: Series) -> Series:
-    """Production + net at the instants both were read (the same poll reads both)."""
+# A battery's power is read by its own request, a moment apart from the CTs'.
+BATTERY_SLACK = timedelta(seconds=90)
+
+
+def derived_consumption(production: Series, net: Series, storage: Series | None = None) -> Series:
+    """Production + net (+ battery) where they were read together.
+
+    Production and net: at the instants both were read (the same poll reads both). The
+    battery (+ = discharging), where there is one: its reading nearest each instant, within
+    BATTERY_SLACK; an instant without one has no consumption.
+    """
     net_at = dict(net.points)
     points = [(at, w + net_at[at]) for at, w in production.points if at in net_at]
-    return Series(PowerFlow.CONSUMPTION, DERIVED, points)
+    if storage is None:
+        return Series(PowerFlow.CONSUMPTION, DERIVED, points)
+    instants = [at for at, _ in storage.points]
+    with_battery = []
+    for at, watts in points:
+        k = bisect.bisect_left(instants, at)
+        near = [i for i in (k - 1, k) if 0 <= i < len(instants)]
+        best = min(near, key=lambda i: abs(instants[i] - at), default=None)
+        if best is not None and abs(instants[best] - at) <= BATTERY_SLACK:
+            with_battery.append((at, watts + storage.points[best][1]))
+    return Series(PowerFlow.CONSUMPTION, f"{DERIVED} + battery", with_battery)
 
 
 DERIVED = "production + net"
-Key = tuple[str, str]  # ("ct", meter id) or ("system", source)
+Key = tuple[str, str]  # ("ct", meter id), ("system", source) or ("battery", "")
 
 
 def _keys(conn: Connection, gateway_id: int, flow: PowerFlow) -> list[Key]:
@@ -117,11 +149,22 @@ def _keys(conn: Connection, gateway_id: int, flow: PowerFlow) -> list[Key]:
         meters.c.measurement_type == _MEASUREMENT[flow].value,
     )
     cts = [("ct", str(i)) for i in conn.execute(query.order_by(meters.c.id)).scalars()]
-    return [*cts, *(("system", source.value) for source in _SYSTEM[flow])]
+    batteries_own = [("battery", "")] if flow is PowerFlow.STORAGE else []
+    return [*cts, *(("system", source.value) for source in _SYSTEM[flow]), *batteries_own]
 
 
 def _series(key: Key, gateway_id: int, flow: PowerFlow) -> tuple[ColumnElement[Any], Select[Any]]:
     """The instant column and the (instant, watts) query of one series."""
+    if key[0] == "battery":  # every battery's power of one fetch, summed
+        r, b = battery_readings.c, batteries.c
+        query = (
+            select(r.measured_at, func.sum(r.watts))
+            .join(batteries, b.id == r.battery_id)
+            .where(b.gateway_id == gateway_id, r.watts.is_not(None))
+            .where(trusted(r.flags))
+            .group_by(r.measured_at)
+        )
+        return r.measured_at, query
     if key[0] == "ct":
         m = meter_readings.c
         query = select(m.measured_at, m.watts).where(
@@ -140,7 +183,7 @@ def _series(key: Key, gateway_id: int, flow: PowerFlow) -> tuple[ColumnElement[A
 
 
 def _label(key: Key) -> str:
-    return "ct" if key[0] == "ct" else key[1]
+    return key[0] if key[0] in ("ct", "battery") else key[1]
 
 
 def _points(rows: Iterable[Any]) -> list[Point]:

@@ -11,9 +11,17 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Executable, and_, func, or_
 
-from envoylog.db.devices import InverterSighting, inverter_ids, meter_ids
+from envoylog.db.devices import (
+    BatterySighting,
+    InverterSighting,
+    battery_ids,
+    inverter_ids,
+    meter_ids,
+)
 from envoylog.db.models import (
     FLAG_BITS,
+    battery_readings,
+    battery_system_readings,
     inverter_readings,
     meter_readings,
     phase_readings,
@@ -21,9 +29,13 @@ from envoylog.db.models import (
 )
 from envoylog.db.store import Txn, insert_new, upsert
 from envoylog.records import (
+    Battery,
+    BatteryReading,
+    BatterySystemReading,
     Inverter,
     InverterReading,
     MeterReading,
+    ReadingFlag,
     Record,
     SystemReading,
 )
@@ -47,6 +59,9 @@ class ReadingCounts:
     meter_readings: int = 0
     inverters: int = 0
     inverter_readings: int = 0
+    batteries: int = 0  # inserted or updated
+    battery_readings: int = 0
+    battery_system_readings: int = 0
 
 
 SYSTEM_VALUES = (
@@ -95,7 +110,37 @@ INVERTER_PREFERRED: dict[str, str] = {
 }
 
 
-def flag_bits(reading: SystemReading | MeterReading | InverterReading) -> int:
+BATTERY_VALUES = (
+    "soc_pct",
+    "watts",
+    "va",
+    "temperature_c",
+    "max_cell_temperature_c",
+    "status",
+    "communicating",
+    "operating",
+    "sleep_enabled",
+    "dc_switch_off",
+    "led_status",
+)
+BATTERY_SYSTEM_VALUES = (
+    "soc_pct",
+    "max_capacity_wh",
+    "available_wh",
+    "backup_wh",
+    "reserve_pct",
+    "adjusted_reserve_pct",
+    "soh_pct",
+    "encharge_soc_pct",
+    "encharge_capacity_wh",
+    "acb_soc_pct",
+    "acb_wh",
+)
+
+
+def flag_bits(
+    reading: SystemReading | MeterReading | InverterReading | BatteryReading | BatterySystemReading,
+) -> int:
     bits = 0
     for flag in reading.flags:
         bits |= FLAG_BITS[flag]
@@ -110,11 +155,17 @@ METER_KEY = ("meter_id", "channel", "measured_at")
 METER_COLUMNS = (*METER_KEY, *METER_VALUES, "flags")
 INVERTER_KEY = ("inverter_id", "reported_at")
 INVERTER_COLUMNS = (*INVERTER_KEY, *INVERTER_VALUES, "flags")
+BATTERY_KEY = ("battery_id", "measured_at")
+BATTERY_COLUMNS = (*BATTERY_KEY, *BATTERY_VALUES, "flags")
+BATTERY_SYSTEM_KEY = ("gateway_id", "measured_at")
+BATTERY_SYSTEM_COLUMNS = (*BATTERY_SYSTEM_KEY, *BATTERY_SYSTEM_VALUES, "flags")
 
 _system_values = attrgetter(*SYSTEM_VALUES)
 _phase_values = attrgetter(*PHASE_VALUES)
 _meter_values = attrgetter(*METER_VALUES)
 _inverter_values = attrgetter(*INVERTER_VALUES)
+_battery_values = attrgetter(*BATTERY_VALUES)
+_battery_system_values = attrgetter(*BATTERY_SYSTEM_VALUES)
 _INVERTER_WINS = tuple(  # per value column: the endpoint whose value wins a merge
     INVERTER_PREFERRED.get(name) for name in INVERTER_VALUES
 )
@@ -153,6 +204,9 @@ class ReadingBatch:
         self.meter_rows: dict[int, list[MeterReading]] = {}
         self.sightings: dict[int, dict[str, InverterSighting]] = {}
         self.inverter_reports: dict[int, list[tuple[str, InverterReading]]] = {}
+        self.battery_sightings: dict[int, dict[str, BatterySighting]] = {}
+        self.battery_rows: dict[int, dict[tuple[str, datetime], BatteryReading]] = {}
+        self.battery_systems: dict[tuple[int, datetime], BatterySystemReading] = {}
 
     def add(self, group: RecordGroup) -> list[Record]:
         """Take the group's readings; return its other records (/info, /home, meter configs)."""
@@ -189,9 +243,34 @@ class ReadingBatch:
                 key = (gid, record.source.value, record.measurement.value, record.measured_at)
                 if key not in systems:
                     systems[key] = record
+            elif isinstance(record, BatteryReading):
+                self._battery_reading(gid, record)
+            elif isinstance(record, Battery):
+                known = self.battery_sightings.setdefault(gid, {})
+                found = known.get(record.serial)
+                if found is None:
+                    known[record.serial] = BatterySighting.of(at, record)
+                else:
+                    found.add(at, record)
+            elif isinstance(record, BatterySystemReading):
+                self.battery_systems.setdefault((gid, record.measured_at), record)
             else:
                 others.append(record)
         return others
+
+    def _battery_reading(self, gateway_id: int, reading: BatteryReading) -> None:
+        # Its Battery comes first in the same endpoint's records (parse.battery).
+        self.battery_sightings[gateway_id][reading.serial].report(reading)
+        rows = self.battery_rows.setdefault(gateway_id, {})
+        key = (reading.serial, reading.measured_at)
+        known = rows.get(key)
+        # An inventory's report at the very instant of a power fetch: the power's state of
+        # charge wins (QUIRKS 26), so the row is the same in whatever order they come.
+        if known is None or (
+            ReadingFlag.SOC_FROM_POWER in reading.flags
+            and ReadingFlag.SOC_FROM_POWER not in known.flags
+        ):
+            rows[key] = reading
 
     def write(self, txn: Txn) -> ReadingCounts:
         """Insert every reading gathered; existing readings are kept (inverters: merged)."""
@@ -204,6 +283,36 @@ class ReadingBatch:
             ids, created = inverter_ids(txn, gid, seen)
             counts.inverters += created
             _write_inverters(txn, ids, self.inverter_reports.get(gid, []), counts)
+        for gid, sightings in self.battery_sightings.items():
+            battery = battery_ids(txn, gid, sightings)
+            counts.batteries += len(battery)
+            rows = [
+                dict(
+                    zip(
+                        BATTERY_COLUMNS,
+                        (battery[serial], at, *_battery_values(r), flag_bits(r)),
+                        strict=True,
+                    )
+                )
+                for (serial, at), r in self.battery_rows.get(gid, {}).items()
+            ]
+            counts.battery_readings += txn.written(
+                insert_new(txn.dialect, battery_readings, BATTERY_KEY), rows
+            )
+        if self.battery_systems:
+            rows = [
+                dict(
+                    zip(
+                        BATTERY_SYSTEM_COLUMNS,
+                        (*key, *_battery_system_values(r), flag_bits(r)),
+                        strict=True,
+                    )
+                )
+                for key, r in self.battery_systems.items()
+            ]
+            counts.battery_system_readings += txn.written(
+                insert_new(txn.dialect, battery_system_readings, BATTERY_SYSTEM_KEY), rows
+            )
         return counts
 
 

@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class SaveSummary:
-    """Rows written per table (inverter_readings: inserted or gaps filled); polls already stored."""
+    """Rows written per table (inverter_readings: inserted or gaps filled; batteries: inserted
+    or updated); polls already stored."""
 
     gateways: int = 0
     polls: int = 0
@@ -44,6 +45,9 @@ class SaveSummary:
     meter_readings: int = 0
     inverters: int = 0
     inverter_readings: int = 0
+    batteries: int = 0
+    battery_readings: int = 0
+    battery_system_readings: int = 0
     gateway_events: int = 0
     skipped_polls: int = 0
 

@@ -7,9 +7,13 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from envoylog.db.battery import battery_now
 from envoylog.db.engine import sqlite_path
 from envoylog.db.models import (
     Base,
+    Battery,
+    BatteryReading,
+    BatterySystemReading,
     Gateway,
     Inverter,
     InverterReading,
@@ -33,6 +37,8 @@ class GatewayStatus:
     last_error: str | None
     last_error_at: datetime | None
     readings_last_24h: int
+    battery_soc_pct: float | None = None  # the latest, all batteries together
+    battery_soc_at: datetime | None = None
 
 
 def gateway_statuses(store: Store, now: datetime) -> list[GatewayStatus]:
@@ -42,6 +48,8 @@ def gateway_statuses(store: Store, now: datetime) -> list[GatewayStatus]:
     with store.reading("reading the status") as conn:
         columns = (Gateway.id, Gateway.serial, Gateway.name, Gateway.host, Gateway.firmware)
         gateways = conn.execute(sa.select(*columns).order_by(Gateway.serial)).all()
+        # Status reads a database it does not upgrade: one from before the battery tables too.
+        batteries = sa.inspect(conn).has_table(BatteryReading.__tablename__)
         for gateway in gateways:
             polls = sa.select(Poll.id, Poll.finished_at, Poll.status).where(
                 Poll.gateway_id == gateway.id
@@ -57,6 +65,7 @@ def gateway_statuses(store: Store, now: datetime) -> list[GatewayStatus]:
                 .order_by(Poll.started_at.desc())
                 .limit(1)
             ).first()
+            soc = battery_now(conn, gateway.id) if batteries else None
             found.append(
                 GatewayStatus(
                     serial=gateway.serial,
@@ -67,13 +76,17 @@ def gateway_statuses(store: Store, now: datetime) -> list[GatewayStatus]:
                     last_poll_at=last.finished_at if last else None,
                     last_error=error.error if error else None,
                     last_error_at=error.finished_at if error else None,
-                    readings_last_24h=_readings_since(conn, gateway.id, since),
+                    readings_last_24h=_readings_since(conn, gateway.id, since, batteries),
+                    battery_soc_at=soc[0] if soc else None,
+                    battery_soc_pct=soc[1] if soc else None,
                 )
             )
     return found
 
 
-def _readings_since(conn: sa.Connection, gateway_id: int, since: datetime) -> int:
+def _readings_since(
+    conn: sa.Connection, gateway_id: int, since: datetime, batteries: bool = True
+) -> int:
     counts = [
         sa.select(sa.func.count())
         .select_from(SystemReading)
@@ -87,6 +100,19 @@ def _readings_since(conn: sa.Connection, gateway_id: int, since: datetime) -> in
         .join(Inverter, Inverter.id == InverterReading.inverter_id)
         .where(Inverter.gateway_id == gateway_id, InverterReading.reported_at >= since),
     ]
+    if batteries:
+        counts += [
+            sa.select(sa.func.count())
+            .select_from(BatteryReading)
+            .join(Battery, Battery.id == BatteryReading.battery_id)
+            .where(Battery.gateway_id == gateway_id, BatteryReading.measured_at >= since),
+            sa.select(sa.func.count())
+            .select_from(BatterySystemReading)
+            .where(
+                BatterySystemReading.gateway_id == gateway_id,
+                BatterySystemReading.measured_at >= since,
+            ),
+        ]
     return sum(conn.execute(query).scalar_one() for query in counts)
 
 

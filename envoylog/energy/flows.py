@@ -42,6 +42,9 @@ class CounterSource(enum.StrEnum):
     STORAGE_CT_DELIVERED = "storage-ct-delivered"  # battery discharge
     STORAGE_CT_RECEIVED = "storage-ct-received"  # battery charge
     DERIVED = "derived"  # consumption = production + import - export: no counter of its own
+    # Battery charge and discharge without a storage CT: each battery's power integrated
+    # across readings at most 30 minutes apart. No counter: an estimate, and said so.
+    POWER_INTEGRAL = "power-integral"
 
 
 PRODUCTION_PREFERENCE = (
@@ -86,16 +89,20 @@ class FlowChoice:
 
     @property
     def kind(self) -> CounterKind | None:
-        """The counter kind to run the engine with, None for derived or missing flows."""
-        if self.source is None or self.source is CounterSource.DERIVED:
+        """The counter kind to run the engine with, None for flows without a counter."""
+        if self.source is None or self.source in NOT_COUNTERS:
             return None
         return counter_kind(self.source)
 
 
+# Sources that are no stored counter series.
+NOT_COUNTERS = frozenset({CounterSource.DERIVED, CounterSource.POWER_INTEGRAL})
+
+
 def counter_kind(source: CounterSource) -> CounterKind:
     """Whether a source's counter can wrap at 2^32 J."""
-    if source is CounterSource.DERIVED:
-        raise ValueError("the derived consumption flow has no counter")
+    if source in NOT_COUNTERS:
+        raise ValueError(f"{source} is no counter")
     return CounterKind.INVERTER_32BIT if source in _INVERTER_BUILT else CounterKind.METER
 
 
@@ -138,31 +145,56 @@ def meter_sources(measurement_type: str) -> tuple[CounterSource | None, CounterS
 
 
 def choose_flows(
-    growth_wh: Mapping[CounterSource, float], *, meters: Sequence[MeterConfig] | None = None
+    growth_wh: Mapping[CounterSource, float],
+    *,
+    meters: Sequence[MeterConfig] | None = None,
+    battery_power: bool = False,
 ) -> dict[Flow, FlowChoice]:
     """Pick one counter per flow from the series with trusted readings (source -> growth in Wh).
 
     ``meters`` is the gateway's ``/ivp/meters`` list; a CT that is disabled or
     not metering makes its sources unavailable. ``None``: the gateway lists no
     meters (old firmware), so ``eim`` data is judged by its flags alone.
+    ``battery_power``: the batteries' own power was read, for charge and discharge
+    where there is no storage CT.
     """
+    if set(growth_wh) & NOT_COUNTERS:
+        raise ValueError(f"{', '.join(sorted(set(growth_wh) & NOT_COUNTERS))} is no stored series")
     usable, vetoes = _usable(growth_wh, meters)
     choices = {
         Flow.PRODUCTION: _production(usable, vetoes),
         Flow.IMPORT: _single(Flow.IMPORT, CounterSource.NET_CT_DELIVERED, usable, vetoes),
         Flow.EXPORT: _single(Flow.EXPORT, CounterSource.NET_CT_RECEIVED, usable, vetoes),
-        Flow.DISCHARGE: _single(Flow.DISCHARGE, CounterSource.STORAGE_CT_DELIVERED, usable, vetoes),
-        Flow.CHARGE: _single(Flow.CHARGE, CounterSource.STORAGE_CT_RECEIVED, usable, vetoes),
-    }
+        Flow.DISCHARGE: _battery(Flow.DISCHARGE, CounterSource.STORAGE_CT_DELIVERED, usable,
+                                 vetoes, battery_power),
+        Flow.CHARGE: _battery(Flow.CHARGE, CounterSource.STORAGE_CT_RECEIVED, usable, vetoes,
+                              battery_power),
+    }  # fmt: skip
     choices[Flow.CONSUMPTION] = _consumption(usable, vetoes, choices)
     return choices
+
+
+def _battery(
+    flow: Flow,
+    source: CounterSource,
+    usable: Mapping[CounterSource, float],
+    vetoes: Mapping[CounterSource, str],
+    battery_power: bool,
+) -> FlowChoice:
+    """The storage CT's counter, else the batteries' power integrated (an estimate)."""
+    choice = _single(flow, source, usable, vetoes)
+    if choice.source is not None or not battery_power:
+        return choice
+    reason = (
+        f"{CounterSource.POWER_INTEGRAL}: each battery's power integrated across readings at "
+        f"most 30 minutes apart, an estimate ({choice.reason})"
+    )
+    return FlowChoice(flow, CounterSource.POWER_INTEGRAL, reason)
 
 
 def _usable(
     growth_wh: Mapping[CounterSource, float], meters: Sequence[MeterConfig] | None
 ) -> tuple[dict[CounterSource, float], dict[CounterSource, str]]:
-    if CounterSource.DERIVED in growth_wh:
-        raise ValueError("'derived' is not a stored series")
     usable = dict(growth_wh)
     vetoes: dict[CounterSource, str] = {}
     if meters is None:

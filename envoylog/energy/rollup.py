@@ -12,6 +12,10 @@ replaces what was stored for it, so running it twice gives the same rows
 - production's jump limit is the sum of the inverters' ``max_watts`` (their
   highest report), else 1.5 x the highest production power seen; other flows
   have no limit, since grid, load and battery power have no bound we know;
+- battery charge and discharge come from the storage CT, else from each battery's
+  power integrated across readings at most 30 minutes apart (``power-integral``, all of
+  it in ``estimated_wh``); the period's state of charge (lowest, highest, last) from
+  the battery tables (db.battery);
 - a period's ``coverage`` is the lowest coverage of the flows it reports, as
   its figures (self-sufficiency: consumption and import) are only as complete
   as their weakest input;
@@ -31,6 +35,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from envoylog.db import Store
+from envoylog.db import battery as battery_sql
 from envoylog.db import energy as sql
 from envoylog.energy.flows import CounterSource, Flow, FlowChoice, choose_flows, meter_sources
 from envoylog.energy.flows import system_source as system_counter
@@ -207,7 +212,11 @@ def day_so_far(
     day = now.astimezone(ZoneInfo(zone)).date()
     lo, hi = local_midnight(day, zone), local_midnight(day + timedelta(days=1), zone)
     with store.reading("computing today's energy") as conn:
-        choices, meter_of = _choose(sql.growth(conn, row.id, lo, hi), sql.meter_rows(conn, row.id))
+        choices, meter_of = _choose(
+            sql.growth(conn, row.id, lo, hi),
+            sql.meter_rows(conn, row.id),
+            battery_power=battery_sql.power_readings(conn, row.id, lo, hi) > 0,
+        )
         window = load_window(conn, row.id, choices, meter_of, lo, hi, inverters=False)
     rows = gateway_rows(
         window, choices, zone=zone, resolution=Resolution.DAY, lo=lo, hi=hi, computed_at=now
@@ -273,7 +282,8 @@ def _gateway(
     with store.reading("choosing energy sources") as conn:
         meters = sql.meter_rows(conn, row.id)
         grown = sql.growth(conn, row.id, lo, hi)
-    choices, meter_of = _choose(grown, meters)
+        battery_power = battery_sql.power_readings(conn, row.id, lo, hi) > 0
+    choices, meter_of = _choose(grown, meters, battery_power=battery_power)
     corrections = 0
     cursor = plan.first
     while cursor < plan.end:
@@ -330,7 +340,10 @@ def _gateway(
 
 
 def _choose(
-    grown: Mapping[tuple[str, str], tuple[int, float]], meters: list[sql.MeterRow]
+    grown: Mapping[tuple[str, str], tuple[int, float]],
+    meters: list[sql.MeterRow],
+    *,
+    battery_power: bool = False,
 ) -> tuple[dict[Flow, FlowChoice], dict[CounterSource, int]]:
     """Candidate sources with trusted readings in the range, and the choice among them."""
     growth: dict[CounterSource, float] = {}
@@ -354,7 +367,8 @@ def _choose(
         growth[source] = wh
     if ("inverters", "lifetime") in grown:
         growth[CounterSource.INVERTER_LIFETIMES] = grown[("inverters", "lifetime")][1]
-    return choose_flows(growth, meters=[m.config for m in meters] or None), meter_of
+    configs = [m.config for m in meters] or None
+    return choose_flows(growth, meters=configs, battery_power=battery_power), meter_of
 
 
 def _events(window: Window, lo: datetime, hi: datetime) -> list[sql.EventRow]:

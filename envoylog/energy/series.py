@@ -15,7 +15,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Connection
 
+from envoylog.db import battery as battery_sql
 from envoylog.db import energy as sql
+from envoylog.energy.battery import power_integral
 from envoylog.energy.counters import (
     DEFAULT_THRESHOLDS,
     Correction,
@@ -26,7 +28,7 @@ from envoylog.energy.counters import (
     Sample,
     intervals,
 )
-from envoylog.energy.flows import CounterSource, Flow, FlowChoice, counter_kind
+from envoylog.energy.flows import NOT_COUNTERS, CounterSource, Flow, FlowChoice, counter_kind
 
 # Read this much before and after a window, so the glitch and spike rules
 # (which look up to 2 h around a reading) judge the window's edges as a
@@ -72,6 +74,7 @@ class Window:
     inverters: dict[int, InverterDay]
     inverter_polls: list[datetime]
     max_power_w: float | None
+    soc: list[tuple[datetime, float]] = field(default_factory=list)  # the gateway's battery %
 
 
 def load_window(
@@ -115,9 +118,18 @@ def load_window(
 
     runs: dict[Flow, Run] = {}
     standby = None
+    if CounterSource.POWER_INTEGRAL in {
+        choices[Flow.CHARGE].source,
+        choices[Flow.DISCHARGE].source,
+    }:
+        runs[Flow.CHARGE], runs[Flow.DISCHARGE] = Run(), Run()
+        for power in battery_sql.power_series(conn, gateway_id, wlo, whi).values():
+            charged, discharged = power_integral(power)
+            runs[Flow.CHARGE].results.append(charged)
+            runs[Flow.DISCHARGE].results.append(discharged)
     for flow, choice in choices.items():
         source = choice.source
-        if source is None or source is CounterSource.DERIVED:
+        if source is None or source in NOT_COUNTERS:
             continue
         # Only production has a known bound; grid, load and battery power do not.
         limit = max_power if flow is Flow.PRODUCTION else None
@@ -142,7 +154,8 @@ def load_window(
             series = "production-ct-received"
             standby = Run([intervals(night, kind=CounterKind.METER, series=series)])
     polls = sql.inverter_poll_times(conn, gateway_id, wlo, whi) if inverter_days else []
-    return Window(runs, standby, watts, inverter_days, polls, max_power)
+    soc = battery_sql.soc_series(conn, gateway_id, lo, hi)
+    return Window(runs, standby, watts, inverter_days, polls, max_power, soc)
 
 
 def _system(

@@ -26,6 +26,13 @@ WH_COLUMNS = {
 }
 SUMMED = (*WH_COLUMNS.values(), "net_grid_wh", "self_consumption_wh", "estimated_wh")
 SOURCES = ("production_source", "consumption_source", "grid_source", "battery_source")
+SOC = ("soc_min_pct", "soc_max_pct", "soc_end_pct")
+# The battery_source of each way of counting the batteries' energy.
+BATTERY_SOURCES = {
+    CounterSource.STORAGE_CT_DELIVERED: "storage-ct",
+    CounterSource.STORAGE_CT_RECEIVED: "storage-ct",
+    CounterSource.POWER_INTEGRAL: CounterSource.POWER_INTEGRAL.value,
+}
 
 
 def source_columns(choices: Mapping[Flow, FlowChoice]) -> dict[str, str | None]:
@@ -36,9 +43,14 @@ def source_columns(choices: Mapping[Flow, FlowChoice]) -> dict[str, str | None]:
         return None if source is None else source.value
 
     grid = "net-ct" if choices[Flow.IMPORT].source or choices[Flow.EXPORT].source else None
-    battery = None
-    if choices[Flow.CHARGE].source or choices[Flow.DISCHARGE].source:
-        battery = "storage-ct"
+    battery = next(
+        (
+            BATTERY_SOURCES[source]
+            for flow in (Flow.CHARGE, Flow.DISCHARGE)
+            if (source := choices[flow].source) is not None
+        ),
+        None,
+    )
     return {
         "production_source": name(Flow.PRODUCTION),
         "consumption_source": name(Flow.CONSUMPTION),
@@ -73,6 +85,7 @@ def gateway_rows(
     )
     watts = window.production_watts
     instants = [at for at, _ in watts]
+    soc_at = [at for at, _ in window.soc]
     sources = source_columns(choices)
     used = [f for f, c in choices.items() if c.source is not None]
     rows = []
@@ -91,7 +104,12 @@ def gateway_rows(
             (v.coverage if (v := values[f]) is not None else 0.0 for f in used), default=0.0
         )
         measured = [f for f in used if choices[f].source is not CounterSource.DERIVED]
-        estimated = sum(v.wh_estimated for f in measured if (v := values[f]) is not None)
+        # Power integrated is an estimate through and through: all of it counts.
+        estimated = sum(
+            v.wh if choices[f].source is CounterSource.POWER_INTEGRAL else v.wh_estimated
+            for f in measured
+            if (v := values[f]) is not None
+        )
         a = bisect.bisect_left(instants, span.start_utc)
         b = bisect.bisect_left(instants, span.end_utc)
         peak = max((w for _, w in watts[a:b]), default=None)
@@ -108,6 +126,13 @@ def gateway_rows(
             - bisect.bisect_left(corrections, span.start_utc),
             computed_at=computed_at,
             **sources,
+        )
+        first = bisect.bisect_left(soc_at, span.start_utc)
+        soc = [v for _, v in window.soc[first : bisect.bisect_left(soc_at, span.end_utc)]]
+        row.update(
+            soc_min_pct=min(soc, default=None),
+            soc_max_pct=max(soc, default=None),
+            soc_end_pct=soc[-1] if soc else None,
         )
         row.update(_key(span, resolution))
         rows.append(row)
@@ -265,6 +290,13 @@ def month_rows(
         for column in SOURCES:
             seen = {r[column] for r in members if r[column] is not None}
             row[column] = seen.pop() if len(seen) == 1 else ("mixed" if seen else None)
+        with_soc = [r for r in members if r["soc_end_pct"] is not None]
+        row.update(
+            soc_min_pct=min((r["soc_min_pct"] for r in with_soc), default=None),
+            soc_max_pct=max((r["soc_max_pct"] for r in with_soc), default=None),
+            # Days come in order: the month ends as its last day with a reading ended.
+            soc_end_pct=with_soc[-1]["soc_end_pct"] if with_soc else None,
+        )
         rows.append(row)
     return rows
 

@@ -11,7 +11,7 @@ import orjson
 
 from envoylog.errors import ParseError
 from envoylog.parse import bounds
-from envoylog.records import utc_from_epoch
+from envoylog.records import ReadingFlag, utc_from_epoch
 
 EXCERPT_CHARS = 80
 _EXCERPT_WINDOW = 65_536
@@ -300,14 +300,42 @@ class Obj:
             self._wrong(key, "a list of strings", value)
         return tuple(str(item) for item in items)
 
-    def epoch(self, key: str) -> datetime | None:
-        """Read an epoch instant as aware UTC; None when absent or 0 (the gateway's 'no time')."""
+    def epoch(self, key: str, *, digits_ok: bool = False) -> datetime | None:
+        """Read an epoch instant as aware UTC; None when absent or 0 (the gateway's 'no time').
+
+        ``digits_ok``: a string of digits is read as its number (/inventory.json sends
+        ``"installed": "1714670312"``).
+        """
+        value = self.data.get(key)
+        if digits_ok and isinstance(value, str) and value.isascii() and value.isdigit():
+            return to_utc(self.doc, float(value), f"{self.where}.{key}")
         seconds = self.opt_num(key)
         if seconds is None:
             return None
         if seconds < 0:
             self._wrong(key, "an epoch in seconds", seconds)
         return to_utc(self.doc, seconds, f"{self.where}.{key}")
+
+    def flagged_instant(
+        self, key: str, fetched_at: datetime, *, request_time: bool, digits_ok: bool = False
+    ) -> tuple[datetime, list[ReadingFlag]]:
+        """The instant under ``key``; the fetch time, flagged, when it gives none or a skewed one.
+
+        A skewed instant (bounds.clock_skew) is kept out of energy by its CLOCK_SKEW flag.
+        """
+        at = self.epoch(key, digits_ok=digits_ok)
+        if at is None:
+            return fetched_at, [ReadingFlag.NO_READING_TIME]
+        if bounds.clock_skew(at, fetched_at, request_time=request_time) is not None:
+            # One series on two clocks, the gateway's and ours, could read the same energy
+            # twice where they meet.
+            return fetched_at, [ReadingFlag.CLOCK_SKEW]
+        return at, []
+
+
+def milli(value: float | None) -> float | None:
+    """A milli-unit value (mV, mA, mW, mHz) in its unit; None stays None."""
+    return value / 1000 if value is not None else None
 
 
 def to_utc(doc: Doc, seconds: float, where: str) -> datetime | None:

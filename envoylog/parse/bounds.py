@@ -34,9 +34,11 @@ METER_STATE_CHARS = 16  # meters.state
 PHASE_MODE_CHARS = 16  # meters.phase_mode
 METERING_STATUS_CHARS = 24  # meters.metering_status
 STATUS_FLAGS_CHARS = 200  # meters.status_flags: the flags joined by commas
+BATTERY_STATUS_CHARS = 32  # battery_readings.status ("ENCHG_STATE_READY", "discharging")
 
 MAX_ID = 2**63 - 1  # a 64-bit integer column (meters.eid)
 MAX_PHASES = 3  # phase_readings.phase and meter_readings.channel allow 1-3
+MAX_SMALL_INT = 2**15 - 1  # a 16-bit integer column (battery_readings.led_status)
 
 # --- counts: an Envoy manages at most a few hundred devices (Enphase's installation manuals
 # size one gateway for a few hundred microinverters, 250 for the Envoy ENV-120; bigger sites
@@ -62,6 +64,14 @@ MAX_COUNTER_WH = 2.0**53
 # Lifetime counters that only grow; net-consumption is import - export (QUIRKS 12), and the
 # sign of a storage CT's is not known.
 NEVER_NEGATIVE = frozenset({Measurement.PRODUCTION, Measurement.TOTAL_CONSUMPTION})
+
+
+# The largest battery Enphase makes holds about 10 kWh (IQ Battery 10T: 10.08 kWh); a
+# capacity beyond 100 kWh, or a negative one, is no battery's (the batteries table holds
+# no flags, so such a body is refused).
+MAX_BATTERY_WH = 100_000.0
+# A state of charge is a percentage: outside 0-100 it is stored, flagged, and left out.
+SOC_RANGE = (0.0, 100.0)
 
 
 # --- time: a gateway instant far from the fetch is the gateway's clock, not its reading

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from envoylog.parse import bounds
-from envoylog.parse.body import Doc, Obj
+from envoylog.parse.body import Doc, Obj, milli
 from envoylog.parse.context import ParseContext
 from envoylog.records import DeviceType, Inverter, InverterReading, Record
 
@@ -90,15 +90,11 @@ def _last_report(device: Obj, serial: str, ctx: ParseContext) -> InverterReading
         interval_s=duration,
         wh_interval=joules / JOULES_PER_WH,
         wh_lifetime=lifetime_joules / JOULES_PER_WH if lifetime_joules is not None else None,
-        dc_voltage_v=_milli(dc_mv),
-        dc_current_a=_milli(dc_ma),
-        ac_voltage_v=_milli(ac_mv),
-        ac_frequency_hz=_milli(ac_mhz),
+        dc_voltage_v=milli(dc_mv),
+        dc_current_a=milli(dc_ma),
+        ac_voltage_v=milli(ac_mv),
+        ac_frequency_hz=milli(ac_mhz),
         temperature_c=last.opt_num("channelTemp"),
         flags=flags,
     )
     return bounds.plausible(reading)
-
-
-def _milli(value: float | None) -> float | None:
-    return value / 1000 if value is not None else None

@@ -159,16 +159,8 @@ def _battery_reading(entry: Obj, ctx: ParseContext) -> SystemReading | None:
 def _instant(
     entry: Obj, ctx: ParseContext, *, request_time: bool
 ) -> tuple[datetime, list[ReadingFlag]]:
-    """The entry's readingTime; the fetch time, flagged, when it gives none or a skewed one."""
-    at = entry.epoch("readingTime")
-    if at is None:
-        # The inverters entry reads 0 at night (no report yet); old eim entries omit it.
-        return ctx.fetched_at, [ReadingFlag.NO_READING_TIME]
-    if bounds.clock_skew(at, ctx.fetched_at, request_time=request_time) is not None:
-        # Kept out of energy (CLOCK_SKEW is untrusted): one series on two clocks, the
-        # gateway's and ours, could read the same energy twice where they meet.
-        return ctx.fetched_at, [ReadingFlag.CLOCK_SKEW]
-    return at, []
+    """The entry's readingTime (the inverters entry reads 0 at night; old eim entries omit it)."""
+    return entry.flagged_instant("readingTime", ctx.fetched_at, request_time=request_time)
 
 
 def _active_count(entry: Obj) -> int | None:

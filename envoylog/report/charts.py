@@ -77,7 +77,6 @@ def power_curve(
     day: date,
     zone: str,
     power: Mapping[PowerFlow, Series],
-    battery_watts: Sequence[tuple[datetime, float]],
 ) -> Figure | None:
     """Production, consumption, grid import and export, battery (W) over one local day."""
     lo = local_midnight(day, zone)
@@ -96,9 +95,8 @@ def power_curve(
         net = power[PowerFlow.NET].points
         lines["import"] = ("Grid import", [(t, max(w, 0.0)) for t, w in net])
         lines["export"] = ("Grid export", [(t, max(-w, 0.0)) for t, w in net])
-    storage = list(power[PowerFlow.STORAGE].points) if PowerFlow.STORAGE in power else []
-    if storage or battery_watts:
-        lines["battery"] = ("Battery (+ discharging)", storage or list(battery_watts))
+    if PowerFlow.STORAGE in power:  # a storage CT, else the batteries' own power
+        lines["battery"] = ("Battery (+ discharging)", list(power[PowerFlow.STORAGE].points))
     if not any(points for _, points in lines.values()):
         return None
     tz = ZoneInfo(zone)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from envoylog.db import Store
 from envoylog.db import report as sql
-from envoylog.db.battery import BatteryDay, battery_day
+from envoylog.db.battery import soc_series
 from envoylog.db.energy import GatewayRow
 from envoylog.db.power import PowerFlow, Series, day_series
 from envoylog.energy.counters import DEFAULT_THRESHOLDS
@@ -39,7 +39,7 @@ class GatewayData:
     inverter_days: pd.DataFrame
     inverters: Mapping[str, sql.InverterStatus]
     power: Mapping[PowerFlow, Series]
-    battery: BatteryDay
+    soc: list[tuple[datetime, float]]  # the batteries' state of charge over the day (%)
     gaps: Sequence[sql.Gap]
     corrections: Sequence[sql.Event]
     parse_failures: Sequence[tuple[datetime, str]]
@@ -92,7 +92,7 @@ def collect(
     day_lo, day_hi = day_range(day, day, zone)
     with store.reading("reading the report's readings") as conn:
         power = day_series(conn, gateway.id, day_lo, day_hi)
-        battery = battery_day(conn, gateway.id, day_lo, day_hi)
+        soc = [p for p in soc_series(conn, gateway.id, day_lo, day_hi) if p[0] < day_hi]
         max_gap = DEFAULT_THRESHOLDS.max_gap.total_seconds()
         gaps = [
             gap
@@ -115,7 +115,7 @@ def collect(
         inverter_days=frame(store, ExportKind.INVERTERS, **wanted),  # type: ignore[arg-type]
         inverters=inverters,
         power=power,
-        battery=battery,
+        soc=soc,
         gaps=gaps,
         corrections=corrections,
         parse_failures=failures,

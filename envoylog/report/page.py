@@ -97,10 +97,10 @@ def _gateway(index: int, g: GatewayData, models: list[Any]) -> list[Block]:
         )
     )
     blocks.append(Block("<h3>A day's power</h3>"))
-    chart(charts.power_curve(name("power"), g.day, g.timezone, g.power, g.battery.watts))
+    chart(charts.power_curve(name("power"), g.day, g.timezone, g.power))
     if not g.power:
         blocks.append(Block(f'<p class="note">No power readings on {g.day}.</p>'))
-    chart(charts.soc_curve(name("soc"), g.day, g.timezone, g.battery.soc))
+    chart(charts.soc_curve(name("soc"), g.day, g.timezone, g.soc))
     span = (g.last - g.first).days + 1
     blocks.append(Block("<h3>Energy per day and per month</h3>"))
     chart(charts.energy_bars(name("daily"), "Energy per day (kWh)", g.daily, "date", 1))

@@ -165,6 +165,9 @@ def render(report: Report) -> str:
             when = _when(gateway.last_error_at, report.now)
             lines.append(f"  last error       {when}: {gateway.last_error}")
         lines.append(f"  readings (24 h)  {gateway.readings_last_24h}")
+        if gateway.battery_soc_pct is not None and gateway.battery_soc_at is not None:
+            when = _when(gateway.battery_soc_at, report.now)
+            lines.append(f"  battery          {gateway.battery_soc_pct:.0f} % at {when}")
         expires = report.token_expiry.get(gateway.name or "")
         if expires is not None:
             lines.append(
@@ -235,6 +238,8 @@ def as_json(report: Report) -> dict[str, Any]:
                 "last_error": g.last_error,
                 "last_error_at": instant(g.last_error_at),
                 "readings_last_24h": g.readings_last_24h,
+                "battery_soc_pct": g.battery_soc_pct,
+                "battery_soc_at": instant(g.battery_soc_at),
                 "token_expires_at": instant(expires) or running.get("token_expires_at"),
                 "consecutive_failures": running.get("consecutive_failures", 0),
             }

@@ -17,8 +17,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from envoylog.simulator.profiles import Profile, battery, inverter, site, start_wh, with_removed
-from envoylog.simulator.site import AcBattery, Ct, CtPhase, Microinverter, Site
+from envoylog.simulator.profiles import (
+    Profile,
+    battery,
+    inverter,
+    iq_battery,
+    site,
+    start_wh,
+    with_removed,
+)
+from envoylog.simulator.site import AcBattery, Ct, CtPhase, IqBattery, Microinverter, Site
 from envoylog.simulator.sun import clear_sky_irradiance, cloud_factor, noise, smooth_noise
 from envoylog.simulator.truth import FLOWS, Totals, TruthLedger, report
 
@@ -33,6 +41,7 @@ STANDBY_W_PER_INVERTER = 0.25
 INVERTER_EFFICIENCY = 0.965
 BATTERY_EFFICIENCY = 0.95
 BATTERY_THRESHOLD_W = 40.0
+IQ_REPORT_S = 300  # an IQ Battery reports to the gateway every 5 minutes (staggered)
 
 
 @dataclass(slots=True)
@@ -89,7 +98,11 @@ class SiteModel:
         self._counters = [self._start_counters(p) for p in range(phases)]
         self._joules = [self._start_joules(i) for i in range(profile.inverters)]
         self._reports = self._start_reports()
-        self._stored_wh = 0.5 * profile.battery_capacity_wh * profile.batteries
+        self._capacity_wh = float(profile.battery_capacity_wh * profile.batteries)
+        self._reserve_wh = self._capacity_wh * profile.battery_reserve_pct / 100
+        self._stored_wh = 0.5 * self._capacity_wh
+        # Stored energy at the last step boundaries: what an IQ Battery's last report said.
+        self._stored_history: deque[tuple[float, float]] = deque(maxlen=IQ_REPORT_S // STEP_S + 2)
         self._totals = [0.0] * len(FLOWS)
         self._counter_offsets: list[list[float]] | None = None
         self._joule_offsets: list[float] | None = None
@@ -224,11 +237,12 @@ class SiteModel:
         if p.batteries:
             surplus = sum(row[PV_D] - row[PV_R] - row[LOAD] for row in rates)
             limit = p.battery_max_watts * p.batteries
-            room = p.battery_capacity_wh * p.batteries - self._stored_wh
+            room = self._capacity_wh - self._stored_wh
+            above_reserve = max(self._stored_wh - self._reserve_wh, 0.0)
             if surplus > BATTERY_THRESHOLD_W:
                 rates[0][CHG] = min(surplus, limit, room / BATTERY_EFFICIENCY / STEP_H)
             elif surplus < -BATTERY_THRESHOLD_W:
-                rates[0][DIS] = min(-surplus, limit, self._stored_wh * BATTERY_EFFICIENCY / STEP_H)
+                rates[0][DIS] = min(-surplus, limit, above_reserve * BATTERY_EFFICIENCY / STEP_H)
         for row in rates:
             grid = row[LOAD] + row[PV_R] + row[CHG] - row[PV_D] - row[DIS]
             row[IMP] = max(grid, 0.0)
@@ -251,7 +265,8 @@ class SiteModel:
         self._stored_wh += (
             self._rates[0][CHG] * BATTERY_EFFICIENCY - self._rates[0][DIS] / BATTERY_EFFICIENCY
         ) * STEP_H
-        self._stored_wh = max(self._stored_wh, 0.0)
+        self._stored_wh = min(max(self._stored_wh, 0.0), self._capacity_wh)
+        self._stored_history.append((end, self._stored_wh))
         reports = self._reports
         for index, watts in enumerate(self._watts):
             before = self._joules[index]
@@ -410,6 +425,7 @@ class SiteModel:
             consumption_ct=consumption,
             storage_ct=storage,
             batteries=self._batteries(t, counters, rates),
+            iq_batteries=self._iq_batteries(t, rates),
             frequency_hz=self.frequency(t),
             firmware=firmware,
         )
@@ -441,11 +457,48 @@ class SiteModel:
             )
         return with_removed(p, tuple(made))
 
+    def _iq_batteries(self, t: float, rates: list[list[float]]) -> tuple[IqBattery, ...]:
+        """The IQ Batteries now: power and state of charge, and what their last report said."""
+        p = self.profile
+        if not p.batteries or p.battery_kind != "iq":
+            return ()
+        n = p.batteries
+        watts = (rates[0][DIS] - rates[0][CHG]) / n
+        made = []
+        for index in range(n):
+            # Reports staggered by 37 s per battery, never on a poll's whole minute.
+            offset = 23 + 37 * index
+            reported = int(t - (t - offset) % IQ_REPORT_S)
+            made.append(
+                iq_battery(
+                    p,
+                    index,
+                    watts=watts,
+                    soc_pct=self._soc_pct(self._stored_wh),
+                    reported_soc_pct=self._soc_pct(self._stored_at(reported)),
+                    last_report_at=reported,
+                    temperature_c=round(18 + 9 * abs(watts) / p.battery_max_watts),
+                )
+            )
+        return tuple(made)
+
+    def _soc_pct(self, stored_wh: float) -> float:
+        return 100 * stored_wh / self._capacity_wh
+
+    def _stored_at(self, t: float) -> float:
+        """Stored energy at the last step boundary at or before ``t`` (kept a few minutes)."""
+        found = self._stored_wh
+        for at, stored in reversed(self._stored_history):
+            found = stored
+            if at <= t:
+                break
+        return found
+
     def _batteries(
         self, t: float, counters: list[list[float]], rates: list[list[float]]
     ) -> tuple[AcBattery, ...]:
         p = self.profile
-        if not p.batteries:
+        if not p.batteries or p.battery_kind != "acb":
             return ()
         n = p.batteries
         watts = (rates[0][DIS] - rates[0][CHG]) / n

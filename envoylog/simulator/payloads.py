@@ -13,7 +13,13 @@ from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from envoylog.firmware import DEVICE_DATA_FIRMWARE, TOKEN_FIRMWARE
+from envoylog.firmware import DEVICE_DATA_FIRMWARE, ENSEMBLE_FIRMWARE, TOKEN_FIRMWARE
+from envoylog.simulator.batteries import (
+    render_ensemble_inventory,
+    render_ensemble_power,
+    render_ensemble_secctrl,
+    render_inventory,
+)
 from envoylog.simulator.device_data import render_device_data
 from envoylog.simulator.meters import (
     aggregate,
@@ -112,13 +118,20 @@ def render_home(site: Site) -> dict[str, Any]:
         },
         "tariff": "single_rate",
         "comm": {
-            "num": pcus + len(site.batteries),
+            "num": pcus + len(site.batteries) + len(site.iq_batteries),
             "level": 5,
             "pcu": {"num": pcus, "level": 5 if pcus else 0},
             "acb": {"num": len(site.batteries), "level": 4 if site.batteries else 0},
             "nsrb": {"num": 0, "level": 0},
             "esub": {"num": 0, "level": 0},
-            "encharge": [{"num": 0, "level": 0, "level_24g": 0, "level_subg": 0}],
+            "encharge": [
+                {
+                    "num": len(site.iq_batteries),
+                    "level": 4 if site.iq_batteries else 0,
+                    "level_24g": 4 if site.iq_batteries else 0,
+                    "level_subg": 4 if site.iq_batteries else 0,
+                }
+            ],
         },
     }
 
@@ -266,4 +279,10 @@ def render_all(site: Site) -> dict[str, Payload]:
         add("ivp_meters_readings", render_meter_readings(site), indent=4)
     if site.version >= DEVICE_DATA_FIRMWARE:
         add("ivp_pdm_device_data", render_device_data(site), indent=4)
+    # /inventory.json?deleted=1 too: the server falls back to the path without its query.
+    add("inventory.json", render_inventory(site), indent=None)
+    if site.version >= ENSEMBLE_FIRMWARE:
+        add("ivp_ensemble_inventory", render_ensemble_inventory(site), indent=4)
+        add("ivp_ensemble_power", render_ensemble_power(site), indent=4)
+        add("ivp_ensemble_secctrl", render_ensemble_secctrl(site), indent=4)
     return payloads

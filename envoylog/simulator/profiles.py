@@ -15,14 +15,24 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from envoylog.errors import ConfigError
 from envoylog.firmware import TOKEN_FIRMWARE, firmware_tuple
-from envoylog.simulator.site import AcBattery, ConsumptionKind, Ct, Microinverter, PhaseMode, Site
+from envoylog.simulator.site import (
+    AcBattery,
+    ConsumptionKind,
+    Ct,
+    IqBattery,
+    Microinverter,
+    PhaseMode,
+    Site,
+)
 from envoylog.simulator.sun import noise
 
 MAX_INVERTERS = 500
+BatteryKind = Literal["acb", "iq"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +62,12 @@ class Profile:
     inverter_max_watts: int = 295
     inverter_start_wh: float = 200_000.0  # lifetime of each inverter at the start
     removed_inverters: int = 0  # retired, still listed (device_data modGone)
-    batteries: int = 0  # old AC batteries (ACB)
+    batteries: int = 0  # how many batteries, of battery_kind
+    battery_kind: BatteryKind = "acb"  # old AC Batteries, or IQ Batteries (firmware 7+)
     battery_capacity_wh: int = 1200
     battery_max_watts: int = 270
+    battery_part_number: str = "800-00930-r03"
+    battery_reserve_pct: float = 0.0  # never discharged below this state of charge
     base_load_w: float = 300.0
     # Whole-site CT lifetimes at the start (Wh): production, import, export, charge, discharge.
     production_start_wh: float = 1_000_000.0
@@ -104,6 +117,7 @@ def site(
     consumption_ct: Ct | None = None,
     storage_ct: Ct | None = None,
     batteries: tuple[AcBattery, ...] = (),
+    iq_batteries: tuple[IqBattery, ...] = (),
     frequency_hz: float | None = None,
     firmware: str | None = None,
 ) -> Site:
@@ -124,6 +138,8 @@ def site(
         storage_ct=storage_ct,
         inverters=inverters,
         batteries=batteries,
+        iq_batteries=iq_batteries,
+        battery_reserve_pct=profile.battery_reserve_pct,
         commissioned_at=profile.installed_at,
         software_built_at=profile.software_built_at,
     )
@@ -212,6 +228,31 @@ def battery(
         max_watts=profile.battery_max_watts + index,
         joules_discharged=joules_discharged,
         joules_charged=joules_charged,
+    )
+
+
+def iq_battery(
+    profile: Profile,
+    index: int,
+    *,
+    watts: float,
+    soc_pct: float,
+    reported_soc_pct: float,
+    last_report_at: int,
+    temperature_c: int,
+) -> IqBattery:
+    """IQ Battery ``index`` of the site (serial, part, size, rating) with these readings."""
+    return IqBattery(
+        serial=f"4923{int(profile.serial[-8:]) + 131 * index:08d}",
+        part_number=profile.battery_part_number,
+        capacity_wh=profile.battery_capacity_wh,
+        installed_at=profile.installed_at + 61 * index,
+        watts=watts,
+        soc_pct=soc_pct,
+        reported_soc_pct=reported_soc_pct,
+        last_report_at=last_report_at,
+        temperature_c=temperature_c,
+        max_watts=profile.battery_max_watts,
     )
 
 
@@ -382,6 +423,71 @@ PROFILES: dict[str, Profile] = {
             production_start_wh=2_250_400.0,
             import_start_wh=3_910_220.0,
             export_start_wh=1_120_330.0,
+        ),
+        Profile(
+            name="iq-battery-storage-ct",
+            summary="firmware 8.2, split phase, production, net-consumption and storage CTs, "
+            "two IQ Battery 5P (California)",
+            serial="122446003310",
+            firmware="8.2.4286",
+            part_number="800-00656-r06",
+            timezone="America/Los_Angeles",
+            latitude=37.77,
+            longitude=-122.42,
+            metered=True,
+            installed="2024-08-05T19:55:00+00:00",
+            software_built="2024-06-11T08:25:00+00:00",
+            phase_mode="split",
+            phase_count=2,
+            voltage_v=120.0,
+            cts=True,
+            storage_ct=True,
+            inverters=24,
+            inverter_prefix="122425",
+            inverter_max_watts=349,
+            inverter_start_wh=9_000.0,
+            batteries=2,
+            battery_kind="iq",
+            battery_capacity_wh=5000,
+            battery_max_watts=3840,
+            battery_part_number="836-01826-r76",
+            battery_reserve_pct=20.0,
+            base_load_w=650.0,
+            production_start_wh=1_710_220.0,
+            import_start_wh=2_640_115.0,
+            export_start_wh=610_330.0,
+            battery_start_wh=455_210.0,
+        ),
+        Profile(
+            name="iq-battery-no-storage-ct",
+            summary="firmware 7.6, single phase, production and net-consumption CTs, one IQ "
+            "Battery 10T without a storage CT (Netherlands)",
+            serial="122249097613",
+            firmware="7.6.185",
+            part_number="800-00654-r08",
+            timezone="Europe/Amsterdam",
+            latitude=52.09,
+            longitude=5.12,
+            metered=True,
+            installed="2023-09-21T21:05:00+00:00",
+            software_built="2023-06-22T18:55:00+00:00",
+            voltage_v=230.0,
+            frequency_hz=50.0,
+            cts=True,
+            inverters=16,
+            inverter_prefix="482249",
+            inverter_max_watts=366,
+            inverter_start_wh=41_000.0,
+            batteries=1,
+            battery_kind="iq",
+            battery_capacity_wh=10_080,
+            battery_max_watts=3840,
+            battery_part_number="830-01760-r37",
+            battery_reserve_pct=15.0,
+            base_load_w=420.0,
+            production_start_wh=2_432_969.9,
+            import_start_wh=1_130_402.6,
+            export_start_wh=1_412_118.2,
         ),
     )
 }

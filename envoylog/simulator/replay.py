@@ -122,7 +122,13 @@ class CaptureFolder:
             if authorization.startswith("Bearer "):
                 return Reply(200, (("Content-Type", "text/html"),), VALID_TOKEN_BODY)
             return Reply(401, (("Content-Type", "text/html"),), BEARER_401_BODY)
-        found = self._find(file_name_for(target)) or (query and self._find(file_name_for(path)))
+        found = (
+            self._find(file_name_for(target))
+            or (query and self._find(file_name_for(path)))
+            # Captures name /inventory.json's body `inventory` [8.2.4382_ACB_2]: the same
+            # body as `inventory.json_deleted_1` where both are kept [8.3.5169_ACB_inventory].
+            or (path.endswith(".json") and self._find(file_name_for(path).removesuffix(".json")))
+        )
         if not found:
             return Reply(404, (("Content-Type", "application/json"),), NOT_FOUND_BODY)
         name, body = found

@@ -24,11 +24,12 @@ from envoylog.simulator.profiles import (
     battery,
     epoch,
     inverter,
+    iq_battery,
     site,
     start_wh,
     with_removed,
 )
-from envoylog.simulator.site import Ct, CtPhase, Microinverter, Site
+from envoylog.simulator.site import Ct, CtPhase, IqBattery, Microinverter, Site
 
 DEFAULT_DESTINATION = Path("sample_data")
 GATEWAY_SERVER = "openresty/1.17.8.1"
@@ -109,6 +110,7 @@ def _snapshot(
     consumption_ct: Ct | None = None,
     storage_ct: Ct | None = None,
     batteries: Sequence[tuple[int, int]] = (),  # (watts, wh_now) of each AC battery
+    iq_batteries: tuple[IqBattery, ...] = (),
 ) -> Site:
     """The profile's site at the ISO instant ``at``, with these readings."""
     instant = epoch(at)
@@ -131,6 +133,7 @@ def _snapshot(
             )
             for index, (battery_watts, wh_now) in enumerate(batteries)
         ),
+        iq_batteries=iq_batteries,
     )
 
 
@@ -223,6 +226,38 @@ def eu_single_phase_storage() -> Site:
     )
 
 
+def iq_battery_no_storage_ct() -> Site:
+    p = PROFILES["iq-battery-no-storage-ct"]
+    at = "2023-09-26T17:45:00+00:00"
+    volts = (231.4,)
+    # Evening: the battery discharges into the house; its inventory report, four minutes
+    # old, still shows the state of charge before the last few per cent.
+    battery = iq_battery(
+        p,
+        0,
+        watts=1_270.0,
+        soc_pct=54.0,
+        reported_soc_pct=57.0,
+        last_report_at=epoch(at) - 243,
+        temperature_c=23,
+    )
+    return _snapshot(
+        p,
+        at,
+        watts=120,
+        production_ct=_ct((1905.2,), volts, (p.production_start_wh,), (2_910.4,), (11_304.8,)),
+        consumption_ct=_ct(
+            (-240.7,),
+            volts,
+            (p.import_start_wh,),
+            (p.export_start_wh,),
+            (-3_210.3,),
+            power_factor=0.9,
+        ),
+        iq_batteries=(battery,),
+    )
+
+
 SAMPLES = {
     "legacy-5.0-nonmetered": legacy_nonmetered,
     "modern-7.6-nonmetered": modern_nonmetered,
@@ -230,6 +265,7 @@ SAMPLES = {
     "metered-three-phase-device-data": metered_three_phase_device_data,
     "metered-no-cts": metered_no_cts,
     "eu-single-phase-storage": eu_single_phase_storage,
+    "iq-battery-no-storage-ct": iq_battery_no_storage_ct,
 }
 
 

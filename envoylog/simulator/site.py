@@ -90,6 +90,22 @@ class AcBattery:
 
 
 @dataclass(frozen=True, slots=True)
+class IqBattery:
+    """An IQ Battery (Encharge): ``watts`` > 0 while discharging, as the gateway's power."""
+
+    serial: str
+    part_number: str
+    capacity_wh: int
+    installed_at: int
+    watts: float  # now
+    soc_pct: float  # now (/ivp/ensemble/power)
+    reported_soc_pct: float  # at its last report (/ivp/ensemble/inventory percentFull)
+    last_report_at: int
+    temperature_c: int = 20
+    max_watts: int = 3840
+
+
+@dataclass(frozen=True, slots=True)
 class Site:
     """A gateway and everything behind it, at one instant."""
 
@@ -108,6 +124,8 @@ class Site:
     storage_ct: Ct | None = None
     inverters: tuple[Microinverter, ...] = ()
     batteries: tuple[AcBattery, ...] = ()
+    iq_batteries: tuple[IqBattery, ...] = ()
+    battery_reserve_pct: float = 0.0  # the backup reserve the gateway is configured with
     commissioned_at: int = 0  # epoch seconds; start of the CTs' lifetime counters
     software_built_at: int = 0
 

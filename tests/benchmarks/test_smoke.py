@@ -21,7 +21,7 @@ from benchmarks import (  # noqa: E402
     bench_year,
     run,
 )
-from benchmarks.common import NO_PG_ENV, Section, write_report  # noqa: E402
+from benchmarks.common import BATTERY_PAIR, NO_PG_ENV, Section, write_report  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -70,6 +70,15 @@ def test_report_benchmark_sizes_and_times_the_report_and_now() -> None:
     assert 1_000_000 < data["report_bytes"] < bench_report.BUDGET_BYTES
     assert data["now_s"]["median"] > 0
     assert data["now_flows"] == ["consumption", "net", "production"]
+
+
+def test_storage_benchmark_sets_a_battery_site_against_one_without() -> None:
+    section = bench_storage.run(quick=True, sites=list(BATTERY_PAIR), minutes=30)
+    battery = section.data[BATTERY_PAIR[0]]["sqlite"]
+    assert (
+        battery["rows"]["battery_readings"] > 0 and battery["rows"]["battery_system_readings"] > 0
+    )
+    assert any(note.startswith("Battery site against one without") for note in section.notes)
 
 
 def test_storage_benchmark_sizes_a_logged_site() -> None:

@@ -20,6 +20,9 @@ TABLES = (
     "inverters",
     "inverter_readings",
     "gateway_events",
+    "batteries",
+    "battery_readings",
+    "battery_system_readings",
 )
 
 

@@ -7,6 +7,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from envoylog.records import (
+    Battery,
+    BatteryKind,
+    BatteryReading,
+    BatterySystemReading,
     DeviceType,
     EndpointResult,
     GatewayIdentity,
@@ -19,6 +23,7 @@ from envoylog.records import (
     MeterReading,
     PhaseValues,
     PollResult,
+    ReadingFlag,
     Record,
     Source,
     SystemReading,
@@ -171,6 +176,76 @@ def device_data(when: datetime, count: int = 36) -> tuple[Record, ...]:
     return tuple(records)
 
 
+def battery_serial(i: int) -> str:
+    return f"49232000{i:04d}"
+
+
+def battery_power(when: datetime, count: int = 2, watts: float = -1200.0) -> tuple[Record, ...]:
+    """/ivp/ensemble/power: each battery charging at ``watts`` (W, + = discharging) now."""
+    minutes = (when - T0).total_seconds() / 60
+    records: list[Record] = []
+    for i in range(count):
+        records.append(Battery(battery_serial(i), BatteryKind.ENCHARGE))
+        records.append(
+            BatteryReading(
+                battery_serial(i),
+                when,
+                soc_pct=min(20 + minutes / 6 + i, 100),
+                watts=watts,
+                va=watts,
+                flags=(ReadingFlag.SOC_FROM_POWER, ReadingFlag.NO_READING_TIME),
+            )
+        )
+    return tuple(records)
+
+
+def battery_inventory(when: datetime, count: int = 2) -> tuple[Record, ...]:
+    """/ivp/ensemble/inventory: each battery as of its last report (every 5 minutes)."""
+    reported = inverter_report_time(when) - timedelta(seconds=17)
+    minutes = (reported - T0).total_seconds() / 60
+    records: list[Record] = []
+    for i in range(count):
+        serial = battery_serial(i)
+        records.append(Battery(serial, BatteryKind.ENCHARGE, "836-01826-r76", 5000.0, T0))
+        records.append(
+            BatteryReading(
+                serial,
+                reported,
+                soc_pct=min(20 + minutes / 6 + i, 100),
+                temperature_c=18.0,
+                max_cell_temperature_c=19.0,
+                status="ENCHG_STATE_READY",
+                communicating=True,
+                sleep_enabled=False,
+                dc_switch_off=False,
+                led_status=12,
+                flags=(ReadingFlag.SOC_FROM_INVENTORY,),
+            )
+        )
+    return tuple(records)
+
+
+def battery_secctrl(when: datetime, count: int = 2) -> tuple[Record, ...]:
+    minutes = (when - T0).total_seconds() / 60
+    soc = min(20 + minutes / 6 + 0.5, 100)
+    capacity = 5000.0 * count
+    return (
+        BatterySystemReading(
+            when,
+            soc_pct=soc,
+            max_capacity_wh=capacity,
+            available_wh=capacity * soc / 100,
+            backup_wh=capacity * 0.2,
+            reserve_pct=20.0,
+            adjusted_reserve_pct=20.0,
+            soh_pct=100.0,
+            encharge_soc_pct=soc,
+            encharge_capacity_wh=capacity,
+            flags=(ReadingFlag.NO_READING_TIME,),
+        ),
+    )
+
+
 def make_poll(
     when: datetime = T0,
     *,
@@ -180,8 +255,10 @@ def make_poll(
     inverters: int = 36,
     fail: tuple[str, ...] = (),
     meters: tuple[MeterConfig, ...] | None = None,
+    batteries: int = 0,
 ) -> PollResult:
-    """A full poll of a metered site; endpoints named in ``fail`` come back as HTTP errors."""
+    """A full poll of a metered site (with IQ Batteries, if any); endpoints named in ``fail``
+    come back as HTTP errors."""
     parts: dict[str, tuple[Record, ...]] = {
         "info": (GatewayInfo(serial, firmware, "800-00654-r08", True),),
         "home": (HomeInfo(timezone="Europe/Berlin"),),
@@ -191,6 +268,10 @@ def make_poll(
         "api_v1_inverters": api_v1_inverters(when, inverters),
         "device_data": device_data(when, inverters),
     }
+    if batteries:
+        parts["ensemble_inventory"] = battery_inventory(when, batteries)
+        parts["ensemble_power"] = battery_power(when, batteries)
+        parts["ensemble_secctrl"] = battery_secctrl(when, batteries)
     results = []
     for offset, (name, records) in enumerate(parts.items()):
         fetched = when + timedelta(seconds=offset)

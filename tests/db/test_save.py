@@ -30,6 +30,9 @@ def test_a_full_poll_fills_every_table(store: Store) -> None:
         "inverters": 36,
         "inverter_readings": 36,
         "gateway_events": 1,
+        "batteries": 0,
+        "battery_readings": 0,
+        "battery_system_readings": 0,
     }
     assert summary.polls == 1 and summary.meter_readings == 12 and summary.skipped_polls == 0
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import T0, inverter_serial, make_poll, meter_configs
+from factories import T0, battery_serial, inverter_serial, make_poll, meter_configs
 from sqlalchemy import text
 
 from envoylog.db import Store, open_store, save_polls
@@ -41,6 +41,7 @@ BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 WEAK, WRAPPED, REMOVED = inverter_serial(2), inverter_serial(5), inverter_serial(7)
 SILENT = inverter_serial(36)  # reported once, three days before, and never listed again
 GAP = range(60, 70)  # minutes without a poll
+SILENT_BATTERY = battery_serial(1)  # listed until minute 50, then never again
 MINUTES = [m for m in range(181) if m not in GAP]
 
 
@@ -82,6 +83,8 @@ def _site(poll: PollResult, minute: int) -> PollResult:
                     r = replace(r, wh_lifetime=5e5 + (r.wh_lifetime - 5e5) / 2)
                 elif serial == WRAPPED:
                     r = replace(r, wh_lifetime=(r.wh_lifetime - 5e5 + WRAP_WH - 300) % WRAP_WH)
+            if serial == SILENT_BATTERY and minute > 50:
+                continue
             if minute == 20 and isinstance(r, MeterReading):  # a restart's zeros
                 r = replace(r, wh_delivered=0.0, wh_received=0.0)
             if minute == 49 and isinstance(r, SystemReading):
@@ -100,6 +103,7 @@ def fill(store: Store) -> None:
             firmware="8.3.5167" if late else "8.2.4345",
             fail=("device_data",) if minute % 7 == 0 else (),
             meters=meter_configs(state="disabled") if late else meter_configs(),
+            batteries=2,
         )
         polls.append(_site(poll, minute))
     for minute in range(31):
@@ -291,6 +295,38 @@ def check_corrections(store: Store, rows: list[dict[str, Any]]) -> None:
     assert any(WRAPPED in r["detail"] for r in rows if r["kind"] == "counter-wrap")
 
 
+def check_battery_hours(store: Store, rows: list[dict[str, Any]]) -> None:
+    assert {(r["gateway"], r["battery_serial"]) for r in rows} == {
+        ("roof", battery_serial(0)),
+        ("roof", SILENT_BATTERY),
+    }
+    assert all(near(r["avg_watts"], -1200) for r in rows)
+    (lowest, highest) = table(store, "SELECT min(soc_pct), max(soc_pct) FROM battery_readings "
+                                     "WHERE battery_id = 1 AND watts IS NOT NULL")[0]  # fmt: skip
+    mine = [r for r in rows if r["battery_serial"] == battery_serial(0)]
+    assert near(min(float(r["min_soc_pct"]) for r in mine), lowest, 0.06)
+    assert near(max(float(r["max_soc_pct"]) for r in mine), highest, 0.06)
+
+
+def check_battery_days(store: Store, rows: list[dict[str, Any]]) -> None:
+    stored = {
+        (name, str(day)): (charge, soc_end)
+        for name, day, charge, soc_end in table(
+            store, "SELECT g.name, d.day, d.battery_charge_wh, d.soc_end_pct FROM energy_daily d "
+            "JOIN gateways g ON g.id = d.gateway_id"
+        )
+    }  # fmt: skip
+    assert rows and {r["gateway"] for r in rows} == {"roof"}
+    for r in rows:
+        charge, soc_end = stored[(r["gateway"], str(r["day"]))]
+        assert near(r["kwh_charged"], charge / 1000) and r["soc_end_pct"] == soc_end
+        assert r["battery_source"] == "power-integral" and float(r["kwh_charged"]) > 0
+
+
+def check_silent_batteries(store: Store, rows: list[dict[str, Any]]) -> None:
+    assert [(r["gateway"], r["serial"]) for r in rows] == [("roof", SILENT_BATTERY)]
+
+
 CHECKS: dict[str, Callable[[Store, list[dict[str, Any]]], None]] = {
     "Production and consumption by local hour, the latest day logged": check_hours,
     "Grid import and export per day, the last 7 days logged": check_grid,
@@ -312,6 +348,11 @@ CHECKS: dict[str, Callable[[Store, list[dict[str, Any]]], None]] = {
     "Months compared year over year": check_years,
     "The last 24 hours rolled up, with their real UTC offsets (DST-proof)": check_last_hours,
     "Counter corrections the rollup made": check_corrections,
+    "Battery state of charge and power by local hour": check_battery_hours,
+    "Battery charge, discharge and state of charge per day": check_battery_days,
+    "Batteries that stopped talking (no report in the gateway's last hour)": (
+        check_silent_batteries
+    ),
 }
 
 

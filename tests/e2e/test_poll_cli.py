@@ -52,7 +52,7 @@ def test_poll_stores_a_whole_site_once(db_url: str, monkeypatch: pytest.MonkeyPa
         code, _ = run_poll(gateway, "--db", db_url)
         assert code == 0
     second = counts(db_url)
-    assert "8 of 8 endpoints answered" in out
+    assert "9 of 9 endpoints answered" in out  # /ivp/ensemble/inventory: no battery
     assert first["inverters"] == 37 and first["inverter_readings"] == 37
     assert first["meter_readings"] == 8  # 2 CTs x (whole meter + 3 phases)
     # Same gateway instants again: a new poll row, no duplicate readings.

@@ -55,6 +55,9 @@ def energy(**values: Any) -> dict[str, Any]:
         "consumption_source": None,
         "grid_source": None,
         "battery_source": None,
+        "soc_min_pct": None,
+        "soc_max_pct": None,
+        "soc_end_pct": None,
         "computed_at": COMPUTED,
     }
     row.update(values)
@@ -161,5 +164,8 @@ def tiny_site(store: Store) -> dict[str, int]:
         battery_charge_wh=1200.0,
         battery_discharge_wh=800.0,
         battery_source="storage-ct",
+        soc_min_pct=12.0,
+        soc_max_pct=96.46,
+        soc_end_pct=80.0,
     )
     return {"house": house, "barn": barn}

@@ -15,14 +15,15 @@ DAILY_HEADER = (
     "gateway,gateway_serial,date,timezone,production_kwh,consumption_kwh,import_kwh,"
     "export_kwh,net_grid_kwh,battery_charge_kwh,battery_discharge_kwh,self_consumption_kwh,"
     "self_sufficiency_pct,peak_production_w,coverage_pct,estimated_kwh,corrections,"
-    "production_source,consumption_source,grid_source,battery_source"
+    "production_source,consumption_source,grid_source,battery_source,"
+    "battery_soc_min_pct,battery_soc_max_pct,battery_soc_end_pct"
 )
 DAILY_ROWS = [
     "202400000001,202400000001,2024-03-30,America/New_York,5.0,,,,,1.2,0.8,,,,100.0,0.0,0,,,,"
-    "storage-ct",
+    "storage-ct,12.0,96.5,80.0",
     "house,122233445566,2024-03-30,Europe/Berlin,21.457,15.0,4.0,10.457,-6.457,,,11.0,73.3,4523,"
-    "100.0,0.0,0,production-ct-delivered,total-ct-delivered,net-ct,",
-    "house,122233445566,2024-03-31,Europe/Berlin,18.0,,,,,,,,,,95.7,0.12,1,eim-production,,,",
+    "100.0,0.0,0,production-ct-delivered,total-ct-delivered,net-ct,,,,",
+    "house,122233445566,2024-03-31,Europe/Berlin,18.0,,,,,,,,,,95.7,0.12,1,eim-production,,,,,,",
 ]
 
 

@@ -32,6 +32,9 @@ TEXT_COLUMNS = [
     (models.meters, "phase_mode", bounds.PHASE_MODE_CHARS),
     (models.meters, "metering_status", bounds.METERING_STATUS_CHARS),
     (models.meters, "status_flags", bounds.STATUS_FLAGS_CHARS),
+    (models.batteries, "serial", bounds.SERIAL_CHARS),
+    (models.batteries, "part_number", bounds.PART_NUMBER_CHARS),
+    (models.battery_readings, "status", bounds.BATTERY_STATUS_CHARS),
 ]
 
 

@@ -16,6 +16,9 @@ from envoylog import parse
 from envoylog.errors import ParseError
 from envoylog.parse.context import ParseContext
 from envoylog.records import (
+    Battery,
+    BatteryReading,
+    BatterySystemReading,
     DeviceType,
     GatewayInfo,
     HomeInfo,
@@ -39,6 +42,9 @@ RECORD_TYPES = (
     MeterReading,
     Inverter,
     InverterReading,
+    Battery,
+    BatteryReading,
+    BatterySystemReading,
 )
 Parser = Callable[[bytes, ParseContext], tuple[Record, ...]]
 
@@ -60,6 +66,10 @@ ENDPOINTS: dict[str, tuple[Parser, tuple[str, ...]]] = {
     "meter_readings_unconfigured": (parse.parse_meter_readings, ("ivp_meters_readings",)),
     "device_data": (parse.parse_device_data, ("ivp_pdm_device_data",)),
     "device_data_1": (parse.parse_device_data, ("ivp_pdm_device_data_1",)),
+    "ensemble_inventory": (parse.parse_ensemble_inventory, ("ivp_ensemble_inventory",)),
+    "ensemble_power": (parse.parse_ensemble_power, ("ivp_ensemble_power",)),
+    "ensemble_secctrl": (parse.parse_ensemble_secctrl, ("ivp_ensemble_secctrl",)),
+    "acb_inventory": (parse.parse_acb_inventory, ("inventory.json_deleted_1", "inventory")),
 }
 
 

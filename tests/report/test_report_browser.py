@@ -144,3 +144,13 @@ def test_the_day_with_the_gap_shows_its_coverage_below_full(outage: tuple[Path, 
         _, (data,) = build_report(store)
     day = data.daily[data.daily["date"] == SUNNY_DAY].iloc[0]
     assert 90 < day["coverage_pct"] < 97  # an hour of 24 without readings
+
+
+@pytest.mark.parametrize("profile", ["iq-battery-no-storage-ct", "iq-battery-storage-ct"])
+def test_a_battery_sites_report_draws_its_state_of_charge(
+    chromium: Any, demo_databases: dict[str, Path], tmp_path: Path, profile: str
+) -> None:
+    demo = next(d for d in PLAIN if d.profile == profile)
+    rendered = render(chromium, report_of(copied(demo_databases, demo, tmp_path), tmp_path))
+    assert "soc-0" in {c["name"] for c in rendered.charts}
+    assert rendered.empty_charts == [] and rendered.errors == []

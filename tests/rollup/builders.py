@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -10,6 +11,10 @@ from sqlalchemy import text
 
 from envoylog.db import Store, save_polls
 from envoylog.records import (
+    Battery,
+    BatteryKind,
+    BatteryReading,
+    BatterySystemReading,
     EndpointResult,
     GatewayIdentity,
     GatewayInfo,
@@ -72,6 +77,43 @@ def inverters_poll(
             SystemReading(Source.EIM, Measurement.PRODUCTION, when, watts, eim, 1, flags=flags)
         )
     return poll(when, timezone, {"production_json": tuple(records)})
+
+
+BATTERIES = ("492320000140", "492320000148")
+POWER_FLAGS = (ReadingFlag.SOC_FROM_POWER, ReadingFlag.NO_READING_TIME)
+
+
+def battery_poll(
+    when: datetime,
+    timezone: str,
+    soc_pct: float,
+    watts: float = 0.0,
+    *,
+    aggregate: bool = True,
+    capacity_wh: float = 5000.0,
+) -> PollResult:
+    """A poll of two IQ Batteries: each at ``watts`` (+ = discharging) and ``soc_pct`` now, and
+    the gateway's aggregate (secctrl) unless ``aggregate`` is false."""
+    inventory: list[Record] = []
+    power: list[Record] = []
+    for serial in BATTERIES:
+        inventory.append(Battery(serial, BatteryKind.ENCHARGE, "836-01826-r76", capacity_wh))
+        power.append(Battery(serial, BatteryKind.ENCHARGE))
+        power.append(BatteryReading(serial, when, soc_pct, watts, watts, flags=POWER_FLAGS))
+    parts: dict[str, tuple[Record, ...]] = {
+        "ensemble_inventory": tuple(inventory),
+        "ensemble_power": tuple(power),
+    }
+    if aggregate:
+        system = BatterySystemReading(when, soc_pct, 2 * capacity_wh, flags=POWER_FLAGS[1:])
+        parts["ensemble_secctrl"] = (system,)
+    return poll(when, timezone, parts)
+
+
+def merged(first: PollResult, second: PollResult) -> PollResult:
+    """One poll with the endpoints of both (the second's /info and /home left out)."""
+    extra = tuple(e for e in second.endpoints if e.endpoint not in ("info", "home"))
+    return replace(first, endpoints=(*first.endpoints, *extra))
 
 
 def every(start: datetime, end: datetime, step: timedelta) -> Iterator[datetime]:

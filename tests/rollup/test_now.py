@@ -6,13 +6,12 @@ import json
 from datetime import date, timedelta
 
 import pytest
-import sqlalchemy as sa
-from builders import SERIAL, log_ct
+from builders import SERIAL, battery_poll, log_ct
 from click.testing import CliRunner
 
 import envoylog.cli.now as now_cli
 from envoylog.cli import cli
-from envoylog.db import Store
+from envoylog.db import Store, save_poll
 from envoylog.energy import day_range
 from envoylog.now import as_json, current, render
 
@@ -70,25 +69,37 @@ def test_now_json_is_for_machines(store: Store) -> None:
 def test_the_battery_tables_light_up_the_state_of_charge(store: Store) -> None:
     logged_until_one_pm(store)
     moment = day_range(DAY, DAY, ZONE)[0] + timedelta(hours=13, minutes=1)
-    with store.transaction("a battery table as ARCHITECTURE.md names it") as txn:
-        txn.conn.execute(
-            sa.text(
-                "CREATE TABLE battery_system_readings "
-                "(gateway_id INTEGER, measured_at TIMESTAMP WITH TIME ZONE, soc_pct FLOAT)"
-                if store.dialect == "postgresql"
-                else "CREATE TABLE battery_system_readings "
-                "(gateway_id INTEGER, measured_at TEXT, soc_pct FLOAT)"
-            )
-        )
-        txn.conn.execute(
-            sa.text("INSERT INTO battery_system_readings VALUES (1, :at, 57.0)"),
-            {"at": moment if store.dialect == "postgresql" else f"{moment:%Y-%m-%d %H:%M:%S}"},
-        )
+    save_poll(store, battery_poll(moment - timedelta(seconds=30), ZONE, 57.0, -1500.0))
 
     (gateway,) = current(store, moment)
 
     assert gateway.soc_pct == 57.0
-    assert "battery 57 %" in render([gateway], moment)
+    assert "battery 3,000 W charging 57 %" in render([gateway], moment)
+
+
+def test_without_the_aggregate_the_batteries_own_state_of_charge_shows(store: Store) -> None:
+    logged_until_one_pm(store)
+    moment = day_range(DAY, DAY, ZONE)[0] + timedelta(hours=13, minutes=1)
+    save_poll(store, battery_poll(moment, ZONE, 41.0, aggregate=False))
+
+    (gateway,) = current(store, moment)
+
+    assert gateway.soc_pct == 41.0
+
+
+def test_without_a_storage_ct_the_batteries_own_power_shows_and_counts_in_consumption(
+    store: Store,
+) -> None:
+    logged_until_one_pm(store)  # production 1200 W, net 0 W, the last reading at 13:00
+    moment = day_range(DAY, DAY, ZONE)[0] + timedelta(hours=13, minutes=1)
+    save_poll(store, battery_poll(moment - timedelta(seconds=30), ZONE, 57.0, 500.0))
+
+    (gateway,) = current(store, moment)
+
+    assert gateway.power["storage"].watts == 1000.0 and gateway.power["storage"].source == "battery"
+    assert gateway.power["consumption"].watts == 2200.0
+    assert gateway.power["consumption"].source == "production + net + battery"
+    assert "battery 1,000 W discharging 57 %" in render([gateway], moment)
 
 
 def test_now_command_prints_each_gateway(store: Store, db_url: str) -> None:

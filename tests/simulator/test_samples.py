@@ -42,6 +42,10 @@ def devices(site: Site) -> tuple[object, ...]:
         (site.phase_mode, site.phase_count, site.commissioned_at, site.software_built_at),
         [(i.serial, i.max_watts, i.installed_at, i.active) for i in site.inverters],
         [(b.serial, b.capacity_wh, b.max_watts, b.installed_at) for b in site.batteries],
+        [
+            (b.serial, b.part_number, b.capacity_wh, b.max_watts, b.installed_at)
+            for b in site.iq_batteries
+        ],
     )
 
 
