@@ -64,7 +64,6 @@ class StoreWorker(threading.Thread):
         self,
         writer: Writer,
         *,
-        on_write: Callable[[PollResult, Any], None] | None = None,
         rollup_interval_s: float | None = ROLLUP_INTERVAL_S,
         timezones: Mapping[str, str] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
@@ -74,7 +73,6 @@ class StoreWorker(threading.Thread):
         self.writer = writer
         # (arrival, poll); None only wakes the worker up (at stop).
         self.queue: queue.Queue[tuple[int, PollResult] | None] = queue.Queue(max(queue_size, 1))
-        self.on_write = on_write
         self.written = 0
         self.spooled = 0
         self.spilled = 0  # polls the full queue sent straight to the spool
@@ -133,7 +131,7 @@ class StoreWorker(threading.Thread):
             self.writer.spool.report_drops()  # drops not yet said, once their minute is up
             stopping = self._stopping.is_set()
             try:
-                item = self.queue.get(timeout=0.05 if stopping else IDLE_WAKE_S)
+                items = [self.queue.get(timeout=0.05 if stopping else IDLE_WAKE_S)]
             except queue.Empty:
                 if stopping:
                     self._survive(self._finish)
@@ -141,10 +139,16 @@ class StoreWorker(threading.Thread):
                 self._survive(self._idle)
                 continue
             try:
-                if item is not None:
-                    self._survive(self._handle, *item)
+                # What else is queued joins it, a batch at most: one transaction for them.
+                with contextlib.suppress(queue.Empty):
+                    while len(items) < self.writer.batch:
+                        items.append(self.queue.get_nowait())
+                polls = [item for item in items if item is not None]
+                if polls:
+                    self._survive(self._handle, polls)
             finally:
-                self.queue.task_done()
+                for _ in items:
+                    self.queue.task_done()
 
     def _survive(self, step: Callable[..., None], *args: Any) -> None:
         """Run one step of the loop; an error nobody expected is logged, and the worker
@@ -155,8 +159,8 @@ class StoreWorker(threading.Thread):
             self.errors += 1
             log.error("store_worker_error step=%s", step.__name__, exc_info=True)
 
-    def _handle(self, arrival: int, poll: PollResult) -> None:
-        self._write(poll, arrival)
+    def _handle(self, polls: list[tuple[int, PollResult]]) -> None:
+        self._write(polls)
         if self._stopping.is_set():
             return
         if (
@@ -173,7 +177,7 @@ class StoreWorker(threading.Thread):
     def stuck_after_s(self) -> float:
         """No sign of life for this long: a call outlived its deadline, the worker is stuck.
         The longest legitimate step is a rollup call (cut off at ROLLUP_TIMEOUT_S)."""
-        longest = max(ROLLUP_TIMEOUT_S, self.writer.timeout_s or 0.0)
+        longest = max(ROLLUP_TIMEOUT_S, self.writer.longest_call_s or 0.0)
         return longest + STUCK_GRACE_S
 
     def stuck(self, now: float | None = None) -> bool:
@@ -182,9 +186,8 @@ class StoreWorker(threading.Thread):
         return now - max(self.beat_at, self.writer.progressed_at) > self.stuck_after_s
 
     def spool_queued(self) -> None:
-        """Put every queued poll in the spool, in arrival order: when polls wait there
-        already (a full queue sent newer ones first), so the replay stores all in order;
-        and at stop, from the stopping thread, when the worker is dead or stuck."""
+        """Put every queued poll in the spool, in arrival order: at stop, from the stopping
+        thread, when the worker is dead or stuck."""
         while True:
             try:
                 item = self.queue.get_nowait()
@@ -202,14 +205,17 @@ class StoreWorker(threading.Thread):
 
     def _idle(self) -> None:
         """Nothing queued: probe a database that was down, replay what waits in the spool."""
-        if not self.writer.outage and not len(self.writer.spool):
+        if not self.writer.behind():
             return
         result = self.writer.replay()
         self._mark_replayed(result)
 
     def _finish(self) -> None:
-        """At stop, with the queue empty: roll up while time is left, keep the rest."""
+        """At stop, with the queue empty: store what a full queue spooled after the last
+        polls queued, roll up while time is left, keep the rest."""
         by = self._stop_by
+        if self.writer.behind() and not self.writer.outage:
+            self._mark_replayed(self.writer.replay(until=by))
         self._roll(until_done=True, by=by)
         if self._round is None:  # else out of time: a new round would drop it
             self._begin_round()
@@ -219,33 +225,30 @@ class StoreWorker(threading.Thread):
         if self._store is not None:
             self._store.close()
 
-    def _write(self, item: PollResult, arrival: int | None = None) -> None:
+    def _write(self, polls: list[tuple[int, PollResult]]) -> None:
         until = None
         if self._stopping.is_set() and self._stop_by is not None:
             until = self._stop_by
-        if len(self.writer.spool):
-            self.spool_queued()
         try:
-            result = self.writer.write(item, arrival=arrival, until=until)
+            result = self.writer.write_many(polls, until=until)
         except EnvoylogError as exc:
-            # A schema the code cannot write: the poll is already spooled by the Writer.
-            self.failed += 1
-            log.error("store_failed gateway=%s error=%s", item.gateway.serial, exc)
+            # A schema the code cannot write: the polls are already spooled by the Writer.
+            self.failed += len(polls)
+            log.error("store_failed polls=%d error=%s", len(polls), exc)
             return
-        if result.status is WriteStatus.STORED:
-            self.written += 1
-        elif result.status is WriteStatus.SPOOLED:
-            self.spooled += 1
-        else:
-            self.failed += 1
-        if result.status in (WriteStatus.STORED, WriteStatus.SPOOLED):
+        for (_, poll), (status, _) in zip(polls, result.fates, strict=True):
+            if status is WriteStatus.STORED:
+                self.written += 1
+            elif status is WriteStatus.SPOOLED:
+                self.spooled += 1
+            else:
+                self.failed += 1
+                continue
             # Spooled polls are stored by a later write's replay: roll up from them then.
-            stored = result.status is WriteStatus.STORED
-            self._mark_dirty(item.gateway.serial, self._reach(item, stored=stored))
-            self._latest = max(self._latest or item.finished_at, item.finished_at)
+            stored = status is WriteStatus.STORED
+            self._mark_dirty(poll.gateway.serial, self._reach(poll, stored=stored))
+            self._latest = max(self._latest or poll.finished_at, poll.finished_at)
         self._mark_replayed(result)
-        if self.on_write is not None:
-            self.on_write(item, result)
 
     def _reach(self, poll: PollResult, *, stored: bool = False) -> datetime:
         """The earliest instant whose energy the poll's readings can change: the reading

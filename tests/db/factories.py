@@ -287,3 +287,18 @@ def make_poll(
 def only(poll: PollResult, *names: str) -> PollResult:
     """The same poll with only the named endpoints."""
     return replace(poll, endpoints=tuple(e for e in poll.endpoints if e.endpoint in names))
+
+
+def with_count(poll: PollResult, count: int) -> PollResult:
+    """The poll with every system reading's active_count set to ``count``."""
+
+    def change(record: object) -> object:
+        if isinstance(record, SystemReading):
+            return replace(record, active_count=count)
+        return record
+
+    endpoints = tuple(
+        replace(e, records=tuple(change(r) for r in e.records))  # type: ignore[misc]
+        for e in poll.endpoints
+    )
+    return replace(poll, endpoints=endpoints)

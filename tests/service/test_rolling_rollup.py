@@ -176,7 +176,7 @@ def test_polls_waiting_are_stored_between_the_gateways_of_a_rollup_round(
     )
     events: list[tuple[str, str]] = []
     arriving = [made[first][1]]  # handed over while the round's first gateway is rolled up
-    real_rollup, real_write = worker_module.rollup_recent, worker.writer.write
+    real_rollup, real_write = worker_module.rollup_recent, worker.writer.write_many
 
     def rollup_recent(*args: object, **kwargs: object) -> object:
         [serial] = kwargs["since"]  # type: ignore[misc]
@@ -185,12 +185,12 @@ def test_polls_waiting_are_stored_between_the_gateways_of_a_rollup_round(
             worker.submit(arriving.pop())
         return real_rollup(*args, **kwargs)  # type: ignore[arg-type]
 
-    def write(poll: PollResult, **kwargs: Any) -> object:
-        events.append(("write", poll.gateway.serial))
-        return real_write(poll, **kwargs)
+    def write_many(polls: list[tuple[int, PollResult]], **kwargs: Any) -> object:
+        events.extend(("write", poll.gateway.serial) for _, poll in polls)
+        return real_write(polls, **kwargs)
 
     monkeypatch.setattr(worker_module, "rollup_recent", rollup_recent)
-    monkeypatch.setattr(worker.writer, "write", write)
+    monkeypatch.setattr(worker.writer, "write_many", write_many)
     worker.start()
     try:
         for serial in made:

@@ -3,36 +3,19 @@ store worker makes the service unhealthy (so systemd's watchdog restarts it)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "db"))  # factories.py
 
-from factories import at, make_poll
+from factories import at, make_poll, with_count
 
 from envoylog.db import Writer, WriteStatus, open_store
-from envoylog.records import PollResult, SystemReading
 from envoylog.service.scheduler import Service
 from envoylog.service.worker import StoreWorker
 
 BEYOND_64_BITS = 9223372036854775808  # the issue's activeCount
-
-
-def with_count(poll: PollResult, count: int) -> PollResult:
-    """The poll with every system reading's active_count set to ``count``."""
-
-    def change(record: object) -> object:
-        if isinstance(record, SystemReading):
-            return dataclasses.replace(record, active_count=count)
-        return record
-
-    endpoints = tuple(
-        dataclasses.replace(e, records=tuple(change(r) for r in e.records))  # type: ignore[misc]
-        for e in poll.endpoints
-    )
-    return dataclasses.replace(poll, endpoints=endpoints)
 
 
 def test_a_value_beyond_64_bits_costs_that_poll_only(db_url: str, tmp_path: Path) -> None:

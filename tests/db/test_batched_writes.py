@@ -1,0 +1,166 @@
+"""Polls stored in batches: one transaction for what is queued, each gateway's polls in
+arrival order with those waiting in the spool, a refused poll costing that poll only, and
+no listing of the spool folder per write (what made a 2,000-gateway fleet fall behind)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from factories import at, make_poll, with_count
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from envoylog.db import Spool, Writer, WriteStatus, open_store
+from envoylog.db.types import stored_instant
+from envoylog.records import PollResult
+from envoylog.service.worker import StoreWorker
+
+BEYOND_64_BITS = 9223372036854775808
+
+
+@pytest.fixture
+def commits() -> Iterator[list[int]]:
+    """Every commit any engine makes while the test runs."""
+    made: list[int] = []
+
+    def count(_conn: object) -> None:
+        made.append(1)
+
+    event.listen(Engine, "commit", count)
+    try:
+        yield made
+    finally:
+        event.remove(Engine, "commit", count)
+
+
+def stored(url: str) -> list[datetime]:
+    """The start of every stored poll, in the order they were stored."""
+    with open_store(url) as store, store.reading("listing") as conn:
+        found = conn.exec_driver_sql("SELECT started_at FROM polls ORDER BY id").scalars()
+        return [stored_instant(value) for value in found]
+
+
+def handed(spool: Spool, *minutes: int) -> list[tuple[int, PollResult]]:
+    return [(spool.arrival(), make_poll(at(m), inverters=2)) for m in minutes]
+
+
+def test_queued_polls_are_stored_in_one_transaction(
+    db_url: str, tmp_path: Path, commits: list[int]
+) -> None:
+    writer = Writer(db_url, tmp_path / "spool")
+    writer.write(make_poll(at(0), inverters=2))  # the schema is made and the store opened
+    commits.clear()
+    result = writer.write_many(handed(writer.spool, *range(1, 11)))
+    writer.close()
+    assert [fate for fate, _ in result.fates] == [WriteStatus.STORED] * 10
+    assert len(commits) == 1
+    assert stored(db_url) == [at(m) for m in range(11)]
+
+
+def test_a_batch_larger_than_batch_is_split(tmp_path: Path, commits: list[int]) -> None:
+    url = f"sqlite:///{tmp_path / 'e.sqlite'}"
+    writer = Writer(url, tmp_path / "spool", batch=4)
+    writer.write(make_poll(at(0), inverters=2))
+    commits.clear()
+    result = writer.write_many(handed(writer.spool, *range(1, 11)))
+    writer.close()
+    assert len(result.fates) == 10 and len(commits) == 3  # 4 + 4 + 2
+    assert stored(url) == [at(m) for m in range(11)]
+
+
+def test_a_refused_poll_in_a_batch_costs_that_poll_only(db_url: str, tmp_path: Path) -> None:
+    writer = Writer(db_url, tmp_path / "spool")
+    spool = writer.spool
+    polls = handed(spool, 0, 1, 2, 3)
+    polls[2] = (polls[2][0], with_count(polls[2][1], BEYOND_64_BITS))
+    result = writer.write_many(polls)
+    writer.close()
+    fates = [fate for fate, _ in result.fates]
+    stored_, aside = WriteStatus.STORED, WriteStatus.SET_ASIDE
+    assert fates == [stored_, stored_, aside, stored_]
+    assert result.fates[2][1]  # the reason
+    [bad] = spool.set_aside_files()
+    assert spool.reason(bad) == result.fates[2][1]
+    assert stored(db_url) == [at(0), at(1), at(3)]
+
+
+def test_spooled_polls_are_stored_in_arrival_order_among_handed_over_ones(
+    tmp_path: Path,
+) -> None:
+    """A full queue sends a poll to the spool while older ones wait in the queue: each is
+    stored in the order it was made, and a spooled poll newer than every handed-over one
+    waits for a later write."""
+    url = f"sqlite:///{tmp_path / 'e.sqlite'}"
+    writer = Writer(url, tmp_path / "spool")
+    spool = writer.spool
+    made = [(spool.arrival(), make_poll(at(m), inverters=2)) for m in range(6)]
+    for arrival, poll in (made[1], made[3], made[5]):  # spilled past a full queue
+        spool.put(poll, arrival=arrival)
+    result = writer.write_many([made[0], made[2], made[4]])
+    assert [fate for fate, _ in result.fates] == [WriteStatus.STORED] * 3
+    assert result.replayed == 2 and result.pending == 1  # made[5] is newer than all
+    assert stored(url) == [at(m) for m in range(5)]
+    writer.replay()
+    writer.close()
+    assert stored(url) == [at(m) for m in range(6)] and not spool.pending()
+
+
+def test_writes_do_not_list_the_spool_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'e.sqlite'}"
+    writer = Writer(url, tmp_path / "spool")
+    listed: list[int] = []
+    real = Spool.pending
+
+    def pending(self: Spool) -> list[Path]:
+        listed.append(1)
+        return real(self)
+
+    monkeypatch.setattr(Spool, "pending", pending)
+    for minute in range(30):
+        assert writer.write(make_poll(at(minute), inverters=2)).status is WriteStatus.STORED
+    writer.close()
+    assert listed == []
+
+
+def test_a_poll_another_process_spooled_is_found_within_the_rescan_time(tmp_path: Path) -> None:
+    class Clock:
+        now = 0.0
+
+        def __call__(self) -> float:
+            return self.now
+
+    clock = Clock()
+    url = f"sqlite:///{tmp_path / 'e.sqlite'}"
+    writer = Writer(url, tmp_path / "spool", clock=clock)
+    other = Spool(tmp_path / "spool", url)  # a `envoylog poll` by hand, say
+    other.put(make_poll(at(0), inverters=2))
+    writer.write(make_poll(at(1), inverters=2))
+    assert stored(url) == [at(1)]  # not looked for yet
+    clock.now += 31
+    result = writer.write(make_poll(at(2), inverters=2))
+    writer.close()
+    assert result.replayed == 1 and sorted(stored(url)) == [at(0), at(1), at(2)]
+
+
+def test_the_worker_does_not_spool_its_queue_while_the_spool_holds_polls(tmp_path: Path) -> None:
+    """Once a full queue had spilled one poll, every later write used to put the whole
+    queue through the spool (fsync per poll): a store that could never catch up."""
+    url = f"sqlite:///{tmp_path / 'e.sqlite'}"
+    worker = StoreWorker(Writer(url, tmp_path / "spool"), rollup_interval_s=None)
+    spool = worker.writer.spool
+    for minute in range(20):
+        worker.submit(make_poll(at(minute), inverters=2))
+    spool.put(make_poll(at(100), inverters=2))  # newer than all queued: waits till idle
+    worker.start()
+    worker.queue.join()
+    written_by_queue = spool.written
+    worker.stop()
+    worker.join(30)
+    assert written_by_queue == 1  # the one put above, none of the queue
+    assert worker.written == 20
+    assert stored(url) == [*(at(m) for m in range(20)), at(100)]
