@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
-class SaveSummary:
+class SaveSummary(ReadingCounts):
     """Rows written per table (inverter_readings: inserted or gaps filled; batteries: inserted
     or updated); polls already stored."""
 
@@ -39,15 +39,6 @@ class SaveSummary:
     polls: int = 0
     poll_endpoints: int = 0
     raw_bodies: int = 0
-    system_readings: int = 0
-    phase_readings: int = 0
-    meters: int = 0
-    meter_readings: int = 0
-    inverters: int = 0
-    inverter_readings: int = 0
-    batteries: int = 0
-    battery_readings: int = 0
-    battery_system_readings: int = 0
     gateway_events: int = 0
     skipped_polls: int = 0
 
@@ -59,7 +50,7 @@ class SaveSummary:
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
-    def add(self, other: SaveSummary | ReadingCounts) -> None:
+    def add(self, other: ReadingCounts) -> None:
         for f in dataclasses.fields(other):
             setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
