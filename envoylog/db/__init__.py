@@ -8,9 +8,10 @@ from envoylog.db.engine import EngineOptions, describe
 from envoylog.db.migrate import current, downgrade, head_revision, upgrade
 from envoylog.db.raw import prune_raw_bodies
 from envoylog.db.save import SaveSummary, save_poll, save_polls
-from envoylog.db.spool import Spool, Writer, WriteResult, WriteStatus
+from envoylog.db.spool import Spool
 from envoylog.db.store import Store, StoreOptions, open_store
 from envoylog.db.url import default_db_path, resolve_db_url
+from envoylog.db.writer import Writer, WriteResult, WriteStatus
 
 __all__ = [
     "EngineOptions",
