@@ -8,9 +8,10 @@ import json
 import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from envoylog.client import Credentials, GatewayClient
 from envoylog.endpoints import Parser
@@ -20,7 +21,7 @@ from envoylog.parse.context import ParseContext
 from envoylog.poller import GatewayState, poll_once
 from envoylog.records import MeterConfig, PollResult
 from envoylog.service.jobs import GatewayJob
-from envoylog.simulator import ManualClock, SimulatedGateway
+from envoylog.simulator import PROFILES, ManualClock, SimulatedGateway
 from envoylog.simulator.replay import ReplayServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -155,6 +156,17 @@ def refusal(parser: Parser, body: bytes, context: ParseContext) -> str:
     raise AssertionError(f"{parser.__name__} read the body without a ParseError")
 
 
+# Days whose local length is not 24 hours, in three zones: (zone, day, hours).
+DST_DAYS = [
+    ("Europe/Berlin", date(2024, 3, 31), 23),
+    ("Europe/Berlin", date(2024, 10, 27), 25),
+    ("America/Los_Angeles", date(2024, 3, 10), 23),
+    ("America/Los_Angeles", date(2024, 11, 3), 25),
+    ("Australia/Sydney", date(2024, 10, 6), 23),
+    ("Australia/Sydney", date(2024, 4, 7), 25),
+]
+
+
 def simulated_job(
     gateway: SimulatedGateway,
     clock: ManualClock,
@@ -175,3 +187,16 @@ def simulated_job(
         clock=lambda: datetime.fromtimestamp(clock.now(), tz=UTC),
     )
     return client, job
+
+
+def simulated_day(site: str, day: date, *, tick_s: int = 600) -> tuple[PollResult, ...]:
+    """A local day of a simulated site, polled by the service's job every ``tick_s``."""
+    clock = ManualClock(datetime.combine(day, time(0), ZoneInfo(PROFILES[site].timezone)))
+    polls: list[PollResult] = []
+    with SimulatedGateway(site, clock=clock) as gateway:
+        client, job = simulated_job(gateway, clock, polls.append, tick_s=tick_s)
+        for _ in range(86400 // tick_s + 1):
+            job.run()
+            clock.advance(tick_s)
+        client.close()
+    return tuple(polls)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from support import DST_DAYS
 
 from envoylog.energy import (
     WRAP_WH,
@@ -34,14 +35,7 @@ def steady(start: datetime, end: datetime, watts: float, every: timedelta) -> li
 
 @pytest.mark.parametrize(
     ("zone", "day", "hours"),
-    [
-        ("Europe/Berlin", date(2024, 3, 31), 23),
-        ("Europe/Berlin", date(2024, 10, 27), 25),
-        ("America/Los_Angeles", date(2024, 3, 10), 23),
-        ("America/Los_Angeles", date(2024, 11, 3), 25),
-        ("Australia/Sydney", date(2024, 10, 6), 23),
-        ("Australia/Sydney", date(2024, 4, 7), 25),
-    ],
+    DST_DAYS,
 )
 def test_dst_days_have_their_real_length(zone: str, day: date, hours: int) -> None:
     begin, end = day_range(day, day, zone)

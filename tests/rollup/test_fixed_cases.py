@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from builders import daily, events, inverters_poll, log_ct, table
+from support import DST_DAYS
 
 from envoylog.db import Store, save_polls
 from envoylog.energy import WRAP_WH, day_range
@@ -15,14 +16,7 @@ from envoylog.records import ReadingFlag
 
 @pytest.mark.parametrize(
     ("zone", "day", "hours"),
-    [
-        ("Europe/Berlin", date(2024, 3, 31), 23),
-        ("Europe/Berlin", date(2024, 10, 27), 25),
-        ("America/Los_Angeles", date(2024, 3, 10), 23),
-        ("America/Los_Angeles", date(2024, 11, 3), 25),
-        ("Australia/Sydney", date(2024, 10, 6), 23),
-        ("Australia/Sydney", date(2024, 4, 7), 25),
-    ],
+    DST_DAYS,
 )
 def test_dst_days_have_their_hours_and_energy(
     store: Store, zone: str, day: date, hours: int

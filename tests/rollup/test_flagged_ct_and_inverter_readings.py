@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from builders import daily, table
-from support import simulated_job
+from support import simulated_day
 
 from envoylog.db import open_store, save_polls
 from envoylog.db.models import FLAG_BITS
@@ -18,7 +17,6 @@ from envoylog.endpoints import BY_NAME
 from envoylog.energy.rollup import rollup
 from envoylog.parse.context import ParseContext
 from envoylog.records import MeterConfig, PollResult, ReadingFlag
-from envoylog.simulator import PROFILES, ManualClock, SimulatedGateway
 
 SITE = "metered-three-phase-device-data"  # CTs on /ivp/meters/readings, device_data reports
 DAY = date(2026, 6, 10)
@@ -30,17 +28,7 @@ SKEW = FLAG_BITS[ReadingFlag.CLOCK_SKEW]
 
 @cache
 def day_of_polls() -> tuple[PollResult, ...]:
-    """A local day of the simulated site, polled by the service's job every 10 minutes."""
-    zone = ZoneInfo(PROFILES[SITE].timezone)
-    clock = ManualClock(datetime.combine(DAY, time(0), zone))
-    polls: list[PollResult] = []
-    with SimulatedGateway(SITE, clock=clock) as gateway:
-        client, job = simulated_job(gateway, clock, polls.append, tick_s=TICK_S)
-        for _ in range(86400 // TICK_S + 1):
-            job.run()
-            clock.advance(TICK_S)
-        client.close()
-    return tuple(polls)
+    return simulated_day(SITE, DAY, tick_s=TICK_S)
 
 
 def meter_configs(polls: tuple[PollResult, ...]) -> tuple[MeterConfig, ...]:
