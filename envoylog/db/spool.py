@@ -230,9 +230,14 @@ class Spool:
         return path
 
     def load(self, path: Path) -> PollResult | None:
-        """Read a spooled poll; a corrupt file is renamed ``.bad`` (with a warning) and skipped."""
+        """Read a spooled poll; a corrupt file is renamed ``.bad`` (with a warning) and skipped,
+        and one that is gone (another process stored it) is forgotten: None for both."""
         try:
             return poll_from_json(path.read_bytes())
+        except FileNotFoundError:
+            with self._lock:
+                self._known(path, None)
+            return None
         except OSError as exc:
             raise SpoolError(f"cannot read spool file {path}: {exc}") from exc
         except (ValueError, KeyError, TypeError) as exc:

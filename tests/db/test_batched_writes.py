@@ -164,3 +164,18 @@ def test_the_worker_does_not_spool_its_queue_while_the_spool_holds_polls(tmp_pat
     assert written_by_queue == 1  # the one put above, none of the queue
     assert worker.written == 20
     assert stored(url) == [*(at(m) for m in range(20)), at(100)]
+
+
+def test_a_spooled_poll_another_process_stored_meanwhile_is_forgotten(tmp_path: Path) -> None:
+    """The service knows of a spooled poll; a poll run by hand replays the spool first.
+    The service's next write goes on without an error and stores its own poll."""
+    url = f"sqlite:///{tmp_path / 'e.sqlite'}"
+    service = Writer(url, tmp_path / "spool")
+    service.spool.put(make_poll(at(0), inverters=2))
+    by_hand = Writer(url, tmp_path / "spool")
+    assert by_hand.write(make_poll(at(1), inverters=2)).replayed == 1
+    by_hand.close()
+    result = service.write(make_poll(at(2), inverters=2))
+    service.close()
+    assert result.status is WriteStatus.STORED and result.pending == 0
+    assert stored(url) == [at(0), at(1), at(2)]
