@@ -16,6 +16,7 @@ from envoylog.db.engine import database_key
 from envoylog.db.spool import SpoolFolder, spool_folders
 from envoylog.db.status import GatewayStatus, database_bytes, gateway_statuses
 from envoylog.errors import EnvoylogError, StorageError
+from envoylog.service.scheduler import LATE_LIMIT_S
 
 # A poll made this long after the last one stored and still not in the database is shown.
 NOT_STORED_AFTER = timedelta(minutes=1)
@@ -204,6 +205,7 @@ def _counts(service: dict[str, Any]) -> str:
         ("polls_set_aside", "set aside"),
         ("polls_lost", "LOST"),
         ("polls_dropped", "dropped from the full spool"),
+        ("ticks_skipped", f"not made (over {LATE_LIMIT_S} s late)"),
     )
     return ", ".join(f"{int(service.get(key) or 0)} {label}" for key, label in names)
 

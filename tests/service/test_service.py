@@ -21,6 +21,7 @@ from envoylog import endpoints as ep
 from envoylog.client import Credentials, GatewayClient
 from envoylog.db import Spool, Writer
 from envoylog.poller import STOPPING
+from envoylog.service import scheduler as scheduler_module
 from envoylog.service.jobs import GatewayJob, Outcome
 from envoylog.service.scheduler import Service
 from envoylog.service.worker import StoreWorker
@@ -308,3 +309,41 @@ def test_a_full_store_queue_sends_polls_to_the_spool_and_loses_none(tmp_path: Pa
         naive + timedelta(minutes=m) for m in range(5)
     ]
     assert len(worker.writer.spool) == 0
+
+
+def test_a_tick_that_cannot_start_in_time_is_skipped_counted_and_said_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A service that fell behind sheds the late polls instead of staying behind: with the
+    one poll thread held by a hung gateway, the other gateway's tick passes unpolled (it
+    could not start within the limit, though within its 4 s tick), and the next is polled."""
+    monkeypatch.setattr(scheduler_module, "LATE_LIMIT_S", 1)
+    db_url = f"sqlite:///{tmp_path / 'late.sqlite'}"
+    worker = StoreWorker(Writer(db_url, tmp_path / "spool"), rollup_interval_s=None)
+    hung = BlockingGateway()
+    other = FakeGateway({"/info": Answer(200, INFO, "text/xml")})
+    jobs = [
+        GatewayJob(name=name, client=client, submit=worker.submit, cadences={}, tick_s=4)
+        for name, client in (("roof", hung), ("barn", other))
+    ]
+    status = tmp_path / "status.json"
+    service = Service(jobs, worker, max_workers=1, status_file=status)
+    with caplog.at_level(logging.WARNING):
+        service.start()
+        try:
+            assert hung.entered.wait(10)
+            time.sleep(4.5)  # barn's first tick (at 2 s) waits behind roof's poll
+            hung.release.set()
+            time.sleep(0.5)
+            assert other.asked == [] and service.skipped >= 1
+            deadline = time.monotonic() + 6
+            while not other.asked and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert other.asked, "the tick after the skipped one was not polled"
+        finally:
+            hung.release.set()
+            service.stop()
+    said = [r.getMessage() for r in caplog.records if "polls_skipped" in r.getMessage()]
+    assert len(said) == 1 and f"total={service.skipped}" in said[0]
+    assert not [r for r in caplog.records if r.getMessage().startswith("Run time of job")]
+    assert json.loads(status.read_text())["ticks_skipped"] == service.skipped
