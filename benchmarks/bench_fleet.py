@@ -6,8 +6,10 @@ for a warm-up and then a measured window. N rises until a step has fewer than 99
 of its polls on time, or its store worker falls more than a minute of polls behind.
 
 On time, precisely: each gateway's job fires on its own grid, its first tick plus
-k x cadence (the service spreads the first ticks of a fleet over one cadence, so the
-grid's origin is that gateway's earliest poll stored). For each gateway and each tick
+k x cadence (the service spreads the first ticks of a fleet over one cadence and writes
+each gateway's first tick in its status file, `first_tick_at`; without it, the grid's
+origin is that gateway's earliest poll stored, which a late first poll would shift:
+every later poll, on time, would then look up to a tick late). For each gateway and each tick
 of its grid inside the window, the tick is on time when a poll of that gateway started
 within TOLERANCE_S after it. On-time share = on-time ticks / all ticks of all gateways
 in the window: a late, missed or coalesced poll all count against it.
@@ -108,18 +110,21 @@ def on_time(
     w0: datetime,
     w1: datetime,
     cadence_s: int,
+    first_ticks: dict[int, float] | None = None,
 ) -> dict[str, Any]:
-    """On-time share, lateness and spacing of the polls (gateway_id, started_at) of a step."""
+    """On-time share, lateness and spacing of the polls (gateway_id, started_at) of a step;
+    ``first_ticks``: each gateway's first tick (epoch seconds) by gateway_id, where known."""
     if not polls:
         return {"on_time_share": 0.0, "ticks": 0}
+    first_ticks = first_ticks or {}
     by_gateway: dict[int, list[float]] = {}
     for gateway, started in polls:
         by_gateway.setdefault(gateway, []).append(started.timestamp())
     on = 0
     expected = 0
     lateness: list[float] = []
-    for times in by_gateway.values():
-        origin = min(times)
+    for gateway, times in by_gateway.items():
+        origin = first_ticks.get(gateway, min(times))
         first_k = -(-(w0.timestamp() - origin) // cadence_s)
         last_k = (w1.timestamp() - origin) // cadence_s  # a tick at the window's end is out
         if (w1.timestamp() - origin) % cadence_s == 0:
@@ -166,6 +171,29 @@ def fetch_polls(db_url: str, since: datetime) -> list[tuple[int, datetime]]:
     finally:
         engine.dispose()
     return [(int(g), s if s.tzinfo else s.replace(tzinfo=UTC)) for g, s in rows]
+
+
+def first_ticks(db_url: str, state: Path) -> dict[int, float]:
+    """Each gateway's first tick (epoch seconds) by gateway_id, from the service's status
+    file (``first_tick_at`` per gateway, with its serial) and the gateways table."""
+    from sqlalchemy import create_engine, text
+
+    try:
+        gateways = json.loads((state / "status.json").read_text())["gateways"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    by_serial = {
+        g["serial"]: datetime.fromisoformat(g["first_tick_at"]).timestamp()
+        for g in gateways.values()
+        if g.get("serial") and g.get("first_tick_at")
+    }
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT id, serial FROM gateways")).all()
+    finally:
+        engine.dispose()
+    return {int(i): by_serial[s] for i, s in rows if s in by_serial}
 
 
 def rollup_rounds(state: Path) -> int | None:
@@ -259,7 +287,7 @@ def run_step(
         stop(sim)
         log.close()
     polls = fetch_polls(db_url, started)
-    result = on_time(polls, n, w0, w1, cadence_s)
+    result = on_time(polls, n, w0, w1, cadence_s, first_ticks(db_url, state))
     result["store_backlog_max"] = backlog(stored, polls)
     result["rollup_rounds"] = (
         rounds_after - rounds_before

@@ -96,6 +96,7 @@ class GatewayJob:
     _busy: threading.Lock = field(default_factory=threading.Lock)
     _control: PollControl | None = None  # of the poll under way
     _stuck_since: float | None = None  # when a tick first found the poll still under way
+    first_tick_at: datetime | None = None  # the service's grid: this plus k ticks
 
     def __post_init__(self) -> None:
         host = getattr(self.client, "host", self.name)

@@ -96,6 +96,7 @@ class Service:
         for index, job in enumerate(self.jobs):
             # Spread the first runs over one tick: a fleet polls evenly, not in one burst.
             first_run = now + timedelta(seconds=job.tick_s * index / len(self.jobs))
+            job.first_tick_at = first_run
             self.scheduler.add_job(
                 job.run,
                 "interval",
@@ -194,6 +195,7 @@ class Service:
             "gateways": {
                 job.name: {
                     "serial": job.state.info.serial if job.state.info else None,
+                    "first_tick_at": _jsonable(job.first_tick_at),
                     **{k: _jsonable(v) for k, v in asdict(job.health).items()},
                 }
                 for job in self.jobs

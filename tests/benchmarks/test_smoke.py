@@ -134,3 +134,19 @@ def test_on_time_follows_each_gateways_own_grid() -> None:
     polls = [(g, t0 + timedelta(seconds=30 * g + 60 * k)) for g in (0, 1) for k in range(5)]
     result = bench_fleet.on_time(polls, 2, t0, t0 + timedelta(seconds=300), 60)
     assert result["on_time_share"] == 1.0  # staggered by 30 s, each on its own minute
+
+
+def test_on_time_reads_the_grid_from_the_services_first_ticks() -> None:
+    """A first poll 8 s late (a busy start) must not make every later, punctual poll look
+    52 s late: the grid is the service's, from its status file."""
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    polls = [
+        (1, t0 - timedelta(seconds=52)),
+        *((1, t0 + timedelta(seconds=60 * k)) for k in range(5)),
+    ]
+    by_first_poll = bench_fleet.on_time(polls, 1, t0, t0 + timedelta(seconds=300), 60)
+    by_schedule = bench_fleet.on_time(
+        polls, 1, t0, t0 + timedelta(seconds=300), 60, {1: (t0 - timedelta(seconds=60)).timestamp()}
+    )
+    assert by_first_poll["on_time_share"] == 0.0
+    assert by_schedule["on_time_share"] == 1.0 and by_schedule["lateness_s_max"] == 0.0
