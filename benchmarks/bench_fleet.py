@@ -210,6 +210,7 @@ def stored_during(db_url: str, window_s: float) -> list[tuple[datetime, int]]:
     it), the cutoff being STORE_LAG_S ago; polls are stored when they finish, so the store
     keeps up when these counts are, once the run is over, still the counts."""
     from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import ProgrammingError
 
     engine = create_engine(db_url)
     samples = []
@@ -218,10 +219,13 @@ def stored_during(db_url: str, window_s: float) -> list[tuple[datetime, int]]:
         while (left := end - time.monotonic()) > 0:
             time.sleep(min(STORE_SAMPLE_S, left))
             cutoff = datetime.now(tz=UTC) - timedelta(seconds=STORE_LAG_S)
-            with engine.connect() as conn:
-                count = conn.execute(
-                    text("SELECT count(*) FROM polls WHERE started_at < :c"), {"c": cutoff}
-                ).scalar_one()
+            try:
+                with engine.connect() as conn:
+                    count = conn.execute(
+                        text("SELECT count(*) FROM polls WHERE started_at < :c"), {"c": cutoff}
+                    ).scalar_one()
+            except ProgrammingError:  # a slow start: the service has not made the schema yet
+                count = 0
             samples.append((cutoff, int(count)))
     finally:
         engine.dispose()
