@@ -223,8 +223,12 @@ class PollControl:
     """The bounds of one poll, and what it got so far, shared with a thread that may cut it.
 
     ``deadline_s``: once spent, no further endpoint is asked (a request under way ends
-    by its own deadline). ``stop``: once set, likewise. ``cut`` (from another thread)
-    takes the poll as it stands; the poll's own thread then hands nothing over.
+    by its own deadline). ``stop``: once set, likewise. ``claim``: asked once per poll,
+    with the gateway's serial, as soon as it is known (before the first request when the
+    gateway was identified already, after /info otherwise); a holder's name back means
+    another process polls this gateway: nothing more is asked, and nothing is handed
+    over (``elsewhere``). ``cut`` (from another thread) takes the poll as it stands; the
+    poll's own thread then hands nothing over.
     """
 
     def __init__(
@@ -232,10 +236,14 @@ class PollControl:
         *,
         deadline_s: float | None = None,
         stop: threading.Event | None = None,
+        claim: Callable[[str], str | None] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.deadline_s = deadline_s
         self.stop = stop
+        self.claim = claim
+        self.elsewhere: str | None = None  # the process polling this gateway, if not this one
+        self._claimed = False
         self._monotonic = monotonic
         self.started = monotonic()
         self._lock = threading.Lock()
@@ -253,7 +261,20 @@ class PollControl:
             return STOPPING
         if self.deadline_s is not None and self._monotonic() - self.started >= self.deadline_s:
             return f"not asked: the poll's deadline of {self.deadline_s:g} s was spent"
+        if self._polled_elsewhere():
+            return f"not asked: polled by another envoylog process ({self.elsewhere})"
         return None
+
+    def _polled_elsewhere(self) -> bool:
+        state = self._state
+        if self.claim is None or state is None or state.info is None:
+            return False
+        if not self._claimed:
+            self._claimed = True
+            holder = self.claim(state.info.serial)
+            with self._lock:
+                self.elsewhere = holder
+        return self.elsewhere is not None
 
     def take(self) -> bool:
         """Claim the poll for handing over; False when it was claimed already (cut)."""
@@ -264,10 +285,13 @@ class PollControl:
     def cut(self) -> PollResult | None:
         """Take the poll as it stands, from another thread: what answered, the endpoint
         awaited (interrupted) and those not asked yet. None when it was handed over
-        already, or the gateway never identified itself (nothing to store)."""
+        already, the gateway never identified itself (nothing to store), or another
+        process polls it."""
         with self._lock:
             state = self._state
             if self._taken or state is None or state.info is None or self._started_at is None:
+                return None
+            if self.elsewhere is not None:
                 return None
             self._taken = True
             now = self._clock()

@@ -199,3 +199,26 @@ def test_a_poll_cut_while_a_request_hangs_keeps_what_answered() -> None:
     assert all(e.error == STOPPING for e in cut.endpoints[5:])
     assert not control.take()  # the poll's own thread hands nothing over: it was cut
     assert polled  # and it still ended by itself once answered
+
+
+def test_a_gateway_polled_elsewhere_is_asked_nothing_after_info_and_cannot_be_cut() -> None:
+    gateway = FakeGateway(SITE)
+    claimed: list[str] = []
+    control = PollControl(claim=lambda serial: claimed.append(serial) or "envoylog/other/7")
+    result = poll_once(gateway, GatewayState(host="h"), clock=lambda: NOW, control=control)
+    assert gateway.asked == ["/info"]  # its serial is learnt there
+    assert claimed == ["122000000001"]  # asked once for the whole poll
+    assert control.elsewhere == "envoylog/other/7"
+    assert {e.error for e in result.endpoints[1:]} == {
+        "not asked: polled by another envoylog process (envoylog/other/7)"
+    }
+    assert control.cut() is None  # nothing of it is handed over at stop either
+
+
+def test_an_identified_gateway_polled_elsewhere_is_asked_nothing() -> None:
+    state = GatewayState(host="h")
+    poll_once(FakeGateway(SITE), state, clock=lambda: NOW)  # identified by an earlier poll
+    gateway = FakeGateway(SITE)
+    control = PollControl(claim=lambda serial: "envoylog/other/7")
+    poll_once(gateway, state, endpoints=list(ep.ALL), clock=lambda: NOW, control=control)
+    assert gateway.asked == []

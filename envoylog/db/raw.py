@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -14,13 +15,30 @@ from envoylog.db.store import Store, Txn
 log = logging.getLogger(__name__)
 
 _BATCH_POLLS = 200
+# Serials per pruning statement: far below SQLite's and PostgreSQL's bound parameters.
+_BATCH_SERIALS = 500
 
 
-def prune_raw_bodies(store: Store, now: datetime) -> int:
-    """Delete raw bodies whose keeping time has passed; return how many."""
-    with store.transaction("pruning raw bodies") as txn:
-        result = txn.conn.execute(delete(raw_bodies).where(raw_bodies.c.expires_at < now))
-        return int(result.rowcount)
+def prune_raw_bodies(store: Store, now: datetime, *, serials: Collection[str] | None = None) -> int:
+    """Delete raw bodies whose keeping time has passed, of the gateways with these
+    ``serials`` (None: of every gateway); return how many."""
+    expired = delete(raw_bodies).where(raw_bodies.c.expires_at < now)
+    if serials is None:
+        with store.transaction("pruning raw bodies") as txn:
+            return int(txn.conn.execute(expired).rowcount)
+    pruned = 0
+    chosen = sorted(serials)
+    for start in range(0, len(chosen), _BATCH_SERIALS):
+        batch = chosen[start : start + _BATCH_SERIALS]
+        of_batch = (
+            select(polls.c.id)
+            .join(gateways, gateways.c.id == polls.c.gateway_id)
+            .where(gateways.c.serial.in_(batch))
+        )
+        with store.transaction("pruning raw bodies") as txn:
+            result = txn.conn.execute(expired.where(raw_bodies.c.poll_id.in_(of_batch)))
+            pruned += int(result.rowcount)
+    return pruned
 
 
 def load_raw_bodies(txn: Txn, since: datetime | None, after_poll: int) -> list[Any]:

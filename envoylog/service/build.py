@@ -9,6 +9,7 @@ from pathlib import Path
 from envoylog.client import gateway_client
 from envoylog.config import GatewaySettings, Settings, credentials_for
 from envoylog.db import Writer, WriteResult, describe, open_store
+from envoylog.db.claims import GatewayClaims, claims_for
 from envoylog.db.save import SaveSummary
 from envoylog.errors import DatabaseUnavailable
 from envoylog.oslimits import raise_open_files
@@ -68,9 +69,15 @@ def check_database(db_url: str, settings: Settings) -> bool:
 
 
 def gateway_job(
-    gateway: GatewaySettings, settings: Settings, worker: StoreWorker, *, clock: Clock = utc_now
+    gateway: GatewaySettings,
+    settings: Settings,
+    worker: StoreWorker,
+    *,
+    clock: Clock = utc_now,
+    claims: GatewayClaims | None = None,
 ) -> GatewayJob:
-    """Build the polling job (and its client) for one configured gateway."""
+    """Build the polling job (and its client) for one configured gateway; with ``claims``,
+    it polls only while no other process does."""
     client = gateway_client(
         gateway.host, credentials_for(gateway), deadline_s=gateway.request_deadline_s
     )
@@ -90,6 +97,7 @@ def gateway_job(
         poll_deadline_s=settings.poll_deadline_s,
         clock=clock,
         token_expires_at=lambda: client.token_expires_at,
+        claim=None if claims is None else lambda serial: claims.claim(serial, gateway=gateway.name),
     )
 
 
@@ -105,20 +113,28 @@ def build_service(settings: Settings, db_url: str, *, notifier: object = None) -
     writer.spool.adopt_legacy()
     zones = {g.name: g.timezone for g in settings.gateways if g.timezone}
     gateways = len(settings.enabled_gateways)
+    # Other processes may log other gateways (or, by mistake, the same) to a PostgreSQL.
+    claims = claims_for(db_url, settings.store_options().engine)
     worker = StoreWorker(
         writer,
         timezones=zones,
         rollup_interval_s=settings.rollup_interval_s or None,
         queue_size=max(QUEUE_MIN, gateways),  # a tick of the fleet
+        own_gateways_only=claims is not None,
     )
-    jobs = [gateway_job(g, settings, worker) for g in settings.enabled_gateways]
+    jobs = [gateway_job(g, settings, worker, claims=claims) for g in settings.enabled_gateways]
     _check_open_files(len(jobs))
     log.info("service_built database=%r gateways=%d", describe(db_url), len(jobs))
     watchdog = systemd.watchdog_interval()
     # Ping at half the watchdog interval (sd_watchdog_enabled(3)); 15 s keeps the status fresh.
     heartbeat_s = min(HEARTBEAT_S, watchdog / 2) if watchdog else HEARTBEAT_S
     return Service(
-        jobs, worker, status_file=status_file(), notifier=notifier, heartbeat_s=heartbeat_s
+        jobs,
+        worker,
+        status_file=status_file(),
+        notifier=notifier,
+        heartbeat_s=heartbeat_s,
+        claims=claims,
     )
 
 

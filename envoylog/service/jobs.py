@@ -58,6 +58,7 @@ class Outcome(enum.StrEnum):
     BACKING_OFF = "backing-off"  # waiting after consecutive failures
     BUSY = "busy"  # the previous poll is still waiting for the gateway: this tick is skipped
     CUT = "cut"  # the service stopped it and stored what it had got
+    ELSEWHERE = "elsewhere"  # another envoylog process polls this gateway: nothing asked
 
 
 @dataclass(slots=True)
@@ -70,6 +71,7 @@ class JobHealth:
     consecutive_failures: int = 0
     retry_at: datetime | None = None
     token_expires_at: datetime | None = None
+    polled_elsewhere: str | None = None  # the other envoylog process polling it (its name)
 
 
 @dataclass(slots=True)
@@ -89,6 +91,9 @@ class GatewayJob:
     token_expires_at: Callable[[], datetime | None] = lambda: None
     poll_deadline_s: float | None = POLL_DEADLINE_S  # no endpoint asked once it is spent
     stop: threading.Event | None = None  # set at stop: no endpoint asked any more
+    # Asked with the serial once per poll: None to poll, else the process polling it
+    # instead (envoylog.db.claims); None here: every gateway is this process's (SQLite).
+    claim: Callable[[str], str | None] | None = None
     state: GatewayState = field(init=False)
     health: JobHealth = field(default_factory=JobHealth)
     _last_attempt: dict[str, datetime] = field(default_factory=dict)
@@ -191,7 +196,7 @@ class GatewayJob:
         if not due:
             return Outcome.IDLE
         firmware_before = self.state.firmware
-        control = PollControl(deadline_s=self.poll_deadline_s, stop=self.stop)
+        control = PollControl(deadline_s=self.poll_deadline_s, stop=self.stop, claim=self.claim)
         self._control = control
         try:
             poll = poll_once(
@@ -200,6 +205,10 @@ class GatewayJob:
         except EnvoylogError as exc:
             self._failed(now, str(exc))
             return Outcome.FAILED
+        # Its attempts are not counted: everything due is polled once this process owns it.
+        self.health.polled_elsewhere = control.elsewhere
+        if control.elsewhere is not None:
+            return Outcome.ELSEWHERE
         for endpoint in due:
             self._last_attempt[endpoint.name] = now
         if firmware_before is not None and self.state.firmware != firmware_before:

@@ -28,6 +28,7 @@ from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from envoylog.db.claims import GatewayClaims
 from envoylog.files import SHARED, write_atomic
 from envoylog.service.jobs import GatewayJob
 from envoylog.service.worker import StoreWorker
@@ -59,8 +60,10 @@ class Service:
         status_file: Path | None = None,
         notifier: Any = None,
         heartbeat_s: float = HEARTBEAT_S,
+        claims: GatewayClaims | None = None,
     ) -> None:
         self.jobs = list(jobs)
+        self.claims = claims  # released at stop: another process may take the gateways over
         self.heartbeat_s = heartbeat_s
         self.worker = worker
         self.status_file = status_file
@@ -250,6 +253,8 @@ class Service:
         self.write_status()
         if not self.worker.is_alive():
             self.worker.writer.close()
+        if self.claims is not None:
+            self.claims.close()
         log.info(
             "service_stopped written=%d spooled=%d stop_s=%.1f abandoned=%s",
             self.worker.written,

@@ -156,6 +156,11 @@ def render(report: Report) -> str:
         lines.append(f"Gateway    {label} ({gateway.serial}, firmware {gateway.firmware})")
         stored = gateway.last_success_at
         lines.append(f"  last poll stored {_when(stored, report.now)}")
+        if running.get("polled_elsewhere"):
+            lines.append(
+                f"  not polled here  polled by another envoylog process "
+                f"({running['polled_elsewhere']})"
+            )
         made = _instant(running.get("last_success_at"))
         if made is not None and (stored is None or made - stored > NOT_STORED_AFTER):
             lines.append(
@@ -244,6 +249,7 @@ def as_json(report: Report) -> dict[str, Any]:
                 "battery_soc_at": instant(g.battery_soc_at),
                 "token_expires_at": instant(expires) or running.get("token_expires_at"),
                 "consecutive_failures": running.get("consecutive_failures", 0),
+                "polled_elsewhere": running.get("polled_elsewhere"),
             }
         )
     return {

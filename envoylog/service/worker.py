@@ -68,6 +68,7 @@ class StoreWorker(threading.Thread):
         timezones: Mapping[str, str] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         queue_size: int = QUEUE_MIN,
+        own_gateways_only: bool = False,
     ) -> None:
         super().__init__(name="envoylog-store", daemon=True)
         self.writer = writer
@@ -90,6 +91,10 @@ class StoreWorker(threading.Thread):
         self.rollups = 0  # rounds completed
         self.last_prune = monotonic() - PRUNE_INTERVAL_S
         self.pruned = 0  # raw bodies deleted
+        # Other processes store other gateways in this database: prune only ours (else a
+        # gateway no longer configured anywhere is pruned too).
+        self.own_gateways_only = own_gateways_only
+        self._serials: set[str] = set()  # of the gateways whose polls this worker stored
         self._dirty: dict[str, datetime] = {}  # serial -> earliest instant to recompute from
         self._round: _Round | None = None  # the rollup round under way, a gateway at a time
         self._previous: dict[str, datetime] = {}  # serial -> start of the last poll written
@@ -246,6 +251,7 @@ class StoreWorker(threading.Thread):
                 continue
             # Spooled polls are stored by a later write's replay: roll up from them then.
             stored = status is WriteStatus.STORED
+            self._serials.add(poll.gateway.serial)
             self._mark_dirty(poll.gateway.serial, self._reach(poll, stored=stored))
             self._latest = max(self._latest or poll.finished_at, poll.finished_at)
         self._mark_replayed(result)
@@ -355,6 +361,7 @@ class StoreWorker(threading.Thread):
 
     def _mark_replayed(self, result: WriteResult) -> None:
         for serial, since in result.replayed_since.items():
+            self._serials.add(serial)
             self._mark_dirty(serial, since)
         if result.replayed_until is not None:
             self._latest = max(self._latest or result.replayed_until, result.replayed_until)
@@ -406,7 +413,8 @@ class StoreWorker(threading.Thread):
             return  # nothing written yet, or the database is behind
         try:
             with self._bounded("deleting old raw bodies"):
-                pruned = prune_raw_bodies(self._own_store(), self._latest)
+                serials = self._serials if self.own_gateways_only else None
+                pruned = prune_raw_bodies(self._own_store(), self._latest, serials=serials)
         except Exception as exc:  # pruning must never stop the logging
             log.error("prune_failed error=%s", exc, exc_info=not isinstance(exc, EnvoylogError))
             return

@@ -13,6 +13,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks import (  # noqa: E402
+    bench_claims,
     bench_fleet,
     bench_memory,
     bench_poll,
@@ -110,6 +111,15 @@ def test_fleet_step_logs_gateways_into_postgresql(pg_server: object) -> None:
     assert result["polls"] >= 2
     assert "rollup_rounds" in result
     assert result["run_exit"] == 0
+
+
+@pytest.mark.postgres
+def test_claims_benchmark_claims_every_gateway_once_and_refuses_them_to_another(
+    pg_server: object,
+) -> None:
+    result = bench_claims.run(pg_server, 20)
+    assert (result["refused_by_first"], result["refused_by_second"]) == (0, 20)
+    assert result["first_claim_us"] > result["owned_claim_us"] > 0
 
 
 def test_on_time_counts_late_and_missing_ticks() -> None:
