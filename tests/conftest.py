@@ -79,13 +79,18 @@ def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iter
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'envoylog.sqlite'}"
         return
-    server: PostgresServer = request.getfixturevalue("pg_server")
+    yield request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def pg_url(pg_server: PostgresServer) -> Iterator[str]:
+    """A new, empty PostgreSQL database, for what exists on PostgreSQL alone."""
     name = f"envoylog_test_{next(_names)}"
-    url = server.create_database(name)
+    url = pg_server.create_database(name)
     try:
         yield url
     finally:
-        server.drop_database(name)
+        pg_server.drop_database(name)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -180,6 +181,26 @@ class PostgresServer:
             host=self.host, port=self.port, user=SUPERUSER, dbname="postgres", autocommit=True
         ) as conn:
             conn.execute(sql.encode())
+
+    def sessions(self, application_name: str) -> list[int]:
+        """The backends of the sessions open under this application_name."""
+        with psycopg.connect(
+            host=self.host, port=self.port, user=SUPERUSER, dbname="postgres", autocommit=True
+        ) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+                (application_name,),
+            ).fetchall()
+        return [int(pid) for (pid,) in rows]
+
+    def wait_closed(self, application_name: str, timeout_s: float = 10.0) -> None:
+        """Wait until the server has ended every session of this application_name (a
+        backend ends, and releases its locks, a moment after its client has closed)."""
+        deadline = time.monotonic() + timeout_s
+        while self.sessions(application_name):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"sessions of {application_name} still open")
+            time.sleep(0.02)
 
     def create_database(self, name: str, template: str = "template0") -> str:
         """Create a database (copied from ``template``) and return its URL."""

@@ -4,12 +4,9 @@ when the database cannot be asked."""
 
 from __future__ import annotations
 
-import itertools
 import logging
 import time
-from collections.abc import Iterator
 
-import psycopg
 import pytest
 from pg_server import PostgresServer, free_port
 
@@ -19,7 +16,6 @@ from envoylog.db.claims import GatewayClaims, lock_key
 pytestmark = pytest.mark.postgres
 
 SERIAL = "122000000001"
-_names = itertools.count(1)
 
 
 class Clock:
@@ -33,14 +29,6 @@ class Clock:
 
 
 @pytest.fixture
-def pg_url(pg_server: PostgresServer) -> Iterator[str]:
-    name = f"claims_{next(_names)}"
-    url = pg_server.create_database(name)
-    yield url
-    pg_server.drop_database(name)
-
-
-@pytest.fixture
 def clock() -> Clock:
     return Clock()
 
@@ -50,20 +38,9 @@ def claims(url: str, name: str, clock: Clock | None = None, **kwargs: float) -> 
     return GatewayClaims(url, options, name=name, monotonic=clock or Clock(), **kwargs)
 
 
-def sessions(server: PostgresServer, name: str) -> list[int]:
-    """The backends of the sessions a GatewayClaims named ``name`` has open."""
-    with psycopg.connect(
-        host=server.host, port=server.port, user="postgres", dbname="postgres", autocommit=True
-    ) as conn:
-        rows = conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (name,)
-        ).fetchall()
-    return [int(pid) for (pid,) in rows]
-
-
 def terminate(server: PostgresServer, name: str) -> None:
     """End the claims' session from the server's side, as a database restart does."""
-    for pid in sessions(server, name):
+    for pid in server.sessions(name):
         server.execute(f"SELECT pg_terminate_backend({pid}, 5000)")  # waits for its end
 
 
@@ -101,7 +78,7 @@ def test_the_refused_process_says_so_once(pg_url: str, caplog: pytest.LogCapture
 
 
 def test_closing_the_owner_lets_the_other_take_the_gateway_over(
-    pg_url: str, caplog: pytest.LogCaptureFixture
+    pg_server: PostgresServer, pg_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     first, second = claims(pg_url, "envoylog/a/1"), claims(pg_url, "envoylog/b/2")
     caplog.set_level(logging.WARNING, logger="envoylog.db.claims")
@@ -109,6 +86,7 @@ def test_closing_the_owner_lets_the_other_take_the_gateway_over(
         first.claim(SERIAL, gateway="roof")
         assert second.claim(SERIAL, gateway="roof") is not None
         first.close()  # its session ends: PostgreSQL releases the lock
+        pg_server.wait_closed("envoylog/a/1")
         assert second.claim(SERIAL, gateway="roof") is None
         assert second.owned() == {SERIAL}
     finally:
@@ -158,7 +136,7 @@ def test_an_owned_gateway_is_answered_from_memory_between_checks(
         terminate(pg_server, "envoylog/a/1")
         clock.now += 29  # within the check interval: no call on the database
         assert owner.claim(SERIAL, gateway="roof") is None
-        assert sessions(pg_server, "envoylog/a/1") == []  # not even a reconnection
+        assert pg_server.sessions("envoylog/a/1") == []  # not even a reconnection
     finally:
         owner.close()
 
@@ -174,7 +152,7 @@ def test_a_lost_connection_is_made_again_and_what_was_owned_claimed_again(
         terminate(pg_server, "envoylog/a/1")  # the locks are gone with the session
         clock.now += 31  # the next claim proves the connection, finds it lost, reconnects
         assert owner.claim(SERIAL, gateway="roof") is None
-        assert len(sessions(pg_server, "envoylog/a/1")) == 1
+        assert len(pg_server.sessions("envoylog/a/1")) == 1
         assert owner.owned() == {SERIAL, "122000000002"}
         assert other.claim("122000000002", gateway="barn") == "envoylog/a/1"  # held again
     finally:

@@ -4,7 +4,6 @@ once the first is killed (simulated gateways over real sockets, 5 s ticks)."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import signal
@@ -17,7 +16,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from pg_server import PostgresServer
 
 from envoylog.simulator import SimulatedFleet, SimulatedGateway
 
@@ -25,13 +23,12 @@ pytestmark = pytest.mark.postgres
 
 PROFILE = "legacy-5.0-nonmetered"  # plain HTTP + digest: no token needed
 PRODUCTION = "/production.json?details=1"  # asked once by every poll at these cadences
-_names = itertools.count(1)
 
 
 class Instance:
     """One `envoylog run` process with its own config, state folder and log file."""
 
-    def __init__(self, folder: Path, db_url: str, gateways: dict[str, SimulatedGateway]):
+    def __init__(self, folder: Path, pg_url: str, gateways: dict[str, SimulatedGateway]):
         self.folder = folder
         folder.mkdir()
         self.config = folder / "envoylog.toml"
@@ -40,7 +37,7 @@ class Instance:
             for name, gateway in gateways.items()
         )
         self.config.write_text(
-            f'database = "{db_url}"\nspool_dir = "{folder / "spool"}"\n'
+            f'database = "{pg_url}"\nspool_dir = "{folder / "spool"}"\n'
             # No quiet window: the tests run on the real clock, at any hour.
             'quiet_start = "00:00"\nquiet_end = "00:00"\n\n'
             "[cadence]\nproduction_json = 5\napi_v1_inverters = 5\n" + tables
@@ -90,19 +87,11 @@ class Instance:
 
 
 @pytest.fixture
-def db_url(pg_server: PostgresServer) -> Iterator[str]:
-    name = f"fleet_{next(_names)}"
-    url = pg_server.create_database(name)
-    yield url
-    pg_server.drop_database(name)
-
-
-@pytest.fixture
 def started(tmp_path: Path) -> Iterator[Callable[..., Instance]]:
     instances: list[Instance] = []
 
-    def start(name: str, db_url: str, gateways: dict[str, SimulatedGateway]) -> Instance:
-        instances.append(Instance(tmp_path / name, db_url, gateways).start())
+    def start(name: str, pg_url: str, gateways: dict[str, SimulatedGateway]) -> Instance:
+        instances.append(Instance(tmp_path / name, pg_url, gateways).start())
         return instances[-1]
 
     yield start
@@ -110,9 +99,9 @@ def started(tmp_path: Path) -> Iterator[Callable[..., Instance]]:
         instance.kill()
 
 
-def polls_by_serial(db_url: str) -> dict[str, int]:
+def polls_by_serial(pg_url: str) -> dict[str, int]:
     """Polls stored so far, by gateway serial (none while the schema is being made)."""
-    engine = sa.create_engine(db_url)
+    engine = sa.create_engine(pg_url)
     try:
         with engine.connect() as conn:
             rows = conn.execute(
@@ -143,19 +132,19 @@ def asked(gateway: SimulatedGateway) -> int:
 
 
 def test_disjoint_gateways_are_each_polled_by_their_process_and_stored_once(
-    db_url: str, started: Callable[..., Instance]
+    pg_url: str, started: Callable[..., Instance]
 ) -> None:
     with SimulatedFleet(3, profile=PROFILE) as fleet:
-        one = started("one", db_url, {"g1": fleet[0], "g2": fleet[1]})
-        two = started("two", db_url, {"g3": fleet[2]})
+        one = started("one", pg_url, {"g1": fleet[0], "g2": fleet[1]})
+        two = started("two", pg_url, {"g3": fleet[2]})
         serials = {g.serial for g in fleet}
         wait_for(
-            lambda: all(polls_by_serial(db_url).get(s, 0) >= 2 for s in serials),
+            lambda: all(polls_by_serial(pg_url).get(s, 0) >= 2 for s in serials),
             timeout=40,
             what="two polls of every gateway stored",
         )
         assert (one.stop(), two.stop()) == (0, 0), one.output() + two.output()
-        stored = polls_by_serial(db_url)
+        stored = polls_by_serial(pg_url)
         made = {g.serial: asked(g) for g in fleet}
     assert stored == made  # every poll made was stored, once
     assert one.status()["polls_written"] + two.status()["polls_written"] == sum(made.values())
@@ -165,26 +154,26 @@ def test_disjoint_gateways_are_each_polled_by_their_process_and_stored_once(
 
 
 def test_a_gateway_in_two_processes_is_polled_by_one_and_taken_over_when_it_dies(
-    db_url: str, started: Callable[..., Instance]
+    pg_url: str, started: Callable[..., Instance]
 ) -> None:
     with SimulatedGateway(PROFILE) as gateway:
         serial = gateway.serial
-        owner = started("owner", db_url, {"roof": gateway})
-        wait_for(lambda: polls_by_serial(db_url).get(serial), 30, "the owner's first poll")
-        other = started("other", db_url, {"roof": gateway})
+        owner = started("owner", pg_url, {"roof": gateway})
+        wait_for(lambda: polls_by_serial(pg_url).get(serial), 30, "the owner's first poll")
+        other = started("other", pg_url, {"roof": gateway})
         said = f"gateway_polled_elsewhere gateway=roof serial={serial} by=envoylog/"
         wait_for(lambda: said in other.output(), 30, "the other process saying who polls it")
         assert f"/{owner.pid}\n" in other.output().split(said, 1)[1]  # by=envoylog/<host>/<pid>
-        polled = polls_by_serial(db_url)[serial]
-        wait_for(lambda: polls_by_serial(db_url)[serial] >= polled + 2, 30, "two more polls")
+        polled = polls_by_serial(pg_url)[serial]
+        wait_for(lambda: polls_by_serial(pg_url)[serial] >= polled + 2, 30, "two more polls")
         status = other.status()["gateways"]["roof"]
         assert status["polled_elsewhere"].endswith(f"/{owner.pid}")
         assert other.status()["polls_written"] == other.status()["polls_spooled"] == 0
 
         owner.kill()  # SIGKILL: its session ends, PostgreSQL releases its lock
-        killed = polls_by_serial(db_url)[serial]
+        killed = polls_by_serial(pg_url)[serial]
         took_s = wait_for(
-            lambda: polls_by_serial(db_url)[serial] >= killed + 2, 60, "polls by the other"
+            lambda: polls_by_serial(pg_url)[serial] >= killed + 2, 60, "polls by the other"
         )
         assert other.stop() == 0, other.output()
     assert took_s < 60

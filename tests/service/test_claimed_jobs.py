@@ -4,7 +4,6 @@ the status, and polls everything due once the claim is granted."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,15 +25,6 @@ pytestmark = pytest.mark.postgres
 
 START = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)
 OWNER = "envoylog/owner/1"
-_names = itertools.count(1)
-
-
-@pytest.fixture
-def pg_url(pg_server: PostgresServer) -> Iterator[str]:
-    name = f"claimed_jobs_{next(_names)}"
-    url = pg_server.create_database(name)
-    yield url
-    pg_server.drop_database(name)
 
 
 @pytest.fixture
@@ -102,6 +92,7 @@ def test_a_job_whose_gateway_is_polled_elsewhere_asks_only_info_and_hands_nothin
 
 
 def test_a_job_polls_everything_due_once_its_claim_is_granted(
+    pg_server: PostgresServer,
     sim_clock: ManualClock,
     gateway: SimulatedGateway,
     claims: Callable[[str], GatewayClaims],
@@ -115,6 +106,7 @@ def test_a_job_polls_everything_due_once_its_claim_is_granted(
         assert job.run() is Outcome.ELSEWHERE
         sim_clock.advance(60)
     owner.close()  # the owner is gone: its lock is released
+    pg_server.wait_closed(OWNER)
     assert job.run() is Outcome.POLLED
     first_poll: list[PollResult] = []
     job_for(None, first_poll.append).run()  # what a first poll of this gateway asks
