@@ -37,6 +37,7 @@ from envoylog.db.engine import database_key, describe
 from envoylog.errors import SpoolError
 from envoylog.files import SHARED, remove_leftovers, write_atomic
 from envoylog.records import PollResult, poll_from_json, poll_to_json
+from envoylog.tally import Tally
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,11 @@ def spool_folders(root: Path) -> list[SpoolFolder]:
     return found
 
 
+def arrival_of(path: Path) -> int:
+    """The arrival key a spooled poll's file name begins with (Spool.arrival)."""
+    return int(path.name[:20])
+
+
 def set_aside_reason(path: Path) -> str:
     """Why a poll was set aside, from the ``.reason`` file beside it."""
     try:
@@ -141,11 +147,9 @@ class Spool:
         self.name = describe(url)
         self.directory = root / folder_name(self.database)
         self.max_bytes = max_bytes
-        self.dropped = 0
+        self._drops = Tally(_WARN_EVERY_S, clock)  # polls the full spool dropped
         self.kept_aside = 0  # polls set aside since this process started
         self._clock = clock
-        self._dropped_unreported = 0
-        self._last_warning: float | None = None
         self._tag = f"{os.getpid():x}{secrets.token_hex(2)}"
         self._last_key = 0
         self._lock = threading.RLock()  # the service's jobs and its store worker both spool
@@ -182,8 +186,7 @@ class Spool:
         with self._lock:
             known = list(self._sizes)
         if before is not None:
-            bound = f"{before:020d}"
-            known = [p for p in known if p.name[:20] < bound]
+            known = [p for p in known if arrival_of(p) < before]
         return sorted(known, key=lambda p: p.name)
 
     def set_aside_files(self) -> list[Path]:
@@ -385,28 +388,25 @@ class Spool:
             )
         return len(legacy)
 
+    @property
+    def dropped(self) -> int:
+        """Polls the full spool dropped, since start."""
+        return self._drops.total
+
     def _drop_counted(self, count: int) -> None:
-        self.dropped += count
-        self._dropped_unreported += count
+        self._drops.add(count)
         self.report_drops()
 
     def report_drops(self, *, now: bool = False) -> None:
         """Say how many polls the full spool dropped: at the first drop, then at most once
         a minute while more are dropped, and (``now``) at stop, so every drop is counted in
         some line: the dropped= figures add up to total_dropped."""
-        with self._lock:
-            if not self._dropped_unreported:
-                return
-            at = self._clock()
-            last = self._last_warning
-            if not now and last is not None and at - last < _WARN_EVERY_S:
-                return
+        count = self._drops.due(now=now)
+        if count:
             log.warning(
                 "spool_full oldest polls dropped dropped=%d total_dropped=%d dir=%s max_bytes=%d",
-                self._dropped_unreported,
+                count,
                 self.dropped,
                 self.directory,
                 self.max_bytes,
             )
-            self._last_warning = at
-            self._dropped_unreported = 0

@@ -18,7 +18,7 @@ from envoylog.db.deadline import deadline
 from envoylog.db.migrate import HEAD, checked_revision, upgrade_engine
 from envoylog.db.models import database_identity
 from envoylog.db.save import SaveSummary, save_poll, save_polls
-from envoylog.db.spool import DEFAULT_MAX_BYTES, PollTooBig, Spool
+from envoylog.db.spool import DEFAULT_MAX_BYTES, PollTooBig, Spool, arrival_of
 from envoylog.db.store import Store, StoreOptions, open_store
 from envoylog.errors import DatabaseUnavailable, SchemaError, SpoolError, StorageError
 from envoylog.records import PollResult
@@ -306,7 +306,7 @@ class Writer:
             newest = max((e.arrival for e in entries), default=None)
             while True:
                 spooled = [
-                    _Entry(int(path.name[:20]), path=path)
+                    _Entry(arrival_of(path), path=path)
                     for path in self.spool.waiting(before=newest)
                 ]
                 if not spooled and not entries:

@@ -32,6 +32,7 @@ from envoylog.db.claims import GatewayClaims
 from envoylog.files import SHARED, write_atomic
 from envoylog.service.jobs import GatewayJob
 from envoylog.service.worker import StoreWorker
+from envoylog.tally import Tally
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,8 @@ POLL_GRACE_S = 10.0  # polls in flight end by themselves within this, or are cut
 EXIT_MARGIN_S = 3.0  # kept for the status file, closing, and the interpreter's exit
 # A tick whose poll cannot start within this of its time is skipped: a service that fell
 # behind (a burst at start-up, a slow database) sheds the late polls and is on time again
-# at the next tick. With a whole tick of grace, the fleet benchmark's 3,000 gateways fell
-# 48 s behind after a start-up burst and stayed there for the whole 10 minutes: with 64
-# polls in flight at once each took long enough that the pool only just kept pace.
+# at the next tick, instead of running each gateway's polls up to a whole tick late (the
+# grace before; docs/performance.md section 3a).
 LATE_LIMIT_S = 10
 SKIPPED_SAID_EVERY_S = 60.0
 
@@ -74,10 +74,7 @@ class Service:
         self.abandoned: list[str] = []  # gateways whose request still hung when the stop ended
         self._stop_began: float | None = None
         self._unhealthy: str | None = None
-        self.skipped = 0  # ticks whose poll could not start within LATE_LIMIT_S
-        self._skipped_unsaid = 0
-        self._skipped_said_at = 0.0
-        self._skipped_lock = threading.Lock()
+        self._skipped = Tally(SKIPPED_SAID_EVERY_S)  # ticks that could not start in time
         workers = max_workers or min(64, max(4, len(self.jobs)))
         self.scheduler = BackgroundScheduler(
             # The heartbeat has its own thread, so a burst of polls never delays the watchdog.
@@ -137,29 +134,27 @@ class Service:
             return f"the store worker has given no sign of life for {self.worker.stuck_after_s:g} s"
         return None
 
-    def _skipped_tick(self, event: JobExecutionEvent) -> None:
-        with self._skipped_lock:
-            self.skipped += 1
-            self._skipped_unsaid += 1
+    @property
+    def skipped(self) -> int:
+        """Ticks whose poll could not start within LATE_LIMIT_S, since start."""
+        return self._skipped.total
 
-    def report_skipped(self, *, now: float | None = None, force: bool = False) -> None:
-        """Say how many ticks were skipped since last said, at most once a minute."""
-        now = time.monotonic() if now is None else now
-        with self._skipped_lock:
-            if not self._skipped_unsaid:
-                return
-            if not force and now - self._skipped_said_at < SKIPPED_SAID_EVERY_S:
-                return
-            count, self._skipped_unsaid = self._skipped_unsaid, 0
-            self._skipped_said_at = now
-        log.warning(
-            "polls_skipped count=%d total=%d: these ticks' polls could not start within %d s "
-            "(the service was behind: a burst of polls, a slow database, or more gateways "
-            "than this machine can poll); the next ticks poll as usual",
-            count,
-            self.skipped,
-            LATE_LIMIT_S,
-        )
+    def _skipped_tick(self, event: JobExecutionEvent) -> None:
+        self._skipped.add()
+
+    def report_skipped(self, *, now: bool = False) -> None:
+        """Say how many ticks were skipped since last said, at most once a minute (``now``:
+        at once, at stop)."""
+        count = self._skipped.due(now=now)
+        if count:
+            log.warning(
+                "polls_skipped count=%d total=%d: these ticks' polls could not start within "
+                "%d s (the service was behind: a burst of polls, a slow database, or more "
+                "gateways than this machine can poll); the next ticks poll as usual",
+                count,
+                self.skipped,
+                LATE_LIMIT_S,
+            )
 
     def heartbeat(self) -> None:
         self.report_skipped()
@@ -245,7 +240,7 @@ class Service:
         else:
             self.worker.stop(by=by)
             self.worker.join(max(by - time.monotonic(), 0.0) + 1.0)
-        self.report_skipped(force=True)
+        self.report_skipped(now=True)
         if self.worker.is_alive() or died:
             if self.worker.is_alive():
                 log.error("store_worker_stuck_at_stop: the polls still queued go to the spool")
