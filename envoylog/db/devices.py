@@ -144,18 +144,30 @@ _GUARDED_GATEWAY_UPDATE = _GATEWAY_UPDATE.where(
 )
 
 
-def save_gateway(txn: Txn, state: GatewayState, before: dict[str, Any]) -> None:
-    """Write the changed columns; a cached row must still be as cached, else ``StaleCache``."""
-    changed = {k: v for k, v in snapshot(state).items() if before.get(k) != v}
-    if not changed:
-        return
-    changed["gateway_id"] = state.id
-    if state.serial in txn.verified:
-        txn.conn.execute(_GATEWAY_UPDATE, changed)
-        return
-    guard = {f"was_{k}": v for k, v in before.items()}
-    if txn.conn.execute(_GUARDED_GATEWAY_UPDATE, changed | guard).rowcount != 1:
-        raise StaleCache(f"gateway {state.serial} was changed by another writer")
+def save_gateways(txn: Txn, states: Sequence[tuple[GatewayState, dict[str, Any]]]) -> None:
+    """Write each gateway's changed columns (``before``: its snapshot when read), one
+    executemany per set of changed columns; a cached row must still be as cached, else
+    ``StaleCache``."""
+    plain: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    guarded: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for state, before in states:
+        changed = {k: v for k, v in snapshot(state).items() if before.get(k) != v}
+        if not changed:
+            continue
+        row = {**changed, "gateway_id": state.id}
+        if state.serial in txn.verified:
+            plain.setdefault(tuple(changed), []).append(row)
+        else:
+            guard = {f"was_{k}": v for k, v in before.items()}
+            guarded.setdefault(tuple(changed), []).append(row | guard)
+    for rows in plain.values():
+        txn.conn.execute(_GATEWAY_UPDATE, rows)
+    for rows in guarded.values():
+        done = txn.conn.execute(
+            _GUARDED_GATEWAY_UPDATE, rows, execution_options={"preserve_rowcount": True}
+        ).rowcount
+        if done != len(rows):
+            raise StaleCache(f"{len(rows) - done} gateway rows were changed by another writer")
 
 
 def snapshot(state: GatewayState) -> dict[str, Any]:
@@ -305,7 +317,7 @@ def _touch() -> Executable:
     first, last = seen("first_seen_at"), seen("last_seen_at")
     return (
         update(inverters)
-        .where(c.id.in_(bindparam("ids", expanding=True)))
+        .where(c.id == bindparam("inverter_id"))
         .values(
             device_type=func.coalesce(c.device_type, seen("device_type")),
             active=case(
@@ -320,25 +332,22 @@ def _touch() -> Executable:
 
 _TOUCH = _touch()
 _SIGHTING = ("device_type", "active", "first_seen_at", "last_seen_at")
-_sighting = attrgetter(*_SIGHTING)
-_TOUCH_PAGE = 500  # ids per UPDATE (old SQLite allows 999 parameters)
 
 
-def touch_inverters(txn: Txn, sightings: Iterable[tuple[int, InverterSighting]]) -> None:
-    """Apply sightings of known devices: one UPDATE per distinct sighting, not per device.
+def touch_inverters(txn: Txn, sightings: Sequence[tuple[int, InverterSighting]]) -> None:
+    """Apply sightings of known devices, every gateway's in one executemany.
 
-    The devices of one gateway are usually all listed by the same fetches, so a poll (or a
-    replayed batch) needs a single statement for all of them. Times widen, type and active
-    fill; ``active`` follows only a sighting at least as new as the last one, so a replayed
-    older batch leaves it alone. Every SET expression reads the row as it was before.
+    Times widen, type and active fill; ``active`` follows only a sighting at least as new
+    as the last one, so a replayed older batch leaves it alone. Every SET expression reads
+    the row as it was before.
     """
-    by_sighting: dict[tuple[Any, ...], list[int]] = {}
-    for inverter_id, s in sightings:
-        by_sighting.setdefault(_sighting(s), []).append(inverter_id)
-    for sighting, ids in by_sighting.items():
-        seen = {f"seen_{k}": v for k, v in zip(_SIGHTING, sighting, strict=True)}
-        for start in range(0, len(ids), _TOUCH_PAGE):
-            txn.conn.execute(_TOUCH, {**seen, "ids": ids[start : start + _TOUCH_PAGE]})
+    if not sightings:
+        return
+    rows = [
+        {"inverter_id": inverter_id, **{f"seen_{k}": getattr(s, k) for k in _SIGHTING}}
+        for inverter_id, s in sightings
+    ]
+    txn.conn.execute(_TOUCH, rows)
 
 
 def gateway_inverters(txn: Txn, gateway_id: int) -> dict[str, int]:
@@ -373,9 +382,13 @@ def _select_inverters(txn: Txn, gateway_id: int, serials: Sequence[str] = ()) ->
 
 
 def inverter_ids(
-    txn: Txn, gateway_id: int, sightings: dict[str, InverterSighting]
+    txn: Txn,
+    gateway_id: int,
+    sightings: dict[str, InverterSighting],
+    touched: list[tuple[int, InverterSighting]],
 ) -> tuple[dict[str, int], int]:
-    """Create unknown devices, record sightings of known ones; return serial -> id and new count."""
+    """Create unknown devices; return serial -> id and how many are new. Sightings of known
+    devices join ``touched``, for touch_inverters."""
     ids = gateway_inverters(txn, gateway_id)
     missing = [serial for serial in sightings if serial not in ids]
     created: set[str] = set()
@@ -399,10 +412,7 @@ def inverter_ids(
             created.add(serial)
         if len(created) < len(missing):  # created meanwhile by another writer
             ids.update(_select_inverters(txn, gateway_id, [s for s in missing if s not in ids]))
-    if len(created) < len(sightings):
-        touch_inverters(
-            txn, ((ids[serial], s) for serial, s in sightings.items() if serial not in created)
-        )
+    touched.extend((ids[serial], s) for serial, s in sightings.items() if serial not in created)
     return ids, len(created)
 
 
@@ -495,21 +505,22 @@ def _battery_upsert(dialect: str) -> Executable:
     )
     return statement.on_conflict_do_update(
         index_elements=("gateway_id", "serial"), set_=set_
-    ).returning(batteries.c.serial, batteries.c.id)
+    ).returning(batteries.c.gateway_id, batteries.c.serial, batteries.c.id)
 
 
-def battery_ids(txn: Txn, gateway_id: int, sightings: dict[str, BatterySighting]) -> dict[str, int]:
-    """Create or update the gateway's batteries from their sightings; return serial -> id.
-
-    One statement per poll: a gateway has a handful of batteries, each listed anew.
-    """
+def battery_ids(
+    txn: Txn, sightings: dict[int, dict[str, BatterySighting]]
+) -> dict[tuple[int, str], int]:
+    """Create or update the batteries of every gateway (id -> serial -> sighting) in one
+    statement; return (gateway id, serial) -> id. Each battery is listed anew by each poll."""
     rows = [
         {
             "gateway_id": gateway_id,
             "serial": serial,
             **dict(zip(_BATTERY_COLUMNS, _battery_values(s), strict=True)),
         }
-        for serial, s in sightings.items()
+        for gateway_id, mine in sightings.items()
+        for serial, s in mine.items()
     ]
     found = txn.conn.execute(_battery_upsert(txn.dialect), rows).all()
-    return {serial: int(battery_id) for serial, battery_id in found}
+    return {(gateway_id, serial): int(battery_id) for gateway_id, serial, battery_id in found}

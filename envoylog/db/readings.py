@@ -17,6 +17,7 @@ from envoylog.db.devices import (
     battery_ids,
     inverter_ids,
     meter_ids,
+    touch_inverters,
 )
 from envoylog.db.models import (
     FLAG_BITS,
@@ -273,27 +274,38 @@ class ReadingBatch:
             rows[key] = reading
 
     def write(self, txn: Txn) -> ReadingCounts:
-        """Insert every reading gathered; existing readings are kept (inverters: merged)."""
+        """Insert every reading gathered; existing readings are kept (inverters: merged).
+        A statement per table for every gateway of the batch (save._save says why)."""
         counts = ReadingCounts()
         if self.systems:
             _write_system(txn, self.systems, counts)
+        meter_rows: dict[tuple[int, int, datetime], dict[str, Any]] = {}
         for gid, readings in self.meter_rows.items():
-            _write_meters(txn, gid, readings, counts)
+            _meter_rows(txn, gid, readings, counts, meter_rows)
+        counts.meter_readings += txn.written(
+            insert_new(txn.dialect, meter_readings, METER_KEY), list(meter_rows.values())
+        )
+        by_sources: dict[frozenset[str], list[dict[str, Any]]] = {}
+        touched: list[tuple[int, InverterSighting]] = []
         for gid, seen in self.sightings.items():
-            ids, created = inverter_ids(txn, gid, seen)
+            ids, created = inverter_ids(txn, gid, seen, touched)
             counts.inverters += created
-            _write_inverters(txn, ids, self.inverter_reports.get(gid, []), counts)
-        for gid, sightings in self.battery_sightings.items():
-            battery = battery_ids(txn, gid, sightings)
+            _inverter_rows(ids, self.inverter_reports.get(gid, []), by_sources)
+        touch_inverters(txn, touched)
+        for endpoints, rows in sorted(by_sources.items(), key=lambda item: sorted(item[0])):
+            counts.inverter_readings += txn.written(_inverter_upsert(txn.dialect, endpoints), rows)
+        if self.battery_sightings:
+            battery = battery_ids(txn, self.battery_sightings)
             counts.batteries += len(battery)
             rows = [
                 dict(
                     zip(
                         BATTERY_COLUMNS,
-                        (battery[serial], at, *_battery_values(r), flag_bits(r)),
+                        (battery[gid, serial], at, *_battery_values(r), flag_bits(r)),
                         strict=True,
                     )
                 )
+                for gid in self.battery_sightings
                 for (serial, at), r in self.battery_rows.get(gid, {}).items()
             ]
             counts.battery_readings += txn.written(
@@ -345,28 +357,28 @@ def _write_system(
     )
 
 
-def _write_meters(
-    txn: Txn, gateway_id: int, readings: list[MeterReading], counts: ReadingCounts
+def _meter_rows(
+    txn: Txn,
+    gateway_id: int,
+    readings: list[MeterReading],
+    counts: ReadingCounts,
+    rows: dict[tuple[int, int, datetime], dict[str, Any]],
 ) -> None:
     ids, created = meter_ids(txn, gateway_id, {r.eid for r in readings})
     counts.meters += created
-    rows: dict[tuple[int, int, datetime], dict[str, Any]] = {}
     for reading in readings:
         key = (ids[reading.eid], reading.channel, reading.measured_at)
         if key not in rows:
             values = (*key, *_meter_values(reading), flag_bits(reading))
             rows[key] = dict(zip(METER_COLUMNS, values, strict=True))
-    counts.meter_readings += txn.written(
-        insert_new(txn.dialect, meter_readings, METER_KEY), list(rows.values())
-    )
 
 
-def _write_inverters(
-    txn: Txn,
+def _inverter_rows(
     ids: dict[str, int],
     reports: list[tuple[str, InverterReading]],
-    counts: ReadingCounts,
+    by_sources: dict[frozenset[str], list[dict[str, Any]]],
 ) -> None:
+    """The gateway's inverter rows, by the endpoints they were built from."""
     # Both endpoints usually come in the same poll: merge them here, by the same rule the
     # upsert applies, so the row is written once (on PostgreSQL an update is a new tuple).
     merged: dict[tuple[int, datetime], tuple[list[Any], set[str], list[int]]] = {}
@@ -391,11 +403,8 @@ def _write_inverters(
         for i, value in enumerate(new):
             if value is not None and (values[i] is None or _INVERTER_WINS[i] == endpoint):
                 values[i] = value
-    by_sources: dict[frozenset[str], list[dict[str, Any]]] = {}
     for (inverter_id, reported_at), (values, sources, flags) in merged.items():
         row = dict(
             zip(INVERTER_COLUMNS, (inverter_id, reported_at, *values, flags[0]), strict=True)
         )
         by_sources.setdefault(frozenset(sources), []).append(row)
-    for endpoints, rows in sorted(by_sources.items(), key=lambda item: sorted(item[0])):
-        counts.inverter_readings += txn.written(_inverter_upsert(txn.dialect, endpoints), rows)

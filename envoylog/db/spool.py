@@ -152,7 +152,9 @@ class Spool:
         self._clock = clock
         self._tag = f"{os.getpid():x}{secrets.token_hex(2)}"
         self._last_key = 0
+        self._key_lock = threading.Lock()  # every poll takes a key: never behind a write
         self._lock = threading.RLock()  # the service's jobs and its store worker both spool
+        self._writing = 0  # bytes of the files being written, outside the lock
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             remove_leftovers(self.directory)  # writes cut short by a crash: never complete
@@ -201,7 +203,7 @@ class Spool:
 
     def arrival(self) -> int:
         """A new arrival key: nanoseconds since the epoch, strictly increasing here."""
-        with self._lock:
+        with self._key_lock:
             self._last_key = max(self._last_key + 1, time.time_ns())
             return self._last_key
 
@@ -212,6 +214,7 @@ class Spool:
         """
         data = poll_to_json(poll).encode()
         key = self.arrival() if arrival is None else arrival
+        path = self.directory / f"{key:020d}-{self._tag}{SUFFIX}"
         with self._lock:
             if len(data) > self.max_bytes:
                 self._drop_counted(1)
@@ -219,17 +222,27 @@ class Spool:
                     f"a poll of {len(data)} bytes does not fit the spool cap of "
                     f"{self.max_bytes} bytes ({self.directory}); it was dropped"
                 )
-            while self._sizes and self._bytes + len(data) > self.max_bytes:
+            while self._sizes and self._bytes + self._writing + len(data) > self.max_bytes:
                 oldest = min(self._sizes)
                 self._remove(oldest)
                 self._drop_counted(1)
-            path = self.directory / f"{key:020d}-{self._tag}{SUFFIX}"
-            try:
-                write_atomic(path, data, mode=SHARED, durable=True, parents=False)
-            except OSError as exc:
-                raise SpoolError(f"cannot write spool file {path}: {exc}") from exc
-            self._known(path, len(data))
-            self.written += 1
+            self._writing += len(data)
+        # Written and flushed outside the lock: many jobs spill at once when the store falls
+        # behind, and one fsync at a time made each wait for all the others (and every
+        # new poll for its arrival key). Known only once durable, so no reader sees it
+        # before; a gateway's next poll comes after this one returns, so its order holds.
+        durable = False
+        try:
+            write_atomic(path, data, mode=SHARED, durable=True, parents=False)
+            durable = True
+        except OSError as exc:
+            raise SpoolError(f"cannot write spool file {path}: {exc}") from exc
+        finally:
+            with self._lock:
+                self._writing -= len(data)
+                if durable:
+                    self._known(path, len(data))
+                    self.written += 1
         return path
 
     def load(self, path: Path) -> PollResult | None:

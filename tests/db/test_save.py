@@ -68,7 +68,7 @@ def test_an_exception_mid_save_leaves_no_row_of_the_poll(
     def explode(*args: object) -> None:
         raise RuntimeError("injected")
 
-    monkeypatch.setattr(readings_module, "_write_meters", explode)
+    monkeypatch.setattr(readings_module, "_meter_rows", explode)
     with pytest.raises(RuntimeError, match="injected"):
         save_poll(store, make_poll())
     assert set(counts(store).values()) == {0}

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from datetime import datetime
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from db_queries import counts, rows
 from factories import at, make_poll
 from pg_server import PostgresServer
 
+import envoylog.db.spool as spool_module
 from envoylog.db import Spool, Writer, WriteStatus, open_store
 from envoylog.db.types import stored_instant
 from envoylog.errors import SchemaError
@@ -268,3 +270,38 @@ def test_a_spool_another_process_is_replaying_is_left_to_it(tmp_path: Path) -> N
     writer.close()
     assert after.status is WriteStatus.STORED and after.replayed == 2
     assert stored_polls(url) == [at(m) for m in range(4)]
+
+
+def test_a_slow_spool_write_holds_up_neither_new_polls_nor_other_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the store falls behind, many jobs spill at once: each fsync must not wait for
+    the others, nor every new poll's arrival key for them."""
+    spool = Spool(tmp_path, "sqlite:////data/e.sqlite")
+    real_write = spool_module.write_atomic
+    first_writing, release = threading.Event(), threading.Event()
+
+    def slow_first_write(path: Path, *args: object, **kwargs: object) -> None:
+        if not first_writing.is_set():
+            first_writing.set()
+            assert release.wait(30), "the test never released the first write"
+        real_write(path, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(spool_module, "write_atomic", slow_first_write)
+    held = threading.Thread(target=spool.put, args=(make_poll(at(0), inverters=2),))
+    held.start()
+    try:
+        assert first_writing.wait(30)
+        done: list[Path] = []
+        other = threading.Thread(
+            target=lambda: done.append(spool.put(make_poll(at(1), inverters=2)))
+        )
+        other.start()
+        other.join(30)
+        assert done, "a second write waited for the first one's flush"
+        assert spool.arrival() > 0
+        assert len(spool) == 1  # the held file is not known before it is durable
+    finally:
+        release.set()
+        held.join(30)
+    assert len(spool) == 2 and len(spool.pending()) == 2
