@@ -40,60 +40,79 @@ _TIMES = ("first_seen_at", "last_seen_at")
 Event = tuple[int, datetime, str, str]  # gateway_id, at, kind, detail
 
 
-def gateway_state(txn: Txn, poll: PollResult) -> GatewayState:
-    """The gateway's row (cached, else read), created from this poll the first time it is seen."""
-    serial = poll.gateway.serial
-    state = txn.gateways.get(serial)
-    if state is not None:
-        return state
-    cached = txn.store.gateways.get(serial)
-    if cached is not None:
-        txn.cached = True
-        state = txn.gateways[serial] = replace(cached, created=False)  # rollback keeps the cache
-        return state
-    txn.verified.add(serial)
-    state = txn.gateways[serial] = _read_gateway(txn, poll)
-    return state
+def gateway_states(txn: Txn, first_polls: Sequence[PollResult]) -> list[GatewayState]:
+    """Each gateway's row (cached, else read), created from its poll the first time it is
+    seen: one SELECT and one INSERT for all the gateways not cached."""
+    found: dict[str, GatewayState] = {}
+    unknown: dict[str, PollResult] = {}
+    for poll in first_polls:
+        serial = poll.gateway.serial
+        state = txn.gateways.get(serial)
+        if state is None and (cached := txn.store.gateways.get(serial)) is not None:
+            txn.cached = True
+            state = txn.gateways[serial] = replace(cached, created=False)  # rollback keeps it
+        if state is None:
+            unknown[serial] = poll
+        else:
+            found[serial] = state
+    if unknown:
+        txn.verified.update(unknown)
+        read = _read_gateways(txn, unknown)
+        txn.gateways.update(read)
+        found.update(read)
+    return [found[poll.gateway.serial] for poll in first_polls]
 
 
-_GATEWAY_SELECT = select(*(gateways.c[name] for name in ("id", *_GATEWAY_FIELDS, *_TIMES))).where(
-    gateways.c.serial == bindparam("serial")
+_GATEWAY_COLUMNS = ("id", "serial", *_GATEWAY_FIELDS, *_TIMES)
+_GATEWAY_SELECT = select(*(gateways.c[name] for name in _GATEWAY_COLUMNS)).where(
+    gateways.c.serial.in_(bindparam("serials", expanding=True))
 )
-_GATEWAY_INSERT = insert(gateways).returning(gateways.c.id)
+_GATEWAY_INSERT = insert(gateways).returning(gateways.c.serial, gateways.c.id)
+_SERIALS_PAGE = 500  # serials per SELECT (old SQLite allows 999 parameters)
 
 
-def _read_gateway(txn: Txn, poll: PollResult) -> GatewayState:
-    serial = poll.gateway.serial
-    found = txn.conn.execute(_GATEWAY_SELECT, {"serial": serial}).first()
-    if found is not None:
-        return GatewayState(serial=serial, **found._asdict())
-    identity = poll.gateway
-    new_id = txn.conn.execute(
-        _GATEWAY_INSERT,
+def _read_gateways(txn: Txn, polls: dict[str, PollResult]) -> dict[str, GatewayState]:
+    serials = list(polls)
+    states = {}
+    for start in range(0, len(serials), _SERIALS_PAGE):
+        page = serials[start : start + _SERIALS_PAGE]
+        for row in txn.conn.execute(_GATEWAY_SELECT, {"serials": page}):
+            states[row.serial] = GatewayState(**row._asdict())
+    new = [poll for serial, poll in polls.items() if serial not in states]
+    if not new:
+        return states
+    rows = [
         {
-            "serial": serial,
-            "host": identity.host,
-            "name": identity.name,
+            "serial": poll.gateway.serial,
+            "host": poll.gateway.host,
+            "name": poll.gateway.name,
             "first_seen_at": poll.started_at,
             "last_seen_at": poll.started_at,
-        },
-    ).scalar_one()
-    # A new gateway's meters and inverters are all new: nothing to read.
-    txn.meters[new_id] = {}
-    txn.inverters[new_id] = {}
-    return GatewayState(
-        id=new_id,
-        serial=serial,
-        host=identity.host,
-        name=identity.name,
-        part_number=None,
-        firmware=None,
-        metered=None,
-        timezone=None,
-        first_seen_at=poll.started_at,
-        last_seen_at=poll.started_at,
-        created=True,
-    )
+        }
+        for poll in new
+    ]
+    ids: dict[str, int] = {
+        serial: new_id for serial, new_id in txn.conn.execute(_GATEWAY_INSERT, rows)
+    }
+    for poll in new:
+        serial, new_id = poll.gateway.serial, ids[poll.gateway.serial]
+        # A new gateway's meters and inverters are all new: nothing to read.
+        txn.meters[new_id] = {}
+        txn.inverters[new_id] = {}
+        states[serial] = GatewayState(
+            id=new_id,
+            serial=serial,
+            host=poll.gateway.host,
+            name=poll.gateway.name,
+            part_number=None,
+            firmware=None,
+            metered=None,
+            timezone=None,
+            first_seen_at=poll.started_at,
+            last_seen_at=poll.started_at,
+            created=True,
+        )
+    return states
 
 
 def apply_poll(
@@ -204,7 +223,7 @@ _METER_UPDATE = update(meters).where(meters.c.id == bindparam("meter_id"))  # SE
 
 
 def _new_meters(txn: Txn) -> Executable:
-    return insert_new(txn.dialect, meters, ("gateway_id", "eid"), ("eid", "id"))
+    return insert_new(txn.dialect, meters, ("gateway_id", "eid"), ("gateway_id", "eid", "id"))
 
 
 def gateway_meters(txn: Txn, gateway_id: int, *, fresh: bool = False) -> dict[int, MeterRow]:
@@ -221,47 +240,81 @@ def gateway_meters(txn: Txn, gateway_id: int, *, fresh: bool = False) -> dict[in
     return found
 
 
+_SOME_GATEWAYS_METERS = select(meters.c.gateway_id, *(meters.c[n] for n in _METER_COLUMNS)).where(
+    meters.c.gateway_id.in_(bindparam("gateway_ids", expanding=True))
+)
+_IDS_PAGE = 500  # ids per IN list (old SQLite allows 999 parameters)
+
+
+def read_meters(txn: Txn, gateway_ids: Iterable[int]) -> None:
+    """Read the meters of the gateways neither this transaction nor the Store knows yet,
+    in one SELECT (after a restart, every gateway's first batch needs them)."""
+    unknown = [g for g in gateway_ids if g not in txn.meters and g not in txn.store.meters]
+    for start in range(0, len(unknown), _IDS_PAGE):
+        page = unknown[start : start + _IDS_PAGE]
+        found: dict[int, dict[int, MeterRow]] = {g: {} for g in page}
+        for row in txn.conn.execute(_SOME_GATEWAYS_METERS, {"gateway_ids": page}):
+            values = row._asdict()
+            found[values.pop("gateway_id")][row.eid] = values
+        txn.meters.update(found)
+
+
 def save_meter_configs(
     txn: Txn,
-    gateway_id: int,
-    configs: Sequence[tuple[datetime, bool, MeterConfig]],
+    configs: dict[int, list[tuple[datetime, bool, MeterConfig]]],
     events: list[Event],
 ) -> int:
-    """Store /ivp/meters configurations (at, poll is newest, config); return meters created."""
+    """Store /ivp/meters configurations (by gateway id: at, poll is newest, config), the
+    new meters of every gateway in one INSERT; return meters created."""
+    configs = {gid: found for gid, found in configs.items() if found}
     if not configs:
         return 0
-    existing = gateway_meters(txn, gateway_id)
-    created = 0
-    for at, newest, config in configs:
-        values = _meter_values(config)
-        row = existing.get(config.eid)
-        if row is None:
-            new_id = _insert_meter(txn, gateway_id, config.eid, values)
-            if new_id is not None:
-                existing[config.eid] = {"id": new_id, "eid": config.eid, **values}
-                created += 1
+    read_meters(txn, configs)
+    existing = {gid: gateway_meters(txn, gid) for gid in configs}
+    inserting: dict[tuple[int, int], dict[str, Any]] = {}  # the first config of a new meter
+    for gid, found in configs.items():
+        for _, _, config in found:
+            if config.eid not in existing[gid]:
+                inserting.setdefault((gid, config.eid), _meter_values(config))
+    made: set[tuple[int, int]] = set()  # by this statement, from the first config of each
+    if inserting:
+        rows = [{"gateway_id": g, "eid": e, **values} for (g, e), values in inserting.items()]
+        for gid, eid, meter_id in txn.conn.execute(_new_meters(txn), rows):
+            existing[gid][eid] = {"id": meter_id, "eid": eid, **inserting[gid, eid]}
+            made.add((gid, eid))
+        # Created meanwhile by another writer: read them and treat them as known.
+        for gid in {g for g, e in inserting if e not in existing[g]}:
+            existing[gid] = gateway_meters(txn, gid, fresh=True)
+    created = len(made)
+    for gid, found in configs.items():
+        for at, newest, config in found:
+            if (gid, config.eid) in made:
+                made.discard((gid, config.eid))  # the row is as this config made it
                 continue
-            # Created meanwhile by another writer: read it and treat it as known.
-            existing = gateway_meters(txn, gateway_id, fresh=True)
-            row = existing[config.eid]
-        if not newest:
-            continue
-        changes = [
-            f"{k} {row[k]} -> {v}" for k, v in values.items() if row[k] is not None and row[k] != v
-        ]
-        if any(row[k] != v for k, v in values.items()):
-            txn.conn.execute(_METER_UPDATE, {**values, "meter_id": row["id"]})
-            existing[config.eid] = {**row, **values}  # a new dict: the cached one stays as is
-        if changes:
-            detail = f"meter {config.eid} ({config.measurement_type}): " + "; ".join(changes)
-            events.append((gateway_id, at, "meter-config-change", detail))
+            if newest:
+                _meter_config_changes(txn, gid, existing[gid], at, config, events)
     return created
 
 
-def _insert_meter(txn: Txn, gateway_id: int, eid: int, values: dict[str, Any]) -> int | None:
-    row = {"gateway_id": gateway_id, "eid": eid, **values}
-    found = txn.conn.execute(_new_meters(txn), row).first()
-    return None if found is None else int(found.id)
+def _meter_config_changes(
+    txn: Txn,
+    gateway_id: int,
+    existing: dict[int, MeterRow],
+    at: datetime,
+    config: MeterConfig,
+    events: list[Event],
+) -> None:
+    values = _meter_values(config)
+    row = existing[config.eid]
+    changes = [
+        f"{k} {row[k]} -> {v}" for k, v in values.items() if row[k] is not None and row[k] != v
+    ]
+    if any(row[k] != v for k, v in values.items()):
+        txn.conn.execute(_METER_UPDATE, {**values, "meter_id": row["id"]})
+        existing[config.eid] = {**row, **values}  # a new dict: the cached one stays as is
+    if changes:
+        detail = f"meter {config.eid} ({config.measurement_type}): " + "; ".join(changes)
+        events.append((gateway_id, at, "meter-config-change", detail))
 
 
 _BARE_METER = dict.fromkeys((*_METER_FIELDS, "status_flags"))
@@ -278,7 +331,7 @@ def meter_ids(txn: Txn, gateway_id: int, eids: Iterable[int]) -> tuple[dict[int,
             [{"gateway_id": gateway_id, "eid": eid} for eid in missing],
         ).all()
         created = len(inserted)
-        for eid, meter_id in inserted:
+        for _, eid, meter_id in inserted:
             known[eid] = {"id": meter_id, "eid": eid, **_BARE_METER}
         if created < len(missing):  # created meanwhile by another writer
             known = gateway_meters(txn, gateway_id, fresh=True)
@@ -381,38 +434,69 @@ def _select_inverters(txn: Txn, gateway_id: int, serials: Sequence[str] = ()) ->
     return {serial: inverter_id for serial, inverter_id in found}
 
 
+_SOME_GATEWAYS_INVERTERS = select(inverters.c.gateway_id, inverters.c.serial, inverters.c.id).where(
+    inverters.c.gateway_id.in_(bindparam("gateway_ids", expanding=True))
+)
+
+
+def _read_inverters(txn: Txn, gateway_ids: Iterable[int]) -> None:
+    """Read the inverters of the gateways neither this transaction nor the Store knows yet,
+    in one SELECT (after a restart, every gateway's first batch needs them)."""
+    unknown = [g for g in gateway_ids if g not in txn.inverters and g not in txn.store.inverters]
+    for start in range(0, len(unknown), _IDS_PAGE):
+        page = unknown[start : start + _IDS_PAGE]
+        found: dict[int, dict[str, int]] = {g: {} for g in page}
+        for gid, serial, inverter_id in txn.conn.execute(
+            _SOME_GATEWAYS_INVERTERS, {"gateway_ids": page}
+        ):
+            found[gid][serial] = inverter_id
+        txn.inverters.update(found)
+
+
 def inverter_ids(
-    txn: Txn,
-    gateway_id: int,
-    sightings: dict[str, InverterSighting],
-    touched: list[tuple[int, InverterSighting]],
-) -> tuple[dict[str, int], int]:
-    """Create unknown devices; return serial -> id and how many are new. Sightings of known
-    devices join ``touched``, for touch_inverters."""
-    ids = gateway_inverters(txn, gateway_id)
-    missing = [serial for serial in sightings if serial not in ids]
-    created: set[str] = set()
-    if missing:
-        rows = [
-            {
-                "gateway_id": gateway_id,
-                "serial": serial,
-                "device_type": s.device_type,
-                "first_seen_at": s.first_seen_at,
-                "last_seen_at": s.last_seen_at,
-                "active": s.active,
-            }
-            for serial in missing
-            for s in (sightings[serial],)
-        ]
-        statement = insert_new(txn.dialect, inverters, ("gateway_id", "serial"), ("serial", "id"))
-        inserted = txn.conn.execute(statement, rows).all()
-        for serial, inverter_id in inserted:
-            ids[serial] = inverter_id
-            created.add(serial)
-        if len(created) < len(missing):  # created meanwhile by another writer
-            ids.update(_select_inverters(txn, gateway_id, [s for s in missing if s not in ids]))
-    touched.extend((ids[serial], s) for serial, s in sightings.items() if serial not in created)
+    txn: Txn, sightings: dict[int, dict[str, InverterSighting]]
+) -> tuple[dict[int, dict[str, int]], int]:
+    """Create the unknown devices of every gateway (id -> serial -> sighting) in one
+    statement and record the sightings of known ones in another; return each gateway's
+    serial -> id, and how many devices are new."""
+    _read_inverters(txn, sightings)
+    ids = {gid: gateway_inverters(txn, gid) for gid in sightings}
+    rows: list[dict[str, Any]] = [
+        {
+            "gateway_id": gid,
+            "serial": serial,
+            "device_type": s.device_type,
+            "first_seen_at": s.first_seen_at,
+            "last_seen_at": s.last_seen_at,
+            "active": s.active,
+        }
+        for gid, seen in sightings.items()
+        for serial, s in seen.items()
+        if serial not in ids[gid]
+    ]
+    created: set[tuple[int, str]] = set()
+    if rows:
+        statement = insert_new(
+            txn.dialect, inverters, ("gateway_id", "serial"), ("gateway_id", "serial", "id")
+        )
+        for gid, serial, inverter_id in txn.conn.execute(statement, rows):
+            ids[gid][serial] = inverter_id
+            created.add((gid, serial))
+        late: dict[int, list[str]] = {}  # created meanwhile by another writer
+        for row in rows:
+            if row["serial"] not in ids[row["gateway_id"]]:
+                late.setdefault(row["gateway_id"], []).append(row["serial"])
+        for gid, serials in late.items():
+            ids[gid].update(_select_inverters(txn, gid, serials))
+    touch_inverters(
+        txn,
+        [
+            (ids[gid][serial], s)
+            for gid, seen in sightings.items()
+            for serial, s in seen.items()
+            if (gid, serial) not in created
+        ],
+    )
     return ids, len(created)
 
 

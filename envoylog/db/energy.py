@@ -192,14 +192,21 @@ def energy_state(store: Store, gateway_id: int) -> tuple[datetime | None, dateti
 
 def last_poll_start(store: Store, serial: str, before: datetime) -> datetime | None:
     """The start of the gateway's last poll stored before ``before``, None when none is."""
+    return last_poll_starts(store, [serial], before).get(serial)
+
+
+def last_poll_starts(
+    store: Store, serials: Iterable[str], before: datetime
+) -> dict[str, datetime]:
+    """The start of each gateway's last poll stored before ``before``; absent when none is."""
     query = (
-        select(func.max(polls.c.started_at))
+        select(gateways.c.serial, func.max(polls.c.started_at))
         .join(gateways, gateways.c.id == polls.c.gateway_id)
-        .where(gateways.c.serial == serial, polls.c.started_at < before)
+        .where(gateways.c.serial.in_(list(serials)), polls.c.started_at < before)
+        .group_by(gateways.c.serial)
     )
     with store.reading("finding the last poll before a restart") as conn:
-        found = conn.execute(query).scalar()
-    return None if found is None else _instant(found)
+        return {serial: _instant(found) for serial, found in conn.execute(query)}
 
 
 def meter_rows(conn: Connection, gateway_id: int) -> list[MeterRow]:

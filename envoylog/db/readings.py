@@ -17,7 +17,7 @@ from envoylog.db.devices import (
     battery_ids,
     inverter_ids,
     meter_ids,
-    touch_inverters,
+    read_meters,
 )
 from envoylog.db.models import (
     FLAG_BITS,
@@ -280,18 +280,18 @@ class ReadingBatch:
         if self.systems:
             _write_system(txn, self.systems, counts)
         meter_rows: dict[tuple[int, int, datetime], dict[str, Any]] = {}
+        read_meters(txn, self.meter_rows)
         for gid, readings in self.meter_rows.items():
             _meter_rows(txn, gid, readings, counts, meter_rows)
         counts.meter_readings += txn.written(
             insert_new(txn.dialect, meter_readings, METER_KEY), list(meter_rows.values())
         )
         by_sources: dict[frozenset[str], list[dict[str, Any]]] = {}
-        touched: list[tuple[int, InverterSighting]] = []
-        for gid, seen in self.sightings.items():
-            ids, created = inverter_ids(txn, gid, seen, touched)
+        if self.sightings:
+            ids, created = inverter_ids(txn, self.sightings)
             counts.inverters += created
-            _inverter_rows(ids, self.inverter_reports.get(gid, []), by_sources)
-        touch_inverters(txn, touched)
+            for gid, mine in ids.items():
+                _inverter_rows(mine, self.inverter_reports.get(gid, []), by_sources)
         for endpoints, rows in sorted(by_sources.items(), key=lambda item: sorted(item[0])):
             counts.inverter_readings += txn.written(_inverter_upsert(txn.dialect, endpoints), rows)
         if self.battery_sightings:

@@ -15,7 +15,7 @@ from sqlalchemy import insert
 from envoylog.db.devices import (
     Event,
     apply_poll,
-    gateway_state,
+    gateway_states,
     insert_events,
     save_gateways,
     save_meter_configs,
@@ -97,18 +97,20 @@ def _save(txn: Txn, batch: Sequence[PollResult]) -> SaveSummary:
     events: list[Event] = []
     stored: list[tuple[int, PollResult]] = []
     readings = ReadingBatch()
-    states = []
-    for group in by_serial.values():
+    groups = list(by_serial.values())
+    for group in groups:
         group.sort(key=lambda p: p.started_at)
-        state = gateway_state(txn, group[0])
+    states = []
+    for state, group in zip(gateway_states(txn, [g[0] for g in groups]), groups, strict=True):
         summary.gateways += state.created
         states.append((state, snapshot(state), group))
     new_polls = _insert_polls(txn, [(state.id, group) for state, _, group in states])
     changed: list[tuple[GatewayState, dict[str, Any]]] = []
+    configs: dict[int, list[tuple[datetime, bool, MeterConfig]]] = {}
     for state, before, group in states:
         mine = new_polls.get(state.id, [])
         summary.skipped_polls += len(group) - len(mine)
-        configs: list[tuple[datetime, bool, MeterConfig]] = []
+        mine_configs = configs.setdefault(state.id, [])
         for poll_id, poll in mine:
             # One pass over the records: readings to the batch, the rest kept here.
             info: tuple[datetime, GatewayInfo] | None = None
@@ -126,10 +128,10 @@ def _save(txn: Txn, batch: Sequence[PollResult]) -> SaveSummary:
                     elif isinstance(record, HomeInfo):
                         home = record
             newest = apply_poll(state, poll, info, home, events)
-            configs.extend((at, newest, config) for at, config in poll_configs)
+            mine_configs.extend((at, newest, config) for at, config in poll_configs)
             stored.append((poll_id, poll))
         changed.append((state, before))
-        summary.meters += save_meter_configs(txn, state.id, configs, events)
+    summary.meters += save_meter_configs(txn, configs, events)
     save_gateways(txn, changed)
     summary.polls = len(stored)
     if not stored:

@@ -23,7 +23,7 @@ from typing import Any
 from envoylog.config import table
 from envoylog.db import Store, Writer, WriteResult, WriteStatus, open_store, prune_raw_bodies
 from envoylog.db.deadline import deadline, hurry
-from envoylog.db.energy import GatewayRow, last_poll_start
+from envoylog.db.energy import GatewayRow, last_poll_starts
 from envoylog.energy.rollup import rollup_recent, store_gateways
 from envoylog.errors import EnvoylogError
 from envoylog.files import write_atomic
@@ -241,6 +241,13 @@ class StoreWorker(threading.Thread):
             self.failed += len(polls)
             log.error("store_failed polls=%d error=%s", len(polls), exc)
             return
+        # Where an earlier run's polls of these gateways end, read once for the batch.
+        firsts: dict[str, datetime] = {}
+        for (_, poll), (status, _) in zip(polls, result.fates, strict=True):
+            serial = poll.gateway.serial
+            if status is WriteStatus.STORED and serial not in self._previous:
+                firsts[serial] = min(firsts.get(serial, poll.started_at), poll.started_at)
+        last = self._last_stored(firsts)
         for (_, poll), (status, _) in zip(polls, result.fates, strict=True):
             if status is WriteStatus.STORED:
                 self.written += 1
@@ -250,18 +257,17 @@ class StoreWorker(threading.Thread):
                 self.failed += 1
                 continue
             # Spooled polls are stored by a later write's replay: roll up from them then.
-            stored = status is WriteStatus.STORED
             self._serials.add(poll.gateway.serial)
-            self._mark_dirty(poll.gateway.serial, self._reach(poll, stored=stored))
+            self._mark_dirty(poll.gateway.serial, self._reach(poll, last))
             self._latest = max(self._latest or poll.finished_at, poll.finished_at)
         self._mark_replayed(result)
 
-    def _reach(self, poll: PollResult, *, stored: bool = False) -> datetime:
+    def _reach(self, poll: PollResult, last: Mapping[str, datetime]) -> datetime:
         """The earliest instant whose energy the poll's readings can change: the reading
         before each of them, across any gap (an inverter's first report of the morning
         reaches back to its last of the evening). Unknown after a restart: a day before
-        the last poll stored (``stored``: the database is up), so a crash that lost the
-        last hour's rollup is made good however long the service was down.
+        the last poll stored (``last``, by serial, from _last_stored), so a crash that
+        lost the last hour's rollup is made good however long the service was down.
 
         Only a new report reaches anywhere: a repeated one is not stored again, and a
         retired inverter stays listed with a years-old report (QUIRKS 23), which must
@@ -269,10 +275,8 @@ class StoreWorker(threading.Thread):
         are left to `envoylog rollup`."""
         serial, started = poll.gateway.serial, poll.started_at
         horizon = started - timedelta(days=1)
-        if stored and serial not in self._previous:
-            last = self._last_stored(serial, started)
-            if last is not None:
-                horizon = min(horizon, last - timedelta(days=1))
+        if serial not in self._previous and serial in last:
+            horizon = min(horizon, last[serial] - timedelta(days=1))
         previous = self._previous.get(serial, horizon)
         reach = min(previous, started)
         self._previous[serial] = max(previous, started)
@@ -295,13 +299,17 @@ class StoreWorker(threading.Thread):
                     reports[record.serial] = at
         return reach
 
-    def _last_stored(self, serial: str, before: datetime) -> datetime | None:
+    def _last_stored(self, firsts: Mapping[str, datetime]) -> dict[str, datetime]:
+        """The start of each gateway's last poll stored before the earliest of ``firsts``
+        (serial -> its first poll just stored), in one query; none known: absent."""
+        if not firsts:
+            return {}
         try:
-            with self._bounded(f"reading the last poll of gateway {serial}"):
-                return last_poll_start(self._own_store(), serial, before)
+            with self._bounded(f"reading the last poll of {len(firsts)} gateways"):
+                return last_poll_starts(self._own_store(), firsts, min(firsts.values()))
         except Exception as exc:  # a rollup problem must never stop the logging
-            log.error("rollup_failed gateway=%s error=%s", serial, exc, exc_info=False)
-            return None
+            log.error("rollup_failed gateways=%d error=%s", len(firsts), exc, exc_info=False)
+            return {}
 
     def replay_spool(self) -> WriteResult:
         """Store what an earlier run left in the spool; its periods are rolled up next time,
