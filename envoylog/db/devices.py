@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
@@ -68,14 +68,19 @@ _GATEWAY_SELECT = select(*(gateways.c[name] for name in _GATEWAY_COLUMNS)).where
     gateways.c.serial.in_(bindparam("serials", expanding=True))
 )
 _GATEWAY_INSERT = insert(gateways).returning(gateways.c.serial, gateways.c.id)
-_SERIALS_PAGE = 500  # serials per SELECT (old SQLite allows 999 parameters)
+_IN_PAGE = 500  # values per IN list (old SQLite allows 999 parameters)
+
+
+def _pages(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    """``values`` in pieces an IN list takes."""
+    for start in range(0, len(values), _IN_PAGE):
+        yield values[start : start + _IN_PAGE]
 
 
 def _read_gateways(txn: Txn, polls: dict[str, PollResult]) -> dict[str, GatewayState]:
     serials = list(polls)
     states = {}
-    for start in range(0, len(serials), _SERIALS_PAGE):
-        page = serials[start : start + _SERIALS_PAGE]
+    for page in _pages(serials):
         for row in txn.conn.execute(_GATEWAY_SELECT, {"serials": page}):
             states[row.serial] = GatewayState(**row._asdict())
     new = [poll for serial, poll in polls.items() if serial not in states]
@@ -243,15 +248,13 @@ def gateway_meters(txn: Txn, gateway_id: int, *, fresh: bool = False) -> dict[in
 _SOME_GATEWAYS_METERS = select(meters.c.gateway_id, *(meters.c[n] for n in _METER_COLUMNS)).where(
     meters.c.gateway_id.in_(bindparam("gateway_ids", expanding=True))
 )
-_IDS_PAGE = 500  # ids per IN list (old SQLite allows 999 parameters)
 
 
 def read_meters(txn: Txn, gateway_ids: Iterable[int]) -> None:
     """Read the meters of the gateways neither this transaction nor the Store knows yet,
     in one SELECT (after a restart, every gateway's first batch needs them)."""
     unknown = [g for g in gateway_ids if g not in txn.meters and g not in txn.store.meters]
-    for start in range(0, len(unknown), _IDS_PAGE):
-        page = unknown[start : start + _IDS_PAGE]
+    for page in _pages(unknown):
         found: dict[int, dict[int, MeterRow]] = {g: {} for g in page}
         for row in txn.conn.execute(_SOME_GATEWAYS_METERS, {"gateway_ids": page}):
             values = row._asdict()
@@ -443,8 +446,7 @@ def _read_inverters(txn: Txn, gateway_ids: Iterable[int]) -> None:
     """Read the inverters of the gateways neither this transaction nor the Store knows yet,
     in one SELECT (after a restart, every gateway's first batch needs them)."""
     unknown = [g for g in gateway_ids if g not in txn.inverters and g not in txn.store.inverters]
-    for start in range(0, len(unknown), _IDS_PAGE):
-        page = unknown[start : start + _IDS_PAGE]
+    for page in _pages(unknown):
         found: dict[int, dict[str, int]] = {g: {} for g in page}
         for gid, serial, inverter_id in txn.conn.execute(
             _SOME_GATEWAYS_INVERTERS, {"gateway_ids": page}

@@ -195,9 +195,7 @@ def last_poll_start(store: Store, serial: str, before: datetime) -> datetime | N
     return last_poll_starts(store, [serial], before).get(serial)
 
 
-def last_poll_starts(
-    store: Store, serials: Iterable[str], before: datetime
-) -> dict[str, datetime]:
+def last_poll_starts(store: Store, serials: Iterable[str], before: datetime) -> dict[str, datetime]:
     """The start of each gateway's last poll stored before ``before``; absent when none is."""
     query = (
         select(gateways.c.serial, func.max(polls.c.started_at))
