@@ -7,6 +7,7 @@ gateway at a time, and prunes raw bodies past their keeping time.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
@@ -36,6 +37,13 @@ log = logging.getLogger(__name__)
 QUEUE_MIN = 64
 # While idle, the worker wakes this often to probe a database that was down and replay.
 IDLE_WAKE_S = 5.0
+# A fleet's polls arrive a few milliseconds apart, so each found the queue empty and was
+# stored in a transaction of its own (3.4-3.6 ms of CPU per poll, against 1.8-1.9 ms by
+# 100: the comment on BATCH_POLLS). When polls arrive at least GATHER_RATE a second,
+# the first waits up to GATHER_S for others to share its transaction; a home's gateway
+# (a poll a minute) is stored at once.
+GATHER_S = 1.0
+GATHER_RATE = 5.0
 # A rollup or prune call on the database is cut off past this (a frozen server): a
 # day of a 36-inverter site takes 0.2-0.4 s, a fleet's gateway rarely more than seconds.
 ROLLUP_TIMEOUT_S = 120.0
@@ -77,6 +85,7 @@ class StoreWorker(threading.Thread):
         self.written = 0
         self.spooled = 0
         self.spilled = 0  # polls the full queue sent straight to the spool
+        self._arrivals: collections.deque[float] = collections.deque(maxlen=64)
         self._spill_lock = threading.Lock()
         self.failed = 0
         self.errors = 0  # unexpected errors survived
@@ -106,6 +115,7 @@ class StoreWorker(threading.Thread):
         """Hand a poll over; when the queue is full (the database is slow), it goes to the
         spool from here, in its arrival order."""
         arrival = self.writer.spool.arrival()
+        self._arrivals.append(time.monotonic())
         try:
             self.queue.put_nowait((arrival, poll))
             return
@@ -144,16 +154,34 @@ class StoreWorker(threading.Thread):
                 self._survive(self._idle)
                 continue
             try:
-                # What else is queued joins it, a batch at most: one transaction for them.
-                with contextlib.suppress(queue.Empty):
-                    while len(items) < self.writer.batch:
-                        items.append(self.queue.get_nowait())
+                self._gather(items, 0.0 if stopping else self._gather_s())
                 polls = [item for item in items if item is not None]
                 if polls:
                     self._survive(self._handle, polls)
             finally:
                 for _ in items:
                     self.queue.task_done()
+
+    def _gather(self, items: list[tuple[int, PollResult] | None], wait_s: float) -> None:
+        """Add what else is queued, or arrives within ``wait_s``, to ``items``: a batch at
+        most, one transaction for them."""
+        by = time.monotonic() + wait_s
+        with contextlib.suppress(queue.Empty):
+            while len(items) < self.writer.batch and items[-1] is not None:
+                left = by - time.monotonic()
+                items.append(self.queue.get(timeout=left) if left > 0 else self.queue.get_nowait())
+
+    def _gather_s(self) -> float:
+        """How long a poll waits for others (GATHER_S): time to fill a batch at the rate
+        polls arrive, when they arrive at least GATHER_RATE a second; else 0."""
+        arrivals = self._arrivals
+        if len(arrivals) < 8:
+            return 0.0
+        span = arrivals[-1] - arrivals[0]
+        rate = (len(arrivals) - 1) / span if span > 0 else float("inf")
+        if rate < GATHER_RATE or time.monotonic() - arrivals[-1] > GATHER_S:
+            return 0.0
+        return min(GATHER_S, self.writer.batch / rate)
 
     def _survive(self, step: Callable[..., None], *args: Any) -> None:
         """Run one step of the loop; an error nobody expected is logged, and the worker

@@ -4,16 +4,20 @@ no listing of the spool folder per write (what made a 2,000-gateway fleet fall b
 
 from __future__ import annotations
 
+import itertools
+import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from factories import at, make_poll, with_count
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from envoylog.db import Spool, Store, Writer, WriteStatus, open_store, save_polls
+from envoylog.db import Spool, Store, Writer, WriteResult, WriteStatus, open_store, save_polls
 from envoylog.db.types import stored_instant
 from envoylog.records import PollResult
 from envoylog.service.worker import StoreWorker
@@ -221,3 +225,46 @@ def test_a_spooled_poll_another_process_stored_meanwhile_is_forgotten(tmp_path: 
     service.close()
     assert result.status is WriteStatus.STORED and result.pending == 0
     assert stored(url) == [at(0), at(1), at(2)]
+
+
+def test_polls_arriving_apart_at_a_fleets_rate_share_transactions(tmp_path: Path) -> None:
+    """A fleet's polls arrive milliseconds apart: each found the queue empty and took a
+    transaction of its own, twice the CPU per poll of a batch."""
+    worker = StoreWorker(Writer(f"sqlite:///{tmp_path / 'e.sqlite'}", tmp_path / "spool"))
+    batches: list[int] = []
+    write_many = worker.writer.write_many
+
+    def counted(polls: list[tuple[int, PollResult]], **kwargs: Any) -> WriteResult:
+        batches.append(len(polls))
+        return write_many(polls, **kwargs)
+
+    worker.writer.write_many = counted  # type: ignore[method-assign]
+    worker.start()
+    arrived = threading.Event()
+    for minute in range(30):
+        worker.submit(make_poll(at(minute), serial=f"1222{minute:08d}", inverters=2))
+        arrived.wait(0.01)  # 100 polls a second, a 6,000-gateway fleet's pace
+    worker.queue.join()
+    worker.stop()
+    worker.join(30)
+    assert worker.written == 30 and sum(batches) == 30
+    assert len(batches) <= 6  # one each: 30
+
+
+@pytest.mark.parametrize(
+    ("gaps_s", "wait_s"),
+    [
+        ((60.0,) * 10, 0.0),  # a home's gateway: stored at once
+        ((0.1,) * 10, 1.0),  # 10 a second: up to GATHER_S
+        ((0.001,) * 10, 0.1),  # 1,000 a second: the time a batch of 100 takes to arrive
+        ((0.001,) * 3, 0.0),  # too few to tell a rate
+    ],
+)
+def test_a_poll_waits_for_others_only_at_a_fleets_rate(
+    tmp_path: Path, gaps_s: tuple[float, ...], wait_s: float
+) -> None:
+    worker = StoreWorker(Writer(f"sqlite:///{tmp_path / 'e.sqlite'}", tmp_path / "spool"))
+    now = time.monotonic()
+    for at_s in itertools.accumulate((0.0, *gaps_s)):
+        worker._arrivals.append(now - sum(gaps_s) + at_s)
+    assert worker._gather_s() == pytest.approx(wait_s, rel=0.05)
