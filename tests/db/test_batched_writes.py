@@ -243,12 +243,12 @@ def test_polls_arriving_apart_at_a_fleets_rate_share_transactions(tmp_path: Path
     arrived = threading.Event()
     for minute in range(30):
         worker.submit(make_poll(at(minute), serial=f"1222{minute:08d}", inverters=2))
-        arrived.wait(0.01)  # 100 polls a second, a 6,000-gateway fleet's pace
+        arrived.wait(0.02)  # 50 polls a second, a 3,000-gateway fleet's pace
     worker.queue.join()
     worker.stop()
     worker.join(30)
     assert worker.written == 30 and sum(batches) == 30
-    assert len(batches) <= 6  # one each: 30
+    assert len(batches) <= 6, batches  # one each: 30
 
 
 @pytest.mark.parametrize(
