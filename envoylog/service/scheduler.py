@@ -20,7 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from envoylog.db.claims import GatewayClaims
 from envoylog.files import SHARED, write_atomic
-from envoylog.service.jobs import GatewayJob
+from envoylog.service.jobs import GatewayJob, JobHealth
 from envoylog.service.worker import StoreWorker
 from envoylog.tally import Tally
 
@@ -202,7 +202,9 @@ class Service:
                 job.name: {
                     "serial": job.state.info.serial if job.state.info else None,
                     "first_tick_at": _jsonable(job.first_tick_at),
-                    **{k: _jsonable(v) for k, v in asdict(job.health).items()},
+                    # Shallow (its fields are plain values): asdict's deep copy took 64 ms
+                    # for 5,000 gateways, every heartbeat.
+                    **{f.name: _jsonable(getattr(job.health, f.name)) for f in _HEALTH_FIELDS},
                 }
                 for job in self.jobs
             },
@@ -271,6 +273,9 @@ class Service:
 def _no_missed_run_lines(record: logging.LogRecord) -> bool:
     """APScheduler's line for each skipped run: the service sums them up instead."""
     return not str(record.msg).startswith("Run time of job")
+
+
+_HEALTH_FIELDS = fields(JobHealth)
 
 
 def _jsonable(value: object) -> object:
