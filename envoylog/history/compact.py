@@ -185,13 +185,16 @@ def _plan_day(rows: sql.DayRows, limits: Limits) -> tuple[sql.DayRows, int]:
         return plan
 
     for (meter_id, channel), series in rows.meters.items():
-        production = rows.meter_types.get(meter_id) == "production" and channel == 0
-        columns = METER if production else _no_jumps(METER)
+        # The rollup counts channel 0 (the meter's total) only; phases are power alone.
+        columns = METER if channel == 0 else _power_only(METER)
+        if rows.meter_types.get(meter_id) != "production":
+            columns = _no_jumps(columns)
         plan = run(series, columns, "measured_at")
         if plan.kept:
             kept.meters[(meter_id, channel)] = plan.kept
     for (source, measurement), series in rows.systems.items():
-        columns = SYSTEM if measurement == "production" else _no_jumps(SYSTEM)
+        # Only production's lifetime is a counter of the rollup (flows.system_source).
+        columns = SYSTEM if measurement == "production" else _power_only(SYSTEM)
         plan = run(series, columns, "measured_at")
         if plan.kept:
             kept.systems[(source, measurement)] = plan.kept
@@ -202,6 +205,11 @@ def _plan_day(rows: sql.DayRows, limits: Limits) -> tuple[sql.DayRows, int]:
         if plan.kept:
             kept.inverters[inverter_id] = plan.kept
     return kept, before
+
+
+def _power_only(columns: Columns) -> Columns:
+    """The columns of a series whose counters no rollup reads: folded by step alone."""
+    return Columns((), None, columns.means, columns.maxima, columns.required)
 
 
 def _no_jumps(columns: Columns) -> Columns:

@@ -94,7 +94,8 @@ def plan_series(
         members = [i for i in range(len(rows)) if trusted[i] is wanted]
         if not members:
             continue
-        keep = _kept(rows, members, columns, limits, instant, counted=wanted)
+        counted = wanted and bool(columns.counters)
+        keep = _kept(rows, members, columns, limits, instant, counted=counted)
         group = [i for i in inside if trusted[i] is wanted]
         starts = [k for k, i in enumerate(group) if i in keep]
         for n, k in enumerate(starts):
@@ -120,7 +121,8 @@ def _kept(
         k = bisect.bisect_left(times, boundary)
         if k < len(members):
             keep.add(members[k])
-        if k > 0 and (boundary in limits.hours or boundary == limits.hi):
+        # Counters are kept on both sides of an hour: no interval the rollup splits changes.
+        if counted and k > 0 and (boundary in limits.hours or boundary == limits.hi):
             keep.add(members[k - 1])
     irregular = _irregular(rows, members, columns, limits, instant) if counted else []
     if not counted:  # flag changes still split folds
@@ -128,7 +130,7 @@ def _kept(
             k for k in range(1, len(members))
             if rows[members[k]]["flags"] != rows[members[k - 1]]["flags"]
         ]  # fmt: skip
-        keep |= {members[k - 1] for k in irregular}
+        keep |= {members[k] for k in irregular}
     for k in irregular:
         first = bisect.bisect_left(times, times[k] - limits.guard)
         last = bisect.bisect_right(times, times[k] + limits.guard)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import create_engine, func, insert, select
 
 from envoylog.db import Store
 from envoylog.db.energy import energy_daily, energy_hourly, inverter_daily
-from envoylog.db.models import gateway_events
+from envoylog.db.models import Base, gateway_events
 from envoylog.energy.rollup import rollup
 from envoylog.history import CompactionSummary, compact
 
@@ -68,3 +69,35 @@ def differences(before: dict[str, Any], after: dict[str, Any], rel: float = 1e-4
         new = sorted(set(after["events"]) - set(before["events"]))[:3]
         found.append(f"events: lost {gone}, new {new}")
     return found
+
+
+COPIED = (
+    "gateways", "polls", "poll_endpoints", "system_readings", "phase_readings", "meters",
+    "meter_readings", "inverters", "inverter_readings", "batteries", "battery_readings",
+    "battery_system_readings",
+)  # fmt: skip
+
+
+def load(store: Store, sqlite_path: Path) -> None:
+    """Copy the readings (and what they hang on) of a logged SQLite file into ``store``."""
+    source = create_engine(f"sqlite:///{sqlite_path}")
+    try:
+        with source.connect() as conn, store.transaction("loading readings") as txn:
+            for name in COPIED:
+                table = Base.metadata.tables[name]
+                rows = [dict(r) for r in conn.execute(select(table)).mappings()]
+                for start in range(0, len(rows), 5000):
+                    txn.conn.execute(insert(table), rows[start : start + 5000])
+    finally:
+        source.dispose()
+
+
+def readings(store: Store) -> dict[str, int]:
+    """Rows per compacted reading table."""
+    with store.reading("counting") as conn:
+        return {
+            t: int(
+                conn.execute(select(func.count()).select_from(Base.metadata.tables[t])).scalar_one()
+            )
+            for t in ("meter_readings", "system_readings", "inverter_readings", "phase_readings")
+        }
