@@ -13,6 +13,7 @@ from envoylog.db.engine import DEFAULT_TIMEOUT_S, SYNCHRONOUS_MODES, EngineOptio
 from envoylog.db.spool import DEFAULT_MAX_BYTES
 from envoylog.db.store import StoreOptions
 from envoylog.db.url import DEFAULT_FILE
+from envoylog.history.settings import FULL_RESOLUTION_DEFAULT, STEP_DEFAULT
 from envoylog.paths import SPOOL_FOLDER
 
 T = TypeVar("T")
@@ -174,6 +175,28 @@ ROLLUP_INTERVAL_S = Setting(
     "at a CPU cost: recomputing a day of a 36-inverter site takes 0.2-0.4 s. 0: only "
     "`envoylog rollup` updates them.",
     "900",
+)
+FULL_RESOLUTION_DAYS = Setting(
+    TOP,
+    "full_resolution_days",
+    kinds.WHOLE_DAYS_OR_OFF,
+    FULL_RESOLUTION_DEFAULT,
+    "Local days of readings kept as polled; older days are compacted (daily by the service, "
+    "or by `envoylog compact`) once their energy is rolled up: counters stay exact at every "
+    "step and hour, power becomes mean/min/max per step, so energy rollups do not change. "
+    "14 days outlast a spool replayed after a long outage and leave two weeks of every "
+    "reading to look into. 0: the service never compacts.",
+    "30",
+)
+COMPACTION_STEP_S = Setting(
+    TOP,
+    "compaction_step_s",
+    kinds.STEP,
+    int(STEP_DEFAULT.total_seconds()),
+    "Seconds a compacted reading stands for at most. 900 keeps compacted readings closer "
+    "than the energy's 30-minute gap limit, so every compacted day keeps its coverage; "
+    "a longer step would turn covered time into gaps.",
+    "1800",
 )
 POLL_DEADLINE_S = Setting(
     TOP,
@@ -339,6 +362,8 @@ TOP_SETTINGS: tuple[Setting[Any], ...] = (
     SPOOL_MAX_BYTES,
     RAW_BODY_DAYS,
     ROLLUP_INTERVAL_S,
+    FULL_RESOLUTION_DAYS,
+    COMPACTION_STEP_S,
     SQLITE_SYNCHRONOUS,
     DB_TIMEOUT_S,
     DB_CONNECT_TIMEOUT_S,

@@ -1,5 +1,5 @@
-"""Tiered history: readings past the full-resolution window compacted with exact energy."""
+"""Tiered history: readings past the full-resolution window compacted with exact energy.
 
-from envoylog.history.compact import CompactionSummary, compact, compact_day, pending
-
-__all__ = ["CompactionSummary", "compact", "compact_day", "pending"]
+``compact`` (the gateway-days, one transaction each), ``plan`` (which readings a day
+keeps), ``settings`` (the defaults; a leaf the configuration reads).
+"""

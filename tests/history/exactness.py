@@ -13,7 +13,7 @@ from envoylog.db import Store
 from envoylog.db.energy import energy_daily, energy_hourly, inverter_daily
 from envoylog.db.models import Base, gateway_events
 from envoylog.energy.rollup import rollup
-from envoylog.history import CompactionSummary, compact
+from envoylog.history.compact import CompactionSummary, compact
 
 STEP = timedelta(minutes=15)
 LATER = datetime(2030, 1, 1, tzinfo=UTC)  # every simulated day is long rolled up by then
