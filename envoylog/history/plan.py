@@ -10,8 +10,9 @@ side. The plan keeps, inside the day:
 - every reading within ``guard`` of an irregular one (a counter that falls, is missing
   or untrusted, a rise faster than the site's power allows), so wraps, glitches, resets
   and jumps meet the same neighbours as before;
-- every reading of a stretch whose merged interval would no longer count as covered
-  (longer than ``max_gap``) or would look like a jump.
+- readings enough that no merged interval is longer than ``max_gap`` (it would no longer
+  count as covered), and every reading of a stretch whose merged interval would look
+  like a jump.
 
 Every other reading is folded into the kept reading before it: counters stay those of
 the kept reading (exact at its instant), power becomes the mean, min and max of the
@@ -135,7 +136,17 @@ def _kept(
         first = bisect.bisect_left(times, times[k] - limits.guard)
         last = bisect.bisect_right(times, times[k] + limits.guard)
         keep |= set(members[first:last])
-    # A merged interval must stay covered and plausible, else nothing in it is folded.
+    # A merged interval must stay covered (readings kept at most max_gap apart, the latest
+    # that allows) and plausible (else nothing in it is folded).
+    kept = sorted(k for k, i in enumerate(members) if i in keep)
+    for a, b in itertools.pairwise(kept):
+        if b - a < 2:
+            continue
+        at = a
+        while at < b - 1 and times[b] - times[at] > limits.max_gap:
+            reach = bisect.bisect_right(times, times[at] + limits.max_gap, at + 1, b) - 1
+            at = max(reach, at + 1)
+            keep.add(members[at])
     kept = sorted(k for k, i in enumerate(members) if i in keep)
     for a, b in itertools.pairwise(kept):
         if b - a > 1 and not _mergeable(rows, members, a, b, columns, limits, instant):
@@ -164,7 +175,8 @@ def _irregular(
                 odd = True
             if value is None:
                 continue
-            if not math.isfinite(value) or value < highest.get(name, -math.inf):
+            # Negative: never a counter reading, however the readings before it went.
+            if not math.isfinite(value) or value < 0 or value < highest.get(name, -math.inf):
                 odd = True
             highest[name] = max(highest.get(name, -math.inf), value)
         jump = columns.jump_counter
@@ -197,8 +209,6 @@ def _mergeable(
     instant: str,
 ) -> bool:
     first, last = rows[members[a]], rows[members[b]]
-    if last[instant] - first[instant] > limits.max_gap:
-        return False
     jump = columns.jump_counter
     return jump is None or not _too_fast(first, last, jump, limits, instant)
 

@@ -15,7 +15,7 @@ from envoylog.db.models import Base, gateway_events
 from envoylog.energy.rollup import rollup
 from envoylog.history.compact import CompactionSummary, compact
 
-STEP = timedelta(minutes=15)
+STEP = timedelta(minutes=30)
 LATER = datetime(2030, 1, 1, tzinfo=UTC)  # every simulated day is long rolled up by then
 ENERGY = ("production_wh", "consumption_wh", "import_wh", "export_wh", "net_grid_wh",
           "battery_charge_wh", "battery_discharge_wh", "self_consumption_wh", "estimated_wh",
