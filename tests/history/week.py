@@ -17,7 +17,6 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parents[2]))  # benchmarks/
 from benchmarks.yeardata import YearGenerator
-
 from envoylog.db import Store, save_polls
 from envoylog.energy import WRAP_WH
 from envoylog.records import InverterReading, Measurement, MeterReading, PollResult, SystemReading
