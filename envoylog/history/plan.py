@@ -240,6 +240,9 @@ def _either(value: float | None, fallback: float | None) -> float | None:
 
 
 def _mean(pairs: list[tuple[float | None, int]]) -> float | None:
-    known = [(v, w) for v, w in pairs if v is not None]
-    total = sum(w for _, w in known)
-    return sum(v * w for v, w in known) / total if total else None
+    total = weighted = 0.0
+    for value, weight in pairs:
+        if value is not None:
+            total += weight
+            weighted += value * weight
+    return weighted / total if total else None
