@@ -125,17 +125,14 @@ def _kept(
         # Counters are kept on both sides of an hour: no interval the rollup splits changes.
         if counted and k > 0 and (boundary in limits.hours or boundary == limits.hi):
             keep.add(members[k - 1])
-    irregular = _irregular(rows, members, columns, limits, instant) if counted else []
-    if not counted:  # flag changes still split folds
-        irregular = [
-            k for k in range(1, len(members))
-            if rows[members[k]]["flags"] != rows[members[k - 1]]["flags"]
-        ]  # fmt: skip
-        keep |= {members[k] for k in irregular}
-    for k in irregular:
-        first = bisect.bisect_left(times, times[k] - limits.guard)
-        last = bisect.bisect_right(times, times[k] + limits.guard)
-        keep |= set(members[first:last])
+    if counted:
+        for k in _irregular(rows, members, columns, limits, instant):
+            first = bisect.bisect_left(times, times[k] - limits.guard)
+            last = bisect.bisect_right(times, times[k] + limits.guard)
+            keep |= set(members[first:last])
+    else:  # no counter to guard, but a change of flags still starts a new fold
+        flags = [rows[i]["flags"] for i in members]
+        keep |= {members[k] for k in range(1, len(members)) if flags[k] != flags[k - 1]}
     # A merged interval must stay covered (readings kept at most max_gap apart, the latest
     # that allows) and plausible (else nothing in it is folded).
     kept = sorted(k for k, i in enumerate(members) if i in keep)
