@@ -2,7 +2,7 @@
 
     python benchmarks/run.py --out report.md [--json report.json] [--quick] [--only NAME,...]
 
-NAME is one of: poll, ingest, fleet, year, storage, memory, report. --quick runs fewer
+NAME is one of: poll, ingest, fleet, year, storage, memory, report, compaction. --quick runs fewer
 rounds and shorter steps (minutes instead of about an hour for the full run).
 pyenphase's side of `poll` needs its own venv (ENVOYLOG_BENCH_VENV, default
 .bench-venv in the project folder): python3 -m venv .bench-venv &&
@@ -26,6 +26,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import (
+    bench_compaction,
     bench_fleet,
     bench_memory,
     bench_poll,
@@ -35,7 +36,7 @@ from benchmarks import (
 )
 from benchmarks.common import REPO, Section, fmt, postgres, write_report
 
-NAMES = ("poll", "ingest", "fleet", "year", "storage", "memory", "report")
+NAMES = ("poll", "ingest", "fleet", "year", "storage", "memory", "report", "compaction")
 
 
 def ingest(*, quick: bool, polls: int | None = None) -> Section:
@@ -100,6 +101,7 @@ def runners(quick: bool) -> dict[str, Callable[[], Section]]:
         "storage": lambda: bench_storage.run(quick=quick),
         "memory": lambda: bench_memory.run(quick=quick),
         "report": lambda: bench_report.run(quick=quick),
+        "compaction": lambda: bench_compaction.run(quick=quick),
     }
 
 

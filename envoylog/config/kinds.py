@@ -105,6 +105,13 @@ def _cadence(value: object) -> int:
     return value
 
 
+def _step(value: object) -> int:
+    seconds = _whole(value, 60)
+    if 3600 % seconds or seconds > 1800:
+        raise Invalid(f"must divide an hour and be at most 1800 seconds, not {value}")
+    return seconds
+
+
 def _clock(value: object) -> time:
     if isinstance(value, time) and value.tzinfo is None:
         return value.replace(second=0, microsecond=0)
@@ -153,5 +160,7 @@ BYTES = Kind("whole number of bytes", functools.partial(_whole, minimum=1))
 SECONDS = Kind("whole number of seconds", functools.partial(_whole, minimum=1))
 SECONDS_OR_OFF = Kind("whole number of seconds (0: off)", functools.partial(_whole, minimum=0))
 CADENCE = Kind(f"whole number of seconds (0: off, else at least {MIN_CADENCE_S})", _cadence)
+WHOLE_DAYS_OR_OFF = Kind("whole number of days (0: off)", functools.partial(_whole, minimum=0))
+STEP = Kind("whole number of seconds dividing an hour, 60 to 1800", _step)
 CLOCK = Kind('time of day, "HH:MM"', _clock)
 TIMEZONE = Kind("IANA timezone name", _timezone)

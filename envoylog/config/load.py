@@ -117,6 +117,8 @@ class _Reader:
             spool_max_bytes=self.need(data, table.SPOOL_MAX_BYTES, ""),
             raw_body_days=self.need(data, table.RAW_BODY_DAYS, ""),
             rollup_interval_s=self.need(data, table.ROLLUP_INTERVAL_S, ""),
+            full_resolution_days=self.need(data, table.FULL_RESOLUTION_DAYS, ""),
+            compaction_step_s=self.need(data, table.COMPACTION_STEP_S, ""),
             sqlite_synchronous=self.need(data, table.SQLITE_SYNCHRONOUS, ""),
             db_timeout_s=self.need(data, table.DB_TIMEOUT_S, ""),
             db_connect_timeout_s=self.need(data, table.DB_CONNECT_TIMEOUT_S, ""),

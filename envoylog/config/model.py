@@ -62,6 +62,8 @@ class Settings:
     spool_max_bytes: int
     raw_body_days: float
     rollup_interval_s: int
+    full_resolution_days: int
+    compaction_step_s: int
     sqlite_synchronous: str
     db_timeout_s: int
     db_connect_timeout_s: int

@@ -13,6 +13,7 @@ from envoylog.db.engine import DEFAULT_TIMEOUT_S, SYNCHRONOUS_MODES, EngineOptio
 from envoylog.db.spool import DEFAULT_MAX_BYTES
 from envoylog.db.store import StoreOptions
 from envoylog.db.url import DEFAULT_FILE
+from envoylog.history.settings import FULL_RESOLUTION_DEFAULT, STEP_DEFAULT
 from envoylog.paths import SPOOL_FOLDER
 
 T = TypeVar("T")
@@ -173,6 +174,29 @@ ROLLUP_INTERVAL_S = Setting(
     "readings reach; the last two days every 6 hours). Shorter keeps energy_hourly fresher "
     "at a CPU cost: recomputing a day of a 36-inverter site takes 0.2-0.4 s. 0: only "
     "`envoylog rollup` updates them.",
+    "900",
+)
+FULL_RESOLUTION_DAYS = Setting(
+    TOP,
+    "full_resolution_days",
+    kinds.WHOLE_DAYS_OR_OFF,
+    FULL_RESOLUTION_DEFAULT,
+    "Local days of readings kept as polled; older days are compacted (daily by the service, "
+    "or by `envoylog compact`) once their energy is rolled up: counters stay exact at every "
+    "step and hour, power becomes mean/min/max per step, so energy rollups do not change. "
+    "14 days outlast a spool replayed after a long outage and leave two weeks of every "
+    "reading to look into. 0: the service never compacts.",
+    "30",
+)
+COMPACTION_STEP_S = Setting(
+    TOP,
+    "compaction_step_s",
+    kinds.STEP,
+    int(STEP_DEFAULT.total_seconds()),
+    "Seconds a compacted reading stands for at most (its power: mean, min and max over "
+    "them). 1800 is the energy's gap limit, the longest interval between two readings that "
+    "still counts as covered: compacted days keep their coverage. Shorter keeps finer "
+    "power curves for more bytes (900: about 1.6 times the rows).",
     "900",
 )
 POLL_DEADLINE_S = Setting(
@@ -339,6 +363,8 @@ TOP_SETTINGS: tuple[Setting[Any], ...] = (
     SPOOL_MAX_BYTES,
     RAW_BODY_DAYS,
     ROLLUP_INTERVAL_S,
+    FULL_RESOLUTION_DAYS,
+    COMPACTION_STEP_S,
     SQLITE_SYNCHRONOUS,
     DB_TIMEOUT_S,
     DB_CONNECT_TIMEOUT_S,

@@ -54,6 +54,11 @@ def trusted(flags: ColumnElement[int]) -> ColumnElement[bool]:
     return flags.op("&")(UNTRUSTED_MASK) == 0
 
 
+def highest(c: Any) -> ColumnElement[float]:
+    """A reading's power for peaks: the highest of the readings a compacted row stands for."""
+    return func.coalesce(c.watts_max, c.watts).label("watts")
+
+
 COUNTER_EVENT = "counter-%"  # gateway_events kinds the rollup owns
 INVERTER_ENDPOINTS = ("api_v1_inverters", "device_data")
 
@@ -237,7 +242,7 @@ def windowed(base: Select[Any], at: ColumnElement[Any], lo: datetime, hi: dateti
 def meter_series(conn: Connection, meter_id: int, lo: datetime, hi: datetime) -> list[MeterPoint]:
     """Channel 0 of one CT meter: both counters and power."""
     c = meter_readings.c
-    base = select(c.measured_at, c.wh_delivered, c.wh_received, c.watts).where(
+    base = select(c.measured_at, c.wh_delivered, c.wh_received, highest(c)).where(
         c.meter_id == meter_id, c.channel == 0, trusted(c.flags)
     )
     rows = conn.execute(windowed(base, c.measured_at, lo, hi))
@@ -249,7 +254,7 @@ def system_series(
 ) -> list[SystemPoint]:
     """One ``system_readings`` series: lifetime counter, power and whether it may be trusted."""
     c = system_readings.c
-    base = select(c.measured_at, c.wh_lifetime, c.watts, c.flags).where(
+    base = select(c.measured_at, c.wh_lifetime, highest(c), c.flags).where(
         c.gateway_id == gateway_id, c.source == source, c.measurement == measurement
     )
     rows = conn.execute(windowed(base, c.measured_at, lo, hi))
@@ -276,7 +281,7 @@ def inverter_series(
 ) -> list[InverterReport]:
     """One inverter's reports over the window (with the nearest one on each side)."""
     c = inverter_readings.c
-    base = select(c.reported_at, c.watts, c.interval_s, c.wh_interval, c.wh_lifetime).where(
+    base = select(c.reported_at, highest(c), c.interval_s, c.wh_interval, c.wh_lifetime).where(
         c.inverter_id == inverter_id, trusted(c.flags)
     )
     rows = conn.execute(windowed(base, c.reported_at, lo, hi))

@@ -66,6 +66,19 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+class CompactedColumns:
+    """What a compacted reading adds (revision 0006): the readings folded into it.
+
+    NULL ``samples``: the reading as polled. Otherwise the row keeps its own instant and
+    counters and stands for ``samples`` readings, from it up to the next row of its series:
+    ``watts`` is their mean, ``watts_min`` and ``watts_max`` their extremes.
+    """
+
+    samples: Mapped[int | None] = mapped_column(Integer)
+    watts_min: Mapped[float | None] = mapped_column(Float)
+    watts_max: Mapped[float | None] = mapped_column(Float)
+
+
 class Gateway(Base):
     __tablename__ = "gateways"
 
@@ -128,7 +141,7 @@ class RawBody(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class SystemReading(Base):
+class SystemReading(CompactedColumns, Base):
     __tablename__ = "system_readings"
     __table_args__ = (UniqueConstraint("gateway_id", "source", "measurement", "measured_at"),)
 
@@ -185,7 +198,7 @@ class Meter(Base):
     status_flags: Mapped[str | None] = mapped_column(String(200))
 
 
-class MeterReading(Base):
+class MeterReading(CompactedColumns, Base):
     __tablename__ = "meter_readings"
     __table_args__ = (
         CheckConstraint("channel BETWEEN 0 AND 3", name="channel"),
@@ -222,7 +235,7 @@ class Inverter(Base):
     active: Mapped[bool | None]
 
 
-class InverterReading(Base):
+class InverterReading(CompactedColumns, Base):
     __tablename__ = "inverter_readings"
     __table_args__ = WITHOUT_ROWID
 
@@ -420,6 +433,28 @@ class InverterDaily(Base):
     source: Mapped[str | None] = mapped_column(String(32))  # lifetime / interval_sum
     corrections: Mapped[int] = mapped_column(Integer)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# --- tiered history (revision 0006) -------------------------------------------------
+
+
+class CompactedDay(Base):
+    """A gateway's local day whose readings were compacted (envoylog.history)."""
+
+    __tablename__ = "compacted_days"
+    __table_args__ = WITHOUT_ROWID
+
+    gateway_id: Mapped[int] = mapped_column(
+        ForeignKey("gateways.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)  # the gateway's local date
+    step_s: Mapped[int] = mapped_column(Integer)
+    readings_before: Mapped[int] = mapped_column(Integer)
+    readings_after: Mapped[int] = mapped_column(Integer)
+    compacted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+compacted_days = _table(CompactedDay)
 
 
 # --- the database's own identity (revision 0004) ----------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 from envoylog.client import gateway_client
@@ -121,6 +122,8 @@ def build_service(settings: Settings, db_url: str, *, notifier: object = None) -
         rollup_interval_s=settings.rollup_interval_s or None,
         queue_size=max(QUEUE_MIN, gateways),  # a tick of the fleet
         own_gateways_only=claims is not None,
+        full_resolution_days=settings.full_resolution_days or None,
+        compaction_step=timedelta(seconds=settings.compaction_step_s),
     )
     jobs = [gateway_job(g, settings, worker, claims=claims) for g in settings.enabled_gateways]
     _check_open_files(len(jobs))

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,8 @@ from envoylog.db.energy import GatewayRow, last_poll_starts
 from envoylog.energy.rollup import rollup_recent, store_gateways
 from envoylog.errors import EnvoylogError
 from envoylog.files import write_atomic
+from envoylog.history.compact import Target, compact_day, pending
+from envoylog.history.settings import STEP_DEFAULT
 from envoylog.records import UNTRUSTED_FLAGS, InverterReading, PollResult
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,9 @@ ROLLUP_INTERVAL_S = float(table.ROLLUP_INTERVAL_S.default_value)
 FULL_ROLLUP_EVERY_S = 6 * 3600.0
 # Raw bodies past their keeping time (raw_body_days) are deleted this often, and at start.
 PRUNE_INTERVAL_S = 3600.0
+# Days past full_resolution_days are compacted this often, and at start, a gateway-day at
+# a time while no poll waits and no rollup is under way.
+COMPACT_INTERVAL_S = 24 * 3600.0
 # Slack before the earliest reading a poll's readings reach back to (_reach).
 READING_REACH = timedelta(hours=1)
 # A stop given no end of its own (the service gives the rest of its 30 s) ends this long
@@ -77,6 +82,8 @@ class StoreWorker(threading.Thread):
         monotonic: Callable[[], float] = time.monotonic,
         queue_size: int = QUEUE_MIN,
         own_gateways_only: bool = False,
+        full_resolution_days: int | None = None,
+        compaction_step: timedelta = STEP_DEFAULT,
     ) -> None:
         super().__init__(name="envoylog-store", daemon=True)
         self.writer = writer
@@ -100,6 +107,12 @@ class StoreWorker(threading.Thread):
         self.rollups = 0  # rounds completed
         self.last_prune = monotonic() - PRUNE_INTERVAL_S
         self.pruned = 0  # raw bodies deleted
+        # Compaction: None turns it off.
+        self.full_resolution_days = full_resolution_days
+        self.compaction_step = compaction_step
+        self.last_compaction = monotonic() - COMPACT_INTERVAL_S
+        self._compacting: list[Target] = []  # gateway-days still to compact, newest first
+        self.compacted = 0  # gateway-days compacted
         # Other processes store other gateways in this database: prune only ours (else a
         # gateway no longer configured anywhere is pruned too).
         self.own_gateways_only = own_gateways_only
@@ -205,6 +218,13 @@ class StoreWorker(threading.Thread):
         self._roll(until_done=False)
         if self._monotonic() - self.last_prune >= PRUNE_INTERVAL_S:
             self._prune()
+        if (
+            self.full_resolution_days is not None
+            and not self._compacting
+            and self._monotonic() - self.last_compaction >= COMPACT_INTERVAL_S
+        ):
+            self._begin_compaction()
+        self._compact()
 
     @property
     def stuck_after_s(self) -> float:
@@ -457,6 +477,53 @@ class StoreWorker(threading.Thread):
         self.pruned += pruned
         if pruned:
             log.info("raw_bodies_pruned count=%d", pruned)
+
+    def _begin_compaction(self) -> None:
+        """List the gateway-days past full_resolution_days, as of the newest poll written."""
+        self.last_compaction = self._monotonic()
+        if self._latest is None or len(self.writer.spool) or self.writer.outage:
+            return  # nothing written yet, or the database is behind
+        try:
+            with self._bounded("finding days to compact"):
+                self._compacting = pending(
+                    self._own_store(),
+                    now=self._latest,
+                    window_days=self.full_resolution_days or 0,
+                    serials=self._serials if self.own_gateways_only else None,
+                    timezone_override=self.timezones,
+                )[::-1]
+        except Exception as exc:  # compaction must never stop the logging
+            log.error(
+                "compaction_failed error=%s", exc, exc_info=not isinstance(exc, EnvoylogError)
+            )
+
+    def _compact(self) -> None:
+        """Compact gateway-days, one transaction each, while no poll waits and no rollup
+        round is under way (they go first)."""
+        while self._compacting and self._round is None and self.queue.empty():
+            if self._stopping.is_set():
+                return
+            target = self._compacting.pop()
+            self.beat_at = time.monotonic()
+            try:
+                with self._bounded(f"compacting gateway {target.gateway.serial}"):
+                    done = compact_day(
+                        self._own_store(),
+                        target,
+                        step=self.compaction_step,
+                        now=datetime.now(UTC),
+                    )
+            except Exception as exc:  # compaction must never stop the logging
+                log.error(
+                    "compaction_failed gateway=%s day=%s error=%s",
+                    target.gateway.serial,
+                    target.day,
+                    exc,
+                    exc_info=not isinstance(exc, EnvoylogError),
+                )
+                self._compacting = []  # the next round tries again
+                return
+            self.compacted += done is not None
 
     def _roll(self, *, until_done: bool, by: float | None = None) -> None:
         """Roll up the round's gateways one at a time; polls waiting to be stored go first

@@ -14,6 +14,7 @@ if str(REPO) not in sys.path:
 
 from benchmarks import (  # noqa: E402
     bench_claims,
+    bench_compaction,
     bench_fleet,
     bench_memory,
     bench_poll,
@@ -55,6 +56,12 @@ def test_pyenphase_side_runs_in_its_own_venv() -> None:
 def test_ingest_benchmark_compares_replay_with_executemany() -> None:
     section = run.ingest(quick=True, polls=6)
     assert section.data["SQLite"]["replay_vs_ceiling"]["median"] > 0
+
+
+def test_compaction_benchmark_sizes_a_day_as_polled_and_compacted() -> None:
+    result = bench_compaction.run(quick=True, days=1).data["sqlite"]
+    assert result["compacted_bytes_per_day"] < result["full_bytes_per_day"]
+    assert result["readings_after"] < result["readings_before"]
 
 
 def test_year_benchmark_rolls_up_exports_and_runs_the_naive_way() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,8 @@ from envoylog.db import Store, open_store, save_polls
 from envoylog.db.models import Base
 from envoylog.energy import WRAP_WH
 from envoylog.energy.rollup import rollup
+from envoylog.history.compact import compact
+from envoylog.history.settings import STEP_DEFAULT
 from envoylog.records import (
     Inverter,
     InverterReading,
@@ -113,16 +115,32 @@ def fill(store: Store) -> None:
     rollup(store)
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+# Each backend as polled, and compacted (every day: the queries read both tiers alike).
+TIERS = [
+    pytest.param((backend, compacted), marks=backend.marks, id=f"{backend.values[0]}-{tier}")
+    for backend in (pytest.param("sqlite"), *BACKENDS[1:])
+    for compacted, tier in ((False, "as-polled"), (True, "compacted"))
+]
+
+
+@pytest.fixture(scope="module", params=TIERS)
 def filled(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Store]:
-    if request.param == "sqlite":
+    backend, compacted = request.param
+    if backend == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('doc') / 'doc.sqlite'}"
     else:
-        url = request.getfixturevalue("pg_server").create_database("schema_doc")
+        name = f"schema_doc_{'compacted' if compacted else 'polled'}"
+        server = request.getfixturevalue("pg_server")
+        server.drop_database(name)  # pytest may set a module fixture up again
+        url = server.create_database(name)
     store = open_store(url)
     fill(store)
+    if compacted:
+        later = datetime(2030, 1, 1, tzinfo=UTC)
+        done = compact(store, now=later, window_days=0, step=STEP_DEFAULT, before=later.date())
+        assert done.days >= 2 and done.readings_after < done.readings_before / 4
     try:
         yield store
     finally:
@@ -198,6 +216,22 @@ def check_voltage(store: Store, rows: list[dict[str, Any]]) -> None:
     assert all(r["local_hour"] is not None for r in rows)
     for r in rows:
         assert near(r["avg_voltage_v"], 230.125 + r["phase"], 0.06)
+
+
+def check_power_hours(store: Store, rows: list[dict[str, Any]]) -> None:
+    assert {r["gateway"] for r in rows} == GATEWAYS
+    for r in rows:
+        assert r["min_w"] <= float(r["avg_w"]) + 0.5 and float(r["avg_w"]) - 0.5 <= r["max_w"]
+    for gateway in GATEWAYS:  # every trusted reading counted once, compacted or not
+        (polls,) = table(store, "SELECT count(*) FROM polls p JOIN gateways g ON g.id = "
+                                f"p.gateway_id WHERE g.name = '{gateway}'")[0]  # fmt: skip
+        for measurement in {r["measurement_type"] for r in rows if r["gateway"] == gateway}:
+            counted = sum(
+                int(r["readings"])
+                for r in rows
+                if r["gateway"] == gateway and r["measurement_type"] == measurement
+            )
+            assert polls - 1 <= counted <= polls, (gateway, measurement)
 
 
 def check_gaps(store: Store, rows: list[dict[str, Any]]) -> None:
@@ -332,6 +366,7 @@ CHECKS: dict[str, Callable[[Store, list[dict[str, Any]]], None]] = {
     "Grid import and export per day, the last 7 days logged": check_grid,
     "The weakest inverters this month (removed ones left out)": check_weakest,
     "Voltage per phase of each CT meter, by local hour": check_voltage,
+    "Power per local hour, compacted days and days as polled alike": check_power_hours,
     "Gaps in logging: polls more than 3 minutes apart": check_gaps,
     "Firmware history": check_firmware,
     "Failed endpoints in the last day logged, most frequent first": check_failures,

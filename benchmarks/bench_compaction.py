@@ -1,0 +1,145 @@
+"""Benchmark 8: bytes per gateway-day compacted vs as polled, and compaction time.
+
+Days of the three-phase, 36-inverter site (benchmarks/yeardata.py: minute readings,
+5-minute inverter reports, exact counters) are written with save_polls and rolled
+up; then every day is compacted (envoylog.history, the default 30-minute step). Sizes
+are those of the database minus an empty one of the same schema, raw bodies aside
+(yeardata writes none), after VACUUM on SQLite (dbstat) and VACUUM FULL on PostgreSQL
+(pg_total_relation_size), so freed pages do not count as kept. The polls and their
+endpoints stay as polled, so they are in both figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import Section, postgres
+
+AIM_MB = 0.3
+AIM_YEAR_S = 60.0
+LATER = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def vacuum(db_url: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    if db_url.startswith("sqlite"):
+        with sqlite3.connect(db_url.split("///", 1)[1]) as conn:
+            conn.execute("VACUUM")
+        return
+    engine = create_engine(db_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("VACUUM FULL"))
+    finally:
+        engine.dispose()
+
+
+def grown(db_url: str, empty: dict[str, int]) -> tuple[int, dict[str, int]]:
+    from benchmarks.bench_storage import sizes
+
+    vacuum(db_url)
+    now = sizes(db_url)
+    by_table = {t: now[t] - empty.get(t, 0) for t in now if now[t] - empty.get(t, 0) > 0}
+    return sum(by_table.values()), dict(sorted(by_table.items(), key=lambda kv: -kv[1])[:6])
+
+
+def measure(db_url: str, empty_url: str, days: int) -> dict[str, Any]:
+    from benchmarks.bench_storage import sizes
+    from benchmarks.bench_year import fill
+    from envoylog.db import open_store
+    from envoylog.energy.rollup import rollup
+    from envoylog.history.compact import compact
+    from envoylog.history.settings import STEP_DEFAULT
+
+    open_store(empty_url).close()
+    vacuum(empty_url)
+    empty = sizes(empty_url)
+    with open_store(db_url) as store:
+        fill(store, days)
+        rollup(store, now=LATER)
+    full, full_tables = grown(db_url, empty)
+    with open_store(db_url) as store:
+        t0 = time.perf_counter()
+        summary = compact(
+            store, now=LATER, window_days=0, step=STEP_DEFAULT, before=date(2030, 1, 1)
+        )
+        seconds = time.perf_counter() - t0
+    compacted, compacted_tables = grown(db_url, empty)
+    return {
+        "days": summary.days,
+        "full_bytes_per_day": round(full / days),
+        "compacted_bytes_per_day": round(compacted / days),
+        "readings_before": summary.readings_before,
+        "readings_after": summary.readings_after,
+        "compact_s": round(seconds, 2),
+        "year_s": round(seconds / summary.days * 365, 1),
+        "full_tables": full_tables,
+        "compacted_tables": compacted_tables,
+    }
+
+
+def run(*, quick: bool, days: int | None = None) -> Section:
+    days = days or (7 if quick else 28)
+    section = Section(
+        "8. Compaction: bytes per gateway-day and time (three-phase, 36 inverters)",
+        [
+            "backend",
+            "as polled MB / day",
+            "compacted MB / day",
+            "readings / day (as polled -> kept)",
+            f"compaction s ({days} days)",
+            "a year, s (extrapolated)",
+        ],
+    )
+    with tempfile.TemporaryDirectory() as tmp, postgres() as pg:
+        urls = {"sqlite": (f"sqlite:///{tmp}/c.sqlite", f"sqlite:///{tmp}/e.sqlite")}
+        if pg is not None:
+            urls["postgresql"] = (pg.create_database("compact"), pg.create_database("empty"))
+        for name, (url, empty) in urls.items():
+            result = measure(url, empty, days)
+            section.data[name] = result
+            section.rows.append(
+                [
+                    name,
+                    f"{result['full_bytes_per_day'] / 1e6:.2f}",
+                    f"{result['compacted_bytes_per_day'] / 1e6:.3f}",
+                    f"{result['readings_before'] // result['days']:,} -> "
+                    f"{result['readings_after'] // result['days']:,}",
+                    f"{result['compact_s']:.1f}",
+                    f"{result['year_s']:.0f}",
+                ]
+            )
+    section.notes += [
+        f"{days} generated days (benchmarks/yeardata.py: minute meter and production.json "
+        "readings, 5-minute reports of 36 inverters) written with save_polls, rolled up, then "
+        "compacted with the defaults (30-minute step); sizes after VACUUM (SQLite) / VACUUM "
+        "FULL (PostgreSQL), minus an empty database; raw bodies none.",
+        "A year's time is the measured time per gateway-day times 365 (each day is its own "
+        "transaction reading only its day and a guard on each side, so the cost per day does "
+        "not grow with the history).",
+        f"Aims: at most {AIM_MB} MB per gateway-day compacted; a year in under {AIM_YEAR_S:.0f} s.",
+    ]
+    return section
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--days", type=int)
+    args = parser.parse_args()
+    print(run(quick=args.quick, days=args.days).markdown())
+
+
+if __name__ == "__main__":
+    main()

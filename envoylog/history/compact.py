@@ -1,0 +1,271 @@
+"""Compact the readings of whole gateway-days, each in one transaction.
+
+A day is compacted only once its energy was rolled up after every poll that
+reaches it, and only before the full-resolution window; a compacted day is
+listed in ``compacted_days`` and never visited again. See envoylog.history.plan
+for which readings are kept and what they stand for.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from envoylog.db import Store
+from envoylog.db import energy as energy_sql
+from envoylog.db import history as sql
+from envoylog.db.energy import UNTRUSTED_MASK, GatewayRow
+from envoylog.energy.counters import DEFAULT_THRESHOLDS
+from envoylog.energy.periods import Resolution, local_midnight, periods
+from envoylog.energy.rollup import gateway_zone
+from envoylog.energy.series import MARGIN, OBSERVED_POWER_HEADROOM
+from envoylog.history.plan import Columns, Limits, Plan, plan_series
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]  # (gateway-days done, in total)
+
+METER = Columns(
+    counters=("wh_delivered", "wh_received"),
+    jump_counter="wh_delivered",
+    means=("va", "var", "power_factor", "voltage_v", "current_a", "frequency_hz"),
+)
+SYSTEM = Columns(
+    counters=("wh_lifetime",),
+    jump_counter="wh_lifetime",
+    means=("va", "var", "power_factor", "voltage_v", "current_a"),
+)
+INVERTER = Columns(
+    counters=("wh_lifetime",),
+    means=("dc_voltage_v", "dc_current_a", "ac_voltage_v", "ac_frequency_hz", "temperature_c"),
+    maxima=("max_watts",),
+    # Without a lifetime counter the rollup sums each report's own energy: keep them all.
+    required=("wh_lifetime",),
+)
+PHASE_MEANS = ("watts", "va", "var", "power_factor", "voltage_v", "current_a")
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One gateway-day to compact."""
+
+    gateway: GatewayRow
+    zone: str
+    day: date
+
+
+@dataclass(frozen=True, slots=True)
+class DayResult:
+    before: int
+    after: int
+
+
+@dataclass(slots=True)
+class CompactionSummary:
+    days: int = 0
+    skipped: int = 0  # days whose energy is older than their last poll (roll up first)
+    readings_before: int = 0
+    readings_after: int = 0
+
+
+def guard(step: timedelta) -> timedelta:
+    """How far around an irregular reading every reading is kept: the counter engine
+    looks that far ahead for a recovery, plus a step."""
+    return DEFAULT_THRESHOLDS.glitch_window + step
+
+
+def pending(
+    store: Store,
+    *,
+    now: datetime,
+    window_days: int,
+    before: date | None = None,
+    serials: Collection[str] | None = None,
+    timezone_override: Mapping[str, str] | None = None,
+) -> list[Target]:
+    """Gateway-days rolled up and not compacted, before ``before`` (a local date) or else
+    older than ``window_days`` full local days before ``now``."""
+    found: list[Target] = []
+    for row in energy_sql.list_gateways(store):
+        if serials is not None and row.serial not in serials:
+            continue
+        zone = gateway_zone(row, timezone_override)
+        cutoff = now.astimezone(ZoneInfo(zone)).date() - timedelta(days=window_days)
+        if before is not None:
+            cutoff = before
+        with store.reading("finding days to compact") as conn:
+            days = sql.pending_days(conn, row.id, cutoff)
+        found.extend(Target(row, zone, day) for day in days)
+    return found
+
+
+def compact(
+    store: Store,
+    *,
+    now: datetime,
+    window_days: int,
+    step: timedelta,
+    before: date | None = None,
+    serials: Collection[str] | None = None,
+    timezone_override: Mapping[str, str] | None = None,
+    progress: Progress | None = None,
+) -> CompactionSummary:
+    """Compact every pending gateway-day (see :func:`pending`), one transaction each."""
+    targets = pending(
+        store,
+        now=now,
+        window_days=window_days,
+        before=before,
+        serials=serials,
+        timezone_override=timezone_override,
+    )
+    summary = CompactionSummary()
+    for done, target in enumerate(targets, start=1):
+        result = compact_day(store, target, step=step, now=now)
+        if result is None:
+            summary.skipped += 1
+        else:
+            summary.days += 1
+            summary.readings_before += result.before
+            summary.readings_after += result.after
+        if progress is not None:
+            progress(done, len(targets))
+    return summary
+
+
+def compact_day(
+    store: Store, target: Target, *, step: timedelta, now: datetime
+) -> DayResult | None:
+    """Compact one gateway-day; None (and nothing changed) when its energy is not current."""
+    zone, day, gateway_id = target.zone, target.day, target.gateway.id
+    lo, hi = local_midnight(day, zone), local_midnight(day + timedelta(days=1), zone)
+    margin = guard(step)
+    with store.transaction(f"compacting {target.gateway.serial} {day}") as txn:
+        conn = txn.conn
+        if not sql.rolled_up_since_polled(conn, gateway_id, day, hi + MARGIN):
+            log.info("compaction_skipped gateway=%s day=%s reason=energy_not_current",
+                     target.gateway.serial, day)  # fmt: skip
+            return None
+        rows = sql.read_rows(conn, gateway_id, lo - margin, hi + margin)
+        hours = tuple(p.start_utc for p in periods(lo, hi, zone, Resolution.HOUR))
+        limits = Limits(
+            lo=lo,
+            hi=hi,
+            step=step,
+            hours=(*hours, hi),
+            guard=margin,
+            jump_w=_power_floor(conn, gateway_id, rows, lo, hi),
+        )
+        kept, before = _plan_day(rows, limits)
+        sql.replace_day(
+            conn, gateway_id, lo=lo, hi=hi, day=day, kept=kept, step=step, before=before,
+            at=now.astimezone(UTC),
+        )  # fmt: skip
+    after = sum(len(v) for v in (*kept.meters.values(), *kept.systems.values()))
+    after += sum(len(v) for v in kept.inverters.values())
+    log.info("compacted gateway=%s day=%s readings=%d kept=%d",
+             target.gateway.serial, day, before, after)  # fmt: skip
+    return DayResult(before, after)
+
+
+def _plan_day(rows: sql.DayRows, limits: Limits) -> tuple[sql.DayRows, int]:
+    """The kept rows of every series of the day, and how many rows the day had."""
+    kept = sql.DayRows({}, rows.meter_types, {}, {}, {})
+    before = 0
+
+    def run(series: list[dict[str, Any]], columns: Columns, instant: str) -> Plan:
+        nonlocal before
+        trusted = [not (int(r["flags"] or 0) & UNTRUSTED_MASK) for r in series]
+        plan = plan_series(series, columns, limits, instant=instant, trusted=trusted)
+        before += plan.before
+        return plan
+
+    for (meter_id, channel), series in rows.meters.items():
+        # The rollup counts channel 0 (the meter's total) only; phases are power alone.
+        columns = METER if channel == 0 else _power_only(METER)
+        if rows.meter_types.get(meter_id) != "production":
+            columns = _no_jumps(columns)
+        plan = run(series, columns, "measured_at")
+        if plan.kept:
+            kept.meters[(meter_id, channel)] = plan.kept
+    for (source, measurement), series in rows.systems.items():
+        # Only production's lifetime is a counter of the rollup (flows.system_source).
+        columns = SYSTEM if measurement == "production" else _power_only(SYSTEM)
+        plan = run(series, columns, "measured_at")
+        if plan.kept:
+            kept.systems[(source, measurement)] = plan.kept
+            for row, folded in zip(plan.kept, plan.folded, strict=True):
+                kept.phases[row["id"]] = _phases(row, folded, rows.phases)
+    for inverter_id, series in rows.inverters.items():
+        plan = run(series, INVERTER, "reported_at")
+        if plan.kept:
+            kept.inverters[inverter_id] = plan.kept
+    return kept, before
+
+
+def _power_only(columns: Columns) -> Columns:
+    """The columns of a series whose counters no rollup reads: folded by step alone."""
+    return Columns((), None, columns.means, columns.maxima, columns.required)
+
+
+def _no_jumps(columns: Columns) -> Columns:
+    return Columns(columns.counters, None, columns.means, columns.maxima, columns.required)
+
+
+def _phases(
+    row: Mapping[str, Any],
+    folded: list[Mapping[str, Any]],
+    phases: Mapping[int, list[dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """The kept system reading's phase rows, instantaneous values averaged over the fold."""
+    own = [dict(p) for p in phases.get(row["id"], [])]
+    if not folded:
+        return own
+    members = [(r, r["samples"] or 1) for r in folded]
+    weight = row["samples"] - sum(w for _, w in members)  # the kept reading's own share
+    for phase in own:
+        group = [(phase, weight)] + [
+            (p, w)
+            for r, w in members
+            for p in phases.get(r["id"], [])
+            if p["phase"] == phase["phase"]
+        ]
+        for name in PHASE_MEANS:
+            known = [(p[name], w) for p, w in group if p[name] is not None]
+            total = sum(w for _, w in known)
+            phase[name] = sum(v * w for v, w in known) / total if total else None
+    return own
+
+
+def _power_floor(
+    conn: Any, gateway_id: int, rows: sql.DayRows, lo: datetime, hi: datetime
+) -> float:
+    """A floor under the production power limit any rollup of this day uses: the
+    inverters' summed highest report, else the observed production peak with headroom."""
+    inverters = energy_sql.inverter_max_watts(conn, gateway_id, lo, hi)
+    if inverters > 0:
+        return inverters
+    peaks = []
+    for (meter_id, channel), series in rows.meters.items():
+        if rows.meter_types.get(meter_id) == "production" and channel == 0:
+            peaks.append(_peak(series, lo, hi))
+    for (_, measurement), series in rows.systems.items():
+        if measurement == "production":
+            peaks.append(_peak(series, lo, hi))
+    known = [p for p in peaks if p is not None]
+    return min(known) * OBSERVED_POWER_HEADROOM if known else 0.0
+
+
+def _peak(series: list[dict[str, Any]], lo: datetime, hi: datetime) -> float | None:
+    values = [
+        w
+        for r in series
+        if lo <= r["measured_at"] < hi and not (int(r["flags"] or 0) & UNTRUSTED_MASK)
+        for w in (r["watts_max"], r["watts"])
+        if w is not None
+    ]
+    return max(values, default=None)

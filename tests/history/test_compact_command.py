@@ -1,0 +1,93 @@
+"""`envoylog compact`: what it says, running it twice, and a SIGKILL midway."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from click.testing import CliRunner
+from exactness import differences, snapshot
+from sqlalchemy import select
+from week import fill, local_days
+
+from envoylog.cli import cli
+from envoylog.db import Store, open_store
+from envoylog.db.models import compacted_days, inverter_readings, meter_readings, system_readings
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+@pytest.fixture(scope="module")
+def week_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The faulted week in SQLite, rolled up (copied for each test)."""
+    path = tmp_path_factory.mktemp("week") / "week.sqlite"
+    with open_store(f"sqlite:///{path}") as store:
+        fill(store)
+        snapshot(store)
+    return path
+
+
+@pytest.fixture
+def week(week_file: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "week.sqlite"
+    path.write_bytes(week_file.read_bytes())
+    return path
+
+
+def per_day(store: Store) -> Counter[date]:
+    """Readings per local day."""
+    found: Counter[date] = Counter()
+    with store.reading("counting") as conn:
+        for table, column in (
+            (meter_readings, "measured_at"),
+            (system_readings, "measured_at"),
+            (inverter_readings, "reported_at"),
+        ):
+            for (at,) in conn.execute(select(table.c[column])):
+                found[at.astimezone(BERLIN).date()] += 1
+    return found
+
+
+def test_compact_says_what_it_did_and_then_that_nothing_is_left(week: Path) -> None:
+    args = ["compact", "--before", "2024-04-01", "--db", f"sqlite:///{week}"]
+    first = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    assert first.output.startswith("Compacted 4 gateway-day(s): ")
+    second = CliRunner().invoke(cli, args)
+    assert second.output.startswith("Nothing to compact")
+
+
+def test_a_compaction_killed_midway_loses_nothing_and_a_second_run_finishes_it(
+    week: Path,
+) -> None:
+    url = f"sqlite:///{week}"
+    with open_store(url) as store:
+        before, counts = snapshot(store), per_day(store)
+    command = [sys.executable, "-m", "envoylog", "-v", "compact", "--before", "2030-01-01"]
+    child = subprocess.Popen(
+        [*command, "--db", url], stderr=subprocess.PIPE, text=True, env=os.environ.copy()
+    )
+    assert child.stderr is not None
+    for line in child.stderr:  # the first gateway-day committed: kill it within the next
+        if "compacted gateway=" in line:
+            child.send_signal(signal.SIGKILL)
+            break
+    child.wait(60)
+    assert child.returncode == -signal.SIGKILL
+    with open_store(url) as store:
+        with store.reading("checking") as conn:
+            done = {r.day: r for r in conn.execute(select(compacted_days))}
+        now = per_day(store)
+        assert 1 <= len(done) < len(local_days())  # midway
+        for day, count in counts.items():  # every day whole: compacted, or as it was
+            assert now[day] == (done[day].readings_after if day in done else count)
+        second = CliRunner().invoke(cli, [*command[3:], "--db", url])
+        assert second.exit_code == 0, second.output
+        assert differences(before, snapshot(store)) == []

@@ -1,0 +1,67 @@
+"""Exports, the report and the SQL views read compacted days as they read days as polled."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from demos import DEMOS
+from exactness import compact_all, load, snapshot
+from sqlalchemy import text
+
+from envoylog.db import Store
+from envoylog.export import export
+from envoylog.report import build_report
+
+FAULTED = next(d for d in DEMOS if d.faults)  # three-phase, 36 inverters, a wrap, an outage
+
+
+@pytest.fixture
+def logged(store: Store, demo_databases: dict[str, Path]) -> Store:
+    load(store, demo_databases[FAULTED.name])
+    snapshot(store)  # rolled up
+    return store
+
+
+def exported(store: Store, kind: str) -> pd.DataFrame:
+    out = io.BytesIO()
+    export(store, kind, output=out)  # type: ignore[arg-type]
+    return pd.read_csv(io.BytesIO(out.getvalue()))
+
+
+@pytest.mark.parametrize("kind", ["hourly", "daily", "inverters"])
+def test_an_export_of_compacted_days_is_the_export_of_the_days_as_polled(
+    logged: Store, kind: str
+) -> None:
+    before = exported(logged, kind)
+    compact_all(logged)
+    snapshot(logged)  # recomputed from the compacted readings
+    pd.testing.assert_frame_equal(exported(logged, kind), before, rtol=1e-4)
+
+
+def test_the_report_of_a_compacted_day_shows_the_same_days_and_a_power_curve(
+    logged: Store,
+) -> None:
+    _, (before,) = build_report(logged, day=FAULTED.day)
+    compact_all(logged)
+    snapshot(logged)
+    _, (after,) = build_report(logged, day=FAULTED.day)
+    pd.testing.assert_frame_equal(after.daily, before.daily, rtol=1e-4)
+    assert after.corrections == before.corrections and after.gaps == before.gaps
+    curve = max(after.power.values(), key=lambda s: len(s.points))
+    assert 40 <= len(curve.points) < max(len(s.points) for s in before.power.values()) / 10
+
+
+def test_the_reading_views_say_which_rows_are_compacted(logged: Store) -> None:
+    compact_all(logged)
+    with logged.reading("views") as conn:
+        rows = conn.execute(
+            text(
+                "SELECT sum(samples), count(samples), max(watts_max) >= max(watts) "
+                "FROM meter_readings_local WHERE channel = 0"
+            )
+        ).one()
+    folded, compacted, highest = rows
+    assert compacted > 0 and folded > compacted and highest
