@@ -10,11 +10,12 @@ import warnings
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from impostor import make_certificate, needs_openssl
 
-from envoylog.client import Credentials, GatewayClient, PinStore
+from envoylog.client import Credentials, GatewayClient, PinStore, pinning
 from envoylog.client.bounds import gateway_tls_context
 from envoylog.errors import CertificateMismatch
 
@@ -87,6 +88,7 @@ def test_first_contact_records_the_fingerprint(gateway, certificates, tmp_path: 
     assert client(gateway, pins, jwt).get("/info").status == 200
 
     assert pins.get(gateway.url) == certificates["first"][2]
+    pins.flush()  # else within WRITE_DELAY_S, or at exit
     assert json.loads(pins.path.read_text()) == {gateway.url: certificates["first"][2]}
     assert stat.S_IMODE(pins.path.stat().st_mode) == 0o600
 
@@ -159,3 +161,66 @@ def test_commands_build_their_clients_through_the_pinning_factory() -> None:
     ]
 
     assert outside == []  # every command goes through envoylog.client.gateway_client
+
+
+def test_pins_made_at_once_by_many_gateways_are_all_kept_in_few_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fleet's first start pins every gateway within a minute, each through its own
+    PinStore: each used to write the whole file, and two at once could lose one."""
+    writes: list[Path] = []
+    real_write = pinning.write_atomic
+
+    def counted(path: Path, *args: Any, **kwargs: Any) -> None:
+        writes.append(path)
+        real_write(path, *args, **kwargs)
+
+    monkeypatch.setattr(pinning, "write_atomic", counted)
+    path = tmp_path / "pins.json"
+    threads = [
+        threading.Thread(
+            target=PinStore(path).set, args=(f"https://10.0.{i // 250}.{i}", "AB")
+        )
+        for i in range(500)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    pinning.flush_all()
+    assert len(json.loads(path.read_text())) == 500
+    assert len([w for w in writes if w == path]) <= 3
+    assert PinStore(path).get("https://10.0.1.257") == "ab"
+
+
+def test_a_pin_reaches_the_file_by_itself_within_the_write_delay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pinning, "WRITE_DELAY_S", 0.01)
+    written = threading.Event()
+    real_write = pinning.write_atomic
+
+    def noted(path: Path, *args: Any, **kwargs: Any) -> None:
+        real_write(path, *args, **kwargs)
+        written.set()
+
+    monkeypatch.setattr(pinning, "write_atomic", noted)
+    PinStore(tmp_path / "pins.json").set("https://envoy.local", "CD")
+    assert written.wait(30)
+    assert json.loads((tmp_path / "pins.json").read_text()) == {"https://envoy.local": "cd"}
+
+
+def test_a_pin_another_process_wrote_is_seen_and_kept(tmp_path: Path) -> None:
+    path = tmp_path / "pins.json"
+    ours = PinStore(path)
+    ours.set("https://a.local", "aa")
+    ours.flush()
+    path.write_text(json.dumps({"https://a.local": "aa", "https://b.local": "bb"}))
+    assert ours.get("https://b.local") == "bb"
+    ours.set("https://c.local", "cc")
+    ours.flush()
+    assert json.loads(path.read_text()) == {
+        "https://a.local": "aa",
+        "https://b.local": "bb",
+        "https://c.local": "cc",
+    }
