@@ -178,9 +178,7 @@ def test_pins_made_at_once_by_many_gateways_are_all_kept_in_few_writes(
     monkeypatch.setattr(pinning, "write_atomic", counted)
     path = tmp_path / "pins.json"
     threads = [
-        threading.Thread(
-            target=PinStore(path).set, args=(f"https://10.0.{i // 250}.{i}", "AB")
-        )
+        threading.Thread(target=PinStore(path).set, args=(f"https://10.0.{i // 250}.{i}", "AB"))
         for i in range(500)
     ]
     for thread in threads:
