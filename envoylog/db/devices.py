@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache
 from operator import attrgetter
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
     Executable,
+    Row,
     bindparam,
     case,
     func,
@@ -38,6 +39,8 @@ _GATEWAY_FIELDS = ("host", "name", "part_number", "firmware", "metered", "timezo
 _TIMES = ("first_seen_at", "last_seen_at")
 
 Event = tuple[int, datetime, str, str]  # gateway_id, at, kind, detail
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 def gateway_states(txn: Txn, first_polls: Sequence[PollResult]) -> list[GatewayState]:
@@ -251,15 +254,34 @@ _SOME_GATEWAYS_METERS = select(meters.c.gateway_id, *(meters.c[n] for n in _METE
 
 
 def read_meters(txn: Txn, gateway_ids: Iterable[int]) -> None:
-    """Read the meters of the gateways neither this transaction nor the Store knows yet,
-    in one SELECT (after a restart, every gateway's first batch needs them)."""
-    unknown = [g for g in gateway_ids if g not in txn.meters and g not in txn.store.meters]
+    """Read the meters of the gateways neither this transaction nor the Store knows yet."""
+
+    def meter(row: Row[Any]) -> tuple[int, MeterRow]:
+        values = row._asdict()
+        del values["gateway_id"]
+        return row.eid, values
+
+    _read_devices(txn, gateway_ids, txn.meters, txn.store.meters, _SOME_GATEWAYS_METERS, meter)
+
+
+def _read_devices(
+    txn: Txn,
+    gateway_ids: Iterable[int],
+    known: dict[int, dict[K, V]],
+    cached: Mapping[int, object],
+    statement: Executable,
+    entry: Callable[[Row[Any]], tuple[K, V]],
+) -> None:
+    """Fill ``known`` (the transaction's devices by gateway id) for the gateways neither it
+    nor the Store (``cached``) holds, in one SELECT of ``statement``: after a restart,
+    every gateway's first batch needs them, and a query each waited for the interpreter."""
+    unknown = [g for g in gateway_ids if g not in known and g not in cached]
     for page in _pages(unknown):
-        found: dict[int, dict[int, MeterRow]] = {g: {} for g in page}
-        for row in txn.conn.execute(_SOME_GATEWAYS_METERS, {"gateway_ids": page}):
-            values = row._asdict()
-            found[values.pop("gateway_id")][row.eid] = values
-        txn.meters.update(found)
+        found: dict[int, dict[K, V]] = {g: {} for g in page}
+        for row in txn.conn.execute(statement, {"gateway_ids": page}):
+            key, value = entry(row)
+            found[row.gateway_id][key] = value
+        known.update(found)
 
 
 def save_meter_configs(
@@ -425,16 +447,14 @@ _SOME_GATEWAYS_INVERTERS = select(inverters.c.gateway_id, inverters.c.serial, in
 
 
 def _read_inverters(txn: Txn, gateway_ids: Iterable[int]) -> None:
-    """Read the inverters of the gateways neither this transaction nor the Store knows yet,
-    in one SELECT (after a restart, every gateway's first batch needs them)."""
-    unknown = [g for g in gateway_ids if g not in txn.inverters and g not in txn.store.inverters]
-    for page in _pages(unknown):
-        found: dict[int, dict[str, int]] = {g: {} for g in page}
-        for gid, serial, inverter_id in txn.conn.execute(
-            _SOME_GATEWAYS_INVERTERS, {"gateway_ids": page}
-        ):
-            found[gid][serial] = inverter_id
-        txn.inverters.update(found)
+    """Read the inverters of the gateways neither this transaction nor the Store knows yet."""
+
+    def inverter(row: Row[Any]) -> tuple[str, int]:
+        return row.serial, row.id
+
+    _read_devices(
+        txn, gateway_ids, txn.inverters, txn.store.inverters, _SOME_GATEWAYS_INVERTERS, inverter
+    )
 
 
 def inverter_ids(
