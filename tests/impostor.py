@@ -100,7 +100,9 @@ def impostor(folder: Path) -> Iterator[RecordingTlsServer]:
     certificate, the genuine gateway's; it presents a certificate of its own."""
     cert, key, _ = make_certificate(folder, "impostor")
     server = RecordingTlsServer(server_context(cert, key))
-    PinStore(pin_file()).set(server.url, simulator_certificate_sha256())
+    pins = PinStore(pin_file())
+    pins.set(server.url, simulator_certificate_sha256())
+    pins.flush()  # on file now: the commands may run in processes of their own
     with serving(server):
         yield server
 

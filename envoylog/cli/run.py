@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from envoylog.cli.options import database_options, required_config
+from envoylog.client.pinning import flush_all as flush_pins
 from envoylog.service import systemd
 from envoylog.service.build import build_service
 
@@ -43,6 +44,7 @@ def run(db_url: str | None, config_path: Path | None) -> None:
     finally:
         systemd.stopping()
         clean = service.stop()
+        flush_pins()  # pins made in the last second (os._exit below skips atexit)
     if service.abandoned:
         # A request still hangs (its poll is stored with what it got): its thread would
         # hold the interpreter's exit until the request's own deadline. Nothing else is

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -17,6 +18,7 @@ from impostor import impostor, needs_openssl, refused_impostor_sentence
 from support import SAMPLE_DATA, make_jwt
 
 from envoylog.simulator.replay import ReplayServer
+from envoylog.simulator.serving import simulator_certificate_sha256
 
 SITE = SAMPLE_DATA / "legacy-5.0-nonmetered"  # plain HTTP + digest: no token needed
 
@@ -188,3 +190,21 @@ def test_run_sends_nothing_to_an_impostor_on_the_pinned_address(
     assert process.returncode == 0, output
     assert f"error={refused_impostor_sentence(server)}" in output
     assert not server.sent_anything()
+
+
+def test_a_pin_made_just_before_a_stop_is_on_file_after_it(tmp_path: Path) -> None:
+    # Pins reach their file within a second (a fleet's first start pins thousands): a
+    # stop within that second writes them too.
+    db = tmp_path / "run.sqlite"
+    with ReplayServer(SAMPLE_DATA / "metered-three-phase-device-data", tls=True) as server:
+        config = write_config(tmp_path, server.url, str(db))
+        process = start_run(tmp_path, config, ENVOYLOG_TOKEN=make_jwt())
+        try:
+            wait_for(lambda: db.exists() and polls_in(db) >= 1)
+            process.send_signal(signal.SIGTERM)
+            output, _ = process.communicate(timeout=30)
+        finally:
+            process.kill()
+    assert process.returncode == 0, output
+    pins = json.loads((tmp_path / "state" / "envoylog" / "pinned-certificates.json").read_text())
+    assert pins == {server.url: simulator_certificate_sha256()}
