@@ -42,8 +42,9 @@ IDLE_WAKE_S = 5.0
 # A fleet's polls arrive a few milliseconds apart, so each found the queue empty and was
 # stored in a transaction of its own (3.4-3.6 ms of CPU per poll, against 1.8-1.9 ms by
 # 100: the comment on BATCH_POLLS). When polls arrive at least GATHER_RATE a second,
-# the first waits up to GATHER_S for others to share its transaction; a home's gateway
-# (a poll a minute) is stored at once.
+# the first waits up to GATHER_S for others to share its transaction (the rollups and
+# compaction go on meanwhile: they gave way to any waiting poll, and starved); a home's
+# gateway (a poll a minute) is stored at once.
 GATHER_S = 1.0
 GATHER_RATE = 5.0
 # A rollup or prune call on the database is cut off past this (a frozen server): a
@@ -167,7 +168,7 @@ class StoreWorker(threading.Thread):
                 self._survive(self._idle)
                 continue
             try:
-                self._gather(items, 0.0 if stopping else self._gather_s())
+                self._gather(items, 0.0 if stopping else self._gather_left(items[0]))
                 polls = [item for item in items if item is not None]
                 if polls:
                     self._survive(self._handle, polls)
@@ -183,6 +184,23 @@ class StoreWorker(threading.Thread):
             while len(items) < self.writer.batch and items[-1] is not None:
                 left = by - time.monotonic()
                 items.append(self.queue.get(timeout=left) if left > 0 else self.queue.get_nowait())
+
+    def _gather_left(self, head: tuple[int, PollResult] | None) -> float:
+        """How much longer the oldest waiting poll (``head``) waits for others: it may have
+        waited already while a rollup or a compaction went on."""
+        if head is None:
+            return 0.0
+        waited = time.time() - head[0] / 1e9  # its arrival key: nanoseconds since the epoch
+        return max(0.0, self._gather_s() - waited)
+
+    def _polls_due(self) -> bool:
+        """Whether polls wait to be stored now: a batch of them, or one that has waited its
+        time (_gather_s) for others; the rollups and compaction give way to them."""
+        with self.queue.mutex:  # a look at the head without taking it
+            if not self.queue.queue:
+                return False
+            head, size = self.queue.queue[0], len(self.queue.queue)
+        return size >= self.writer.batch or self._gather_left(head) <= 0.0
 
     def _gather_s(self) -> float:
         """How long a poll waits for others (GATHER_S): time to fill a batch at the rate
@@ -500,7 +518,7 @@ class StoreWorker(threading.Thread):
     def _compact(self) -> None:
         """Compact gateway-days, one transaction each, while no poll waits and no rollup
         round is under way (they go first)."""
-        while self._compacting and self._round is None and self.queue.empty():
+        while self._compacting and self._round is None and not self._polls_due():
             if self._stopping.is_set():
                 return
             target = self._compacting.pop()
@@ -530,7 +548,7 @@ class StoreWorker(threading.Thread):
         (unless stopping), so a fleet's rollup never holds its polls back for minutes."""
         while (
             self._round is not None
-            and (until_done or self.queue.empty())
+            and (until_done or not self._polls_due())
             and (by is None or time.monotonic() < by)
         ):
             row, dirty_at = self._round.todo.pop()

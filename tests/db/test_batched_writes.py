@@ -268,3 +268,22 @@ def test_a_poll_waits_for_others_only_at_a_fleets_rate(
     for at_s in itertools.accumulate((0.0, *gaps_s)):
         worker._arrivals.append(now - sum(gaps_s) + at_s)
     assert worker._gather_s() == pytest.approx(wait_s, rel=0.05)
+
+
+def test_rollups_give_way_to_a_fleets_polls_only_once_they_have_gathered(tmp_path: Path) -> None:
+    """Rollups and compaction used to stop for any poll waiting: at a fleet's pace one
+    always was, gathering, and a 1,000-gateway fleet finished no rollup round."""
+    worker = StoreWorker(Writer(f"sqlite:///{tmp_path / 'e.sqlite'}", tmp_path / "spool"))
+    now = time.monotonic()
+    for i in range(20):  # 20 a second
+        worker._arrivals.append(now - 1.0 + i * 0.05)
+    assert not worker._polls_due()  # none waits
+    worker.queue.put_nowait((time.time_ns(), make_poll(at(0), inverters=2)))
+    assert not worker._polls_due()  # it has just arrived: the rollups go on
+    worker.queue.get_nowait()
+    worker.queue.put_nowait((time.time_ns() - 2_000_000_000, make_poll(at(0), inverters=2)))
+    assert worker._polls_due()  # it has waited its time
+    worker._arrivals.clear()  # a home's pace: a waiting poll goes first at once
+    worker.queue.get_nowait()
+    worker.queue.put_nowait((time.time_ns(), make_poll(at(0), inverters=2)))
+    assert worker._polls_due()
