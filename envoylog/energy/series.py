@@ -172,12 +172,9 @@ def _system(
 def _inverters(
     conn: Connection, gateway_id: int, lo: datetime, hi: datetime
 ) -> dict[int, InverterDay]:
-    days: dict[int, InverterDay] = {}
-    for inverter_id, serial in sql.inverter_ids(conn, gateway_id).items():
-        reports = sql.inverter_series(conn, inverter_id, lo, hi)
-        if reports:
-            days[inverter_id] = _inverter(serial, reports)
-    return days
+    serials = sql.inverter_ids(conn, gateway_id)
+    reports = sql.inverters_series(conn, gateway_id, lo, hi)
+    return {i: _inverter(serials[i], reports[i]) for i in serials if i in reports}
 
 
 def _inverter(serial: str, reports: Sequence[sql.InverterReport]) -> InverterDay:

@@ -345,7 +345,9 @@ class SimulatedFleet(Served):
     """``count`` independent gateways (distinct serials, sizes and wiring) in one process.
 
     ``profile`` None mixes every profile; ports are consecutive from ``port`` (0: any
-    free ones). All gateways share one clock and one accepting thread.
+    free ones). All gateways share one clock and one accepting thread. ``first``: the
+    fleet's first member number, so that several simulators (one per ``envoylog run``
+    process of a large fleet) serve distinct gateways.
     """
 
     def __init__(
@@ -364,6 +366,7 @@ class SimulatedFleet(Served):
         inverters: int | None = None,
         timezone: str | None = None,
         verbose: bool = False,
+        first: int = 0,
     ) -> None:
         if count < 1:
             raise ConfigError(f"--gateways must be at least 1, not {count}.")
@@ -379,7 +382,7 @@ class SimulatedFleet(Served):
         self.clock = clock
         self.gateways: list[SimulatedGateway] = []
         try:
-            for index in range(count):
+            for index in range(first, first + count):
                 base = fleet_member(bases[index % len(bases)], index, seed)
                 self.gateways.append(
                     SimulatedGateway(
@@ -388,7 +391,7 @@ class SimulatedFleet(Served):
                         faults=faults,
                         tls=tls,
                         host=host,
-                        port=port + index if port else 0,
+                        port=port + index - first if port else 0,
                         clock=clock,
                         inverters=inverters,
                         timezone=timezone,

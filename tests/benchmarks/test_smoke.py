@@ -117,7 +117,29 @@ def test_fleet_step_logs_gateways_into_postgresql(pg_server: object) -> None:
     )
     assert result["polls"] >= 2
     assert "rollup_rounds" in result
-    assert result["run_exit"] == 0
+    assert result["run_exit"] == [0]
+
+
+@pytest.mark.postgres
+def test_fleet_step_shares_the_gateways_among_processes(pg_server: object) -> None:
+    result = bench_fleet.run_step(
+        pg_server,
+        4,
+        site="metered-split-phase",
+        warmup_s=3.0,
+        window_s=6.0,
+        cadence_s=5,
+        folder=Path(__import__("tempfile").mkdtemp()),
+        processes=2,
+    )
+    assert result["run_exit"] == [0, 0]
+    assert len(result["runs"]) == 2
+    assert result["gateways_polled"] == 4
+
+
+def test_a_fleet_is_shared_among_processes_without_gap_or_overlap() -> None:
+    assert bench_fleet.halves(10001, 2) == [(0, 5001), (5001, 5000)]
+    assert bench_fleet.halves(3, 3) == [(0, 1), (1, 1), (2, 1)]
 
 
 @pytest.mark.postgres

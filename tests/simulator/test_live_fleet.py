@@ -26,6 +26,18 @@ def test_a_fleet_serves_distinct_serials_sizes_and_wiring() -> None:
         assert len({g.profile.inverters for g in fleet}) > 4
 
 
+def test_two_halves_of_a_fleet_serve_the_gateways_of_one_fleet() -> None:
+    clock = ManualClock(CLOCK_START)
+    with (
+        SimulatedFleet(6, clock=clock) as whole,
+        SimulatedFleet(3, clock=clock) as first,
+        SimulatedFleet(3, clock=clock, first=3) as second,
+    ):
+        halves = [g.serial for g in first] + [g.serial for g in second]
+        assert halves == [g.serial for g in whole]
+        assert [g.profile.name for g in second] == [g.profile.name for g in whole][3:]
+
+
 def test_a_fleet_listens_on_consecutive_ports() -> None:
     for _ in range(5):
         with socket.socket() as probe:
