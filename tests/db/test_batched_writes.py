@@ -19,8 +19,9 @@ from sqlalchemy.engine import Engine
 
 from envoylog.db import Spool, Store, Writer, WriteResult, WriteStatus, open_store, save_polls
 from envoylog.db.types import stored_instant
+from envoylog.energy.rollup import store_gateways
 from envoylog.records import PollResult
-from envoylog.service.worker import StoreWorker
+from envoylog.service.worker import StoreWorker, _Round
 
 BEYOND_64_BITS = 9223372036854775808
 
@@ -287,3 +288,28 @@ def test_rollups_give_way_to_a_fleets_polls_only_once_they_have_gathered(tmp_pat
     worker.queue.get_nowait()
     worker.queue.put_nowait((time.time_ns(), make_poll(at(0), inverters=2)))
     assert worker._polls_due()
+
+
+def test_a_rollup_round_goes_on_while_a_fleets_polls_keep_it_busy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After each stored batch the round gets its share, however soon polls are due again:
+    at 5,000 gateways one always was, and a round that only used the gaps never ended."""
+    url = f"sqlite:///{tmp_path / 'e.sqlite'}"
+    writer = Writer(url, tmp_path / "spool")
+    writer.write_many(
+        [(writer.spool.arrival(), make_poll(at(0), serial=f"12220000000{i}")) for i in range(3)]
+    )
+    worker = StoreWorker(writer)
+    with open_store(url) as store:
+        rows = store_gateways(store)
+    worker._round = _Round([(row, at(0)) for row in rows], at(5), days=1)
+    overdue = time.time_ns() - 5_000_000_000
+    worker.queue.put_nowait((overdue, make_poll(at(1), inverters=2)))
+    assert worker._polls_due()
+    monkeypatch.setattr("envoylog.service.worker.ROLL_AT_LEAST_S", 0.0)
+    worker._roll(until_done=False)
+    assert worker._round is not None and len(worker._round.todo) == 2  # one, then the polls
+    monkeypatch.setattr("envoylog.service.worker.ROLL_AT_LEAST_S", 60.0)
+    worker._roll(until_done=False)
+    assert worker._round is None and worker.rollups == 1  # its share: the rest of the round
