@@ -39,7 +39,8 @@ down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-# Table -> its instant (the partition key), a table after the one it refers to.
+# Table -> its instant (the partition key), a table after the one it refers to: a frozen
+# copy of envoylog.db.partitions.PARTITIONED, since a migration must not change with the code.
 TABLES = {
     "system_readings": "measured_at",
     "phase_readings": "measured_at",
