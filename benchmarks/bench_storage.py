@@ -61,6 +61,14 @@ def log_site(site: str, db_url: str, spool: Path, minutes: int) -> int:
     return polls
 
 
+# Bytes of one PostgreSQL table (:t), indexes and TOAST included, with its partitions if
+# it is partitioned (the partitioned reading tables hold none themselves).
+TABLE_BYTES = (
+    "SELECT coalesce((SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree(:t)), "
+    "pg_total_relation_size(:t))"
+)
+
+
 def sizes(db_url: str) -> dict[str, int]:
     """Bytes per table (indexes included) of a database; closes every connection first."""
     from sqlalchemy import create_engine, text
@@ -81,14 +89,19 @@ def sizes(db_url: str) -> dict[str, int]:
         with engine.connect() as conn:
             rows = conn.execute(
                 text(
-                    "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c "
+                    # A month partition counts for its table (the partitioned reading tables).
+                    "SELECT coalesce(pg_partition_root(c.oid), c.oid)::regclass::text, "
+                    "pg_total_relation_size(c.oid) FROM pg_class c "
                     "JOIN pg_namespace n ON n.oid = c.relnamespace "
                     "WHERE c.relkind = 'r' AND n.nspname = 'public'"
                 )
             ).all()
     finally:
         engine.dispose()
-    return {str(name): int(size) for name, size in rows}
+    found: dict[str, int] = {}
+    for name, size in rows:
+        found[str(name)] = found.get(str(name), 0) + int(size)
+    return found
 
 
 def count_rows(db_url: str) -> dict[str, int]:

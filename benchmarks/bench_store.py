@@ -23,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "db")]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "tests" / "db")]
 
 from factories import T0, make_poll  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
+from benchmarks.bench_storage import TABLE_BYTES  # noqa: E402
 from envoylog.db import Store, open_store, save_poll, save_polls  # noqa: E402
 from envoylog.db.models import Base  # noqa: E402
 from envoylog.records import PollResult  # noqa: E402
@@ -216,9 +217,7 @@ def bytes_per_day(store: Store, polls: list[PollResult]) -> dict[str, Any]:
     else:
         with store.reading("sizing") as conn:
             sizes = {
-                t.name: conn.execute(
-                    text("SELECT pg_total_relation_size(:t)"), {"t": t.name}
-                ).scalar_one()
+                t.name: conn.execute(text(TABLE_BYTES), {"t": t.name}).scalar_one()
                 for t in Base.metadata.sorted_tables
             }
         store.close()

@@ -2,8 +2,8 @@
 
     python benchmarks/run.py --out report.md [--json report.json] [--quick] [--only NAME,...]
 
-NAME is one of: poll, ingest, fleet, year, storage, memory, report, compaction. --quick runs fewer
-rounds and shorter steps (minutes instead of about an hour for the full run).
+NAME is one of: poll, ingest, fleet, year, storage, memory, report, compaction, partitions.
+--quick runs fewer rounds and shorter steps (minutes instead of about an hour for the full run).
 pyenphase's side of `poll` needs its own venv (ENVOYLOG_BENCH_VENV, default
 .bench-venv in the project folder): python3 -m venv .bench-venv &&
 .bench-venv/bin/pip install pyenphase.
@@ -29,6 +29,7 @@ from benchmarks import (
     bench_compaction,
     bench_fleet,
     bench_memory,
+    bench_partitions,
     bench_poll,
     bench_report,
     bench_storage,
@@ -36,7 +37,17 @@ from benchmarks import (
 )
 from benchmarks.common import REPO, Section, fmt, postgres, write_report
 
-NAMES = ("poll", "ingest", "fleet", "year", "storage", "memory", "report", "compaction")
+NAMES = (
+    "poll",
+    "ingest",
+    "fleet",
+    "year",
+    "storage",
+    "memory",
+    "report",
+    "compaction",
+    "partitions",
+)
 
 
 def ingest(*, quick: bool, polls: int | None = None) -> Section:
@@ -102,6 +113,7 @@ def runners(quick: bool) -> dict[str, Callable[[], Section]]:
         "memory": lambda: bench_memory.run(quick=quick),
         "report": lambda: bench_report.run(quick=quick),
         "compaction": lambda: bench_compaction.run(quick=quick),
+        "partitions": lambda: bench_partitions.run(quick=quick),
     }
 
 

@@ -23,6 +23,7 @@ from envoylog.db.models import (
     meter_readings,
     meters,
     phase_readings,
+    phase_table,
     polls,
     system_readings,
 )
@@ -103,9 +104,10 @@ def read_rows(conn: Connection, gateway_id: int, lo: datetime, hi: datetime) -> 
             by_system[(source, measurement)] = found
     ids = [r["id"] for rows in by_system.values() for r in rows]
     phases: dict[int, list[dict[str, Any]]] = {}
-    p = phase_readings.c
+    phases_of = phase_table(conn.dialect.name)  # with measured_at on PostgreSQL
+    p = phases_of.c
     for chunk in _chunks(ids, 500):
-        query = select(phase_readings).where(p.reading_id.in_(chunk)).order_by(p.phase)
+        query = select(phases_of).where(p.reading_id.in_(chunk)).order_by(p.phase)
         for row in _dicts(conn, query):
             phases.setdefault(row["reading_id"], []).append(row)
     r = inverter_readings.c
@@ -165,7 +167,8 @@ def replace_day(
         )
     _insert(conn, meter_readings, (row for rows in kept.meters.values() for row in rows))
     _insert(conn, system_readings, (row for rows in kept.systems.values() for row in rows))
-    _insert(conn, phase_readings, (row for rows in kept.phases.values() for row in rows))
+    phases_of = phase_table(conn.dialect.name)
+    _insert(conn, phases_of, (row for rows in kept.phases.values() for row in rows))
     _insert(conn, inverter_readings, (row for rows in kept.inverters.values() for row in rows))
     after = sum(len(v) for v in (*kept.meters.values(), *kept.systems.values()))
     after += sum(len(v) for v in kept.inverters.values())

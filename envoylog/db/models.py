@@ -13,6 +13,7 @@ from typing import cast
 from sqlalchemy import (
     BigInteger,
     CheckConstraint,
+    Column,
     Date,
     Float,
     ForeignKey,
@@ -163,10 +164,13 @@ class SystemReading(CompactedColumns, Base):
     flags: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
 
 
+PHASES = "phase BETWEEN 1 AND 3"
+
+
 class PhaseReading(Base):
     __tablename__ = "phase_readings"
     __table_args__ = (
-        CheckConstraint("phase BETWEEN 1 AND 3", name="phase"),
+        CheckConstraint(PHASES, name="phase"),
         WITHOUT_ROWID,
     )
 
@@ -471,3 +475,45 @@ class DatabaseIdentity(Base):
 
 
 database_identity = _table(DatabaseIdentity)
+
+
+# --- PostgreSQL partitions (revision 0007) -----------------------------------------
+# On PostgreSQL the reading tables are partitioned by the UTC month of their instant
+# (envoylog.db.partitions), so their keys hold that instant: system_readings is keyed by
+# (id, measured_at), and a phase row carries its system reading's measured_at, the
+# partition key the two share and half of the key its foreign key refers to. SQLite
+# keeps the tables above as they are.
+
+
+def _partitioned_metadata() -> MetaData:
+    found = MetaData(naming_convention=NAMING_CONVENTION)
+    for table in Base.metadata.sorted_tables:
+        if table.name != "phase_readings":
+            table.to_metadata(found)
+    Table(
+        "phase_readings",
+        found,
+        *(
+            Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+            for c in phase_readings.columns
+        ),
+        Column("measured_at", UTCDateTime, primary_key=True),
+        CheckConstraint(PHASES, name="phase"),
+        ForeignKeyConstraint(
+            ["reading_id", "measured_at"],
+            ["system_readings.id", "system_readings.measured_at"],
+            ondelete="CASCADE",
+        ),
+    )
+    return found
+
+
+POSTGRESQL_METADATA = _partitioned_metadata()
+
+
+def phase_table(dialect: str) -> Table:
+    """The phase_readings table as the dialect's schema has it (with ``measured_at`` on
+    PostgreSQL)."""
+    if dialect == "postgresql":
+        return POSTGRESQL_METADATA.tables["phase_readings"]
+    return phase_readings

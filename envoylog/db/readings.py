@@ -25,7 +25,7 @@ from envoylog.db.models import (
     battery_system_readings,
     inverter_readings,
     meter_readings,
-    phase_readings,
+    phase_table,
     system_readings,
 )
 from envoylog.db.store import Txn, insert_new, upsert
@@ -352,9 +352,14 @@ def _write_system(
         for reading_id, *key in inserted
         for phase in systems[tuple(key)].phases
     ]
-    counts.phase_readings += txn.written(
-        insert_new(txn.dialect, phase_readings, PHASE_COLUMNS[:2]), phases
-    )
+    table = phase_table(txn.dialect)
+    phase_key: tuple[str, ...] = PHASE_COLUMNS[:2]
+    if "measured_at" in table.c:  # PostgreSQL: its system reading's instant, partition key
+        phase_key += ("measured_at",)
+        at = {reading_id: key[-1] for reading_id, *key in inserted}
+        for row in phases:
+            row["measured_at"] = at[row["reading_id"]]
+    counts.phase_readings += txn.written(insert_new(txn.dialect, table, phase_key), phases)
 
 
 def _meter_rows(

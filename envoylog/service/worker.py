@@ -25,6 +25,7 @@ from envoylog.config import table
 from envoylog.db import Store, Writer, WriteResult, WriteStatus, open_store, prune_raw_bodies
 from envoylog.db.deadline import deadline, hurry
 from envoylog.db.energy import GatewayRow, last_poll_starts
+from envoylog.db.partitions import ensure_months
 from envoylog.energy.rollup import rollup_recent, store_gateways
 from envoylog.errors import EnvoylogError
 from envoylog.files import write_atomic
@@ -64,6 +65,10 @@ ROLLUP_INTERVAL_S = float(table.ROLLUP_INTERVAL_S.default_value)
 FULL_ROLLUP_EVERY_S = 6 * 3600.0
 # Raw bodies past their keeping time (raw_body_days) are deleted this often, and at start.
 PRUNE_INTERVAL_S = 3600.0
+# PostgreSQL's month partitions of the next months (envoylog.db.partitions) are made this
+# often, and at start, before the first polls are written; after a failure, an hour later.
+PARTITION_INTERVAL_S = 24 * 3600.0
+PARTITION_RETRY_S = 3600.0
 # Days past full_resolution_days are compacted this often, and at start, a gateway-day at
 # a time while no poll waits and no rollup is under way.
 COMPACT_INTERVAL_S = 24 * 3600.0
@@ -113,6 +118,7 @@ class StoreWorker(threading.Thread):
         self.rollups = 0  # rounds completed
         self.last_prune = monotonic() - PRUNE_INTERVAL_S
         self.pruned = 0  # raw bodies deleted
+        self.last_partitioning = monotonic() - PARTITION_INTERVAL_S
         # Compaction: None turns it off.
         self.full_resolution_days = full_resolution_days
         self.compaction_step = compaction_step
@@ -229,6 +235,8 @@ class StoreWorker(threading.Thread):
             log.error("store_worker_error step=%s", step.__name__, exc_info=True)
 
     def _handle(self, polls: list[tuple[int, PollResult]]) -> None:
+        if self._monotonic() - self.last_partitioning >= PARTITION_INTERVAL_S:
+            self._partition()
         self._write(polls)
         if self._stopping.is_set():
             return
@@ -500,6 +508,24 @@ class StoreWorker(threading.Thread):
         self.pruned += pruned
         if pruned:
             log.info("raw_bodies_pruned count=%d", pruned)
+
+    def _partition(self) -> None:
+        """Make the partitions of this UTC month and the next ones (PostgreSQL)."""
+        self.last_partitioning = self._monotonic()
+        if self.writer.outage:
+            self.last_partitioning -= PARTITION_INTERVAL_S - PARTITION_RETRY_S
+            return
+        try:
+            store = self._own_store()
+            if store.engine.dialect.name != "postgresql":
+                return  # SQLite: plain tables
+            with self._bounded("making partitions"), store.transaction("making partitions") as txn:
+                ensure_months(txn.conn, datetime.now(UTC))
+        except Exception as exc:  # readings of a month without one go to the default partition
+            self.last_partitioning -= PARTITION_INTERVAL_S - PARTITION_RETRY_S
+            log.error(
+                "partitions_failed error=%s", exc, exc_info=not isinstance(exc, EnvoylogError)
+            )
 
     def _begin_compaction(self) -> None:
         """List the gateway-days past full_resolution_days, as of the newest poll written."""

@@ -17,6 +17,7 @@ from benchmarks import (  # noqa: E402
     bench_compaction,
     bench_fleet,
     bench_memory,
+    bench_partitions,
     bench_poll,
     bench_report,
     bench_storage,
@@ -62,6 +63,16 @@ def test_compaction_benchmark_sizes_a_day_as_polled_and_compacted() -> None:
     result = bench_compaction.run(quick=True, days=1).data["sqlite"]
     assert result["compacted_bytes_per_day"] < result["full_bytes_per_day"]
     assert result["readings_after"] < result["readings_before"]
+
+
+@pytest.mark.postgres
+def test_partitions_benchmark_migrates_and_drops_a_month(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(NO_PG_ENV)
+    section = bench_partitions.run(quick=True, days=1)
+    data = section.data
+    assert data["upgrade_s"] > 0 and data["downgrade_s"] > 0
+    for tables in ("plain", "partitioned"):
+        assert data[tables]["reading_mb_after"] < data[tables]["reading_mb"]
 
 
 def test_year_benchmark_rolls_up_exports_and_runs_the_naive_way() -> None:

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, func, insert, select
 
 from envoylog.db import Store
 from envoylog.db.energy import energy_daily, energy_hourly, inverter_daily
-from envoylog.db.models import Base, gateway_events
+from envoylog.db.models import Base, gateway_events, phase_table
 from envoylog.energy.rollup import rollup
 from envoylog.history.compact import CompactionSummary, compact
 
@@ -83,9 +83,16 @@ def load(store: Store, sqlite_path: Path) -> None:
     source = create_engine(f"sqlite:///{sqlite_path}")
     try:
         with source.connect() as conn, store.transaction("loading readings") as txn:
+            instants: dict[int, Any] = {}  # system reading id -> measured_at
             for name in COPIED:
                 table = Base.metadata.tables[name]
                 rows = [dict(r) for r in conn.execute(select(table)).mappings()]
+                if name == "system_readings":
+                    instants = {r["id"]: r["measured_at"] for r in rows}
+                if name == "phase_readings" and store.dialect == "postgresql":
+                    table = phase_table(store.dialect)  # with its system reading's instant
+                    for row in rows:
+                        row["measured_at"] = instants[row["reading_id"]]
                 for start in range(0, len(rows), 5000):
                     txn.conn.execute(insert(table), rows[start : start + 5000])
     finally:
