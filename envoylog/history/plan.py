@@ -243,3 +243,45 @@ def _mean(pairs: list[tuple[float | None, int]]) -> float | None:
             total += weight
             weighted += value * weight
     return weighted / total if total else None
+
+
+POLL_SLACK = timedelta(seconds=1)
+
+
+def thin_poll_log(
+    instants: Sequence[datetime],
+    chains: Sequence[Sequence[bool]],
+    forced: Sequence[bool],
+    max_gap: timedelta = DEFAULT_THRESHOLDS.max_gap,
+) -> list[bool]:
+    """Which polls of a day (in time order) a compacted day keeps.
+
+    Readers see the poll log as chains: the successful polls (the report's gaps) and
+    those that fetched an inverter endpoint (inverter coverage). Both only ask which
+    successive members are more than ``max_gap`` apart. Each chain keeps its first and
+    last poll, both ends of every such gap, and between them the fewest polls that leave
+    no two successive kept members more than ``max_gap`` apart: every reader's gaps and
+    covered time come out as before. ``forced`` polls (failed, with an error, a parse
+    failure or a raw body) are kept whatever the chains say.
+
+    Kept polls that were not neighbours end up at most ``max_gap`` less POLL_SLACK
+    apart: the report measures gaps in floating-point seconds (julianday on SQLite),
+    which puts two polls exactly 30 minutes apart just over the limit.
+    """
+    limit = max_gap - POLL_SLACK
+    keep = list(forced)
+    for chain in chains:
+        members = [i for i, inside in enumerate(chain) if inside]
+        if not members:
+            continue
+        keep[members[0]] = keep[members[-1]] = True
+        for a, b in itertools.pairwise(members):
+            if instants[b] - instants[a] > limit:
+                keep[a] = keep[b] = True
+        last = members[0]
+        for i, following in itertools.pairwise(members):
+            if not keep[i] and instants[following] - instants[last] > limit:
+                keep[i] = True
+            if keep[i]:
+                last = i
+    return keep
