@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, delete, func, insert, or_, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Connection
 
-from envoylog.db.energy import INVERTER_ENDPOINTS, energy_daily, energy_hourly
+from envoylog.db.energy import energy_daily, energy_hourly
 from envoylog.db.models import (
     compacted_days,
     inverter_readings,
@@ -23,9 +23,7 @@ from envoylog.db.models import (
     meter_readings,
     meters,
     phase_readings,
-    poll_endpoints,
     polls,
-    raw_bodies,
     system_readings,
 )
 
@@ -86,55 +84,6 @@ def production_sources(
         h.gateway_id == gateway_id, h.start_at >= lo, h.start_at < hi
     )
     return {row[0] for query in (daily, hourly) for row in conn.execute(query.distinct())}
-
-
-@dataclass(frozen=True, slots=True)
-class LoggedPoll:
-    """What the readers of the poll log ask of one poll (see plan.thin_poll_log)."""
-
-    id: int
-    started_at: datetime
-    succeeded: bool  # not failed: the report's gaps are between such polls
-    inverters: bool  # fetched an inverter endpoint without error: inverter coverage
-    noted: bool  # failed, or an endpoint with an error, a parse failure or a raw body
-
-
-def poll_log(conn: Connection, gateway_id: int, lo: datetime, hi: datetime) -> list[LoggedPoll]:
-    """The gateway's polls started in [lo, hi), in time order."""
-    p, e = polls.c, poll_endpoints.c
-    inverter_ok = case((e.endpoint.in_(INVERTER_ENDPOINTS) & e.error.is_(None), 1), else_=0)
-    trouble = case((or_(e.error.is_not(None), e.parse_failed.is_(True)), 1), else_=0)
-    query = (
-        select(p.id, p.started_at, p.status, func.max(inverter_ok), func.max(trouble))
-        .outerjoin(poll_endpoints, e.poll_id == p.id)
-        .where(p.gateway_id == gateway_id, p.started_at >= lo, p.started_at < hi)
-        .group_by(p.id, p.started_at, p.status)
-        .order_by(p.started_at)
-    )
-    raw = set(
-        conn.execute(
-            select(raw_bodies.c.poll_id)
-            .join(polls, p.id == raw_bodies.c.poll_id)
-            .where(p.gateway_id == gateway_id, p.started_at >= lo, p.started_at < hi)
-        ).scalars()
-    )
-    return [
-        LoggedPoll(
-            id=int(poll_id),
-            started_at=at,
-            succeeded=status != "failed",
-            inverters=bool(inverter_ok),
-            noted=status == "failed" or bool(trouble) or poll_id in raw,
-        )
-        for poll_id, at, status, inverter_ok, trouble in conn.execute(query)
-    ]
-
-
-def drop_polls(conn: Connection, ids: Sequence[int]) -> None:
-    """Delete these polls and their endpoints."""
-    for chunk in _chunks(ids, 500):
-        conn.execute(delete(poll_endpoints).where(poll_endpoints.c.poll_id.in_(chunk)))
-        conn.execute(delete(polls).where(polls.c.id.in_(chunk)))
 
 
 def series_of(conn: Connection, gateway_id: int) -> list[tuple[str, str]]:

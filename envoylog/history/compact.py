@@ -24,7 +24,7 @@ from envoylog.energy.flows import CounterSource
 from envoylog.energy.periods import Resolution, local_midnight, periods
 from envoylog.energy.rollup import gateway_zone
 from envoylog.energy.series import MARGIN, OBSERVED_POWER_HEADROOM
-from envoylog.history.plan import Columns, Limits, Plan, plan_series, thin_poll_log
+from envoylog.history.plan import Columns, Limits, Plan, plan_series
 
 log = logging.getLogger(__name__)
 
@@ -171,23 +171,11 @@ def compact_day(
             conn, gateway_id, lo=lo, hi=hi, day=day, kept=kept, step=step, before=before,
             at=now.astimezone(UTC),
         )  # fmt: skip
-        _thin_poll_log(conn, gateway_id, lo, hi)
     after = sum(len(v) for v in (*kept.meters.values(), *kept.systems.values()))
     after += sum(len(v) for v in kept.inverters.values())
     log.info("compacted gateway=%s day=%s readings=%d kept=%d",
              target.gateway.serial, day, before, after)  # fmt: skip
     return DayResult(before, after)
-
-
-def _thin_poll_log(conn: Any, gateway_id: int, lo: datetime, hi: datetime) -> None:
-    """Drop the day's polls no reader of the poll log tells from its neighbours."""
-    logged = sql.poll_log(conn, gateway_id, lo, hi)
-    keep = thin_poll_log(
-        [p.started_at for p in logged],
-        ([p.inverters for p in logged], [p.succeeded for p in logged]),
-        [p.noted for p in logged],
-    )
-    sql.drop_polls(conn, [p.id for p, kept in zip(logged, keep, strict=True) if not kept])
 
 
 def _plan_day(
