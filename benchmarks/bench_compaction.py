@@ -6,7 +6,8 @@ up; then every day is compacted (envoylog.history, the default 30-minute step). 
 are those of the database minus an empty one of the same schema, raw bodies aside
 (yeardata writes none), after VACUUM on SQLite (dbstat) and VACUUM FULL on PostgreSQL
 (pg_total_relation_size), so freed pages do not count as kept. The polls and their
-endpoints stay as polled, so they are in both figures.
+endpoints stay as polled, so they are in both figures. The daily export and the report
+are timed over the same days as polled and compacted.
 """
 
 from __future__ import annotations
@@ -51,10 +52,30 @@ def grown(db_url: str, empty: dict[str, int]) -> tuple[int, dict[str, int]]:
     vacuum(db_url)
     now = sizes(db_url)
     by_table = {t: now[t] - empty.get(t, 0) for t in now if now[t] - empty.get(t, 0) > 0}
-    return sum(by_table.values()), dict(sorted(by_table.items(), key=lambda kv: -kv[1])[:6])
+    return sum(by_table.values()), dict(sorted(by_table.items(), key=lambda kv: -kv[1]))
 
 
-def measure(db_url: str, empty_url: str, days: int) -> dict[str, Any]:
+def readers(store: Any, folder: str, rounds: int = 5) -> dict[str, float]:
+    """Median seconds of the daily CSV export and of the HTML report (its day: the last)."""
+    import io
+
+    from benchmarks.bench_year import time_rounds
+    from envoylog.export import ExportKind, export
+    from envoylog.report import write_report
+
+    def daily() -> int:
+        return export(store, ExportKind.DAILY, fmt="csv", output=io.BytesIO()).rows
+
+    target = Path(folder) / "report.html"
+    write_report(store, target)  # warm imports and caches
+    daily()
+    return {
+        "export_daily_s": time_rounds(daily, rounds)[0]["median"],
+        "report_s": time_rounds(lambda: write_report(store, target), rounds)[0]["median"],
+    }
+
+
+def measure(db_url: str, empty_url: str, days: int, folder: str, rounds: int) -> dict[str, Any]:
     from benchmarks.bench_storage import sizes
     from benchmarks.bench_year import fill
     from envoylog.db import open_store
@@ -69,13 +90,16 @@ def measure(db_url: str, empty_url: str, days: int) -> dict[str, Any]:
         fill(store, days)
         rollup(store, now=LATER)
     full, full_tables = grown(db_url, empty)
-    with open_store(db_url) as store:
+    with open_store(db_url) as store:  # both timed on a vacuumed file
+        full_readers = readers(store, folder, rounds)
         t0 = time.perf_counter()
         summary = compact(
             store, now=LATER, window_days=0, step=STEP_DEFAULT, before=date(2030, 1, 1)
         )
         seconds = time.perf_counter() - t0
     compacted, compacted_tables = grown(db_url, empty)
+    with open_store(db_url) as store:
+        compacted_readers = readers(store, folder, rounds)
     return {
         "days": summary.days,
         "full_bytes_per_day": round(full / days),
@@ -86,6 +110,8 @@ def measure(db_url: str, empty_url: str, days: int) -> dict[str, Any]:
         "year_s": round(seconds / summary.days * 365, 1),
         "full_tables": full_tables,
         "compacted_tables": compacted_tables,
+        "readers_full": full_readers,
+        "readers_compacted": compacted_readers,
     }
 
 
@@ -107,7 +133,7 @@ def run(*, quick: bool, days: int | None = None) -> Section:
         if pg is not None:
             urls["postgresql"] = (pg.create_database("compact"), pg.create_database("empty"))
         for name, (url, empty) in urls.items():
-            result = measure(url, empty, days)
+            result = measure(url, empty, days, tmp, 2 if quick else 5)
             section.data[name] = result
             section.rows.append(
                 [
@@ -120,6 +146,18 @@ def run(*, quick: bool, days: int | None = None) -> Section:
                     f"{result['year_s']:.0f}",
                 ]
             )
+    for name, result in section.data.items():
+        full, small = result["readers_full"], result["readers_compacted"]
+        tables = ", ".join(
+            f"{t} {result['full_tables'].get(t, 0) / days / 1e3:.0f} -> {b / days / 1e3:.0f}"
+            for t, b in result["compacted_tables"].items()
+        )
+        section.notes.append(
+            f"{name}: daily export {full['export_daily_s']:.3f} s as polled, "
+            f"{small['export_daily_s']:.3f} s compacted; report (library, its day compacted) "
+            f"{full['report_s']:.2f} s as polled, {small['report_s']:.2f} s compacted; "
+            f"KB per gateway-day as polled -> compacted: {tables}."
+        )
     section.notes += [
         f"{days} generated days (benchmarks/yeardata.py: minute meter and production.json "
         "readings, 5-minute reports of 36 inverters) written with save_polls, rolled up, then "

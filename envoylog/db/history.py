@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Connection
 
-from envoylog.db.energy import energy_daily
+from envoylog.db.energy import energy_daily, energy_hourly
 from envoylog.db.models import (
     compacted_days,
     inverter_readings,
@@ -52,9 +52,12 @@ def pending_days(conn: Connection, gateway_id: int, before: date) -> list[date]:
     return [row[0] for row in conn.execute(query)]
 
 
-def rolled_up_since_polled(conn: Connection, gateway_id: int, day: date, until: datetime) -> bool:
-    """Whether the day's energy was computed after every poll started before ``until``
-    finished (the rollup of a day reads that far past its end)."""
+def rolled_up_since_polled(
+    conn: Connection, gateway_id: int, day: date, since: datetime, until: datetime
+) -> bool:
+    """Whether the day's energy was computed after every poll started in [since, until)
+    finished (the rollup of a day reads that far around it; bounded, so the cost of a day
+    does not grow with the history)."""
     computed = conn.execute(
         select(energy_daily.c.computed_at).where(
             energy_daily.c.gateway_id == gateway_id, energy_daily.c.day == day
@@ -62,7 +65,9 @@ def rolled_up_since_polled(conn: Connection, gateway_id: int, day: date, until: 
     ).scalar()
     last = conn.execute(
         select(func.max(polls.c.finished_at)).where(
-            polls.c.gateway_id == gateway_id, polls.c.started_at < until
+            polls.c.gateway_id == gateway_id,
+            polls.c.started_at >= since,
+            polls.c.started_at < until,
         )
     ).scalar()
     if computed is None:
@@ -70,9 +75,35 @@ def rolled_up_since_polled(conn: Connection, gateway_id: int, day: date, until: 
     return last is None or computed >= last
 
 
-def read_rows(conn: Connection, gateway_id: int, lo: datetime, hi: datetime) -> DayRows:
+def production_sources(
+    conn: Connection, gateway_id: int, day: date, lo: datetime, hi: datetime
+) -> set[str | None]:
+    """The production sources the day's energy rows (daily and hourly) were computed from."""
+    d, h = energy_daily.c, energy_hourly.c
+    daily = select(d.production_source).where(d.gateway_id == gateway_id, d.day == day)
+    hourly = select(h.production_source).where(
+        h.gateway_id == gateway_id, h.start_at >= lo, h.start_at < hi
+    )
+    return {row[0] for query in (daily, hourly) for row in conn.execute(query.distinct())}
+
+
+def series_of(conn: Connection, gateway_id: int) -> list[tuple[str, str]]:
+    """The (source, measurement) series of the gateway's system readings: a scan of its
+    whole history, so read once per compaction run, not per day."""
+    s = system_readings.c
+    query = select(s.source, s.measurement).where(s.gateway_id == gateway_id).distinct()
+    return [(source, measurement) for source, measurement in conn.execute(query)]
+
+
+def read_rows(
+    conn: Connection,
+    gateway_id: int,
+    lo: datetime,
+    hi: datetime,
+    system_series: Sequence[tuple[str, str]] | None = None,
+) -> DayRows:
     """The gateway's meter, system and inverter readings in [lo, hi), and the phases of
-    its system readings."""
+    its system readings (of ``system_series``, else of every series it has)."""
     meter_types = {
         int(i): t
         for i, t in conn.execute(
@@ -91,8 +122,7 @@ def read_rows(conn: Connection, gateway_id: int, lo: datetime, hi: datetime) -> 
             by_meter.setdefault((meter_id, row["channel"]), []).append(row)
     s = system_readings.c
     by_system: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    series = select(s.source, s.measurement).where(s.gateway_id == gateway_id).distinct()
-    for source, measurement in conn.execute(series).all():
+    for source, measurement in system_series or series_of(conn, gateway_id):
         query = (
             select(system_readings)
             .where(s.gateway_id == gateway_id, s.source == source, s.measurement == measurement)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ from envoylog.db import energy as energy_sql
 from envoylog.db import history as sql
 from envoylog.db.energy import UNTRUSTED_MASK, GatewayRow
 from envoylog.energy.counters import DEFAULT_THRESHOLDS
+from envoylog.energy.flows import CounterSource
 from envoylog.energy.periods import Resolution, local_midnight, periods
 from envoylog.energy.rollup import gateway_zone
 from envoylog.energy.series import MARGIN, OBSERVED_POWER_HEADROOM
@@ -56,6 +57,8 @@ class Target:
     gateway: GatewayRow
     zone: str
     day: date
+    # The gateway's system reading series (history.series_of), read once for all its days.
+    series: tuple[tuple[str, str], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +102,8 @@ def pending(
             cutoff = before
         with store.reading("finding days to compact") as conn:
             days = sql.pending_days(conn, row.id, cutoff)
-        found.extend(Target(row, zone, day) for day in days)
+            series = tuple(sql.series_of(conn, row.id)) if days else ()
+        found.extend(Target(row, zone, day, series) for day in days)
     return found
 
 
@@ -146,11 +150,11 @@ def compact_day(
     margin = guard(step)
     with store.transaction(f"compacting {target.gateway.serial} {day}") as txn:
         conn = txn.conn
-        if not sql.rolled_up_since_polled(conn, gateway_id, day, hi + MARGIN):
+        if not sql.rolled_up_since_polled(conn, gateway_id, day, lo - MARGIN, hi + MARGIN):
             log.info("compaction_skipped gateway=%s day=%s reason=energy_not_current",
                      target.gateway.serial, day)  # fmt: skip
             return None
-        rows = sql.read_rows(conn, gateway_id, lo - margin, hi + margin)
+        rows = sql.read_rows(conn, gateway_id, lo - margin, hi + margin, target.series)
         hours = tuple(p.start_utc for p in periods(lo, hi, zone, Resolution.HOUR))
         limits = Limits(
             lo=lo,
@@ -160,7 +164,9 @@ def compact_day(
             guard=margin,
             jump_w=_power_floor(conn, gateway_id, rows, lo, hi),
         )
-        kept, before = _plan_day(rows, limits)
+        sources = sql.production_sources(conn, gateway_id, day, lo, hi)
+        inverter_hours = CounterSource.INVERTER_LIFETIMES.value in sources
+        kept, before = _plan_day(rows, limits, inverter_hours=inverter_hours)
         sql.replace_day(
             conn, gateway_id, lo=lo, hi=hi, day=day, kept=kept, step=step, before=before,
             at=now.astimezone(UTC),
@@ -172,15 +178,25 @@ def compact_day(
     return DayResult(before, after)
 
 
-def _plan_day(rows: sql.DayRows, limits: Limits) -> tuple[sql.DayRows, int]:
-    """The kept rows of every series of the day, and how many rows the day had."""
+def _plan_day(
+    rows: sql.DayRows, limits: Limits, *, inverter_hours: bool = True
+) -> tuple[sql.DayRows, int]:
+    """The kept rows of every series of the day, and how many rows the day had.
+
+    ``inverter_hours``: the microinverters' lifetimes are the day's production counter,
+    so their hours must split exactly; otherwise only their days are (inverter days).
+    """
     kept = sql.DayRows({}, rows.meter_types, {}, {}, {})
     before = 0
+    # Without an hour of their own to split, inverter counters are kept at the day's ends.
+    inverter_limits = limits if inverter_hours else replace(limits, hours=(limits.lo, limits.hi))
 
-    def run(series: list[dict[str, Any]], columns: Columns, instant: str) -> Plan:
+    def run(
+        series: list[dict[str, Any]], columns: Columns, instant: str, within: Limits = limits
+    ) -> Plan:
         nonlocal before
         trusted = [not (int(r["flags"] or 0) & UNTRUSTED_MASK) for r in series]
-        plan = plan_series(series, columns, limits, instant=instant, trusted=trusted)
+        plan = plan_series(series, columns, within, instant=instant, trusted=trusted)
         before += plan.before
         return plan
 
@@ -201,7 +217,7 @@ def _plan_day(rows: sql.DayRows, limits: Limits) -> tuple[sql.DayRows, int]:
             for row, folded in zip(plan.kept, plan.folded, strict=True):
                 kept.phases[row["id"]] = _phases(row, folded, rows.phases)
     for inverter_id, series in rows.inverters.items():
-        plan = run(series, INVERTER, "reported_at")
+        plan = run(series, INVERTER, "reported_at", inverter_limits)
         if plan.kept:
             kept.inverters[inverter_id] = plan.kept
     return kept, before

@@ -10,9 +10,13 @@ from typing import Any
 from sqlalchemy import create_engine, func, insert, select
 
 from envoylog.db import Store
-from envoylog.db.energy import energy_daily, energy_hourly, inverter_daily
-from envoylog.db.models import Base, gateway_events, phase_table
+from envoylog.db.energy import energy_daily, energy_hourly, inverter_daily, inverter_poll_times
+from envoylog.db.models import Base, gateway_events, gateways, phase_table, poll_endpoints, polls
+from envoylog.db.report import gaps
+from envoylog.energy.counters import DEFAULT_THRESHOLDS
+from envoylog.energy.periods import Resolution
 from envoylog.energy.rollup import rollup
+from envoylog.energy.tables import poll_coverage
 from envoylog.history.compact import CompactionSummary, compact
 
 STEP = timedelta(minutes=30)
@@ -40,6 +44,35 @@ def snapshot(store: Store) -> dict[str, Any]:
         e = gateway_events.c
         events = select(e.gateway_id, e.at, e.kind, e.detail).where(e.kind.like("counter-%"))
         found["events"] = sorted(tuple(r) for r in conn.execute(events))
+        found["poll log"] = poll_log(conn)
+    return found
+
+
+def poll_log(conn: Any) -> dict[str, Any]:
+    """What readers take from the poll log: gaps, inverter coverage per hour, the polls
+    that failed and the endpoints with an error or a parse failure."""
+    p, e = polls.c, poll_endpoints.c
+    found: dict[str, Any] = {}
+    for gateway_id in conn.execute(select(gateways.c.id)).scalars():
+        first, last = conn.execute(
+            select(func.min(p.started_at), func.max(p.started_at)).where(p.gateway_id == gateway_id)
+        ).one()
+        if first is None:
+            continue
+        lo = first.replace(minute=0, second=0, microsecond=0)
+        hi = last.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        limit = DEFAULT_THRESHOLDS.max_gap.total_seconds()
+        found[f"{gateway_id} gaps"] = gaps(conn, gateway_id, lo, hi, limit)
+        times = inverter_poll_times(conn, gateway_id, lo, hi)
+        found[f"{gateway_id} coverage"] = poll_coverage(times, "UTC", Resolution.HOUR, lo, hi)
+    failed = select(p.gateway_id, p.started_at, p.status).where(p.status == "failed")
+    found["failed"] = sorted(tuple(r) for r in conn.execute(failed))
+    noted = (
+        select(p.gateway_id, p.started_at, e.endpoint, e.error, e.parse_failed)
+        .join(poll_endpoints, e.poll_id == p.id)
+        .where((e.error.is_not(None)) | e.parse_failed)
+    )
+    found["noted"] = sorted(tuple(r) for r in conn.execute(noted))
     return found
 
 
@@ -64,10 +97,25 @@ def differences(before: dict[str, Any], after: dict[str, Any], rel: float = 1e-4
                 if numbers and math.isclose(a, b, rel_tol=rel, abs_tol=1e-6):
                     continue
                 found.append(f"{name} {key} {column}: {a} -> {b}")
+    found += poll_log_differences(before["poll log"], after["poll log"])
     if before["events"] != after["events"]:
         gone = sorted(set(before["events"]) - set(after["events"]))[:3]
         new = sorted(set(after["events"]) - set(before["events"]))[:3]
         found.append(f"events: lost {gone}, new {new}")
+    return found
+
+
+def poll_log_differences(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """What readers of the poll log would see differently (coverage within 1e-9)."""
+    found = []
+    for name, old in before.items():
+        new = after.get(name)
+        if name.endswith("coverage") and new is not None and len(old) == len(new):
+            hours = sum(not math.isclose(a, b, abs_tol=1e-9) for a, b in zip(old, new, strict=True))
+            if hours:
+                found.append(f"poll log {name}: {hours} hours differ")
+        elif new != old:
+            found.append(f"poll log {name}: {old} -> {new}")
     return found
 
 

@@ -12,7 +12,14 @@ from exactness import compact_all, load, snapshot
 from sqlalchemy import delete, select
 
 from envoylog.db import Store
-from envoylog.db.models import compacted_days, inverter_readings, meter_readings, system_readings
+from envoylog.db.models import (
+    compacted_days,
+    inverter_readings,
+    meter_readings,
+    poll_endpoints,
+    polls,
+    system_readings,
+)
 from envoylog.energy.rollup import rollup
 from envoylog.history.compact import compact
 
@@ -23,7 +30,7 @@ def every_reading(store: Store) -> list[Any]:
     with store.reading("dumping") as conn:
         return [
             sorted(tuple(r) for r in conn.execute(select(t)))
-            for t in (meter_readings, system_readings, inverter_readings)
+            for t in (meter_readings, system_readings, inverter_readings, polls, poll_endpoints)
         ]
 
 
