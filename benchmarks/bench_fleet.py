@@ -53,7 +53,7 @@ STORE_LAG_S = 10.0  # a poll takes well under this to fetch and store
 EARLY_S = 1.0
 # Unless told, a rollup round starts every window's length (600 s in a full step: six
 # times the service's default rate), so that each window holds one. At 300 s, a round of
-# 5,000 gateways (35 ms each, section 3c) was more work than the polls themselves.
+# 5,000 gateways (35 ms each, section 3d) was more work than the polls themselves.
 ROLLUP_INTERVAL_S: int | None = None
 AIM = 0.995
 FAST_ENDPOINTS = ("production_json", "meter_readings", "production")

@@ -51,7 +51,8 @@ GATHER_RATE = 5.0
 # After each batch stored, a rollup round goes on at least this long (and at least one
 # gateway) even while polls wait: they wait their gathering time anyway, and at 5,000
 # gateways, where a stored batch is followed by another due at once, a round that only
-# used the gaps had not finished after 5.5 minutes, at 49.6 % of a core (section 3c).
+# used the gaps had not finished after 5.5 minutes, at 49.6 % of a core (section 3d of
+# docs/performance.md).
 ROLL_AT_LEAST_S = 0.25
 # A rollup or prune call on the database is cut off past this (a frozen server): a
 # day of a 36-inverter site takes 0.2-0.4 s, a fleet's gateway rarely more than seconds.

@@ -1,6 +1,6 @@
 """A gateway's energy rollup reads each kind of series in one query, whatever its number of
 inverters: a query per inverter made a 5,000-gateway fleet's rollup round outlast its
-interval (docs/performance.md, section 3c)."""
+interval (docs/performance.md, section 3d)."""
 
 from __future__ import annotations
 
