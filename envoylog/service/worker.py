@@ -119,7 +119,7 @@ class StoreWorker(threading.Thread):
         self.rollups = 0  # rounds completed
         self.last_prune = monotonic() - PRUNE_INTERVAL_S
         self.pruned = 0  # raw bodies deleted
-        self.last_partitioning = monotonic() - PARTITION_INTERVAL_S
+        self.partitions_due = monotonic()  # at start, before the first write
         # Compaction: None turns it off.
         self.full_resolution_days = full_resolution_days
         self.compaction_step = compaction_step
@@ -236,7 +236,7 @@ class StoreWorker(threading.Thread):
             log.error("store_worker_error step=%s", step.__name__, exc_info=True)
 
     def _handle(self, polls: list[tuple[int, PollResult]]) -> None:
-        if self._monotonic() - self.last_partitioning >= PARTITION_INTERVAL_S:
+        if self._monotonic() >= self.partitions_due:
             self._partition()
         self._write(polls)
         if self._stopping.is_set():
@@ -512,21 +512,23 @@ class StoreWorker(threading.Thread):
 
     def _partition(self) -> None:
         """Make the partitions of this UTC month and the next ones (PostgreSQL)."""
-        self.last_partitioning = self._monotonic()
+        now = self._monotonic()
+        self.partitions_due = now + PARTITION_RETRY_S  # unless it succeeds
         if self.writer.outage:
-            self.last_partitioning -= PARTITION_INTERVAL_S - PARTITION_RETRY_S
             return
         try:
             store = self._own_store()
             if store.engine.dialect.name != "postgresql":
+                self.partitions_due = now + PARTITION_INTERVAL_S
                 return  # SQLite: plain tables
             with self._bounded("making partitions"), store.transaction("making partitions") as txn:
                 ensure_months(txn.conn, datetime.now(UTC))
         except Exception as exc:  # readings of a month without one go to the default partition
-            self.last_partitioning -= PARTITION_INTERVAL_S - PARTITION_RETRY_S
             log.error(
                 "partitions_failed error=%s", exc, exc_info=not isinstance(exc, EnvoylogError)
             )
+            return
+        self.partitions_due = now + PARTITION_INTERVAL_S
 
     def _begin_compaction(self) -> None:
         """List the gateway-days past full_resolution_days, as of the newest poll written."""
