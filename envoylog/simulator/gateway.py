@@ -17,7 +17,7 @@ import base64
 import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from email.utils import formatdate
 from typing import Any
@@ -30,7 +30,7 @@ from envoylog.oslimits import raise_open_files
 from envoylog.simulator import faults as fx
 from envoylog.simulator.clock import Clock, ManualClock, SimClock, to_epoch
 from envoylog.simulator.model import SiteModel
-from envoylog.simulator.payloads import Payload, render_all
+from envoylog.simulator.payloads import Payload, renderers
 from envoylog.simulator.profiles import PROFILES, Profile, customise, fleet_member, get_profile
 from envoylog.simulator.replay import file_name_for
 from envoylog.simulator.serving import (
@@ -86,6 +86,27 @@ def _start_epoch(start: datetime | float | None, timezone: str) -> float:
     return to_epoch(start)
 
 
+class _Bodies:
+    """One instant's bodies, each rendered once, when first asked for."""
+
+    def __init__(self, render: dict[str, Callable[[], Payload]]) -> None:
+        self._render = render
+        self._rendered: dict[str, Payload] = {}
+        self._lock = threading.Lock()
+
+    def names(self) -> list[str]:
+        return list(self._render)
+
+    def get(self, name: str) -> Payload | None:
+        with self._lock:
+            if name not in self._rendered:
+                render = self._render.get(name)
+                if render is None:
+                    return None
+                self._rendered[name] = render()
+            return self._rendered[name]
+
+
 class LiveResponder:
     """Answers requests from the model at the clock's now, through the fault plan."""
 
@@ -106,19 +127,23 @@ class LiveResponder:
         self.max_hang_s = max_hang_s
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
-        self._cache: tuple[tuple[int, str, bool], dict[str, Payload]] | None = None
+        self._cache: tuple[tuple[int, str, bool], _Bodies] | None = None
 
     def payloads(self, now: float, *, zeros: bool = False) -> dict[str, Payload]:
-        """Every body at ``now`` (cached per simulated second)."""
+        """Every body at ``now``."""
+        bodies = self._bodies(now, zeros=zeros)
+        return {name: body for name in bodies.names() if (body := bodies.get(name))}
+
+    def _bodies(self, now: float, *, zeros: bool) -> _Bodies:
+        """The bodies at ``now``, each rendered when first asked (cached per simulated
+        second)."""
         firmware = self.plan.firmware_at(now) or self.profile.firmware
         key = (int(now), firmware, zeros)
         with self._lock:
-            if self._cache is not None and self._cache[0] == key:
-                return self._cache[1]
-            site = self.site(now, firmware=firmware)
-            rendered = render_all(fx.zeroed(site) if zeros else site)
-            self._cache = (key, rendered)
-            return rendered
+            if self._cache is None or self._cache[0] != key:
+                site = self.site(now, firmware=firmware)
+                self._cache = (key, _Bodies(renderers(fx.zeroed(site) if zeros else site)))
+            return self._cache[1]
 
     def site(self, now: float, *, firmware: str | None = None) -> Site:
         return self.model.site_at(now, firmware=firmware or self.plan.firmware_at(now))
@@ -192,8 +217,8 @@ class LiveResponder:
         restarting = path != "/info" and self.plan.hits("restart", now, path, count) is not None
         if restarting and self.profile.modern:
             return Reply(503, self._headers(now, "text/plain"), fx.BUSY_BODY)
-        payloads = self.payloads(now, zeros=restarting)
-        payload = payloads.get(file_name_for(target)) or payloads.get(file_name_for(path))
+        bodies = self._bodies(now, zeros=restarting)
+        payload = bodies.get(file_name_for(target)) or bodies.get(file_name_for(path))
         if payload is None:
             return Reply(404, self._headers(now, _JSON), NOT_FOUND_BODY)
         if payload.auth == "bearer" and not self._token_ok(authorization, now, path, count):

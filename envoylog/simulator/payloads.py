@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -36,6 +38,7 @@ IMETER_FIRMWARE = (4,)  # older /info has no <imeter>
 WH_PER_JOULE = 1 / 3600
 
 Auth = Literal["bearer", "digest"]
+_JSON = "application/json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,41 +251,52 @@ def render_api_v1_inverters(site: Site) -> list[dict[str, Any]]:
     return listed
 
 
-def render_all(site: Site) -> dict[str, Payload]:
-    """Every endpoint this firmware serves, keyed by capture file name."""
+def renderers(site: Site) -> dict[str, Callable[[], Payload]]:
+    """Every endpoint this firmware serves, keyed by capture file name, each rendered
+    only when called: a poll asks for three of a dozen bodies, and rendering them all
+    took 2.4 ms of CPU per poll of a split-phase site, most of a fleet simulator's
+    work (benchmarks/bench_fleet.py)."""
     modern = site.version >= TOKEN_FIRMWARE
     token: Auth | None = "bearer" if modern else None
-    payloads = {"info": Payload(render_info(site).encode(), "text/xml")}
+    found: dict[str, Callable[[], Payload]] = {
+        "info": lambda: Payload(render_info(site).encode(), "text/xml")
+    }
 
-    def add(name: str, value: Any, *, indent: int | None, auth: Auth | None = token) -> None:
-        payloads[name] = Payload(_json(value, indent=indent), "application/json", auth)
+    def add(
+        name: str,
+        render: Callable[[Site], Any],
+        *,
+        indent: int | None,
+        auth: Auth | None = token,
+    ) -> None:
+        found[name] = lambda: Payload(_json(render(site), indent=indent), _JSON, auth)
 
-    add("home", render_home(site), indent=2)
-    add("production.json", render_production_json(site, details=False), indent=None)
+    add("home", render_home, indent=2)
+    add("production.json", partial(render_production_json, details=False), indent=None)
     if modern:
         add(
             "production.json_details_1",
-            render_production_json(site, details=True),
+            partial(render_production_json, details=True),
             indent=None,
         )
-        add("production", render_production_page(site), indent=None)
-    add("api_v1_production", render_api_v1_production(site), indent=2)
+        add("production", render_production_page, indent=None)
+    add("api_v1_production", render_api_v1_production, indent=2)
     # Firmware < 7 guards only this endpoint, with HTTP Digest.
-    add(
-        "api_v1_production_inverters",
-        render_api_v1_inverters(site),
-        indent=2,
-        auth=token or "digest",
-    )
+    add("api_v1_production_inverters", render_api_v1_inverters, indent=2, auth=token or "digest")
     if site.metered:
-        add("ivp_meters", render_meters(site), indent=2)
-        add("ivp_meters_readings", render_meter_readings(site), indent=4)
+        add("ivp_meters", render_meters, indent=2)
+        add("ivp_meters_readings", render_meter_readings, indent=4)
     if site.version >= DEVICE_DATA_FIRMWARE:
-        add("ivp_pdm_device_data", render_device_data(site), indent=4)
+        add("ivp_pdm_device_data", render_device_data, indent=4)
     # /inventory.json?deleted=1 too: the server falls back to the path without its query.
-    add("inventory.json", render_inventory(site), indent=None)
+    add("inventory.json", render_inventory, indent=None)
     if site.version >= ENSEMBLE_FIRMWARE:
-        add("ivp_ensemble_inventory", render_ensemble_inventory(site), indent=4)
-        add("ivp_ensemble_power", render_ensemble_power(site), indent=4)
-        add("ivp_ensemble_secctrl", render_ensemble_secctrl(site), indent=4)
-    return payloads
+        add("ivp_ensemble_inventory", render_ensemble_inventory, indent=4)
+        add("ivp_ensemble_power", render_ensemble_power, indent=4)
+        add("ivp_ensemble_secctrl", render_ensemble_secctrl, indent=4)
+    return found
+
+
+def render_all(site: Site) -> dict[str, Payload]:
+    """Every endpoint this firmware serves, keyed by capture file name."""
+    return {name: render() for name, render in renderers(site).items()}

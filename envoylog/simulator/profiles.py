@@ -13,6 +13,7 @@ gateways.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -103,8 +104,10 @@ class Profile:
         return self.voltage_v * 2 if self.phase_mode == "split" else self.voltage_v
 
 
+@functools.cache
 def epoch(iso: str) -> int:
-    """Epoch seconds of an ISO instant written with its UTC offset."""
+    """Epoch seconds of an ISO instant written with its UTC offset (a profile has a few,
+    asked for by every inverter of every body)."""
     return int(datetime.fromisoformat(iso).timestamp())
 
 

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+from envoylog.endpoints import BY_NAME
 from envoylog.records import InverterReading
-from envoylog.simulator import PROFILES, ManualClock, SimulatedGateway
+from envoylog.simulator import PROFILES, ManualClock, SimulatedGateway, render_all
+from envoylog.simulator.replay import file_name_for
 
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 
@@ -88,3 +90,21 @@ def test_clock_endpoint_tells_the_simulated_now(live: Any, poller: Any) -> None:
     gateway.clock.advance(timedelta(hours=2))
     clock = poller(gateway).client.get("/__sim/clock")
     assert json.loads(clock.body)["now"] == "2024-06-01T11:00:00-07:00"
+
+
+@pytest.mark.parametrize("profile", ["metered-split-phase", "eu-single-phase-storage"])
+def test_each_body_served_is_the_whole_rendering_of_its_instant(
+    live: Any, poller: Any, profile: str
+) -> None:
+    # Bodies are rendered one at a time, as asked; each must be the one the whole
+    # rendering of that simulated second has.
+    gateway = live(profile, "2024-06-01T12:00")
+    gateway.clock.advance(timedelta(seconds=17))
+    whole = render_all(gateway.site())
+    polled = poller(gateway).poll()
+    served = {e.endpoint: e.body for e in polled.endpoints if e.body is not None}
+    assert len(served) >= 8, sorted(served)
+    for endpoint, body in served.items():
+        path = BY_NAME[endpoint].path
+        rendered = whole.get(file_name_for(path)) or whole[file_name_for(path.split("?")[0])]
+        assert body == rendered.body, endpoint
