@@ -323,6 +323,9 @@ def run_step(
             )
             sims.append(sim)
             sim_samplers.append(ProcessSampler(sim.pid).start())
+        # Every simulator listens before any service starts: a service's first minute
+        # (every gateway pinned and polled at once) would slow the next simulator's start.
+        for k, (first, count) in enumerate(halves(n, processes)):
             state = folder / f"state-{n}-{k}"
             state.mkdir()
             states.append(state)
