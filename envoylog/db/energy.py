@@ -340,13 +340,11 @@ def inverter_max_watts(conn: Connection, gateway_id: int, lo: datetime, hi: date
 
 def inverter_poll_times(
     conn: Connection, gateway_id: int, lo: datetime, hi: datetime
-) -> list[datetime]:
-    """Start of every poll in [lo, hi] that fetched an inverter endpoint successfully.
-
-    A run of polls (a compacted day) gives the first and last of its inverter polls: no
-    two of them were further apart than the gap limit (envoylog.history.poll_runs), so
-    the time between those two is as covered as it was.
-    """
+) -> list[tuple[datetime, datetime]]:
+    """Every poll in [lo, hi] that fetched an inverter endpoint successfully, in order, as
+    (first, last) start: of a poll the same instant twice; of a run of polls (a compacted
+    day), the first and last of its inverter polls, which were no further apart than the
+    gap limit, one from the next (envoylog.history.poll_runs)."""
     e = poll_endpoints.c
     started = polls.c.started_at
     base = (
@@ -363,8 +361,7 @@ def inverter_poll_times(
         )
         .group_by(started)
     )
-    rows = conn.execute(windowed(base, started, lo, hi))
-    return sorted({_instant(at) for r in rows for at in r[1:]})
+    return [(_instant(r[1]), _instant(r[2])) for r in conn.execute(windowed(base, started, lo, hi))]
 
 
 def growth(
