@@ -10,7 +10,8 @@ from exactness import compact_all, load, poll_log, poll_log_differences, snapsho
 from sqlalchemy import delete, func, select, update
 
 from envoylog.db import Store
-from envoylog.db.models import poll_endpoints, polls
+from envoylog.db.energy import last_poll_start
+from envoylog.db.models import gateways, poll_endpoints, polls
 from envoylog.db.poll_log import Fetch, LoggedPoll
 from envoylog.db.report import gaps
 from envoylog.history.poll_runs import RUN_BOUND, plan_runs
@@ -139,3 +140,19 @@ def test_a_gap_just_over_the_bound_survives_compaction(
     assert compact_all(store).days >= 1
     with store.reading("gaps") as conn:
         assert gaps(conn, 1, lo, hi, RUN_BOUND.total_seconds()) == before
+
+
+def test_the_last_poll_before_an_instant_is_a_runs_last(
+    store: Store, demo_databases: dict[str, Path]
+) -> None:
+    _loaded(store, demo_databases)
+    snapshot(store)
+    p = polls.c
+    with store.reading("reading") as conn:
+        serial = conn.execute(select(gateways.c.serial)).scalar_one()
+        final = conn.execute(select(func.max(p.started_at))).scalar_one()  # next day's first
+        last = conn.execute(select(func.max(p.started_at)).where(p.started_at < final)).scalar()
+    assert compact_all(store).days >= 1
+    with store.reading("reading") as conn:  # folded: no row starts at it any more
+        assert conn.execute(select(func.count()).where(p.started_at == last)).scalar_one() == 0
+    assert last_poll_start(store, serial, final) == last
