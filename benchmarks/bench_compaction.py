@@ -5,9 +5,10 @@ Days of the three-phase, 36-inverter site (benchmarks/yeardata.py: minute readin
 up; then every day is compacted (envoylog.history, the default 30-minute step). Sizes
 are those of the database minus an empty one of the same schema, raw bodies aside
 (yeardata writes none), after VACUUM on SQLite (dbstat) and VACUUM FULL on PostgreSQL
-(pg_total_relation_size), so freed pages do not count as kept. The polls and their
-endpoints stay as polled, so they are in both figures. The daily export and the report
-are timed over the same days as polled and compacted.
+(pg_total_relation_size), so freed pages do not count as kept. A compacted day's polls
+and their endpoints are folded into runs (envoylog.history.poll_runs; yeardata's polls
+all succeed, so a day is a run or two). The daily export and the report are timed over
+the same days as polled and compacted.
 """
 
 from __future__ import annotations

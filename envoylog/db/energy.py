@@ -201,12 +201,20 @@ def last_poll_start(store: Store, serial: str, before: datetime) -> datetime | N
 
 
 def last_poll_starts(store: Store, serials: Iterable[str], before: datetime) -> dict[str, datetime]:
-    """The start of each gateway's last poll stored before ``before``; absent when none is."""
+    """The start of each gateway's last poll stored before ``before``; absent when none is
+    (of a run of polls, its last poll's start)."""
+    p = polls.c
+    latest = (
+        select(p.gateway_id, func.max(p.started_at).label("at"))
+        .join(gateways, gateways.c.id == p.gateway_id)
+        .where(gateways.c.serial.in_(list(serials)), p.started_at < before)
+        .group_by(p.gateway_id)
+        .subquery()
+    )
     query = (
-        select(gateways.c.serial, func.max(polls.c.started_at))
-        .join(gateways, gateways.c.id == polls.c.gateway_id)
-        .where(gateways.c.serial.in_(list(serials)), polls.c.started_at < before)
-        .group_by(gateways.c.serial)
+        select(gateways.c.serial, func.coalesce(p.last_started_at, p.started_at))
+        .join(latest, (p.gateway_id == latest.c.gateway_id) & (p.started_at == latest.c.at))
+        .join(gateways, gateways.c.id == p.gateway_id)
     )
     with store.reading("finding the last poll before a restart") as conn:
         return {serial: _instant(found) for serial, found in conn.execute(query)}
@@ -332,21 +340,28 @@ def inverter_max_watts(conn: Connection, gateway_id: int, lo: datetime, hi: date
 
 def inverter_poll_times(
     conn: Connection, gateway_id: int, lo: datetime, hi: datetime
-) -> list[datetime]:
-    """Start of every poll in [lo, hi] that fetched an inverter endpoint successfully."""
+) -> list[tuple[datetime, datetime]]:
+    """Every poll in [lo, hi] that fetched an inverter endpoint successfully, in order, as
+    (first, last) start: of a poll the same instant twice; of a run of polls (a compacted
+    day), the first and last of its inverter polls, which were no further apart than the
+    gap limit, one from the next (envoylog.history.poll_runs)."""
     e = poll_endpoints.c
+    started = polls.c.started_at
     base = (
-        select(polls.c.started_at)
+        select(
+            started,
+            func.min(func.coalesce(e.first_started_at, started)),
+            func.max(func.coalesce(e.last_started_at, started)),
+        )
         .join(poll_endpoints, e.poll_id == polls.c.id)
         .where(
             polls.c.gateway_id == gateway_id,
             e.endpoint.in_(INVERTER_ENDPOINTS),
             e.error.is_(None),
         )
-        .distinct()
+        .group_by(started)
     )
-    rows = conn.execute(windowed(base, polls.c.started_at, lo, hi))
-    return [_instant(r[0]) for r in rows]
+    return [(_instant(r[1]), _instant(r[2])) for r in conn.execute(windowed(base, started, lo, hi))]
 
 
 def growth(

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 # the service but the first) is checked with one query and Alembic is never imported:
 # it is 11 MB of a service's memory. tests/db/test_schema.py keeps this equal to the
 # head Alembic finds.
-HEAD = "0007"
+HEAD = "0008"
 
 # Any value: it only has to be the same in every envoylog process sharing a PostgreSQL server.
 _PG_MIGRATION_LOCK = 0x656E766F

@@ -96,6 +96,13 @@ class Gateway(Base):
 
 
 class Poll(Base):
+    """A poll, or on a compacted day a run of polls (revision 0008).
+
+    NULL ``samples``: the poll as polled. Otherwise the row stands for ``samples``
+    successive polls (envoylog.history.runs), from ``started_at`` (the first's start) to
+    ``last_started_at`` (the last's start); ``finished_at`` is the last's end.
+    """
+
     __tablename__ = "polls"
     __table_args__ = (
         UniqueConstraint("gateway_id", "started_at"),
@@ -107,6 +114,8 @@ class Poll(Base):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime] = mapped_column(UTCDateTime)
     status: Mapped[str] = mapped_column(String(8))
+    samples: Mapped[int | None] = mapped_column(Integer)
+    last_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class PollEndpoint(Base):
@@ -121,6 +130,11 @@ class PollEndpoint(Base):
     duration_ms: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     parse_failed: Mapped[bool] = mapped_column(server_default=text("false"))
+    # A run's endpoint (revision 0008): how many of its polls fetched it, the first's and
+    # the last's start. NULL: the endpoint of a poll as polled.
+    samples: Mapped[int | None] = mapped_column(Integer)
+    first_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class RawBody(Base):

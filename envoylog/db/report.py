@@ -41,10 +41,12 @@ def gaps(
     """Spans in [lo, hi) between successive successful polls longer than ``longer_than_s``.
 
     Computed in the database (a window function), so a year of minute polls is
-    never fetched.
+    never fetched. A run of polls (a compacted day) is measured from its last poll's start.
     """
     p = polls.c
-    previous = sa.func.lag(p.started_at).over(order_by=p.started_at)
+    previous = sa.func.lag(sa.func.coalesce(p.last_started_at, p.started_at)).over(
+        order_by=p.started_at
+    )
     good = (
         sa.select(p.started_at.label("at"), previous.label("before"))
         .where(p.gateway_id == gateway_id, p.status != "failed")

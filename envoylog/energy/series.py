@@ -72,7 +72,7 @@ class Window:
     standby: Run | None  # production CT received: the inverters' night draw
     production_watts: list[tuple[datetime, float]]
     inverters: dict[int, InverterDay]
-    inverter_polls: list[datetime]
+    inverter_polls: list[tuple[datetime, datetime]]  # db.energy.inverter_poll_times
     max_power_w: float | None
     soc: list[tuple[datetime, float]] = field(default_factory=list)  # the gateway's battery %
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import bisect
-import itertools
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -175,17 +174,27 @@ def inverter_rows(
 
 
 def poll_coverage(
-    polls: Sequence[datetime], zone: str, resolution: Resolution, lo: datetime, hi: datetime
+    polls: Sequence[tuple[datetime, datetime]],
+    zone: str,
+    resolution: Resolution,
+    lo: datetime,
+    hi: datetime,
 ) -> list[float]:
     """Share of each period between successful inverter polls at most max_gap apart.
 
+    ``polls``: (first, last) start of each poll (the same twice) or run of polls (whose
+    inverter polls were no more than max_gap apart: covered from first to last), in order.
     Inverters report only while producing, so a silent inverter between such
     polls had nothing to report: that time is backed by readings too.
     """
     limit = DEFAULT_THRESHOLDS.max_gap
-    spans = [
-        Interval(a, b, 0.0, Method.MEASURED, b - a <= limit) for a, b in itertools.pairwise(polls)
-    ]
+    spans = []
+    for index, (first, last) in enumerate(polls):
+        if index:
+            before = polls[index - 1][1]
+            spans.append(Interval(before, first, 0.0, Method.MEASURED, first - before <= limit))
+        if last > first:
+            spans.append(Interval(first, last, 0.0, Method.MEASURED, True))
     if not spans:
         return [0.0] * len(periods(lo, hi, zone, resolution))
     return [p.coverage for p in split(spans, zone=zone, resolution=resolution, start=lo, end=hi)]

@@ -24,7 +24,8 @@ from envoylog.energy.flows import CounterSource
 from envoylog.energy.periods import Resolution, local_midnight, periods
 from envoylog.energy.rollup import gateway_zone
 from envoylog.energy.series import MARGIN, OBSERVED_POWER_HEADROOM
-from envoylog.history.plan import Columns, Limits, Plan, plan_series
+from envoylog.history.plan import Columns, Limits, Plan, folded_mean, plan_series
+from envoylog.history.poll_runs import fold_poll_log
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,7 @@ def compact_day(
             conn, gateway_id, lo=lo, hi=hi, day=day, kept=kept, step=step, before=before,
             at=now.astimezone(UTC),
         )  # fmt: skip
+        fold_poll_log(conn, gateway_id, lo, hi)
     after = sum(len(v) for v in (*kept.meters.values(), *kept.systems.values()))
     after += sum(len(v) for v in kept.inverters.values())
     log.info("compacted gateway=%s day=%s readings=%d kept=%d",
@@ -251,9 +253,7 @@ def _phases(
             if p["phase"] == phase["phase"]
         ]
         for name in PHASE_MEANS:
-            known = [(p[name], w) for p, w in group if p[name] is not None]
-            total = sum(w for _, w in known)
-            phase[name] = sum(v * w for v, w in known) / total if total else None
+            phase[name] = folded_mean(name, [(p[name], w) for p, w in group])
     return own
 
 

@@ -31,6 +31,12 @@ from typing import Any
 
 from envoylog.energy.counters import DEFAULT_THRESHOLDS
 
+# Means of power kept in whole units (W, VA, var: the gateways' inverters report whole
+# watts, and a step's mean needs no finer): SQLite stores an integral REAL as an integer
+# of 1-3 bytes instead of 8 (docs/performance.md section 8). Extremes and counters stay
+# exactly as read.
+WHOLE_MEANS = frozenset({"watts", "va", "var"})
+
 
 @dataclass(frozen=True, slots=True)
 class Columns:
@@ -221,7 +227,9 @@ def fold(
     weights = [r["samples"] or 1 for r in group]
     result["samples"] = sum(weights)
     for name in ("watts", *columns.means):
-        result[name] = _mean([(r[name], w) for r, w in zip(group, weights, strict=True)])
+        result[name] = folded_mean(
+            name, [(r[name], w) for r, w in zip(group, weights, strict=True)]
+        )
     lows = [v for r in group if (v := _either(r["watts_min"], r["watts"])) is not None]
     highs = [v for r in group if (v := _either(r["watts_max"], r["watts"])) is not None]
     result["watts_min"] = min(lows, default=None)
@@ -234,6 +242,12 @@ def fold(
 
 def _either(value: float | None, fallback: float | None) -> float | None:
     return fallback if value is None else value
+
+
+def folded_mean(name: str, pairs: list[tuple[float | None, int]]) -> float | None:
+    """The weighted mean of column ``name`` over folded readings (whole, for power)."""
+    mean = _mean(pairs)
+    return float(round(mean)) if mean is not None and name in WHOLE_MEANS else mean
 
 
 def _mean(pairs: list[tuple[float | None, int]]) -> float | None:

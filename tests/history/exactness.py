@@ -55,7 +55,9 @@ def poll_log(conn: Any) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for gateway_id in conn.execute(select(gateways.c.id)).scalars():
         first, last = conn.execute(
-            select(func.min(p.started_at), func.max(p.started_at)).where(p.gateway_id == gateway_id)
+            select(
+                func.min(p.started_at), func.max(func.coalesce(p.last_started_at, p.started_at))
+            ).where(p.gateway_id == gateway_id)
         ).one()
         if first is None:
             continue

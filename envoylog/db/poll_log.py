@@ -1,0 +1,112 @@
+"""The SQL of a compacted day's poll log: its polls out, its runs back in
+(envoylog.history.poll_runs decides which polls fold)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
+
+from envoylog.db.history import _chunks
+from envoylog.db.models import poll_endpoints, polls, raw_bodies
+from envoylog.db.types import stored_instant
+
+
+@dataclass(frozen=True, slots=True)
+class Fetch:
+    """One endpoint of a poll as polled."""
+
+    http_status: int | None
+    duration_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedPoll:
+    """A poll of the day, and whether it may fold into a run."""
+
+    id: int
+    started_at: datetime
+    finished_at: datetime
+    # Succeeded, every endpoint without error or parse failure, no raw body, not a run yet.
+    foldable: bool
+    fetches: Mapping[str, Fetch]
+
+
+@dataclass(frozen=True, slots=True)
+class RunEndpoint:
+    """A run's row of one endpoint: the polls of the run that fetched it."""
+
+    endpoint: str
+    http_status: int | None
+    duration_ms: int | None  # the mean of the run's fetches
+    samples: int
+    first_started_at: datetime
+    last_started_at: datetime
+
+
+def day_polls(conn: Connection, gateway_id: int, lo: datetime, hi: datetime) -> list[LoggedPoll]:
+    """The gateway's polls started in [lo, hi), in time order, with their endpoints."""
+    p, e = polls.c, poll_endpoints.c
+    inside = (p.gateway_id == gateway_id, p.started_at >= lo, p.started_at < hi)
+    fetches: dict[int, dict[str, Fetch]] = {}
+    troubled: set[int] = set()
+    query = (
+        select(e.poll_id, e.endpoint, e.http_status, e.duration_ms, e.error, e.parse_failed)
+        .join(polls, p.id == e.poll_id)
+        .where(*inside)
+    )
+    for poll_id, endpoint, status, duration, error, parse_failed in conn.execute(query):
+        fetches.setdefault(poll_id, {})[endpoint] = Fetch(status, duration)
+        if error is not None or parse_failed:
+            troubled.add(poll_id)
+    raw = select(raw_bodies.c.poll_id).join(polls, p.id == raw_bodies.c.poll_id).where(*inside)
+    troubled.update(conn.execute(raw).scalars())
+    query = (
+        select(p.id, p.started_at, p.finished_at, p.status, p.samples)
+        .where(*inside)
+        .order_by(p.started_at)
+    )
+    return [
+        LoggedPoll(
+            id=int(row.id),
+            started_at=stored_instant(row.started_at),
+            finished_at=stored_instant(row.finished_at),
+            foldable=row.status == "ok" and row.samples is None and row.id not in troubled,
+            fetches=fetches.get(row.id, {}),
+        )
+        for row in conn.execute(query)
+    ]
+
+
+def write_run(
+    conn: Connection, members: Sequence[LoggedPoll], endpoints: Sequence[RunEndpoint]
+) -> None:
+    """Fold ``members`` (successive polls) into the first one's row, with ``endpoints``."""
+    kept, last = members[0], members[-1]
+    ids = [poll.id for poll in members]
+    for chunk in _chunks(ids, 500):
+        conn.execute(delete(poll_endpoints).where(poll_endpoints.c.poll_id.in_(chunk)))
+    for chunk in _chunks(ids[1:], 500):
+        conn.execute(delete(polls).where(polls.c.id.in_(chunk)))
+    conn.execute(
+        update(polls)
+        .where(polls.c.id == kept.id)
+        .values(samples=len(members), last_started_at=last.started_at, finished_at=last.finished_at)
+    )
+    rows = [
+        {
+            "poll_id": kept.id,
+            "endpoint": e.endpoint,
+            "http_status": e.http_status,
+            "duration_ms": e.duration_ms,
+            "samples": e.samples,
+            "first_started_at": e.first_started_at,
+            "last_started_at": e.last_started_at,
+        }
+        for e in endpoints
+    ]
+    if rows:
+        conn.execute(insert(poll_endpoints), rows)
