@@ -136,7 +136,7 @@ def read_rows(
     phases: dict[int, list[dict[str, Any]]] = {}
     phases_of = phase_table(conn.dialect.name)  # with measured_at on PostgreSQL
     p = phases_of.c
-    for chunk in _chunks(ids, 500):
+    for chunk in chunks(ids, 500):
         query = select(phases_of).where(p.reading_id.in_(chunk)).order_by(p.phase)
         for row in _dicts(conn, query):
             phases.setdefault(row["reading_id"], []).append(row)
@@ -227,6 +227,6 @@ def _insert(conn: Connection, table: Any, rows: Iterable[Mapping[str, Any]]) -> 
         conn.execute(insert(table), batch)
 
 
-def _chunks(values: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+def chunks(values: Sequence[int], size: int) -> Iterable[Sequence[int]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]

@@ -99,7 +99,7 @@ class Poll(Base):
     """A poll, or on a compacted day a run of polls (revision 0008).
 
     NULL ``samples``: the poll as polled. Otherwise the row stands for ``samples``
-    successive polls (envoylog.history.runs), from ``started_at`` (the first's start) to
+    successive polls (envoylog.history.poll_runs), from ``started_at`` (the first's start) to
     ``last_started_at`` (the last's start); ``finished_at`` is the last's end.
     """
 

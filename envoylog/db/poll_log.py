@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 
-from envoylog.db.history import _chunks
+from envoylog.db.history import chunks
 from envoylog.db.models import poll_endpoints, polls, raw_bodies
 from envoylog.db.types import stored_instant
 
@@ -87,9 +87,9 @@ def write_run(
     """Fold ``members`` (successive polls) into the first one's row, with ``endpoints``."""
     kept, last = members[0], members[-1]
     ids = [poll.id for poll in members]
-    for chunk in _chunks(ids, 500):
+    for chunk in chunks(ids, 500):
         conn.execute(delete(poll_endpoints).where(poll_endpoints.c.poll_id.in_(chunk)))
-    for chunk in _chunks(ids[1:], 500):
+    for chunk in chunks(ids[1:], 500):
         conn.execute(delete(polls).where(polls.c.id.in_(chunk)))
     conn.execute(
         update(polls)

@@ -43,18 +43,11 @@ class Run:
     polls: tuple[LoggedPoll, ...]
     endpoints: tuple[RunEndpoint, ...]
 
-    @property
-    def kept(self) -> LoggedPoll:
-        return self.polls[0]
 
-
-def fold_poll_log(conn: Connection, gateway_id: int, lo: datetime, hi: datetime) -> int:
-    """Fold the gateway's polls started in [lo, hi) into runs; how many rows that removed."""
-    removed = 0
+def fold_poll_log(conn: Connection, gateway_id: int, lo: datetime, hi: datetime) -> None:
+    """Fold the gateway's polls started in [lo, hi) into runs."""
     for run in plan_runs(sql.day_polls(conn, gateway_id, lo, hi)):
         sql.write_run(conn, run.polls, run.endpoints)
-        removed += len(run.polls) - 1
-    return removed
 
 
 def plan_runs(

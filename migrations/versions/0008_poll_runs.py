@@ -5,7 +5,7 @@ from ``started_at`` (the first's start) to ``last_started_at`` (the last's start
 its ``finished_at`` is the last's end. Each of its ``poll_endpoints`` rows stands for
 the ``samples`` polls of the run that fetched that endpoint, the first of them started
 at ``first_started_at`` and the last at ``last_started_at``. NULL everywhere: a poll as
-polled, as every row was before this revision (envoylog.history.runs folds them).
+polled, as every row was before this revision (envoylog.history.poll_runs folds them).
 
 Downgrading puts a run's polls back as rows of their own, spread evenly over the run's
 span (their own instants inside it are not kept), and each endpoint's rows evenly over
@@ -19,6 +19,7 @@ Create Date: 2026-12-06
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -155,7 +156,10 @@ def _nearest(starts: list[datetime], wanted: list[datetime]) -> list[int]:
     by an earlier one and leaving room for the later ones."""
     found: list[int] = []
     for n, at in enumerate(wanted):
-        best = min(range(len(starts)), key=lambda i: abs(starts[i] - at))
+        # starts are in order: the nearest is the first at or after ``at``, or the one before.
+        best = bisect.bisect_left(starts, at)
+        if best == len(starts) or (best and at - starts[best - 1] <= starts[best] - at):
+            best -= 1
         low = found[-1] + 1 if found else 0
         high = len(starts) - (len(wanted) - n)
         found.append(min(max(best, low), high))
