@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 
 from envoylog.db.energy import energy_daily, energy_hourly
 from envoylog.db.models import (
+    METER_CHANNELS,
     compacted_days,
     inverter_readings,
     inverters,
@@ -115,7 +116,8 @@ def read_rows(
     for meter_id in meter_types:
         query = (
             select(meter_readings)
-            .where(m.meter_id == meter_id, m.measured_at >= lo, m.measured_at < hi)
+            .where(m.meter_id == meter_id, m.channel.in_(METER_CHANNELS))
+            .where(m.measured_at >= lo, m.measured_at < hi)
             .order_by(m.channel, m.measured_at)
         )
         for row in _dicts(conn, query):
@@ -170,6 +172,7 @@ def replace_day(
     conn.execute(
         delete(meter_readings).where(
             m.meter_id.in_(select(meters.c.id).where(meters.c.gateway_id == gateway_id)),
+            m.channel.in_(METER_CHANNELS),
             m.measured_at >= lo,
             m.measured_at < hi,
         )

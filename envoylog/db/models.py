@@ -216,6 +216,12 @@ class Meter(Base):
     status_flags: Mapped[str | None] = mapped_column(String(200))
 
 
+# A meter reading's channels: 0 the meter's total, 1-3 its phases. A search by instant
+# names them all, so that the key (meter_id, channel, measured_at) bounds it to the
+# instants; without the channel it reads the meter's whole history.
+METER_CHANNELS: tuple[int, ...] = (0, 1, 2, 3)
+
+
 class MeterReading(CompactedColumns, Base):
     __tablename__ = "meter_readings"
     __table_args__ = (
