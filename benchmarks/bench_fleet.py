@@ -287,9 +287,11 @@ def run_step(
     folder: Path,
     rollup_interval_s: int = 600,
     processes: int = 1,
+    stagger_s: float = 0.0,
 ) -> dict[str, Any]:
     """One step: ``processes`` `envoylog run` processes against one database, each with its
-    share of the ``n`` gateways served by a simulator process of its own."""
+    share of the ``n`` gateways served by a simulator process of its own, started
+    ``stagger_s`` apart (the warm-up counts from the last start)."""
     import subprocess
 
     from envoylog.simulator import make_token
@@ -326,6 +328,8 @@ def run_step(
         # Every simulator listens before any service starts: a service's first minute
         # (every gateway pinned and polled at once) would slow the next simulator's start.
         for k, (first, count) in enumerate(halves(n, processes)):
+            if k:
+                time.sleep(stagger_s)
             state = folder / f"state-{n}-{k}"
             state.mkdir()
             states.append(state)
@@ -379,7 +383,13 @@ def run_step(
         "+".join(map(str, rounds)) if len(rounds) == len(states) and rounds else None
     )
     result.update(
-        {"gateways": n, "processes": processes, "window_s": round(m1 - m0), "warmup_s": warmup_s}
+        {
+            "gateways": n,
+            "processes": processes,
+            "window_s": round(m1 - m0),
+            "warmup_s": warmup_s,
+            "stagger_s": stagger_s,
+        }
     )
     result["runs"] = [sampler.window(m0, m1) for sampler in samplers]
     result["run"] = combined(result["runs"])
@@ -399,6 +409,7 @@ def run(
     site: str = "metered-split-phase",
     rollup_interval_s: int | None = ROLLUP_INTERVAL_S,
     processes: int = 1,
+    stagger_s: float = 0.0,
 ) -> Section:
     steps = steps or [10, 100, 300, 1000, 2000, 3000, 5000, 7500, 10000]
     window_s = window_s or (120.0 if quick else 600.0)
@@ -440,6 +451,7 @@ def run(
                 folder=Path(tmp),
                 rollup_interval_s=rollup_interval_s,
                 processes=processes,
+                stagger_s=stagger_s,
             )
             results.append(r)
             print(json.dumps(r), file=sys.stderr)
@@ -477,6 +489,7 @@ def run(
             f" Each of the {processes} processes has its share of the gateways and a "
             "simulator process of its own; run CPU and RSS are per process, simulator CPU "
             "all simulators together."
+            + (f" The processes started {stagger_s:.0f} s apart." if stagger_s else "")
             if processes > 1
             else ""
         ),
@@ -510,6 +523,12 @@ def main() -> None:
         default=1,
         help="envoylog run processes sharing each step's gateways and one database",
     )
+    parser.add_argument(
+        "--stagger",
+        type=float,
+        default=0.0,
+        help="seconds between the starts of the processes (the warm-up follows the last)",
+    )
     args = parser.parse_args()
     steps = [int(s) for s in args.steps.split(",")] if args.steps else None
     section = run(
@@ -521,6 +540,7 @@ def main() -> None:
         site=args.site,
         rollup_interval_s=args.rollup_interval,
         processes=args.processes,
+        stagger_s=args.stagger,
     )
     print(section.markdown())
 

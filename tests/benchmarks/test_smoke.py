@@ -142,6 +142,7 @@ def test_fleet_step_shares_the_gateways_among_processes(pg_server: object) -> No
         cadence_s=5,
         folder=Path(__import__("tempfile").mkdtemp()),
         processes=2,
+        stagger_s=1.0,
     )
     assert result["run_exit"] == [0, 0]
     assert len(result["runs"]) == 2
