@@ -81,6 +81,24 @@ def test_a_full_spool_drops_the_oldest_counts_and_warns_once_a_minute(
     assert "total_dropped=4" in warnings[1].getMessage()
 
 
+def test_a_full_spool_drops_by_arrival_whatever_order_files_came_and_went_in(
+    tmp_path: Path,
+) -> None:
+    size = len(poll_to_json(small_poll(0)).encode())  # type: ignore[arg-type]
+    spool = Spool(tmp_path / "spool", sqlite_url(tmp_path), max_bytes=int(size * 3.5))
+    keys = [spool.arrival() for _ in range(3)]
+    written = {}
+    for minute in (2, 0, 1):  # threads finish writing out of their arrival order
+        written[minute] = spool.put(small_poll(minute), keys[minute])  # type: ignore[arg-type]
+    spool.remove(written[0])  # replayed
+    Spool(tmp_path / "spool", sqlite_url(tmp_path)).put(small_poll(3))  # type: ignore[arg-type]
+    spool.rescan()  # another process spooled here
+    spool.put(small_poll(4))  # type: ignore[arg-type]
+    assert spool.dropped == 1
+    kept = [poll_from_json(p.read_bytes()).started_at for p in spool.pending()]
+    assert kept == [at(2), at(3), at(4)]
+
+
 def test_every_drop_of_a_full_spool_is_counted_and_said(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
