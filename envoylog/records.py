@@ -354,10 +354,29 @@ _ENUMS: dict[str, type[enum.StrEnum]] = {
 }
 
 
+# Plain values first, and each record type's field names looked up once: a poll spooled
+# by an overloaded fleet service is encoded on its poll thread, where asking every number
+# whether it is a dataclass took over a quarter of the threads' interpreter time
+# (docs/performance.md, section 3e).
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+_FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}  # None: not a record type
+
+
 def _encode(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        encoded = {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        return {"__type__": type(value).__name__, **encoded}
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    try:
+        names = _FIELD_NAMES[kind]
+    except KeyError:
+        record = dataclasses.is_dataclass(value) and not isinstance(value, type)
+        names = tuple(f.name for f in dataclasses.fields(value)) if record else None
+        _FIELD_NAMES[kind] = names
+    if names is not None:
+        encoded = {"__type__": kind.__name__}
+        for name in names:
+            encoded[name] = _encode(getattr(value, name))
+        return encoded
     if isinstance(value, enum.StrEnum):
         return {"__enum__": type(value).__name__, "value": value.value}
     if isinstance(value, datetime):

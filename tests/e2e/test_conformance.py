@@ -21,6 +21,8 @@ from envoylog.records import (
     PollResult,
     Source,
     SystemReading,
+    poll_from_json,
+    poll_to_json,
 )
 
 
@@ -134,6 +136,7 @@ def test_capture_polls_end_to_end(captures_dir: Path, name: str) -> None:
 def check_folder(folder: Path, expected: Expected) -> None:
     poll, state = poll_folder(folder)
     assert_every_endpoint_explained(poll)
+    assert poll_from_json(poll_to_json(poll)) == poll  # spooled whole, every record type
 
     assert poll.gateway.serial == expected.serial
     assert state.firmware == expected.firmware
