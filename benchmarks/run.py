@@ -2,7 +2,8 @@
 
     python benchmarks/run.py --out report.md [--json report.json] [--quick] [--only NAME,...]
 
-NAME is one of: poll, ingest, fleet, year, storage, memory, report, compaction, partitions.
+NAME is one of: poll, ingest, fleet, year, storage, memory, report, compaction, partitions,
+spool.
 --quick runs fewer rounds and shorter steps (minutes instead of about an hour for the full run).
 pyenphase's side of `poll` needs its own venv (ENVOYLOG_BENCH_VENV, default
 .bench-venv in the project folder): python3 -m venv .bench-venv &&
@@ -32,6 +33,7 @@ from benchmarks import (
     bench_partitions,
     bench_poll,
     bench_report,
+    bench_spool,
     bench_storage,
     bench_year,
 )
@@ -47,6 +49,7 @@ NAMES = (
     "report",
     "compaction",
     "partitions",
+    "spool",
 )
 
 
@@ -114,6 +117,7 @@ def runners(quick: bool) -> dict[str, Callable[[], Section]]:
         "report": lambda: bench_report.run(quick=quick),
         "compaction": lambda: bench_compaction.run(quick=quick),
         "partitions": lambda: bench_partitions.run(quick=quick),
+        "spool": lambda: bench_spool.run([1000] if quick else [1000, 6000], 300),
     }
 
 

@@ -20,6 +20,7 @@ from benchmarks import (  # noqa: E402
     bench_partitions,
     bench_poll,
     bench_report,
+    bench_spool,
     bench_storage,
     bench_year,
     run,
@@ -57,6 +58,11 @@ def test_pyenphase_side_runs_in_its_own_venv() -> None:
 def test_ingest_benchmark_compares_replay_with_executemany() -> None:
     section = run.ingest(quick=True, polls=6)
     assert section.data["SQLite"]["replay_vs_ceiling"]["median"] > 0
+
+
+def test_spool_benchmark_times_puts_that_each_drop_the_oldest() -> None:
+    result = bench_spool.run([20], 5).data["20"]
+    assert result["cpu_ms_per_put"] > 0 and result["wall_ms_per_put"] >= result["cpu_ms_per_put"]
 
 
 def test_compaction_benchmark_sizes_a_day_as_polled_and_compacted() -> None:
