@@ -356,11 +356,12 @@ class Spool:
 
         A spool made for a database with another id (a new database at the same address)
         is never replayed into this one: its folder keeps that id in its name, and this
-        database gets a fresh folder.
+        database gets a fresh folder. A spool that holds nothing (no poll, none set
+        aside) has nothing to keep and is simply tied to the new database.
         """
         if self.database_id == database_id:
             return
-        if self.database_id is not None:
+        if self.database_id is not None and (self.pending() or self.set_aside_files()):
             self._retire(database_id)
         self.database_id = database_id
         try:

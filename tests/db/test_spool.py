@@ -231,6 +231,23 @@ def test_a_new_database_at_the_same_address_never_gets_the_old_ones_polls(
     assert "not replayed into the database now at that address" in line and str(kept) in line
 
 
+def test_an_empty_spool_follows_a_new_database_at_its_address_without_a_word(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url, spool_dir = sqlite_url(tmp_path), tmp_path / "spool"
+    first = Writer(url, spool_dir)
+    first.write(make_poll(at(0)))  # the spool learns the database's id, and holds nothing
+    first.close()
+    (tmp_path / "e.sqlite").unlink()  # a new database at the same path (a demo run again)
+    second = Writer(url, spool_dir)
+    with caplog.at_level(logging.INFO, logger="envoylog.db.spool"):
+        assert second.write(make_poll(at(1))).status is WriteStatus.STORED
+    second.close()
+    assert not [f for f in spool_dir.iterdir() if "-id-" in f.name]
+    assert not caplog.records
+    assert second.spool.database_id == Spool(spool_dir, url).database_id  # tied to the new one
+
+
 SPOOL_TEN = """
 import sys
 from factories import at, make_poll
