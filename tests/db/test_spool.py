@@ -99,6 +99,15 @@ def test_a_full_spool_drops_by_arrival_whatever_order_files_came_and_went_in(
     assert kept == [at(2), at(3), at(4)]
 
 
+def test_a_spool_replayed_as_fast_as_it_fills_keeps_its_drop_order_small(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool", sqlite_url(tmp_path))
+    poll = small_poll(0)
+    for _ in range(300):  # a long-running service: each poll spooled, then replayed
+        spool.remove(spool.put(poll))  # type: ignore[arg-type]
+    assert len(spool) == 0
+    assert len(spool._oldest) <= 64  # the files gone are not remembered for ever
+
+
 def test_every_drop_of_a_full_spool_is_counted_and_said(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
