@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 import threading
@@ -53,6 +54,13 @@ SKIPPED_SAID_EVERY_S = 60.0
 # round trip, the scheduler and the poll threads for the executor's lock. Measured: a
 # batch of 100 polls beside four busy threads took 38 s at 5 ms and 6.5 s at 1 ms.
 SWITCH_INTERVAL_S = 0.001
+# A gateway's first poll costs several of its later ones (the TLS handshake and pinning,
+# the claim, every endpoint, the device rows). A fleet's first polls are spread over
+# whole ticks, as many as keep them at about this rate: a 5,000-gateway service's store
+# queue filled 2 minutes into first polls made 83 a second (docs/performance.md, 3e),
+# and a second service starting beside it overloaded both. Up to 1,200 gateways at 60 s
+# start within one tick, as before.
+FIRST_POLLS_PER_S = 20.0
 
 
 class Service:
@@ -68,8 +76,10 @@ class Service:
         notifier: Any = None,
         heartbeat_s: float = HEARTBEAT_S,
         claims: GatewayClaims | None = None,
+        first_polls_per_s: float = FIRST_POLLS_PER_S,
     ) -> None:
         self.jobs = list(jobs)
+        self.first_polls_per_s = first_polls_per_s
         self.claims = claims  # released at stop: another process may take the gateways over
         self.heartbeat_s = heartbeat_s
         self.worker = worker
@@ -102,8 +112,9 @@ class Service:
         for job in self.jobs:
             job.stop = self.stopping
         for index, job in enumerate(self.jobs):
-            # Spread the first runs over one tick: a fleet polls evenly, not in one burst.
-            first_run = now + timedelta(seconds=job.tick_s * index / len(self.jobs))
+            # Spread the first runs over whole ticks: a fleet polls evenly, not in a burst.
+            spread_s = first_spread_s(len(self.jobs), job.tick_s, self.first_polls_per_s)
+            first_run = now + timedelta(seconds=spread_s * index / len(self.jobs))
             job.first_tick_at = first_run
             self.scheduler.add_job(
                 job.run,
@@ -276,6 +287,12 @@ def _no_missed_run_lines(record: logging.LogRecord) -> bool:
 
 
 _HEALTH_FIELDS = fields(JobHealth)
+
+
+def first_spread_s(gateways: int, tick_s: float, per_s: float = FIRST_POLLS_PER_S) -> float:
+    """Seconds a fleet's first polls are spread over: whole ticks, enough of them to keep
+    the first polls at about ``per_s`` (so the later ticks stay evenly spaced too)."""
+    return tick_s * max(1, math.ceil(gateways / (per_s * tick_s)))
 
 
 def _jsonable(value: object) -> object:

@@ -23,7 +23,7 @@ from envoylog.db import Spool, Writer
 from envoylog.poller import STOPPING
 from envoylog.service import scheduler as scheduler_module
 from envoylog.service.jobs import GatewayJob, Outcome
-from envoylog.service.scheduler import Service
+from envoylog.service.scheduler import Service, first_spread_s
 from envoylog.service.worker import StoreWorker
 from envoylog.simulator.replay import ReplayServer
 
@@ -253,6 +253,31 @@ def test_a_fleet_starts_spread_over_one_tick(tmp_path: Path) -> None:
     service.stop()
     gaps = [(b - a).total_seconds() for a, b in pairwise(firsts)]
     assert gaps == pytest.approx([15.0, 15.0], abs=0.5)
+
+
+def test_a_large_fleet_spreads_its_first_polls_over_whole_ticks(tmp_path: Path) -> None:
+    worker = StoreWorker(Writer(f"sqlite:///{tmp_path / 'f.sqlite'}", tmp_path / "s"))
+    jobs = [
+        GatewayJob(name=f"g{i}", client=FakeGateway({}), submit=worker.submit, cadences={})
+        for i in range(4)
+    ]
+    # Four gateways "large" at a first-poll rate of one every 25 s: over two ticks.
+    service = Service(jobs, worker, first_polls_per_s=0.04)
+    service.start()
+    firsts = [job.first_tick_at for job in jobs]
+    service.stop()
+    gaps = [(b - a).total_seconds() for a, b in pairwise(firsts)]  # type: ignore[operator]
+    assert gaps == pytest.approx([30.0, 30.0, 30.0], abs=0.5)
+    # Each gateway's later ticks stay spread over the minute, half a minute apart.
+    phases = sorted((t - firsts[0]).total_seconds() % 60 for t in firsts)  # type: ignore[operator]
+    assert phases == pytest.approx([0.0, 0.0, 30.0, 30.0], abs=0.5)
+
+
+def test_first_polls_are_spread_over_one_tick_until_the_rate_needs_more() -> None:
+    assert first_spread_s(1, 60) == first_spread_s(1200, 60) == 60
+    assert first_spread_s(1201, 60) == 120
+    assert first_spread_s(5000, 60) == 300
+    assert first_spread_s(5000, 300) == 300
 
 
 def test_the_heartbeat_runs_while_every_poll_worker_is_busy(tmp_path: Path) -> None:
