@@ -75,16 +75,21 @@ def allow_files(wanted: int) -> None:
 def default_warmup(n: int, *, quick: bool) -> float:
     """A fleet's first start pins every gateway's certificate, polls every endpoint and
     creates every device row: 5,000 gateways took 2.5-3 minutes to settle here (section
-    3c of docs/performance.md). The window begins after it."""
+    3c of docs/performance.md). A large fleet's first polls are also spread over several
+    ticks (service.scheduler.first_spread_s). The window begins after both."""
+    from envoylog.service.scheduler import first_spread_s
+
     if quick:
         return 45.0
-    return max(90.0, 0.06 * n)
+    return max(90.0, 0.06 * n, first_spread_s(n, 60.0) + 30.0)
 
 
 def warmup_note(warmup_s: float | None, quick: bool) -> str:
     if warmup_s is not None:
         return f"{warmup_s:.0f} s warm-up"
-    return "45 s warm-up" if quick else "a warm-up of 90 s or 60 s per 1,000 gateways"
+    if quick:
+        return "45 s warm-up"
+    return "a warm-up of 90 s, 60 s per 1,000 gateways or the first polls' spread and 30 s"
 
 
 def write_config(
