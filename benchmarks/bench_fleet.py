@@ -89,7 +89,7 @@ def warmup_note(warmup_s: float | None, quick: bool) -> str:
         return f"{warmup_s:.0f} s warm-up"
     if quick:
         return "45 s warm-up"
-    return "a warm-up of 90 s, 60 s per 1,000 gateways or the first polls' spread and 30 s"
+    return "a warm-up of the longest of 90 s, 60 s per 1,000 gateways, first polls' spread + 30 s"
 
 
 def write_config(
