@@ -38,6 +38,10 @@ class Clock:
         return self.now
 
 
+# Jobs on the real clock are made with quiet=None: the default quiet window (22:55-23:10
+# local, UTC here) would otherwise skip their polls when the suite runs in those minutes.
+
+
 class BlockingGateway(FakeGateway):
     """Holds /production.json until released, to stop the service mid-poll."""
 
@@ -75,7 +79,7 @@ def test_stop_mid_poll_finishes_and_stores_the_poll(tmp_path: Path) -> None:
     db_url = f"sqlite:///{tmp_path / 'stop.sqlite'}"
     gateway = BlockingGateway()
     worker = StoreWorker(Writer(db_url, tmp_path / "spool"))
-    job = GatewayJob(name="roof", client=gateway, submit=worker.submit, cadences={})
+    job = GatewayJob(name="roof", client=gateway, submit=worker.submit, cadences={}, quiet=None)
     service = Service([job], worker)
     service.start()
     assert gateway.entered.wait(10), "the first poll never reached /production.json"
@@ -285,7 +289,7 @@ def test_the_heartbeat_runs_while_every_poll_worker_is_busy(tmp_path: Path) -> N
     db_url = f"sqlite:///{tmp_path / 'busy.sqlite'}"
     gateway = BlockingGateway()
     worker = StoreWorker(Writer(db_url, tmp_path / "spool"))
-    job = GatewayJob(name="roof", client=gateway, submit=worker.submit, cadences={})
+    job = GatewayJob(name="roof", client=gateway, submit=worker.submit, cadences={}, quiet=None)
     status = tmp_path / "status.json"
     service = Service([job], worker, max_workers=1, status_file=status, heartbeat_s=0.2)
     service.start()
@@ -348,7 +352,9 @@ def test_a_tick_that_cannot_start_in_time_is_skipped_counted_and_said_once(
     hung = BlockingGateway()
     other = FakeGateway({"/info": Answer(200, INFO, "text/xml")})
     jobs = [
-        GatewayJob(name=name, client=client, submit=worker.submit, cadences={}, tick_s=4)
+        GatewayJob(
+            name=name, client=client, submit=worker.submit, cadences={}, tick_s=4, quiet=None
+        )
         for name, client in (("roof", hung), ("barn", other))
     ]
     status = tmp_path / "status.json"
