@@ -98,6 +98,10 @@ def run_demo(
         return datetime.fromtimestamp(clock.now(), tz=UTC)
 
     worker = StoreWorker(Writer(db_url, db_path.parent / f"{db_path.stem}-spool"))
+    # The new database is made and its id given to the spool before the first poll, as
+    # the service does at start: a poll that spills into the spool before then would go
+    # to the folder of the database that was here before, and never be stored.
+    worker.replay_spool()
     worker.start()
     polls = quiet = 0
     with SimulatedGateway(profile, clock=clock, seed=1, faults=faults) as gateway:

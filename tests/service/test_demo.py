@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -12,6 +14,7 @@ from impostor import make_certificate, needs_openssl, server_context
 
 from envoylog.cli import cli
 from envoylog.cli import progress as bars
+from envoylog.db import Writer
 from envoylog.demo import DemoResult, run_demo
 from envoylog.simulator import gateway as simulated
 from envoylog.simulator.serving import GatewayHTTPServer, simulator_certificate_sha256
@@ -23,6 +26,25 @@ DAY = date(2026, 6, 21)
 def demo_day(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
     db = tmp_path_factory.mktemp("demo") / "demo.sqlite"
     return run_demo(db, profile="metered-split-phase", day=DAY)
+
+
+def test_a_demo_run_again_at_its_path_stores_every_poll_it_makes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opening = Writer._open
+
+    def slow_open(self: Writer, *args: Any, **kwargs: Any) -> Any:
+        if self._store is None:
+            time.sleep(1)  # a slow first open (a cold start): the first polls come first
+        return opening(self, *args, **kwargs)
+
+    monkeypatch.setattr(Writer, "_open", slow_open)
+    db = tmp_path / "demo.sqlite"
+    for _ in range(2):  # the second run makes a new database where the first one was
+        result = run_demo(db, profile="metered-split-phase", day=DAY)
+        assert result.rows["polls"] == result.polls
+    set_aside = [p for p in tmp_path.glob("demo-spool/*-id-*/*.json") if p.name[0].isdigit()]
+    assert set_aside == []
 
 
 def counter_delta(db: Path, measurement: str, column: str) -> float:
