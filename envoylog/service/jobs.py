@@ -59,6 +59,7 @@ class Outcome(enum.StrEnum):
     BUSY = "busy"  # the previous poll is still waiting for the gateway: this tick is skipped
     CUT = "cut"  # the service stopped it and stored what it had got
     ELSEWHERE = "elsewhere"  # another envoylog process polls this gateway: nothing asked
+    HELD = "held"  # its first poll waits a tick: the store is behind (hold_first)
 
 
 @dataclass(slots=True)
@@ -94,6 +95,10 @@ class GatewayJob:
     # Asked with the serial once per poll: None to poll, else the process polling it
     # instead (envoylog.db.claims); None here: every gateway is this process's (SQLite).
     claim: Callable[[str], str | None] | None = None
+    # Asked before the gateway's first poll since the start: True holds it to the next
+    # tick (the service's store is behind). A first poll costs several later ones, so a
+    # fleet starting on a busy machine starts more slowly instead of falling behind.
+    hold_first: Callable[[], bool] | None = None
     state: GatewayState = field(init=False)
     health: JobHealth = field(default_factory=JobHealth)
     _last_attempt: dict[str, datetime] = field(default_factory=dict)
@@ -102,6 +107,8 @@ class GatewayJob:
     _control: PollControl | None = None  # of the poll under way
     _stuck_since: float | None = None  # when a tick first found the poll still under way
     first_tick_at: datetime | None = None  # the service's grid: this plus k ticks
+    held: int = 0  # ticks its first poll was held (hold_first)
+    _started: bool = False  # a poll was made since the start
 
     def __post_init__(self) -> None:
         host = getattr(self.client, "host", self.name)
@@ -126,6 +133,11 @@ class GatewayJob:
         if cadence > 0 and endpoint.cadence_with_cts_s is not None and self.state.reads_cts:
             return self.cadences.get(endpoint.with_cts_key, endpoint.cadence_with_cts_s)
         return cadence
+
+    @property
+    def started(self) -> bool:
+        """Whether a poll of this gateway was made since the start."""
+        return self._started
 
     @property
     def busy(self) -> bool:
@@ -195,6 +207,12 @@ class GatewayJob:
         due = self.due(now)
         if not due:
             return Outcome.IDLE
+        if not self._started and self.hold_first is not None and self.hold_first():
+            self.held += 1
+            if self.first_tick_at is not None:  # the grid starts a tick later
+                self.first_tick_at += timedelta(seconds=self.tick_s)
+            return Outcome.HELD
+        self._started = True
         firmware_before = self.state.firmware
         control = PollControl(deadline_s=self.poll_deadline_s, stop=self.stop, claim=self.claim)
         self._control = control

@@ -92,6 +92,9 @@ class Service:
         self._stop_began: float | None = None
         self._unhealthy: str | None = None
         self._skipped = Tally(SKIPPED_SAID_EVERY_S)  # ticks that could not start in time
+        self._held = Tally(SKIPPED_SAID_EVERY_S)  # first polls held a tick (_hold_first)
+        for job in self.jobs:
+            job.hold_first = self._hold_first
         workers = max_workers or min(64, max(4, len(self.jobs)))
         self.scheduler = BackgroundScheduler(
             # The heartbeat has its own thread, so a burst of polls never delays the watchdog.
@@ -161,6 +164,19 @@ class Service:
     def _skipped_tick(self, event: JobExecutionEvent) -> None:
         self._skipped.add()
 
+    def _hold_first(self) -> bool:
+        """Whether a gateway's first poll waits a tick: while the store falls behind, a
+        fleet's start goes on no faster than the store keeps up."""
+        if not self.worker.falling_behind():
+            return False
+        self._held.add()
+        return True
+
+    @property
+    def held(self) -> int:
+        """Ticks at which a gateway's first poll was held, since start."""
+        return self._held.total
+
     def report_skipped(self, *, now: bool = False) -> None:
         """Say how many ticks were skipped since last said, at most once a minute (``now``:
         at once, at stop)."""
@@ -175,8 +191,22 @@ class Service:
                 LATE_LIMIT_S,
             )
 
+    def report_held(self, *, now: bool = False) -> None:
+        """Say how many first polls were held since last said, at most once a minute."""
+        count = self._held.due(now=now)
+        if count:
+            waiting = sum(1 for job in self.jobs if not job.started)
+            log.warning(
+                "first_polls_held count=%d waiting=%d: polls queue up faster than they are "
+                "stored, so these gateways' first polls wait for a later tick (a fleet "
+                "starting on a busy machine, or a slow database)",
+                count,
+                waiting,
+            )
+
     def heartbeat(self) -> None:
         self.report_skipped()
+        self.report_held()
         reason = self.unhealthy_reason()
         if reason is None:
             if self.notifier is not None:
@@ -205,6 +235,8 @@ class Service:
             "polls_lost": self.worker.writer.lost,
             "polls_dropped": self.worker.writer.spool.dropped,  # the spool was full
             "ticks_skipped": self.skipped,  # polls that could not start within LATE_LIMIT_S
+            "first_polls_held": self.held,  # a tick each; the store was behind
+            "gateways_not_started": sum(1 for job in self.jobs if not job.started),
             "last_loss": self.worker.writer.last_loss,
             "store_errors": self.worker.errors,
             "spool_pending": len(self.worker.writer.spool),
@@ -262,6 +294,7 @@ class Service:
             self.worker.stop(by=by)
             self.worker.join(max(by - time.monotonic(), 0.0) + 1.0)
         self.report_skipped(now=True)
+        self.report_held(now=True)
         if self.worker.is_alive() or died:
             if self.worker.is_alive():
                 log.error("store_worker_stuck_at_stop: the polls still queued go to the spool")

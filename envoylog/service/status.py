@@ -211,6 +211,7 @@ def _counts(service: dict[str, Any]) -> str:
         ("polls_lost", "LOST"),
         ("polls_dropped", "dropped from the full spool"),
         ("ticks_skipped", f"not made (over {LATE_LIMIT_S} s late)"),
+        ("first_polls_held", "first polls held a tick (the store was behind)"),
     )
     return ", ".join(f"{int(service.get(key) or 0)} {label}" for key, label in names)
 

@@ -26,6 +26,7 @@ from envoylog.db import Store, Writer, WriteResult, WriteStatus, open_store, pru
 from envoylog.db.deadline import deadline, hurry
 from envoylog.db.energy import GatewayRow, last_poll_starts
 from envoylog.db.partitions import ensure_months
+from envoylog.db.writer import BATCH_POLLS
 from envoylog.energy.rollup import rollup_recent, store_gateways
 from envoylog.errors import EnvoylogError
 from envoylog.files import write_atomic
@@ -38,6 +39,11 @@ log = logging.getLogger(__name__)
 # The queue of polls waiting for the worker holds at most this many (at least): one
 # tick's worth of a fleet. Past it, polls go to the spool from the job that made them.
 QUEUE_MIN = 64
+# Gateways' first polls since the start wait while this many polls wait to be stored (a
+# store worker keeping up holds at most a batch gathered): a first poll costs several
+# later ones, and a fleet's start on a busy machine filled the queue and the spool and
+# dropped polls (docs/performance.md, section 3e). A home's queue never holds this many.
+HOLD_FIRST_POLLS_AT = 2 * BATCH_POLLS
 # While idle, the worker wakes this often to probe a database that was down and replay.
 IDLE_WAKE_S = 5.0
 # A fleet's polls arrive a few milliseconds apart, so each found the queue empty and was
@@ -156,6 +162,10 @@ class StoreWorker(threading.Thread):
                 self.queue.maxsize,
             )
         self.writer.keep(poll, arrival)
+
+    def falling_behind(self) -> bool:
+        """Whether polls queue up faster than they are stored (HOLD_FIRST_POLLS_AT)."""
+        return self.queue.qsize() >= HOLD_FIRST_POLLS_AT
 
     def stop(self, by: float | None = None) -> None:
         """Store what is queued, roll up while time is left, and end, all before ``by``

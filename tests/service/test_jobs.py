@@ -224,3 +224,26 @@ def test_a_refused_token_backs_off_even_though_info_answers() -> None:
     assert job.run() is Outcome.FAILED
     assert stored and job.health.retry_at == START + timedelta(seconds=60)
     assert "refused the token" in (job.health.last_error or "")
+
+
+def test_a_held_first_poll_waits_a_tick_and_moves_the_grid_with_it() -> None:
+    clock, gateway = Clock(), healthy_gateway()
+    behind = [True, True, False]
+    asked: list[bool] = []
+
+    def hold() -> bool:
+        asked.append(behind.pop(0))
+        return asked[-1]
+
+    job, stored = make_job(gateway, clock, hold_first=hold)
+    job.first_tick_at = START
+    outcomes, asked_of_gateway = [], []
+    for _ in range(4):
+        outcomes.append(job.run())
+        asked_of_gateway.append(len(gateway.asked))
+        clock.advance(60)
+    assert outcomes == [Outcome.HELD, Outcome.HELD, Outcome.POLLED, Outcome.POLLED]
+    assert asked_of_gateway[:2] == [0, 0] and asked_of_gateway[2] > 0  # nothing asked held
+    assert len(stored) == 2 and job.started and job.held == 2
+    assert job.first_tick_at == START + timedelta(minutes=2)  # the tick it first polled at
+    assert len(asked) == 3  # once started, never asked again: only a first poll waits

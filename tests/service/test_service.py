@@ -24,7 +24,7 @@ from envoylog.poller import STOPPING
 from envoylog.service import scheduler as scheduler_module
 from envoylog.service.jobs import GatewayJob, Outcome
 from envoylog.service.scheduler import Service, first_spread_s
-from envoylog.service.worker import StoreWorker
+from envoylog.service.worker import HOLD_FIRST_POLLS_AT, StoreWorker
 from envoylog.simulator.replay import ReplayServer
 
 START = datetime(2024, 6, 1, 10, 0, tzinfo=UTC)
@@ -275,6 +275,55 @@ def test_a_large_fleet_spreads_its_first_polls_over_whole_ticks(tmp_path: Path) 
     # Each gateway's later ticks stay spread over the minute, half a minute apart.
     phases = sorted((t - firsts[0]).total_seconds() % 60 for t in firsts)  # type: ignore[operator]
     assert phases == pytest.approx([0.0, 0.0, 30.0, 30.0], abs=0.5)
+
+
+def test_first_polls_wait_while_the_store_falls_behind_and_nothing_is_spooled(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A fleet starting faster than its store keeps up holds its gateways' first polls
+    (a tick each, counted and said) instead of filling the queue, then the spool."""
+    worker = StoreWorker(
+        Writer(f"sqlite:///{tmp_path / 'f.sqlite'}", tmp_path / "s"), queue_size=1000
+    )
+    gateway = FakeGateway(
+        {
+            "/info": Answer(200, INFO, "text/xml"),
+            "/production.json?details=1": Answer(200, PRODUCTION),
+        }
+    )
+    now = [datetime.now(tz=UTC)]
+    jobs = [
+        GatewayJob(
+            name=f"g{i}",
+            client=gateway,
+            submit=worker.submit,
+            cadences={},
+            quiet=None,
+            clock=lambda: now[0],
+        )
+        for i in range(3)
+    ]
+    status = tmp_path / "status.json"
+    service = Service(jobs, worker, status_file=status)  # not started: no thread runs a job
+    started = jobs[0].run()  # the store keeps up: the first gateway starts
+    for _ in range(HOLD_FIRST_POLLS_AT - 2):
+        worker.submit(worker.queue.queue[0][1])  # the store falls behind: its queue grows
+    now[0] += timedelta(minutes=1)
+    with caplog.at_level(logging.WARNING, logger="envoylog.service.scheduler"):
+        held = [job.run() for job in jobs]
+        service.heartbeat()
+    assert started is Outcome.POLLED
+    assert held == [Outcome.POLLED, Outcome.HELD, Outcome.HELD]  # a started gateway polls on
+    assert worker.queue.qsize() == HOLD_FIRST_POLLS_AT
+    assert worker.spilled == 0 and len(worker.writer.spool) == 0
+    document = json.loads(status.read_text())
+    assert document["first_polls_held"] == 2 and document["gateways_not_started"] == 2
+    said = [r.getMessage() for r in caplog.records if "first_polls_held" in r.getMessage()]
+    assert len(said) == 1 and "count=2 waiting=2" in said[0]
+    while worker.queue.qsize():  # the store catches up
+        worker.queue.get_nowait()
+    assert [job.run() for job in jobs[1:]] == [Outcome.POLLED, Outcome.POLLED]
+    assert all(job.started for job in jobs) and service.held == 2
 
 
 def test_first_polls_are_spread_over_one_tick_until_the_rate_needs_more() -> None:
