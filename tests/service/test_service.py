@@ -24,6 +24,7 @@ from envoylog.poller import STOPPING
 from envoylog.service import scheduler as scheduler_module
 from envoylog.service.jobs import GatewayJob, Outcome
 from envoylog.service.scheduler import Service, first_spread_s
+from envoylog.service.status import collect_status, render
 from envoylog.service.worker import HOLD_FIRST_POLLS_AT, StoreWorker
 from envoylog.simulator.replay import ReplayServer
 
@@ -282,9 +283,8 @@ def test_first_polls_wait_while_the_store_falls_behind_and_nothing_is_spooled(
 ) -> None:
     """A fleet starting faster than its store keeps up holds its gateways' first polls
     (a tick each, counted and said) instead of filling the queue, then the spool."""
-    worker = StoreWorker(
-        Writer(f"sqlite:///{tmp_path / 'f.sqlite'}", tmp_path / "s"), queue_size=1000
-    )
+    url = f"sqlite:///{tmp_path / 'f.sqlite'}"
+    worker = StoreWorker(Writer(url, tmp_path / "s"), queue_size=1000)
     gateway = FakeGateway(
         {
             "/info": Answer(200, INFO, "text/xml"),
@@ -320,6 +320,7 @@ def test_first_polls_wait_while_the_store_falls_behind_and_nothing_is_spooled(
     assert document["first_polls_held"] == 2 and document["gateways_not_started"] == 2
     said = [r.getMessage() for r in caplog.records if "first_polls_held" in r.getMessage()]
     assert len(said) == 1 and "count=2 waiting=2" in said[0]
+    assert "2 first polls held a tick" in render(collect_status(url, status, tmp_path / "s"))
     while worker.queue.qsize():  # the store catches up
         worker.queue.get_nowait()
     assert [job.run() for job in jobs[1:]] == [Outcome.POLLED, Outcome.POLLED]
