@@ -224,21 +224,12 @@ def first_ticks(db_url: str, state: Path) -> dict[int, float]:
     return {int(i): by_serial[s] for i, s in rows if s in by_serial}
 
 
-def not_started(state: Path) -> int | None:
-    """Gateways whose first poll the service has not made yet (its status file; a
-    first poll waits while the store is behind, so a busy start stretches)."""
-    try:
-        return int(json.loads((state / "status.json").read_text())["gateways_not_started"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
 def wait_started(states: list[Path], since: float, limit_s: float) -> float | None:
     """Wait until every service has made every gateway's first poll, at most ``limit_s``
     from ``since`` (time.monotonic()); the seconds from ``since`` it took (to the status
     file's next rewrite, 15 s), or None when some had not started by then."""
     while True:
-        counts = [not_started(state) for state in states]
+        counts = [status_count(state, "gateways_not_started") for state in states]
         if all(count == 0 for count in counts):
             return round(time.monotonic() - since)
         if time.monotonic() - since >= limit_s:
@@ -246,12 +237,13 @@ def wait_started(states: list[Path], since: float, limit_s: float) -> float | No
         time.sleep(5.0)
 
 
-def rollup_rounds(state: Path) -> int | None:
-    """Rollup rounds the store worker has finished, from the service's status file
-    (rewritten every heartbeat, 15 s)."""
+def status_count(state: Path, key: str) -> int | None:
+    """A count from the service's status file (rewritten every heartbeat, 15 s):
+    ``rollup_rounds`` (rounds the store worker has finished), ``gateways_not_started``
+    (first polls not made yet: they wait while the store is behind); None: unknown."""
     try:
-        return int(json.loads((state / "status.json").read_text())["rollup_rounds"])
-    except (OSError, ValueError, KeyError):
+        return int(json.loads((state / "status.json").read_text())[key])
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
@@ -385,10 +377,10 @@ def run_step(
         # START_LIMIT_S of waiting, whichever is first.
         started_s = wait_started(states, last_start, warmup_s + START_LIMIT_S)
         w0, m0 = datetime.now(tz=UTC), time.monotonic()
-        rounds_before = [rollup_rounds(state) for state in states]
+        rounds_before = [status_count(state, "rollup_rounds") for state in states]
         stored = stored_during(db_url, window_s)
         w1, m1 = datetime.now(tz=UTC), time.monotonic()
-        rounds_after = [rollup_rounds(state) for state in states]
+        rounds_after = [status_count(state, "rollup_rounds") for state in states]
         # Polls of the window's last ticks may start after w1: let them, then stop.
         time.sleep(min(cadence_s, 30.0))
         for run, log in zip(runs, logs, strict=True):
