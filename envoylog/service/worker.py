@@ -58,7 +58,8 @@ GATHER_RATE = 5.0
 # gateway) even while polls wait: they wait their gathering time anyway, and at 5,000
 # gateways, where a stored batch is followed by another due at once, a round that only
 # used the gaps had not finished after 5.5 minutes, at 49.6 % of a core (section 3d of
-# docs/performance.md).
+# docs/performance.md). Not while the store falls behind (falling_behind): then storing
+# the polls comes first, and the round waits until the queue is down again.
 ROLL_AT_LEAST_S = 0.25
 # A rollup or prune call on the database is cut off past this (a frozen server): a
 # day of a 36-inverter site takes 0.2-0.4 s, a fleet's gateway rarely more than seconds.
@@ -590,13 +591,18 @@ class StoreWorker(threading.Thread):
     def _roll(self, *, until_done: bool, by: float | None = None) -> None:
         """Roll up the round's gateways one at a time; polls waiting to be stored go first
         (unless stopping) once the round has had its share (ROLL_AT_LEAST_S), so a fleet's
-        rollup never holds its polls back for minutes, nor they the rollup."""
+        rollup never holds its polls back for minutes, nor they the rollup; while the store
+        falls behind, the round waits whole."""
         share_until = time.monotonic() + ROLL_AT_LEAST_S
         rolled = 0
         while (
             self._round is not None
             and (
-                until_done or not rolled or time.monotonic() < share_until or not self._polls_due()
+                until_done
+                or (
+                    not self.falling_behind()
+                    and (not rolled or time.monotonic() < share_until or not self._polls_due())
+                )
             )
             and (by is None or time.monotonic() < by)
         ):

@@ -214,6 +214,57 @@ def test_polls_waiting_are_stored_between_the_gateways_of_a_rollup_round(
     assert worker.rollups >= 1
 
 
+def test_a_rollup_round_waits_whole_while_the_store_falls_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two polls arrive while the round's first gateway is rolled up: the queue is at the
+    # mark where the store falls behind (2 here, two batches in the service), so the
+    # round stops at once, its share of time left (60 s here) notwithstanding, and goes
+    # on only once they are stored.
+    monkeypatch.setattr(worker_module, "ROLL_AT_LEAST_S", 60.0)
+    monkeypatch.setattr(worker_module, "HOLD_FIRST_POLLS_AT", 2)
+    made = two_polls_each(SITES)
+    first, second, third = made
+    monotonic = [0.0]
+    worker = StoreWorker(
+        Writer(f"sqlite:///{tmp_path / 'behind.sqlite'}", tmp_path / "spool"),
+        monotonic=lambda: monotonic[0],
+    )
+    events: list[tuple[str, str]] = []
+    arriving = [made[first][1], made[third][1]]
+    real_rollup, real_write = worker_module.rollup_recent, worker.writer.write_many
+
+    def rollup_recent(*args: object, **kwargs: object) -> object:
+        [serial] = kwargs["since"]  # type: ignore[misc]
+        events.append(("rollup", serial))
+        while arriving:
+            worker.submit(arriving.pop())
+        return real_rollup(*args, **kwargs)  # type: ignore[arg-type]
+
+    def write_many(polls: list[tuple[int, PollResult]], **kwargs: Any) -> object:
+        events.extend(("write", poll.gateway.serial) for _, poll in polls)
+        return real_write(polls, **kwargs)
+
+    monkeypatch.setattr(worker_module, "rollup_recent", rollup_recent)
+    monkeypatch.setattr(worker.writer, "write_many", write_many)
+    worker.start()
+    try:
+        for serial in made:
+            worker.submit(made[serial][0])
+        worker.queue.join()
+        monotonic[0] = ROLLUP_INTERVAL_S
+        worker.submit(made[second][1])  # its write starts the round
+        worker.queue.join()
+    finally:
+        worker.stop()
+        worker.join(60)
+
+    round_events = events[4:9]  # the stop's round, of the two written since, follows
+    assert [kind for kind, _ in round_events] == ["rollup", "write", "write", "rollup", "rollup"]
+    assert {serial for kind, serial in round_events if kind == "write"} == {first, third}
+    assert {serial for kind, serial in round_events if kind == "rollup"} == set(made)
+
+
 def test_a_failed_gateway_rollup_is_logged_and_retried_next_round(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
