@@ -4,6 +4,7 @@ its 6-hourly pass over the last two days leaves the tables as a full recompute w
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
@@ -356,6 +357,34 @@ def test_a_stop_out_of_time_leaves_its_rollups_to_the_next_start(
     rolled = energy_rows(f"sqlite:///{db_file}")
     assert {row[1] for row in rolled["energy_daily"]} == {"2026-06-10"}
     assert rolled == recomputed(db_file)
+
+
+def test_a_rollup_the_stop_cuts_short_is_left_for_the_next_start_without_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A fleet's round under way when systemd stops the service: the stop's deadline cuts
+    # the gateway's rollup in its statement. That is no database failure, and no error.
+    sim_clock = ManualClock(datetime(2026, 6, 10, 16, 0, tzinfo=UTC))
+    monkeypatch.setattr(worker_module, "STOP_ROLLUP_S", 0.5)
+    real_rollup = worker_module.rollup_recent
+
+    def slow_rollup(store: Any, *args: Any, **kwargs: Any) -> object:
+        with store.engine.connect() as conn:  # a day that takes longer than the stop has
+            conn.exec_driver_sql(
+                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 300000000)"
+                " SELECT max(x) FROM c"
+            )
+        return real_rollup(store, *args, **kwargs)
+
+    monkeypatch.setattr(worker_module, "rollup_recent", slow_rollup)
+    caplog.set_level("INFO", logger="envoylog.service.worker")
+    worker = log_polls(tmp_path, sim_clock, 3)
+
+    assert worker.rollups == 0
+    assert "rollup_cut_by_stop gateway=" in caplog.text
+    assert "rollups_deferred gateways=1" in caplog.text
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert pending_file(tmp_path).exists()
 
 
 def test_a_restart_days_later_rolls_up_what_a_crash_left(tmp_path: Path) -> None:
