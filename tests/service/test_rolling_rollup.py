@@ -163,29 +163,32 @@ def two_polls_each(sites: tuple[str, ...]) -> dict[str, list[PollResult]]:
     return made
 
 
-def test_polls_waiting_are_stored_between_the_gateways_of_a_rollup_round(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A round recomputes one gateway at a time: a poll handed over meanwhile is stored
-    # before the next gateway's rollup once the round has had its share (none here), so a
-    # fleet's hourly round never holds polls back.
-    monkeypatch.setattr(worker_module, "ROLL_AT_LEAST_S", 0.0)
-    made = two_polls_each(SITES)
-    first, second, _ = made
+def a_round_begins(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    made: dict[str, list[PollResult]],
+    arriving: list[PollResult],
+) -> tuple[list[tuple[str, str]], StoreWorker]:
+    """What a store worker writes and rolls up from the start of a round on, to its stop.
+
+    Each gateway's first poll is stored, then the second gateway's second poll, whose
+    write starts the round; ``arriving`` is handed over while the round's first gateway
+    is rolled up.
+    """
+    second = list(made)[1]
     monotonic = [0.0]
     worker = StoreWorker(
         Writer(f"sqlite:///{tmp_path / 'round.sqlite'}", tmp_path / "spool"),
         monotonic=lambda: monotonic[0],
     )
     events: list[tuple[str, str]] = []
-    arriving = [made[first][1]]  # handed over while the round's first gateway is rolled up
     real_rollup, real_write = worker_module.rollup_recent, worker.writer.write_many
 
     def rollup_recent(*args: object, **kwargs: object) -> object:
         [serial] = kwargs["since"]  # type: ignore[misc]
         events.append(("rollup", serial))
-        if arriving:
-            worker.submit(arriving.pop())
+        while arriving:
+            worker.submit(arriving.pop(0))
         return real_rollup(*args, **kwargs)  # type: ignore[arg-type]
 
     def write_many(polls: list[tuple[int, PollResult]], **kwargs: Any) -> object:
@@ -199,19 +202,31 @@ def test_polls_waiting_are_stored_between_the_gateways_of_a_rollup_round(
         for serial in made:
             worker.submit(made[serial][0])
         worker.queue.join()
-        assert [kind for kind, _ in events] == ["write"] * 3  # no rollup due yet
+        assert [kind for kind, _ in events] == ["write"] * len(made)  # no rollup due yet
         monotonic[0] = ROLLUP_INTERVAL_S
         worker.submit(made[second][1])
         worker.queue.join()
     finally:
         worker.stop()
         worker.join(60)
+    return events[len(made) :], worker
 
-    round_events = events[3:]
-    assert round_events[0] == ("write", second)  # this write starts the round
-    assert [kind for kind, _ in round_events[1:5]] == ["rollup", "write", "rollup", "rollup"]
-    assert round_events[2] == ("write", first)  # stored between two gateways' rollups
-    assert {serial for kind, serial in round_events[1:5] if kind == "rollup"} == set(made)
+
+def test_polls_waiting_are_stored_between_the_gateways_of_a_rollup_round(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A round recomputes one gateway at a time: a poll handed over meanwhile is stored
+    # before the next gateway's rollup once the round has had its share (none here), so a
+    # fleet's hourly round never holds polls back.
+    monkeypatch.setattr(worker_module, "ROLL_AT_LEAST_S", 0.0)
+    made = two_polls_each(SITES)
+    first, second, _ = made
+    events, worker = a_round_begins(tmp_path, monkeypatch, made, [made[first][1]])
+
+    assert events[0] == ("write", second)  # this write starts the round
+    assert [kind for kind, _ in events[1:5]] == ["rollup", "write", "rollup", "rollup"]
+    assert events[2] == ("write", first)  # stored between two gateways' rollups
+    assert {serial for kind, serial in events[1:5] if kind == "rollup"} == set(made)
     assert worker.rollups >= 1
 
 
@@ -226,44 +241,13 @@ def test_a_rollup_round_waits_whole_while_the_store_falls_behind(
     monkeypatch.setattr(worker_module, "HOLD_FIRST_POLLS_AT", 2)
     made = two_polls_each(SITES)
     first, second, third = made
-    monotonic = [0.0]
-    worker = StoreWorker(
-        Writer(f"sqlite:///{tmp_path / 'behind.sqlite'}", tmp_path / "spool"),
-        monotonic=lambda: monotonic[0],
-    )
-    events: list[tuple[str, str]] = []
-    arriving = [made[first][1], made[third][1]]
-    real_rollup, real_write = worker_module.rollup_recent, worker.writer.write_many
+    events, _ = a_round_begins(tmp_path, monkeypatch, made, [made[first][1], made[third][1]])
 
-    def rollup_recent(*args: object, **kwargs: object) -> object:
-        [serial] = kwargs["since"]  # type: ignore[misc]
-        events.append(("rollup", serial))
-        while arriving:
-            worker.submit(arriving.pop())
-        return real_rollup(*args, **kwargs)  # type: ignore[arg-type]
-
-    def write_many(polls: list[tuple[int, PollResult]], **kwargs: Any) -> object:
-        events.extend(("write", poll.gateway.serial) for _, poll in polls)
-        return real_write(polls, **kwargs)
-
-    monkeypatch.setattr(worker_module, "rollup_recent", rollup_recent)
-    monkeypatch.setattr(worker.writer, "write_many", write_many)
-    worker.start()
-    try:
-        for serial in made:
-            worker.submit(made[serial][0])
-        worker.queue.join()
-        monotonic[0] = ROLLUP_INTERVAL_S
-        worker.submit(made[second][1])  # its write starts the round
-        worker.queue.join()
-    finally:
-        worker.stop()
-        worker.join(60)
-
-    round_events = events[4:9]  # the stop's round, of the two written since, follows
-    assert [kind for kind, _ in round_events] == ["rollup", "write", "write", "rollup", "rollup"]
-    assert {serial for kind, serial in round_events if kind == "write"} == {first, third}
-    assert {serial for kind, serial in round_events if kind == "rollup"} == set(made)
+    assert events[0] == ("write", second)  # this write starts the round
+    in_round = events[1:6]  # the stop's round, of the two written since, follows
+    assert [kind for kind, _ in in_round] == ["rollup", "write", "write", "rollup", "rollup"]
+    assert {serial for kind, serial in in_round if kind == "write"} == {first, third}
+    assert {serial for kind, serial in in_round if kind == "rollup"} == set(made)
 
 
 def test_a_failed_gateway_rollup_is_logged_and_retried_next_round(
