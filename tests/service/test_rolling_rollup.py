@@ -349,7 +349,7 @@ def test_a_rollup_the_stop_cuts_short_is_left_for_the_next_start_without_an_erro
     # A fleet's round under way when systemd stops the service: the stop's deadline cuts
     # the gateway's rollup in its statement. That is no database failure, and no error.
     sim_clock = ManualClock(datetime(2026, 6, 10, 16, 0, tzinfo=UTC))
-    monkeypatch.setattr(worker_module, "STOP_ROLLUP_S", 0.5)
+    monkeypatch.setattr(worker_module, "STOP_ROLLUP_S", 2.0)
     real_rollup = worker_module.rollup_recent
 
     def slow_rollup(store: Any, *args: Any, **kwargs: Any) -> object:
