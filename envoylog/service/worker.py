@@ -597,13 +597,7 @@ class StoreWorker(threading.Thread):
         rolled = 0
         while (
             self._round is not None
-            and (
-                until_done
-                or (
-                    not self.falling_behind()
-                    and (not rolled or time.monotonic() < share_until or not self._polls_due())
-                )
-            )
+            and (until_done or self._round_goes_on(rolled, share_until))
             and (by is None or time.monotonic() < by)
         ):
             rolled += 1
@@ -638,6 +632,13 @@ class StoreWorker(threading.Thread):
             if not self._round.todo:
                 self._round = None
                 self.rollups += 1
+
+    def _round_goes_on(self, rolled: int, share_until: float) -> bool:
+        """Between batches of polls: never while the store falls behind; else for the
+        round's share (a gateway at least), then while no poll is due."""
+        if self.falling_behind():
+            return False
+        return not rolled or time.monotonic() < share_until or not self._polls_due()
 
 
 @dataclass
