@@ -53,7 +53,12 @@ def drive(
         return datetime.fromtimestamp(clock_now(), tz=UTC)
 
     # The worker's hourly rollups run on the same clock, as they would in a running service.
-    worker = StoreWorker(Writer(db_url, spool), monotonic=clock_now)
+    # Each tick waits until its polls are stored, so none waits for others to come (with
+    # the default, 120 minutes of one site took 24.7 s to log instead of 1.2 s).
+    worker = StoreWorker(Writer(db_url, spool), monotonic=clock_now, gather_s=0.0)
+    # The database is made before the first poll, as the service does at start (else the
+    # first batch's monthly partitions were asked of a PostgreSQL database with no tables).
+    worker.replay_spool()
     worker.start()
     clients = [GatewayClient(url, credentials=Credentials(token=token)) for url, token in urls]
     jobs = [

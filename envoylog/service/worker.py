@@ -103,6 +103,7 @@ class StoreWorker(threading.Thread):
         own_gateways_only: bool = False,
         full_resolution_days: int | None = None,
         compaction_step: timedelta = STEP_DEFAULT,
+        gather_s: float = GATHER_S,
     ) -> None:
         super().__init__(name="envoylog-store", daemon=True)
         self.writer = writer
@@ -112,6 +113,9 @@ class StoreWorker(threading.Thread):
         self.spooled = 0
         self.spilled = 0  # polls the full queue sent straight to the spool
         self._arrivals: collections.deque[float] = collections.deque(maxlen=64)
+        # The longest a poll waits for others (0: never, as for a caller that waits for
+        # each poll to be stored before it makes the next).
+        self.gather_s = gather_s
         self._spill_lock = threading.Lock()
         self.failed = 0
         self.errors = 0  # unexpected errors survived
@@ -226,16 +230,16 @@ class StoreWorker(threading.Thread):
         return size >= self.writer.batch or self._gather_left(head) <= 0.0
 
     def _gather_s(self) -> float:
-        """How long a poll waits for others (GATHER_S): time to fill a batch at the rate
-        polls arrive, when they arrive at least GATHER_RATE a second; else 0."""
+        """How long a poll waits for others (gather_s, GATHER_S by default): time to fill a
+        batch at the rate polls arrive, when they arrive at least GATHER_RATE a second; else 0."""
         arrivals = self._arrivals
-        if len(arrivals) < 8:
+        if len(arrivals) < 8 or self.gather_s <= 0:
             return 0.0
         span = arrivals[-1] - arrivals[0]
         rate = (len(arrivals) - 1) / span if span > 0 else float("inf")
-        if rate < GATHER_RATE or time.monotonic() - arrivals[-1] > GATHER_S:
+        if rate < GATHER_RATE or time.monotonic() - arrivals[-1] > self.gather_s:
             return 0.0
-        return min(GATHER_S, self.writer.batch / rate)
+        return min(self.gather_s, self.writer.batch / rate)
 
     def _survive(self, step: Callable[..., None], *args: Any) -> None:
         """Run one step of the loop; an error nobody expected is logged, and the worker

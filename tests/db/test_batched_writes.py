@@ -271,6 +271,16 @@ def test_a_poll_waits_for_others_only_at_a_fleets_rate(
     assert worker._gather_s() == pytest.approx(wait_s, rel=0.05)
 
 
+def test_a_worker_told_not_to_gather_stores_each_poll_at_once(tmp_path: Path) -> None:
+    """A caller that waits for each poll to be stored (the benchmarks' driver) makes them
+    at a fleet's rate, yet has no other poll to come."""
+    writer = Writer(f"sqlite:///{tmp_path / 'e.sqlite'}", tmp_path / "spool")
+    worker = StoreWorker(writer, gather_s=0.0)
+    now = time.monotonic()
+    worker._arrivals.extend(now - 0.1 * k for k in range(10, -1, -1))
+    assert worker._gather_s() == 0.0
+
+
 def test_rollups_give_way_to_a_fleets_polls_only_once_they_have_gathered(tmp_path: Path) -> None:
     """Rollups and compaction used to stop for any poll waiting: at a fleet's pace one
     always was, gathering, and a 1,000-gateway fleet finished no rollup round."""
