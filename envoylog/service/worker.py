@@ -605,6 +605,10 @@ class StoreWorker(threading.Thread):
             and (by is None or time.monotonic() < by)
         ):
             rolled += 1
+            if self._round.waiting_since is not None:
+                waited = time.monotonic() - self._round.waiting_since
+                log.info("rollup_round_goes_on waited_s=%.0f", waited)
+                self._round.waiting_since = None
             row, dirty_at = self._round.todo.pop()
             self.beat_at = time.monotonic()
             try:
@@ -641,6 +645,14 @@ class StoreWorker(threading.Thread):
         """Between batches of polls: never while the store falls behind; else for the
         round's share (a gateway at least), then while no poll is due."""
         if self.falling_behind():
+            if self._round is not None and self._round.waiting_since is None:
+                self._round.waiting_since = time.monotonic()
+                log.info(
+                    "rollup_round_waits gateways_left=%d polls_waiting=%d: the store is "
+                    "behind; the energy tables wait until it catches up",
+                    len(self._round.todo),
+                    self.queue.qsize(),
+                )
             return False
         return not rolled or time.monotonic() < share_until or not self._polls_due()
 
@@ -652,3 +664,4 @@ class _Round:
     todo: list[tuple[GatewayRow, datetime]]
     now: datetime
     days: int
+    waiting_since: float | None = None  # time.monotonic() since the store fell behind

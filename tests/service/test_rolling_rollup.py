@@ -231,7 +231,7 @@ def test_polls_waiting_are_stored_between_the_gateways_of_a_rollup_round(
 
 
 def test_a_rollup_round_waits_whole_while_the_store_falls_behind(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Two polls arrive while the round's first gateway is rolled up: the queue is at the
     # mark where the store falls behind (2 here, two batches in the service), so the
@@ -239,6 +239,7 @@ def test_a_rollup_round_waits_whole_while_the_store_falls_behind(
     # on only once they are stored.
     monkeypatch.setattr(worker_module, "ROLL_AT_LEAST_S", 60.0)
     monkeypatch.setattr(worker_module, "HOLD_FIRST_POLLS_AT", 2)
+    caplog.set_level("INFO", logger="envoylog.service.worker")
     made = two_polls_each(SITES)
     first, second, third = made
     events, _ = a_round_begins(tmp_path, monkeypatch, made, [made[first][1], made[third][1]])
@@ -248,6 +249,10 @@ def test_a_rollup_round_waits_whole_while_the_store_falls_behind(
     assert [kind for kind, _ in in_round] == ["rollup", "write", "write", "rollup", "rollup"]
     assert {serial for kind, serial in in_round if kind == "write"} == {first, third}
     assert {serial for kind, serial in in_round if kind == "rollup"} == set(made)
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("rollup_round")]
+    assert said[0].startswith("rollup_round_waits gateways_left=2 polls_waiting=2: ")
+    assert said[1].startswith("rollup_round_goes_on waited_s=")
+    assert len(said) == 2  # once a wait, not once a batch
 
 
 def test_a_failed_gateway_rollup_is_logged_and_retried_next_round(
