@@ -56,6 +56,10 @@ class Sample:
     at: datetime  # aware; converted to UTC
     value_wh: float
     trusted: bool = True
+    # A compacted reading standing for readings folded after it, each within max_gap of
+    # the next up to the next reading (envoylog.history.plan): the interval to the next
+    # reading is covered however long it is.
+    covers_next: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +144,8 @@ def intervals(
 ) -> CounterResult:
     """Turn cumulative counter readings into interval energy and explained corrections."""
     readings, ignored, conflicts = _prepare(samples, series)
-    engine = _Engine(readings, kind, max_power_w, thresholds, series)
+    covering = frozenset(s.at.astimezone(UTC) for s in samples if s.covers_next and s.trusted)
+    engine = _Engine(readings, kind, max_power_w, thresholds, series, covering)
     engine.corrections.extend(conflicts)
     engine.run()
     corrections = sorted(engine.corrections, key=lambda c: c.at)
@@ -199,6 +204,7 @@ class _Engine:
     max_power_w: float | None
     limits: Thresholds
     series: str
+    covering: frozenset[datetime] = frozenset()  # instants of readings that cover the next
     points: list[tuple[datetime, float]] = field(default_factory=list)  # accepted (at, level)
     intervals: list[Interval] = field(default_factory=list)
     corrections: list[Correction] = field(default_factory=list)
@@ -422,9 +428,10 @@ class _Engine:
 
     def _book(self, at: datetime, wh: float, method: Method, level: float) -> None:
         start = self.points[-1][0]
-        if method is Method.MEASURED and at - start > self.limits.max_gap:
+        gap = at - start > self.limits.max_gap and start not in self.covering
+        if method is Method.MEASURED and gap:
             method = Method.GAP
-        covered = method in (Method.MEASURED, Method.WRAP) and at - start <= self.limits.max_gap
+        covered = method in (Method.MEASURED, Method.WRAP) and not gap
         self.intervals.append(Interval(start, at, wh, method, covered))
         self.points.append((at, level))
         self.zero_run = 0

@@ -186,12 +186,14 @@ def _inverter(serial: str, reports: Sequence[sql.InverterReport]) -> InverterDay
             if r.wh_lifetime is None:
                 continue
             # The first report after a silence (dawn) counts its own interval only:
-            # its energy belongs there, not spread over the night.
+            # its energy belongs there, not spread over the night. A compacted report
+            # that covers the span to this one leaves no silence.
             if r.interval_s and r.wh_interval is not None:
                 begin = r.at - timedelta(seconds=r.interval_s)
-                if not samples or samples[-1].at < begin - DEFAULT_THRESHOLDS.max_gap:
+                silent = not samples or samples[-1].at < begin - DEFAULT_THRESHOLDS.max_gap
+                if silent and not (samples and samples[-1].covers_next):
                     samples.append(Sample(begin, r.wh_lifetime - r.wh_interval))
-            samples.append(Sample(r.at, r.wh_lifetime))
+            samples.append(Sample(r.at, r.wh_lifetime, covers_next=r.covers_next))
         result = intervals(samples, kind=CounterKind.INVERTER_32BIT, series=f"inverter {serial}")
         return InverterDay(serial, "lifetime", result, watts)
     if any(r.wh_interval is not None for r in reports):

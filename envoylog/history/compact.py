@@ -47,6 +47,9 @@ INVERTER = Columns(
     maxima=("max_watts",),
     # Without a lifetime counter the rollup sums each report's own energy: keep them all.
     required=("wh_lifetime",),
+    # Reports come every 5 or 15 minutes, a few seconds more or less: two of 15 minutes
+    # and a second are longer than the gap limit, yet no gap (energy.series reads them).
+    folds_cover=True,
 )
 PHASE_MEANS = ("watts", "va", "var", "power_factor", "voltage_v", "current_a")
 
@@ -227,11 +230,11 @@ def _plan_day(
 
 def _power_only(columns: Columns) -> Columns:
     """The columns of a series whose counters no rollup reads: folded by step alone."""
-    return Columns((), None, columns.means, columns.maxima, columns.required)
+    return replace(columns, counters=(), jump_counter=None)
 
 
 def _no_jumps(columns: Columns) -> Columns:
-    return Columns(columns.counters, None, columns.means, columns.maxima, columns.required)
+    return replace(columns, jump_counter=None)
 
 
 def _phases(

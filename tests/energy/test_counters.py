@@ -203,6 +203,21 @@ def test_energy_across_a_gap_is_kept_but_not_covered() -> None:
     assert not result.intervals[0].covered
 
 
+def test_a_compacted_reading_that_covers_the_next_makes_its_long_interval_no_gap() -> None:
+    """Two inverter reports 15 min 1 s apart folded into one: 30 min 2 s to the next."""
+    step = timedelta(minutes=30, seconds=2)
+    folded = [
+        Sample(T0, 1000, covers_next=True),
+        Sample(T0 + step, 1100),
+        Sample(T0 + 2 * step, 1200),
+    ]
+    result = intervals(folded, kind=INVERTER)
+    assert [(i.method, i.covered) for i in result.intervals] == [
+        (Method.MEASURED, True),  # through the folded report
+        (Method.GAP, False),  # the next reading covers nothing: a gap as before
+    ]
+
+
 def test_thresholds_are_tunable() -> None:
     samples = series(1000, 5000, step=timedelta(hours=1))
     loose = Thresholds(max_gap=timedelta(hours=2))
