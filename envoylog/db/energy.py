@@ -403,6 +403,9 @@ def growth(
             func.max(s.wh_lifetime) - func.min(s.wh_lifetime),
         )
         .where(s.gateway_id == gateway_id, s.measured_at >= lo, s.measured_at < hi)
+        # Every series named: the key (gateway, source, measurement, instant) is searched
+        # by instant, not the gateway's whole history (the hourly rollup ran this).
+        .where(s.source.in_(list(Source)), s.measurement.in_(list(Measurement)))
         .where(trusted(s.flags), s.wh_lifetime.is_not(None))
         .group_by(s.source, s.measurement)
     )  # fmt: skip

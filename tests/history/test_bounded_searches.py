@@ -10,27 +10,32 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from exactness import compact_all, snapshot
 from sqlalchemy import event
-from week import fill
+from week import START, fill
 
-from envoylog.db import open_store
+from envoylog.db import Store, open_store
+from envoylog.energy.rollup import rollup_recent
 
 INSTANTS = {  # reading table -> the instant in its key
     "meter_readings": "measured_at",
     "system_readings": "measured_at",
     "inverter_readings": "reported_at",
 }
+NOON = START + timedelta(days=1, hours=12)  # the second of the two days
 SEARCH = re.compile(r"\b(?:SEARCH|SCAN) (\w+)(.*)")
 
 
-def plans_of_a_compaction(path: Path) -> list[tuple[str, str, str]]:
-    """(statement, table, plan line) of each reading-table search that a compaction of two
-    days of the three-phase site makes for every day it compacts (a search made once a
-    run, such as the list of a gateway's series, is not a day's cost)."""
+def plans_of(path: Path, work: Callable[[Store], int]) -> list[tuple[str, str, str]]:
+    """(statement, table, plan line) of each reading-table search that ``work`` makes on
+    two days of the three-phase site, rolled up, for every one of the n units it returns
+    (a search made once a compaction run, such as the list of a gateway's series, is not
+    a day's cost)."""
     store = open_store(f"sqlite:///{path}")
     statements: dict[str, Any] = {}
     made: Counter[str] = Counter()
@@ -45,14 +50,14 @@ def plans_of_a_compaction(path: Path) -> list[tuple[str, str, str]]:
             made[statement] += 1
 
         event.listen(store.engine, "before_cursor_execute", seen)
-        days = compact_all(store).days
+        units = work(store)
     finally:
         store.close()
-    assert days >= 2
+    assert units >= 1
     found = []
     with sqlite3.connect(path) as conn:
         for statement, params in statements.items():
-            if made[statement] < days or not statement.lstrip().upper().startswith(
+            if made[statement] < units or not statement.lstrip().upper().startswith(
                 ("SELECT", "DELETE", "UPDATE")
             ):
                 continue
@@ -63,12 +68,33 @@ def plans_of_a_compaction(path: Path) -> list[tuple[str, str, str]]:
     return found
 
 
-def test_every_search_of_a_reading_table_names_its_instant(tmp_path: Path) -> None:
-    found = plans_of_a_compaction(tmp_path / "envoylog.sqlite")
-    assert {table for _, table, _ in found} == set(INSTANTS)
-    unbounded = [
+def unbounded(found: list[tuple[str, str, str]]) -> str:
+    return "\n".join(
         f"{line}\n    in {statement.split(' WHERE ')[0][:80]} ..."
         for statement, table, line in found
         if INSTANTS[table] not in line
-    ]
-    assert not unbounded, "searches that read a series' whole history:\n" + "\n".join(unbounded)
+    )
+
+
+def test_every_search_of_a_reading_table_names_its_instant(tmp_path: Path) -> None:
+    def days(store: Store) -> int:
+        done = compact_all(store).days
+        assert done >= 2
+        return done
+
+    found = plans_of(tmp_path / "envoylog.sqlite", days)
+    assert {table for _, table, _ in found} == set(INSTANTS)
+    assert not unbounded(found), "searches that read a series' whole history"
+
+
+def test_the_hourly_rollup_searches_the_reading_tables_by_instant(tmp_path: Path) -> None:
+    """It chose each day's sources by the growth of every system series over the gateway's
+    whole history (the key's series were not named)."""
+
+    def hourly(store: Store) -> int:
+        rollup_recent(store, NOON, days=2)
+        return 1
+
+    found = plans_of(tmp_path / "envoylog.sqlite", hourly)
+    assert {table for _, table, _ in found} == set(INSTANTS)
+    assert not unbounded(found), "searches that read a series' whole history"
