@@ -8,7 +8,10 @@ are those of the database minus an empty one of the same schema, raw bodies asid
 (pg_total_relation_size), so freed pages do not count as kept. A compacted day's polls
 and their endpoints are folded into runs (envoylog.history.poll_runs; yeardata's polls
 all succeed, so a day is a run or two). The daily export and the report are timed over
-the same days as polled and compacted.
+the same days as polled and compacted. The same site as the simulator serves it (its
+inverters report every 15 minutes while producing, not every 5 minutes around the clock)
+is also logged through the service's job and store worker for a few days, its raw bodies
+pruned, and compacted.
 """
 
 from __future__ import annotations
@@ -76,52 +79,17 @@ def readers(store: Any, folder: str, rounds: int = 5) -> dict[str, float]:
     }
 
 
-def measure(db_url: str, empty_url: str, days: int, folder: str, rounds: int) -> dict[str, Any]:
-    from benchmarks.bench_year import fill
-    from envoylog.db import open_store
-    from envoylog.energy.rollup import rollup
-    from envoylog.history.compact import compact
-    from envoylog.history.settings import STEP_DEFAULT
-
-    open_store(empty_url).close()
-    vacuum(empty_url)
-    empty = sizes(empty_url)
-    with open_store(db_url) as store:
-        fill(store, days)
-        rollup(store, now=LATER)
-    full, full_tables = grown(db_url, empty)
-    with open_store(db_url) as store:  # both timed on a vacuumed file
-        full_readers = readers(store, folder, rounds)
-        t0 = time.perf_counter()
-        summary = compact(
-            store, now=LATER, window_days=0, step=STEP_DEFAULT, before=date(2030, 1, 1)
-        )
-        seconds = time.perf_counter() - t0
-    compacted, compacted_tables = grown(db_url, empty)
-    with open_store(db_url) as store:
-        compacted_readers = readers(store, folder, rounds)
-    return {
-        "logged_days": days,
-        "days": summary.days,
-        "full_bytes_per_day": round(full / days),
-        "compacted_bytes_per_day": round(compacted / days),
-        "readings_before": summary.readings_before,
-        "readings_after": summary.readings_after,
-        "compact_s": round(seconds, 2),
-        "year_s": round(seconds / summary.days * 365, 1),
-        "full_tables": full_tables,
-        "compacted_tables": compacted_tables,
-        "readers_full": full_readers,
-        "readers_compacted": compacted_readers,
-    }
-
-
-def measure_simulated(db_url: str, empty_url: str, days: int, folder: str) -> dict[str, Any]:
-    """The simulator's site (the one section 5 sizes as polled: its inverters report every
-    15 minutes or so while producing) logged ``days`` local days through the service's job
-    and store worker, its raw bodies pruned as the service prunes them long before the
-    full-resolution window ends, rolled up, then compacted."""
+def measure(
+    db_url: str, empty_url: str, days: int, folder: str, rounds: int = 0, *, simulated: bool = False
+) -> dict[str, Any]:
+    """Bytes per day as polled and compacted, and the compaction's time, of ``days`` days of
+    the site: generated (benchmarks/yeardata.py), or ``simulated``: the simulator's site
+    (the one section 5 sizes as polled: its inverters report every 15 minutes or so while
+    producing) logged through the service's job and store worker, its raw bodies pruned as
+    the service prunes them long before the full-resolution window ends. The readers are
+    timed ``rounds`` times over both (0: not)."""
     from benchmarks.bench_storage import log_site
+    from benchmarks.bench_year import fill
     from envoylog.db import open_store, prune_raw_bodies
     from envoylog.energy.rollup import rollup
     from envoylog.history.compact import compact
@@ -130,19 +98,24 @@ def measure_simulated(db_url: str, empty_url: str, days: int, folder: str) -> di
     open_store(empty_url).close()
     vacuum(empty_url)
     empty = sizes(empty_url)
-    log_site(SIMULATED, db_url, Path(folder) / f"spool-{db_url.split(':')[0]}", days * 1440)
+    if simulated:
+        log_site(SIMULATED, db_url, Path(folder) / f"spool-{db_url.split(':')[0]}", days * 1440)
     with open_store(db_url) as store:
-        prune_raw_bodies(store, LATER)
+        if simulated:
+            prune_raw_bodies(store, LATER)
+        else:
+            fill(store, days)
         rollup(store, now=LATER)
     full, full_tables = grown(db_url, empty)
-    with open_store(db_url) as store:
+    with open_store(db_url) as store:  # both timed on a vacuumed file
+        full_readers = readers(store, folder, rounds) if rounds else {}
         t0 = time.perf_counter()
         summary = compact(
             store, now=LATER, window_days=0, step=STEP_DEFAULT, before=date(2030, 1, 1)
         )
         seconds = time.perf_counter() - t0
     compacted, compacted_tables = grown(db_url, empty)
-    return {
+    result = {
         "logged_days": days,
         "days": summary.days,
         "full_bytes_per_day": round(full / days),
@@ -154,6 +127,11 @@ def measure_simulated(db_url: str, empty_url: str, days: int, folder: str) -> di
         "full_tables": full_tables,
         "compacted_tables": compacted_tables,
     }
+    if rounds:
+        with open_store(db_url) as store:
+            result["readers_full"] = full_readers
+            result["readers_compacted"] = readers(store, folder, rounds)
+    return result
 
 
 def run(*, quick: bool, days: int | None = None) -> Section:
@@ -184,7 +162,7 @@ def run(*, quick: bool, days: int | None = None) -> Section:
         simulated_days = 2 if quick else 7
         for name, (url, empty) in urls.items():
             if name.endswith("site"):
-                result = measure_simulated(url, empty, simulated_days, tmp)
+                result = measure(url, empty, simulated_days, tmp, simulated=True)
             else:
                 result = measure(url, empty, days, tmp, 2 if quick else 5)
             section.data[name] = result
