@@ -166,11 +166,17 @@ def reading_span(store: Store, gateway_id: int) -> tuple[datetime, datetime] | N
                 found.extend(v for v in row if v is not None)
         for source in Source:
             for measurement in Measurement:
-                query = select(func.min(s.measured_at), func.max(s.measured_at)).where(
+                # Each end its own subquery: SQLite finds a lone min or max at the end of
+                # the key, but both in one select scanned the series (85 ms a year each).
+                series = (
                     s.gateway_id == gateway_id,
                     s.source == source.value,
                     s.measurement == measurement.value,
                 )
+                query = select(
+                    *(select(agg(s.measured_at)).where(*series).scalar_subquery()
+                      for agg in (func.min, func.max))
+                )  # fmt: skip
                 found.extend(v for v in conn.execute(query).one() if v is not None)
     if not found:
         return None

@@ -20,6 +20,7 @@ from sqlalchemy import event
 from week import START, fill
 
 from envoylog.db import Store, open_store
+from envoylog.db.energy import reading_span
 from envoylog.energy.rollup import rollup_recent
 
 INSTANTS = {  # reading table -> the instant in its key
@@ -98,3 +99,29 @@ def test_the_hourly_rollup_searches_the_reading_tables_by_instant(tmp_path: Path
     found = plans_of(tmp_path / "envoylog.sqlite", hourly)
     assert {table for _, table, _ in found} == set(INSTANTS)
     assert not unbounded(found), "searches that read a series' whole history"
+
+
+def test_the_span_of_a_gateways_readings_costs_the_same_whatever_its_history(
+    tmp_path: Path,
+) -> None:
+    """Its system series' first and last instants were one select with both ends: SQLite
+    then scanned each series (348 ms on a generated year) instead of reading one row."""
+
+    def steps(days: int) -> int:
+        store = open_store(f"sqlite:///{tmp_path / f'{days}.sqlite'}")
+        counted = [0]
+
+        def counting(dbapi: Any, _record: Any) -> None:
+            dbapi.set_progress_handler(lambda: counted.__setitem__(0, counted[0] + 1) or 0, 100)
+
+        try:
+            fill(store, days=days)
+            store.engine.dispose()  # the next connections count
+            event.listen(store.engine, "connect", counting)
+            assert reading_span(store, 1) is not None
+        finally:
+            store.close()
+        return counted[0]
+
+    one, three = steps(1), steps(3)
+    assert three < one * 1.3, (one, three)  # a scan would have grown threefold
