@@ -28,6 +28,7 @@ from envoylog.db.models import (
     polls,
     system_readings,
 )
+from envoylog.records import Measurement, Source
 
 
 @dataclass(slots=True)
@@ -88,23 +89,9 @@ def production_sources(
     return {row[0] for query in (daily, hourly) for row in conn.execute(query.distinct())}
 
 
-def series_of(conn: Connection, gateway_id: int) -> list[tuple[str, str]]:
-    """The (source, measurement) series of the gateway's system readings: a scan of its
-    whole history, so read once per compaction run, not per day."""
-    s = system_readings.c
-    query = select(s.source, s.measurement).where(s.gateway_id == gateway_id).distinct()
-    return [(source, measurement) for source, measurement in conn.execute(query)]
-
-
-def read_rows(
-    conn: Connection,
-    gateway_id: int,
-    lo: datetime,
-    hi: datetime,
-    system_series: Sequence[tuple[str, str]] | None = None,
-) -> DayRows:
+def read_rows(conn: Connection, gateway_id: int, lo: datetime, hi: datetime) -> DayRows:
     """The gateway's meter, system and inverter readings in [lo, hi), and the phases of
-    its system readings (of ``system_series``, else of every series it has)."""
+    its system readings."""
     meter_types = {
         int(i): t
         for i, t in conn.execute(
@@ -124,16 +111,17 @@ def read_rows(
             by_meter.setdefault((meter_id, row["channel"]), []).append(row)
     s = system_readings.c
     by_system: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for source, measurement in system_series or series_of(conn, gateway_id):
-        query = (
-            select(system_readings)
-            .where(s.gateway_id == gateway_id, s.source == source, s.measurement == measurement)
-            .where(s.measured_at >= lo, s.measured_at < hi)
-            .order_by(s.measured_at)
-        )
-        found = _dicts(conn, query)
-        if found:
-            by_system[(source, measurement)] = found
+    query = (
+        select(system_readings)
+        # Every series named, so the key (gateway, source, measurement, instant) is
+        # searched by instant: listing the gateway's series first read its whole history.
+        .where(s.gateway_id == gateway_id, s.source.in_(list(Source)))
+        .where(s.measurement.in_(list(Measurement)))
+        .where(s.measured_at >= lo, s.measured_at < hi)
+        .order_by(s.source, s.measurement, s.measured_at)
+    )
+    for row in _dicts(conn, query):
+        by_system.setdefault((row["source"], row["measurement"]), []).append(row)
     ids = [r["id"] for rows in by_system.values() for r in rows]
     phases: dict[int, list[dict[str, Any]]] = {}
     phases_of = phase_table(conn.dialect.name)  # with measured_at on PostgreSQL

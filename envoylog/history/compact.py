@@ -61,8 +61,6 @@ class Target:
     gateway: GatewayRow
     zone: str
     day: date
-    # The gateway's system reading series (history.series_of), read once for all its days.
-    series: tuple[tuple[str, str], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +104,7 @@ def pending(
             cutoff = before
         with store.reading("finding days to compact") as conn:
             days = sql.pending_days(conn, row.id, cutoff)
-            series = tuple(sql.series_of(conn, row.id)) if days else ()
-        found.extend(Target(row, zone, day, series) for day in days)
+        found.extend(Target(row, zone, day) for day in days)
     return found
 
 
@@ -158,7 +155,7 @@ def compact_day(
             log.info("compaction_skipped gateway=%s day=%s reason=energy_not_current",
                      target.gateway.serial, day)  # fmt: skip
             return None
-        rows = sql.read_rows(conn, gateway_id, lo - margin, hi + margin, target.series)
+        rows = sql.read_rows(conn, gateway_id, lo - margin, hi + margin)
         hours = tuple(p.start_utc for p in periods(lo, hi, zone, Resolution.HOUR))
         limits = Limits(
             lo=lo,
