@@ -14,6 +14,7 @@ from factories import SERIAL, make_poll
 
 from envoylog.cli import cli
 from envoylog.db import open_store, save_poll
+from envoylog.db.status import gateway_statuses
 
 
 def test_status_json_names_each_gateway_its_last_poll_and_error(tmp_path: Path) -> None:
@@ -36,3 +37,15 @@ def test_status_json_names_each_gateway_its_last_poll_and_error(tmp_path: Path) 
     assert document["database"].startswith("SQLite database")
     assert document["database_bytes"] > 0
     assert document["spool"] == {"polls": 0, "bytes": 0, "set_aside": 0}
+
+
+def test_status_names_the_last_error_of_the_last_30_days_only(tmp_path: Path) -> None:
+    """Errors have no index of their own: the search is bounded in time (ERROR_LOOKBACK)."""
+    db = tmp_path / "e.sqlite"
+    now = datetime.now(UTC).replace(microsecond=0)
+    with open_store(f"sqlite:///{db}") as store:
+        save_poll(store, make_poll(now - timedelta(days=31), fail=("device_data",)))
+        save_poll(store, make_poll(now - timedelta(minutes=5)))
+        assert gateway_statuses(store, now)[0].last_error is None
+        save_poll(store, make_poll(now - timedelta(days=29), fail=("device_data",)))
+        assert gateway_statuses(store, now)[0].last_error == "HTTP 503: busy"
