@@ -129,14 +129,22 @@ def power_readings(conn: Connection, gateway_id: int, lo: datetime, hi: datetime
 def battery_now(conn: Connection, gateway_id: int) -> Point | None:
     """The gateway's latest battery state of charge (%), None without batteries."""
     s, r, b = battery_system_readings.c, battery_readings.c, batteries.c
+    # The newest row read backwards from the end of each key: a maximum with these
+    # conditions read the whole history (SQLite cannot stop at the first row that fits).
+    each_battery = (
+        sa.select(r.measured_at)
+        .where(r.battery_id == b.id, r.soc_pct.is_not(None), _trusted(r.flags))
+        .order_by(r.measured_at.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
     newest: list[datetime] = []
     for query in (
-        sa.select(sa.func.max(s.measured_at)).where(
-            s.gateway_id == gateway_id, s.soc_pct.is_not(None), _trusted(s.flags)
-        ),
-        sa.select(sa.func.max(r.measured_at))
-        .join(batteries, b.id == r.battery_id)
-        .where(b.gateway_id == gateway_id, r.soc_pct.is_not(None), _trusted(r.flags)),
+        sa.select(s.measured_at)
+        .where(s.gateway_id == gateway_id, s.soc_pct.is_not(None), _trusted(s.flags))
+        .order_by(s.measured_at.desc())
+        .limit(1),
+        sa.select(sa.func.max(each_battery)).where(b.gateway_id == gateway_id),
     ):
         at = conn.execute(query).scalar()
         if at is not None:

@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from exactness import compact_all, snapshot
-from sqlalchemy import event
+from sqlalchemy import event, insert
 from week import START, fill
 
 from envoylog.db import Store, open_store
+from envoylog.db.battery import battery_now
 from envoylog.db.energy import last_poll_starts, list_gateways, reading_span
+from envoylog.db.models import batteries, battery_readings, battery_system_readings, gateways
 from envoylog.db.status import gateway_statuses
 from envoylog.energy.rollup import rollup_recent
 
@@ -115,7 +117,12 @@ def test_the_hourly_rollup_searches_the_reading_tables_by_instant(tmp_path: Path
     assert not unbounded(found), "searches that read a series' whole history"
 
 
-def steps(folder: Path, days: int, call: Callable[[Store], object]) -> int:
+def steps(
+    folder: Path,
+    days: int,
+    call: Callable[[Store], object],
+    make: Callable[[Store, int], object] = lambda store, days: fill(store, days=days),
+) -> int:
     """Tens of SQLite's steps ``call`` takes on ``days`` generated days."""
     store = open_store(f"sqlite:///{folder / f'{days}.sqlite'}")
     counted = [0]
@@ -124,7 +131,7 @@ def steps(folder: Path, days: int, call: Callable[[Store], object]) -> int:
         dbapi.set_progress_handler(lambda: counted.__setitem__(0, counted[0] + 1) or 0, 10)
 
     try:
-        fill(store, days=days)
+        make(store, days)
         store.engine.dispose()  # the next connections count
         event.listen(store.engine, "connect", counting)
         assert call(store)
@@ -174,3 +181,40 @@ def test_the_status_searches_the_readings_and_errors_by_instant(tmp_path: Path) 
     latest = [f for f in found if f[1] == "polls" and "poll_endpoints" not in f[0]]
     assert latest and all("DESC" in statement for statement, _, _ in latest)
     assert not unbounded([f for f in found if f not in latest]), "searches of the whole history"
+
+
+def battery_minutes(store: Store, days: int) -> None:
+    """A gateway whose two batteries and their aggregate reported every minute for days."""
+    at = [START + timedelta(minutes=k) for k in range(days * 1440)]
+    with store.transaction("battery history") as txn:
+        gateway = txn.conn.execute(
+            insert(gateways).values(serial="g", host="h", first_seen_at=START, last_seen_at=START)
+        ).inserted_primary_key[0]
+        for serial in ("b1", "b2"):
+            battery = txn.conn.execute(
+                insert(batteries).values(
+                    gateway_id=gateway,
+                    serial=serial,
+                    kind="encharge",
+                    capacity_wh=3360.0,
+                    first_seen_at=START,
+                    last_seen_at=START,
+                )
+            ).inserted_primary_key[0]
+            rows = [{"battery_id": battery, "measured_at": t, "soc_pct": 50.0} for t in at]
+            txn.conn.execute(insert(battery_readings), rows)
+        rows = [{"gateway_id": gateway, "measured_at": t, "soc_pct": 50.0} for t in at]
+        txn.conn.execute(insert(battery_system_readings), rows)
+
+
+def test_the_latest_state_of_charge_costs_the_same_whatever_the_history(tmp_path: Path) -> None:
+    """`envoylog status` and `now` took the newest state of charge as a maximum with
+    conditions, which SQLite answers by reading every battery reading ever stored."""
+
+    def latest(store: Store) -> object:
+        with store.reading("latest state of charge") as conn:
+            return battery_now(conn, 1)
+
+    one = steps(tmp_path, 1, latest, battery_minutes)
+    three = steps(tmp_path, 3, latest, battery_minutes)
+    assert 0 < three <= one * 1.3, (one, three)
