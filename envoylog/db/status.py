@@ -49,8 +49,9 @@ class GatewayStatus:
 
 def gateway_statuses(store: Store, now: datetime) -> list[GatewayStatus]:
     """Summarise every gateway's logging: last good poll, last error (of the last
-    ERROR_LOOKBACK), readings in 24 h. Every search is bounded in time: over a year of a
-    36-inverter site, the unbounded ones took 1.7 s a gateway (docs/performance.md 8)."""
+    ERROR_LOOKBACK), readings in 24 h. No search reads a gateway's whole history: over a
+    year of a 36-inverter site, those that did took 0.7-1.7 s a gateway (docs/performance.md
+    section 8)."""
     since = now - timedelta(hours=24)
     found: list[GatewayStatus] = []
     with store.reading("reading the status") as conn:
