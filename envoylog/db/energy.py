@@ -54,6 +54,13 @@ def trusted(flags: ColumnElement[int]) -> ColumnElement[bool]:
     return flags.op("&")(UNTRUSTED_MASK) == 0
 
 
+def every_series(source: Any, measurement: Any) -> ColumnElement[bool]:
+    """Every system reading series named, so the key (gateway, source, measurement,
+    instant) is searched by instant: a search by gateway and instant alone read the
+    gateway's whole history (docs/performance.md, section 8)."""
+    return and_(source.in_(list(Source)), measurement.in_(list(Measurement)))
+
+
 def highest(c: Any) -> ColumnElement[float]:
     """A reading's power for peaks: the highest of the readings a compacted row stands for."""
     return func.coalesce(c.watts_max, c.watts).label("watts")
@@ -411,9 +418,7 @@ def growth(
             func.max(s.wh_lifetime) - func.min(s.wh_lifetime),
         )
         .where(s.gateway_id == gateway_id, s.measured_at >= lo, s.measured_at < hi)
-        # Every series named: the key (gateway, source, measurement, instant) is searched
-        # by instant, not the gateway's whole history (the hourly rollup ran this).
-        .where(s.source.in_(list(Source)), s.measurement.in_(list(Measurement)))
+        .where(every_series(s.source, s.measurement))
         .where(trusted(s.flags), s.wh_lifetime.is_not(None))
         .group_by(s.source, s.measurement)
     )  # fmt: skip

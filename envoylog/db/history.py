@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.engine import Connection
 
-from envoylog.db.energy import energy_daily, energy_hourly
+from envoylog.db.energy import energy_daily, energy_hourly, every_series
 from envoylog.db.models import (
     METER_CHANNELS,
     compacted_days,
@@ -28,7 +28,6 @@ from envoylog.db.models import (
     polls,
     system_readings,
 )
-from envoylog.records import Measurement, Source
 
 
 @dataclass(slots=True)
@@ -113,10 +112,7 @@ def read_rows(conn: Connection, gateway_id: int, lo: datetime, hi: datetime) -> 
     by_system: dict[tuple[str, str], list[dict[str, Any]]] = {}
     query = (
         select(system_readings)
-        # Every series named, so the key (gateway, source, measurement, instant) is
-        # searched by instant: listing the gateway's series first read its whole history.
-        .where(s.gateway_id == gateway_id, s.source.in_(list(Source)))
-        .where(s.measurement.in_(list(Measurement)))
+        .where(s.gateway_id == gateway_id, every_series(s.source, s.measurement))
         .where(s.measured_at >= lo, s.measured_at < hi)
         .order_by(s.source, s.measurement, s.measured_at)
     )

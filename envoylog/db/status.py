@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from envoylog.db.battery import battery_now
+from envoylog.db.energy import every_series
 from envoylog.db.engine import sqlite_path
 from envoylog.db.models import (
     METER_CHANNELS,
@@ -25,7 +26,6 @@ from envoylog.db.models import (
     SystemReading,
 )
 from envoylog.db.store import Store
-from envoylog.records import Measurement, Source
 
 # How far back `envoylog status` looks for a gateway's last error: errors carry no index
 # of their own, so a healthy gateway's search read every poll it ever made.
@@ -102,8 +102,7 @@ def _readings_since(
         sa.select(sa.func.count())
         .select_from(SystemReading)
         .where(SystemReading.gateway_id == gateway_id, SystemReading.measured_at >= since)
-        .where(SystemReading.source.in_(list(Source)))
-        .where(SystemReading.measurement.in_(list(Measurement))),
+        .where(every_series(SystemReading.source, SystemReading.measurement)),
         sa.select(sa.func.count())
         .select_from(MeterReading)
         .join(Meter, Meter.id == MeterReading.meter_id)
