@@ -23,7 +23,6 @@ from envoylog.db.models import (
     inverters,
     meter_readings,
     meters,
-    phase_readings,
     phase_table,
     polls,
     system_readings,
@@ -120,11 +119,11 @@ def read_rows(conn: Connection, gateway_id: int, lo: datetime, hi: datetime) -> 
         by_system.setdefault((row["source"], row["measurement"]), []).append(row)
     ids = [r["id"] for rows in by_system.values() for r in rows]
     phases: dict[int, list[dict[str, Any]]] = {}
-    phases_of = phase_table(conn.dialect.name)  # with measured_at on PostgreSQL
+    phases_of = phase_table(conn.dialect.name)
     p = phases_of.c
     for chunk in chunks(ids, 500):
-        query = select(phases_of).where(p.reading_id.in_(chunk)).order_by(p.phase)
-        for row in _dicts(conn, query):
+        query = select(phases_of).where(p.reading_id.in_(chunk), *_phase_months(phases_of, lo, hi))
+        for row in _dicts(conn, query.order_by(p.phase)):
             phases.setdefault(row["reading_id"], []).append(row)
     r = inverter_readings.c
     by_inverter: dict[int, list[dict[str, Any]]] = {}
@@ -152,7 +151,8 @@ def replace_day(
     at: datetime,
 ) -> None:
     """Replace the gateway's readings in [lo, hi) by ``kept`` and mark the day compacted."""
-    m, s, r, p = meter_readings.c, system_readings.c, inverter_readings.c, phase_readings.c
+    m, s, r = meter_readings.c, system_readings.c, inverter_readings.c
+    phases_of = phase_table(conn.dialect.name)
     conn.execute(
         delete(meter_readings).where(
             m.meter_id.in_(select(meters.c.id).where(meters.c.gateway_id == gateway_id)),
@@ -166,7 +166,12 @@ def replace_day(
             s.gateway_id == gateway_id, s.source == source, s.measurement == measurement
         )
         inside = inside.where(s.measured_at >= lo, s.measured_at < hi)
-        conn.execute(delete(phase_readings).where(p.reading_id.in_(inside.scalar_subquery())))
+        conn.execute(
+            delete(phases_of).where(
+                phases_of.c.reading_id.in_(inside.scalar_subquery()),
+                *_phase_months(phases_of, lo, hi),
+            )
+        )
         conn.execute(
             delete(system_readings).where(
                 s.gateway_id == gateway_id,
@@ -184,7 +189,6 @@ def replace_day(
         )
     _insert(conn, meter_readings, (row for rows in kept.meters.values() for row in rows))
     _insert(conn, system_readings, (row for rows in kept.systems.values() for row in rows))
-    phases_of = phase_table(conn.dialect.name)
     _insert(conn, phases_of, (row for rows in kept.phases.values() for row in rows))
     _insert(conn, inverter_readings, (row for rows in kept.inverters.values() for row in rows))
     after = sum(len(v) for v in (*kept.meters.values(), *kept.systems.values()))
@@ -199,6 +203,14 @@ def replace_day(
             compacted_at=at,
         )
     )
+
+
+def _phase_months(phases_of: Any, lo: datetime, hi: datetime) -> tuple[Any, ...]:
+    """On PostgreSQL, phase rows by their reading's instant too: by id alone, each was
+    looked for in every month's partition (a year of history: 14 indexes a reading)."""
+    if "measured_at" not in phases_of.c:
+        return ()  # SQLite: no such column, and no partitions
+    return (phases_of.c.measured_at >= lo, phases_of.c.measured_at < hi)
 
 
 def _dicts(conn: Connection, query: Any) -> list[dict[str, Any]]:

@@ -4,12 +4,15 @@ section 8).
 
 SQLite's query plan is the witness: a search of a reading table whose key names the
 series but not the instant reads that series' whole history for every day compacted.
+On PostgreSQL, the partitions a statement executes are: a search that does not bound
+the instant looks in every month's partition.
 """
 
 from __future__ import annotations
 
 import re
 import sqlite3
+from collections import defaultdict
 from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
@@ -24,6 +27,7 @@ from envoylog.db import Store, open_store
 from envoylog.db.battery import battery_now
 from envoylog.db.energy import last_poll_starts, list_gateways, reading_span
 from envoylog.db.models import batteries, battery_readings, battery_system_readings, gateways
+from envoylog.db.partitions import add_months, ensure_months, month_of
 from envoylog.db.status import gateway_statuses
 from envoylog.energy.rollup import rollup_recent
 
@@ -218,3 +222,49 @@ def test_the_latest_state_of_charge_costs_the_same_whatever_the_history(tmp_path
     one = steps(tmp_path, 1, latest, battery_minutes)
     three = steps(tmp_path, 3, latest, battery_minutes)
     assert 0 < three <= one * 1.3, (one, three)
+
+
+PARTITION = re.compile(r" on (\w+)_p(\d{6})\b")
+
+
+def test_a_days_compaction_on_postgresql_looks_in_its_own_months_partitions_alone(
+    pg_url: str,
+) -> None:
+    """Phase rows were read and deleted by their reading's id alone, so PostgreSQL looked
+    for each in every month's partition: a year of history, 15 indexes a reading."""
+    store = open_store(pg_url)
+    statements: dict[str, Any] = {}
+    try:
+        with store.transaction("a year of months") as txn:
+            for n in range(-6, 7):
+                ensure_months(txn.conn, add_months(month_of(START), n), ahead=0)
+        fill(store, days=2)
+        snapshot(store)
+
+        def seen(
+            _conn: Any, _cursor: Any, statement: str, params: Any, _ctx: Any, many: bool
+        ) -> None:
+            if not many and statement.lstrip().upper().startswith(("SELECT", "DELETE")):
+                statements[statement] = params
+
+        event.listen(store.engine, "before_cursor_execute", seen)
+        assert compact_all(store).days >= 2
+        event.remove(store.engine, "before_cursor_execute", seen)
+        wide = []
+        with store.engine.connect() as conn:
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            for statement, params in statements.items():
+                # ANALYZE runs the statement (a DELETE too): rolled back below.
+                cursor.execute(f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) {statement}", params)
+                months: dict[str, set[str]] = defaultdict(set)
+                for (line,) in cursor.fetchall():
+                    if "never executed" not in line:
+                        for table, month in PARTITION.findall(line):
+                            months[table].add(month)
+                conn.connection.dbapi_connection.rollback()  # type: ignore[union-attr]
+                if months and any(len(m) > 2 for m in months.values()):  # a day at a month's end reads two
+                    wide.append(f"{dict(months)}: {statement[:120]}")
+    finally:
+        store.close()
+    assert len(statements) > 10
+    assert not wide, "statements that look in every month:\n" + "\n".join(wide)
