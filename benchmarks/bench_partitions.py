@@ -109,9 +109,7 @@ SHIFT_DAYS = 31
 
 def replicate(url: str, copies: int) -> None:
     """Copy the polls and readings ``copies`` times, each SHIFT_DAYS later (plain tables)."""
-    from sqlalchemy import create_engine, text
-
-    from envoylog.db.models import Base
+    from sqlalchemy import create_engine, inspect, text
 
     engine = create_engine(url)
     try:
@@ -132,7 +130,8 @@ def replicate(url: str, copies: int) -> None:
             offset = {"id": 0, "poll_id": top["polls"], "reading_id": top["system_readings"]}
             for k in range(1, copies + 1):
                 for table, (instants, ids) in COPIED.items():
-                    columns = list(Base.metadata.tables[table].c.keys())
+                    # The database's own columns: it is at an older revision than the models.
+                    columns = [c["name"] for c in inspect(conn).get_columns(table)]
                     moved = []
                     for c in columns:
                         if c in instants:
