@@ -441,3 +441,19 @@ def test_dropping_a_month_removes_its_readings_alone(pg_url: str) -> None:
         kept = before[table].copy()
         assert kept.pop(partition_name(table, month)) > 0
         assert homes(pg_url, table) == kept != {}
+
+
+def test_envoylogs_connections_compile_no_statement_and_leave_the_servers_setting(
+    pg_url: str,
+) -> None:
+    """PostgreSQL compiled the hourly rollup's inverter search over a year of month
+    partitions each time (its estimated cost passed jit_above_cost): 140 of a gateway's
+    416 ms (docs/performance.md, section 8)."""
+    with open_store(pg_url) as store, store.reading("the jit setting") as conn:
+        assert conn.execute(text("SHOW jit")).scalar() == "off"
+    engine = create_engine(pg_url)  # a user's own session
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SHOW jit")).scalar() == "on"
+    finally:
+        engine.dispose()
