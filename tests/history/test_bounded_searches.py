@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections import defaultdict
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -262,7 +261,8 @@ def test_a_days_compaction_on_postgresql_looks_in_its_own_months_partitions_alon
                         for table, month in PARTITION.findall(line):
                             months[table].add(month)
                 conn.connection.dbapi_connection.rollback()  # type: ignore[union-attr]
-                if months and any(len(m) > 2 for m in months.values()):  # a day at a month's end reads two
+                # A day at a month's end reads two months.
+                if any(len(m) > 2 for m in months.values()):
                     wide.append(f"{dict(months)}: {statement[:120]}")
     finally:
         store.close()
