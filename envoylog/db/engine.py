@@ -236,6 +236,12 @@ def translated(url: URL, doing: str) -> Iterator[None]:
         raise StorageError(f"{describe(url)}: {doing} failed: {_first_line(exc)}") from exc
 
 
+def serialization_failure(exc: BaseException) -> bool:
+    """Whether a snapshot transaction (``Store.transaction(snapshot=True)``) failed because
+    another one changed a row it was changing (PostgreSQL's SQLSTATE 40001)."""
+    return getattr(getattr(exc.__cause__, "orig", None), "sqlstate", None) == "40001"
+
+
 def _translate(exc: sa_exc.DBAPIError, url: URL, doing: str) -> StorageError:
     detail = _first_line(exc)
     if url.password:

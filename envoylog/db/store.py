@@ -164,16 +164,24 @@ class Store:
         self.inverters.clear()
 
     @contextmanager
-    def transaction(self, doing: str) -> Iterator[Txn]:
+    def transaction(self, doing: str, *, snapshot: bool = False) -> Iterator[Txn]:
         """Run the block in one transaction (BEGIN IMMEDIATE on SQLite); roll back on any error.
+
+        ``snapshot``: every statement sees the database as the first one did, and rows
+        written by others since are neither read nor changed (REPEATABLE READ on
+        PostgreSQL; SQLite's write lock, taken at BEGIN, keeps other writers out anyway).
+        Changing a row another transaction changed since fails (``serialization_failure``).
 
         A rolled-back transaction may have left the caches behind the database (or ahead
         of it), so they are dropped.
         """
         try:
-            with translated(self.engine.url, doing), self._connection() as conn, conn.begin():
-                txn = Txn(conn, self)
-                yield txn
+            with translated(self.engine.url, doing), self._connection() as conn:
+                if snapshot and self.dialect == "postgresql":
+                    conn.execution_options(isolation_level="REPEATABLE READ")  # this checkout
+                with conn.begin():
+                    txn = Txn(conn, self)
+                    yield txn
         except BaseException:
             self.forget()
             raise

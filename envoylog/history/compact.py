@@ -19,11 +19,13 @@ from envoylog.db import Store
 from envoylog.db import energy as energy_sql
 from envoylog.db import history as sql
 from envoylog.db.energy import UNTRUSTED_MASK, GatewayRow
+from envoylog.db.engine import serialization_failure
 from envoylog.energy.counters import DEFAULT_THRESHOLDS
 from envoylog.energy.flows import CounterSource
 from envoylog.energy.periods import Resolution, local_midnight, periods
 from envoylog.energy.rollup import gateway_zone
 from envoylog.energy.series import MARGIN, OBSERVED_POWER_HEADROOM
+from envoylog.errors import DatabaseUnavailable
 from envoylog.history.plan import Columns, Limits, Plan, folded_mean, plan_series
 from envoylog.history.poll_runs import fold_poll_log
 
@@ -146,15 +148,45 @@ def compact_day(
     store: Store, target: Target, *, step: timedelta, now: datetime
 ) -> DayResult | None:
     """Compact one gateway-day; None (and nothing changed) when its energy is not current."""
-    zone, day, gateway_id = target.zone, target.day, target.gateway.id
+    zone, day = target.zone, target.day
     lo, hi = local_midnight(day, zone), local_midnight(day + timedelta(days=1), zone)
+    try:
+        kept, before = _compact_day(store, target, lo, hi, step=step, now=now)
+    except DatabaseUnavailable as exc:
+        if not serialization_failure(exc):
+            raise
+        # A reading of the day changed while it was compacted (a late poll's upsert):
+        # nothing was changed, and the next run compacts the day as it is then.
+        log.info("compaction_skipped gateway=%s day=%s reason=changed_meanwhile",
+                 target.gateway.serial, day)  # fmt: skip
+        return None
+    if kept is None:
+        log.info("compaction_skipped gateway=%s day=%s reason=energy_not_current",
+                 target.gateway.serial, day)  # fmt: skip
+        return None
+    after = sum(len(v) for v in (*kept.meters.values(), *kept.systems.values()))
+    after += sum(len(v) for v in kept.inverters.values())
+    log.info("compacted gateway=%s day=%s readings=%d kept=%d",
+             target.gateway.serial, day, before, after)  # fmt: skip
+    return DayResult(before, after)
+
+
+def _compact_day(
+    store: Store, target: Target, lo: datetime, hi: datetime, *, step: timedelta, now: datetime
+) -> tuple[sql.DayRows | None, int]:
+    """The day's kept rows, written in place of its readings, and how many it had; None
+    (and nothing changed) when its energy is not current.
+
+    One snapshot transaction: on PostgreSQL a late poll stored meanwhile is neither read
+    nor deleted (it stays as polled). With each statement seeing what was committed
+    before it (READ COMMITTED), the day's delete removed a poll stored after its read.
+    """
+    zone, day, gateway_id = target.zone, target.day, target.gateway.id
     margin = guard(step)
-    with store.transaction(f"compacting {target.gateway.serial} {day}") as txn:
+    with store.transaction(f"compacting {target.gateway.serial} {day}", snapshot=True) as txn:
         conn = txn.conn
         if not sql.rolled_up_since_polled(conn, gateway_id, day, lo - MARGIN, hi + MARGIN):
-            log.info("compaction_skipped gateway=%s day=%s reason=energy_not_current",
-                     target.gateway.serial, day)  # fmt: skip
-            return None
+            return None, 0
         rows = sql.read_rows(conn, gateway_id, lo - margin, hi + margin)
         hours = tuple(p.start_utc for p in periods(lo, hi, zone, Resolution.HOUR))
         limits = Limits(
@@ -173,11 +205,7 @@ def compact_day(
             at=now.astimezone(UTC),
         )  # fmt: skip
         fold_poll_log(conn, gateway_id, lo, hi)
-    after = sum(len(v) for v in (*kept.meters.values(), *kept.systems.values()))
-    after += sum(len(v) for v in kept.inverters.values())
-    log.info("compacted gateway=%s day=%s readings=%d kept=%d",
-             target.gateway.serial, day, before, after)  # fmt: skip
-    return DayResult(before, after)
+    return kept, before
 
 
 def _plan_day(
