@@ -49,7 +49,7 @@ def compact_command(before: date | None, db_url: str | None, config_path: Path |
             timezone_override=timezone_overrides(settings),
             progress=progress,
         )
-    if not summary.days and not summary.skipped:
+    if not summary.days and not summary.skipped and not summary.changed:
         click.echo("Nothing to compact: every rolled-up day before the window is compacted.")
         return
     click.echo(
@@ -60,4 +60,9 @@ def compact_command(before: date | None, db_url: str | None, config_path: Path |
         click.echo(
             f"{summary.skipped} gateway-day(s) left as polled: their energy is older than "
             "their last poll; run `envoylog rollup` and compact again."
+        )
+    if summary.changed:
+        click.echo(
+            f"{summary.changed} gateway-day(s) left as polled: another program changed their "
+            "readings while they were compacted; compact again."
         )

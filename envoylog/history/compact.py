@@ -71,10 +71,14 @@ class DayResult:
     after: int
 
 
+CHANGED_MEANWHILE = DayResult(0, 0)  # compact_day's answer for a day changed while compacted
+
+
 @dataclass(slots=True)
 class CompactionSummary:
     days: int = 0
     skipped: int = 0  # days whose energy is older than their last poll (roll up first)
+    changed: int = 0  # days another transaction changed while compacted (compact again)
     readings_before: int = 0
     readings_after: int = 0
 
@@ -135,6 +139,8 @@ def compact(
         result = compact_day(store, target, step=step, now=now)
         if result is None:
             summary.skipped += 1
+        elif result is CHANGED_MEANWHILE:
+            summary.changed += 1
         else:
             summary.days += 1
             summary.readings_before += result.before
@@ -147,7 +153,8 @@ def compact(
 def compact_day(
     store: Store, target: Target, *, step: timedelta, now: datetime
 ) -> DayResult | None:
-    """Compact one gateway-day; None (and nothing changed) when its energy is not current."""
+    """Compact one gateway-day; None when its energy is not current, CHANGED_MEANWHILE when
+    another transaction changed its readings while it was compacted (nothing changed)."""
     zone, day = target.zone, target.day
     lo, hi = local_midnight(day, zone), local_midnight(day + timedelta(days=1), zone)
     try:
@@ -159,7 +166,7 @@ def compact_day(
         # nothing was changed, and the next run compacts the day as it is then.
         log.info("compaction_skipped gateway=%s day=%s reason=changed_meanwhile",
                  target.gateway.serial, day)  # fmt: skip
-        return None
+        return CHANGED_MEANWHILE
     if kept is None:
         log.info("compaction_skipped gateway=%s day=%s reason=energy_not_current",
                  target.gateway.serial, day)  # fmt: skip

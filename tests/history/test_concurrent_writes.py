@@ -1,6 +1,7 @@
-"""On PostgreSQL the service's store worker writes while a day is compacted: a poll
-stored meanwhile is kept, and a day whose readings change meanwhile is left as it is
-for the next run (SQLite's write lock keeps the store worker waiting instead)."""
+"""On PostgreSQL, `envoylog compact` run beside the service compacts days while the
+service's store worker goes on storing: a poll stored meanwhile is kept, and a day whose
+readings change meanwhile is left as it is for the next run (SQLite's write lock keeps
+the store worker waiting instead)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from exactness import compact_all, snapshot
 from sqlalchemy import create_engine, func, insert, select, update
 from week import fill
 
+from envoylog.cli import cli
 from envoylog.db import Store, open_store
 from envoylog.db import history as history_sql
 from envoylog.db.models import compacted_days, meter_readings, meters
@@ -96,7 +99,7 @@ def test_a_day_whose_readings_change_while_compacted_is_left_for_the_next_run(
     meanwhile(monkeypatch, store, change_a_reading)
     with caplog.at_level("INFO", logger="envoylog.history.compact"):
         first = compact_all(store)
-    assert first.skipped == 1 and first.days >= 1
+    assert first.changed == 1 and first.skipped == 0 and first.days >= 1
     assert "reason=changed_meanwhile" in caplog.text
     monkeypatch.undo()
     with store.reading("the changed reading") as conn:
@@ -106,8 +109,30 @@ def test_a_day_whose_readings_change_while_compacted_is_left_for_the_next_run(
         assert conn.execute(query).scalar_one() == 4321.0  # as changed, not compacted
         days = conn.execute(select(func.count()).select_from(compacted_days)).scalar_one()
     second = compact_all(store)
-    assert second.days == 1 and second.skipped == 0
+    assert second.days == 1 and second.changed == 0
     with store.reading("compacted days") as conn:
         assert (
             conn.execute(select(func.count()).select_from(compacted_days)).scalar_one() == days + 1
         )
+
+
+def test_envoylog_compact_says_which_days_changed_while_compacted(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    meter = production_meter(store)
+    m = meter_readings.c
+
+    def change_a_reading(engine: Any, lo: datetime, hi: datetime) -> None:
+        with engine.begin() as conn:
+            inside = (m.meter_id == meter, m.channel == 0, m.measured_at >= lo + (hi - lo) / 2)
+            at = conn.execute(select(func.min(m.measured_at)).where(*inside)).scalar_one()
+            conn.execute(update(meter_readings).where(*inside, m.measured_at == at).values(watts=1))
+
+    meanwhile(monkeypatch, store, change_a_reading)
+    url = store.engine.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(cli, ["compact", "--db", url, "--before", "2030-01-01"])
+    assert result.exit_code == 0, result.output
+    assert "1 gateway-day(s) left as polled: another program changed their readings" in (
+        result.output
+    )
+    assert "Compacted 1 gateway-day(s)" in result.output
