@@ -156,6 +156,7 @@ class Spool:
         self._key_lock = threading.Lock()  # every poll takes a key: never behind a write
         self._lock = threading.RLock()  # the service's jobs and its store worker both spool
         self._writing = 0  # bytes of the files being written, outside the lock
+        self._written = threading.Condition(self._lock)  # told when no write is in flight
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             remove_leftovers(self.directory)  # writes cut short by a crash: never complete
@@ -250,6 +251,8 @@ class Spool:
                 if durable:
                     self._known(path, len(data))
                     self.written += 1
+                if not self._writing:
+                    self._written.notify_all()
         return path
 
     def load(self, path: Path) -> PollResult | None:
@@ -379,6 +382,10 @@ class Spool:
                 break
             kept = self.directory.with_name(f"{self.directory.name}-id-{old[:8]}-{number}")
         with self._lock:
+            # A write in flight would lose its poll with the folder moved under it (its
+            # temporary file gone): the writes finish first, their polls set aside too.
+            while self._writing:
+                self._written.wait()
             held = len(self.pending())
             try:
                 os.replace(self.directory, kept)

@@ -349,3 +349,49 @@ def test_a_slow_spool_write_holds_up_neither_new_polls_nor_other_writes(
         release.set()
         held.join(30)
     assert len(spool) == 2 and len(spool.pending()) == 2
+
+
+def test_a_poll_being_written_when_another_database_appears_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folder was set aside with a write in flight: its temporary file went with the
+    folder, and the poll was lost (`poll_lost ... No such file or directory`)."""
+    import envoylog.files as files_module
+
+    spool = Spool(tmp_path, "sqlite:////data/e.sqlite")
+    spool.bind("first-database")
+    spool.put(make_poll(at(0), inverters=2))  # waiting: the folder will be set aside
+    real_replace = os.replace
+    renaming, release = threading.Event(), threading.Event()
+
+    def held_rename(src: object, dst: object) -> None:
+        if str(src).endswith(".tmp") and not renaming.is_set():  # the poll's temporary file
+            renaming.set()
+            assert release.wait(30), "the test never released the write"
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(files_module.os, "replace", held_rename)
+    failed: list[BaseException] = []
+
+    def put() -> None:
+        try:
+            spool.put(make_poll(at(1), inverters=2))
+        except BaseException as exc:
+            failed.append(exc)
+
+    writer = threading.Thread(target=put)
+    writer.start()
+    assert renaming.wait(30)
+    binder = threading.Thread(target=spool.bind, args=("second-database",))
+    binder.start()
+    binder.join(0.5)  # the set-aside waits for the write
+    release.set()
+    writer.join(30)
+    binder.join(30)
+    assert not failed
+    kept = [
+        poll_from_json(p.read_bytes()).started_at
+        for p in tmp_path.glob(f"{spool.directory.name}*/*-*.json")
+    ]
+    assert sorted(kept) == [at(0), at(1)]
+    assert spool.database_id == "second-database"
