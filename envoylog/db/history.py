@@ -199,7 +199,7 @@ def replace_day(
 
 def _phase_months(phases_of: Any, lo: datetime, hi: datetime) -> tuple[Any, ...]:
     """On PostgreSQL, phase rows by their reading's instant too: by id alone, each was
-    looked for in every month's partition (a year of history: 14 indexes a reading)."""
+    looked for in every month's partition (17 indexes a reading on a generated year)."""
     if "measured_at" not in phases_of.c:
         return ()  # SQLite: no such column, and no partitions
     return (phases_of.c.measured_at >= lo, phases_of.c.measured_at < hi)
