@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from exactness import compact_all, snapshot
-from sqlalchemy import create_engine, func, insert, select, update
+from sqlalchemy import create_engine, func, insert, select, text, update
 from week import fill
 
 from envoylog.cli import cli
@@ -136,3 +136,16 @@ def test_envoylog_compact_says_which_days_changed_while_compacted(
         result.output
     )
     assert "Compacted 1 gateway-day(s)" in result.output
+
+
+def test_a_snapshot_transaction_leaves_the_next_ones_as_they_were(pg_url: str) -> None:
+    """The pool's connection goes back to READ COMMITTED: the store worker's writes would
+    otherwise fail wherever they met another writer's rows."""
+    with open_store(pg_url) as store:
+        for _ in range(3):  # the pool hands the same connection back
+            with store.transaction("a snapshot", snapshot=True) as txn:
+                level = txn.conn.execute(text("SHOW transaction_isolation")).scalar()
+                assert level == "repeatable read"
+            with store.transaction("a write") as txn:
+                level = txn.conn.execute(text("SHOW transaction_isolation")).scalar()
+                assert level == "read committed"
