@@ -20,8 +20,18 @@ from envoylog.history.compact import compact
     help="Compact the local days before this date (YYYY-MM-DD; default: all but the "
     "last full_resolution_days).",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Gateway-days compacted at once, each in a process of its own (PostgreSQL only): "
+    "for a history of months or a fleet, up to the cores of this machine and the server.",
+)
 @database_options
-def compact_command(before: date | None, db_url: str | None, config_path: Path | None) -> None:
+def compact_command(
+    before: date | None, jobs: int, db_url: str | None, config_path: Path | None
+) -> None:
     """Compact old readings: exact counters at every step, power as mean/min/max.
 
     Each gateway-day is compacted in one transaction, once its energy is rolled up
@@ -48,6 +58,7 @@ def compact_command(before: date | None, db_url: str | None, config_path: Path |
             before=before,
             timezone_override=timezone_overrides(settings),
             progress=progress,
+            jobs=jobs,
         )
     if not summary.days and not summary.skipped and not summary.changed:
         click.echo("Nothing to compact: every rolled-up day before the window is compacted.")

@@ -9,13 +9,16 @@ for which readings are kept and what they stand for.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Mapping
+import multiprocessing
+from collections.abc import Callable, Collection, Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from envoylog.db import Store
+from envoylog.db import Store, StoreOptions, open_store
 from envoylog.db import energy as energy_sql
 from envoylog.db import history as sql
 from envoylog.db.energy import UNTRUSTED_MASK, GatewayRow
@@ -25,7 +28,7 @@ from envoylog.energy.flows import CounterSource
 from envoylog.energy.periods import Resolution, local_midnight, periods
 from envoylog.energy.rollup import gateway_zone
 from envoylog.energy.series import MARGIN, OBSERVED_POWER_HEADROOM
-from envoylog.errors import DatabaseUnavailable
+from envoylog.errors import ConfigError, DatabaseUnavailable
 from envoylog.history.plan import Columns, Limits, Plan, folded_mean, plan_series
 from envoylog.history.poll_runs import fold_poll_log
 
@@ -65,13 +68,17 @@ class Target:
     day: date
 
 
+class Outcome(Enum):
+    COMPACTED = "compacted"
+    ENERGY_NOT_CURRENT = "energy_not_current"  # its energy is older than its last poll
+    CHANGED_MEANWHILE = "changed_meanwhile"  # another transaction changed it meanwhile
+
+
 @dataclass(frozen=True, slots=True)
 class DayResult:
-    before: int
-    after: int
-
-
-CHANGED_MEANWHILE = DayResult(0, 0)  # compact_day's answer for a day changed while compacted
+    outcome: Outcome
+    before: int = 0  # readings of the day, and kept (compacted days)
+    after: int = 0
 
 
 @dataclass(slots=True)
@@ -81,6 +88,16 @@ class CompactionSummary:
     changed: int = 0  # days another transaction changed while compacted (compact again)
     readings_before: int = 0
     readings_after: int = 0
+
+    def add(self, result: DayResult) -> None:
+        if result.outcome is Outcome.ENERGY_NOT_CURRENT:
+            self.skipped += 1
+        elif result.outcome is Outcome.CHANGED_MEANWHILE:
+            self.changed += 1
+        else:
+            self.days += 1
+            self.readings_before += result.before
+            self.readings_after += result.after
 
 
 def guard(step: timedelta) -> timedelta:
@@ -124,8 +141,10 @@ def compact(
     serials: Collection[str] | None = None,
     timezone_override: Mapping[str, str] | None = None,
     progress: Progress | None = None,
+    jobs: int = 1,
 ) -> CompactionSummary:
-    """Compact every pending gateway-day (see :func:`pending`), one transaction each."""
+    """Compact every pending gateway-day (see :func:`pending`), one transaction each;
+    ``jobs`` days at once in as many processes (PostgreSQL only)."""
     targets = pending(
         store,
         now=now,
@@ -135,26 +154,62 @@ def compact(
         timezone_override=timezone_override,
     )
     summary = CompactionSummary()
-    for done, target in enumerate(targets, start=1):
-        result = compact_day(store, target, step=step, now=now)
-        if result is None:
-            summary.skipped += 1
-        elif result is CHANGED_MEANWHILE:
-            summary.changed += 1
-        else:
-            summary.days += 1
-            summary.readings_before += result.before
-            summary.readings_after += result.after
+    for done, result in enumerate(_each_day(store, targets, step, now, jobs), start=1):
+        summary.add(result)
         if progress is not None:
             progress(done, len(targets))
     return summary
 
 
-def compact_day(
-    store: Store, target: Target, *, step: timedelta, now: datetime
-) -> DayResult | None:
-    """Compact one gateway-day; None when its energy is not current, CHANGED_MEANWHILE when
-    another transaction changed its readings while it was compacted (nothing changed)."""
+def _each_day(
+    store: Store, targets: list[Target], step: timedelta, now: datetime, jobs: int
+) -> Iterator[DayResult]:
+    """Each target compacted, in order, or in ``jobs`` processes as they finish.
+
+    Days compacted at once never write the same rows (a day writes inside its own bounds
+    and reads its neighbours' edges in a snapshot), so their order does not matter: the
+    service, too, compacts a day after the next one when it was skipped first.
+    """
+    if jobs > 1 and store.dialect != "postgresql":
+        raise ConfigError(
+            f"compacting {jobs} days at once needs PostgreSQL: {store.name} takes one writer "
+            "at a time, so more processes would only wait for each other"
+        )
+    if jobs <= 1 or len(targets) < 2:
+        yield from (compact_day(store, target, step=step, now=now) for target in targets)
+        return
+    url = store.engine.url.render_as_string(hide_password=False)  # to the workers, not argv
+    with ProcessPoolExecutor(
+        jobs,
+        mp_context=multiprocessing.get_context("spawn"),  # no copy of our connections
+        initializer=_open_worker_store,
+        initargs=(url, store.options),
+    ) as pool:
+        futures = [pool.submit(_worker_day, target, step, now) for target in targets]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()  # on an error: the days not begun are left as they are
+
+
+_worker_store: Store | None = None  # a compacting process's own connection
+
+
+def _open_worker_store(url: str, options: StoreOptions) -> None:
+    global _worker_store
+    _worker_store = open_store(url, options, migrate=False)
+
+
+def _worker_day(target: Target, step: timedelta, now: datetime) -> DayResult:
+    assert _worker_store is not None
+    return compact_day(_worker_store, target, step=step, now=now)
+
+
+def compact_day(store: Store, target: Target, *, step: timedelta, now: datetime) -> DayResult:
+    """Compact one gateway-day (nothing changed when its energy is not current, or when
+    another transaction changed its readings while it was compacted)."""
     zone, day = target.zone, target.day
     lo, hi = local_midnight(day, zone), local_midnight(day + timedelta(days=1), zone)
     try:
@@ -166,16 +221,16 @@ def compact_day(
         # nothing was changed, and the next run compacts the day as it is then.
         log.info("compaction_skipped gateway=%s day=%s reason=changed_meanwhile",
                  target.gateway.serial, day)  # fmt: skip
-        return CHANGED_MEANWHILE
+        return DayResult(Outcome.CHANGED_MEANWHILE)
     if kept is None:
         log.info("compaction_skipped gateway=%s day=%s reason=energy_not_current",
                  target.gateway.serial, day)  # fmt: skip
-        return None
+        return DayResult(Outcome.ENERGY_NOT_CURRENT)
     after = sum(len(v) for v in (*kept.meters.values(), *kept.systems.values()))
     after += sum(len(v) for v in kept.inverters.values())
     log.info("compacted gateway=%s day=%s readings=%d kept=%d",
              target.gateway.serial, day, before, after)  # fmt: skip
-    return DayResult(before, after)
+    return DayResult(Outcome.COMPACTED, before, after)
 
 
 def _compact_day(

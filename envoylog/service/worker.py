@@ -30,7 +30,7 @@ from envoylog.db.writer import BATCH_POLLS
 from envoylog.energy.rollup import rollup_recent, store_gateways
 from envoylog.errors import EnvoylogError
 from envoylog.files import write_atomic
-from envoylog.history.compact import CHANGED_MEANWHILE, Target, compact_day, pending
+from envoylog.history.compact import Outcome, Target, compact_day, pending
 from envoylog.history.settings import STEP_DEFAULT
 from envoylog.records import UNTRUSTED_FLAGS, InverterReading, PollResult
 
@@ -590,7 +590,7 @@ class StoreWorker(threading.Thread):
                 )
                 self._compacting = []  # the next round tries again
                 return
-            self.compacted += done is not None and done is not CHANGED_MEANWHILE
+            self.compacted += done.outcome is Outcome.COMPACTED
 
     def _roll(self, *, until_done: bool, by: float | None = None) -> None:
         """Roll up the round's gateways one at a time; polls waiting to be stored go first
