@@ -12,6 +12,7 @@ import logging
 import multiprocessing
 from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
@@ -28,7 +29,7 @@ from envoylog.energy.flows import CounterSource
 from envoylog.energy.periods import Resolution, local_midnight, periods
 from envoylog.energy.rollup import gateway_zone
 from envoylog.energy.series import MARGIN, OBSERVED_POWER_HEADROOM
-from envoylog.errors import ConfigError, DatabaseUnavailable
+from envoylog.errors import ConfigError, DatabaseUnavailable, StorageError
 from envoylog.history.plan import Columns, Limits, Plan, folded_mean, plan_series
 from envoylog.history.poll_runs import fold_poll_log
 
@@ -189,6 +190,11 @@ def _each_day(
         try:
             for future in as_completed(futures):
                 yield future.result()
+        except BrokenProcessPool as exc:
+            raise StorageError(
+                f"a process compacting {store.name} stopped (killed, or out of memory): the "
+                "days it had begun are left as polled; run envoylog compact again"
+            ) from exc
         finally:
             for future in futures:
                 future.cancel()  # on an error: the days not begun are left as they are

@@ -54,3 +54,30 @@ def test_sqlite_refuses_more_than_one_job_in_one_sentence(tmp_path: Path) -> Non
     assert result.exit_code == 1
     assert "needs PostgreSQL" in result.output and str(path) in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_compacting_process_that_dies_costs_one_sentence_and_no_day(
+    week: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dying
+
+    from envoylog.history import compact as compact_module
+
+    before = snapshot(week)  # rolled up
+    monkeypatch.setattr(compact_module, "_worker_day", dying.compact_or_die)
+    url = week.engine.url.render_as_string(hide_password=False)
+    args = ["compact", "--db", url, "--before", "2030-01-01", "--jobs", "2"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert "stopped (killed, or out of memory)" in result.output
+    assert "run envoylog compact again" in result.output
+    assert "Traceback" not in result.output
+    with week.reading("compacted days") as conn:
+        days = set(conn.execute(select(compacted_days.c.day)).scalars())
+    assert dying.DIES_ON not in days
+    monkeypatch.undo()
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 0, again.output
+    with week.reading("compacted days") as conn:
+        assert dying.DIES_ON in set(conn.execute(select(compacted_days.c.day)).scalars())
+    assert differences(before, snapshot(week)) == []
