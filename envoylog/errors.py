@@ -80,6 +80,11 @@ class DatabaseUnavailable(StorageError):
     """The database cannot be reached or written right now; the spool takes over."""
 
 
+class ChangedMeanwhile(DatabaseUnavailable):
+    """A snapshot transaction (``Store.transaction(snapshot=True)``) met a row another
+    transaction changed since it began (PostgreSQL's SQLSTATE 40001); it was rolled back."""
+
+
 class SchemaError(StorageError):
     """The database schema is not one this version of envoylog can use."""
 

@@ -16,7 +16,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Connection, make_url
 
 from envoylog.db import deadline
-from envoylog.errors import DatabaseUnavailable, SchemaError, StorageError
+from envoylog.errors import ChangedMeanwhile, DatabaseUnavailable, SchemaError, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -236,17 +236,13 @@ def translated(url: URL, doing: str) -> Iterator[None]:
         raise StorageError(f"{describe(url)}: {doing} failed: {_first_line(exc)}") from exc
 
 
-def serialization_failure(exc: BaseException) -> bool:
-    """Whether a snapshot transaction (``Store.transaction(snapshot=True)``) failed because
-    another one changed a row it was changing (PostgreSQL's SQLSTATE 40001)."""
-    return getattr(getattr(exc.__cause__, "orig", None), "sqlstate", None) == "40001"
-
-
 def _translate(exc: sa_exc.DBAPIError, url: URL, doing: str) -> StorageError:
     detail = _first_line(exc)
     if url.password:
         detail = detail.replace(str(url.password), "***")
     name = describe(url)
+    if getattr(exc.orig, "sqlstate", None) == "40001":  # a snapshot met another's change
+        return ChangedMeanwhile(f"{name}: rows changed by another program while {doing}")
     if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError) or (
         exc.connection_invalidated
     ):

@@ -170,7 +170,7 @@ class Store:
         ``snapshot``: every statement sees the database as the first one did, and rows
         written by others since are neither read nor changed (REPEATABLE READ on
         PostgreSQL; SQLite's write lock, taken at BEGIN, keeps other writers out anyway).
-        Changing a row another transaction changed since fails (``serialization_failure``).
+        Changing a row another transaction changed since fails (``ChangedMeanwhile``).
 
         A rolled-back transaction may have left the caches behind the database (or ahead
         of it), so they are dropped.

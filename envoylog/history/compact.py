@@ -23,13 +23,12 @@ from envoylog.db import Store, StoreOptions, open_store
 from envoylog.db import energy as energy_sql
 from envoylog.db import history as sql
 from envoylog.db.energy import UNTRUSTED_MASK, GatewayRow
-from envoylog.db.engine import serialization_failure
 from envoylog.energy.counters import DEFAULT_THRESHOLDS
 from envoylog.energy.flows import CounterSource
 from envoylog.energy.periods import Resolution, local_midnight, periods
 from envoylog.energy.rollup import gateway_zone
 from envoylog.energy.series import MARGIN, OBSERVED_POWER_HEADROOM
-from envoylog.errors import ConfigError, DatabaseUnavailable, StorageError
+from envoylog.errors import ChangedMeanwhile, ConfigError, StorageError
 from envoylog.history.plan import Columns, Limits, Plan, folded_mean, plan_series
 from envoylog.history.poll_runs import fold_poll_log
 
@@ -220,9 +219,7 @@ def compact_day(store: Store, target: Target, *, step: timedelta, now: datetime)
     lo, hi = local_midnight(day, zone), local_midnight(day + timedelta(days=1), zone)
     try:
         kept, before = _compact_day(store, target, lo, hi, step=step, now=now)
-    except DatabaseUnavailable as exc:
-        if not serialization_failure(exc):
-            raise
+    except ChangedMeanwhile:
         # A reading of the day changed while it was compacted (a late poll's upsert):
         # nothing was changed, and the next run compacts the day as it is then.
         log.info("compaction_skipped gateway=%s day=%s reason=changed_meanwhile",

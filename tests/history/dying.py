@@ -15,5 +15,4 @@ DIES_ON = date(2024, 3, 30)
 def compact_or_die(target: Any, step: timedelta, now: datetime) -> Any:
     if target.day == DIES_ON:
         os._exit(9)  # as the kernel's OOM killer leaves it: no exception, no cleanup
-    assert compact_module._worker_store is not None
-    return compact_module.compact_day(compact_module._worker_store, target, step=step, now=now)
+    return compact_module._worker_day(target, step, now)  # this process's: not patched
