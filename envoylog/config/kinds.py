@@ -107,8 +107,8 @@ def _cadence(value: object) -> int:
 
 def _step(value: object) -> int:
     seconds = _whole(value, 60)
-    if 3600 % seconds or seconds > 1800:
-        raise Invalid(f"must divide an hour and be at most 1800 seconds, not {value}")
+    if 3600 % seconds:
+        raise Invalid(f"must divide an hour (at most 3600 seconds), not {value}")
     return seconds
 
 
@@ -161,6 +161,6 @@ SECONDS = Kind("whole number of seconds", functools.partial(_whole, minimum=1))
 SECONDS_OR_OFF = Kind("whole number of seconds (0: off)", functools.partial(_whole, minimum=0))
 CADENCE = Kind(f"whole number of seconds (0: off, else at least {MIN_CADENCE_S})", _cadence)
 WHOLE_DAYS_OR_OFF = Kind("whole number of days (0: off)", functools.partial(_whole, minimum=0))
-STEP = Kind("whole number of seconds dividing an hour, 60 to 1800", _step)
+STEP = Kind("whole number of seconds dividing an hour, 60 to 3600", _step)
 CLOCK = Kind('time of day, "HH:MM"', _clock)
 TIMEZONE = Kind("IANA timezone name", _timezone)

@@ -194,10 +194,10 @@ COMPACTION_STEP_S = Setting(
     kinds.STEP,
     int(STEP_DEFAULT.total_seconds()),
     "Seconds a compacted reading stands for at most (its power: mean, min and max over "
-    "them). 1800 is the energy's gap limit, the longest interval between two readings that "
-    "still counts as covered: compacted days keep their coverage. Shorter keeps finer "
-    "power curves for more bytes (900: about 1.6 times the rows).",
-    "900",
+    "them). An hour is the energy tables' resolution; counters stay exact at every local "
+    "hour whatever the step, and coverage is kept. Shorter keeps finer power curves for "
+    "more bytes (1800: about 1.8 times the rows).",
+    "1800",
 )
 POLL_DEADLINE_S = Setting(
     TOP,

@@ -104,6 +104,7 @@ class SystemPoint:
     wh: float | None
     watts: float | None
     trusted: bool
+    covers_next: bool = False  # compacted, with readings folded after it (as InverterReport)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,7 @@ class MeterPoint:
     delivered: float | None
     received: float | None
     watts: float | None
+    covers_next: bool = False  # compacted, with readings folded after it (as InverterReport)
 
 
 def list_gateways(store: Store) -> list[GatewayRow]:
@@ -268,11 +270,11 @@ def windowed(base: Select[Any], at: ColumnElement[Any], lo: datetime, hi: dateti
 def meter_series(conn: Connection, meter_id: int, lo: datetime, hi: datetime) -> list[MeterPoint]:
     """Channel 0 of one CT meter: both counters and power."""
     c = meter_readings.c
-    base = select(c.measured_at, c.wh_delivered, c.wh_received, highest(c)).where(
+    base = select(c.measured_at, c.wh_delivered, c.wh_received, highest(c), c.samples).where(
         c.meter_id == meter_id, c.channel == 0, trusted(c.flags)
     )
     rows = conn.execute(windowed(base, c.measured_at, lo, hi))
-    return [MeterPoint(_instant(r[0]), r[1], r[2], r[3]) for r in rows]
+    return [MeterPoint(_instant(r[0]), r[1], r[2], r[3], (r[4] or 1) > 1) for r in rows]
 
 
 def system_series(
@@ -280,12 +282,15 @@ def system_series(
 ) -> list[SystemPoint]:
     """One ``system_readings`` series: lifetime counter, power and whether it may be trusted."""
     c = system_readings.c
-    base = select(c.measured_at, c.wh_lifetime, highest(c), c.flags).where(
+    base = select(c.measured_at, c.wh_lifetime, highest(c), c.flags, c.samples).where(
         c.gateway_id == gateway_id, c.source == source, c.measurement == measurement
     )
     rows = conn.execute(windowed(base, c.measured_at, lo, hi))
     return [
-        SystemPoint(_instant(r[0]), r[1], r[2], not (int(r[3] or 0) & UNTRUSTED_MASK)) for r in rows
+        SystemPoint(
+            _instant(r[0]), r[1], r[2], not (int(r[3] or 0) & UNTRUSTED_MASK), (r[4] or 1) > 1
+        )
+        for r in rows
     ]
 
 

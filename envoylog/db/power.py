@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, null, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement, Select
 
@@ -63,6 +63,9 @@ class Series:
     flow: PowerFlow
     source: str
     points: Sequence[Point]
+    # Instants of compacted points standing for the readings up to the next point, however
+    # far (envoylog.history.plan): no gap follows them.
+    covering: frozenset[datetime] = frozenset()
 
 
 def day_series(
@@ -73,9 +76,10 @@ def day_series(
     for flow in PowerFlow:
         for key in _keys(conn, gateway_id, flow):
             at, query = _series(key, gateway_id, flow)
-            points = _points(conn.execute(query.where(at >= lo, at < hi).order_by(at)))
-            if points:
-                found[flow] = Series(flow, _label(key), points)
+            rows = conn.execute(query.where(at >= lo, at < hi).order_by(at)).all()
+            if rows:
+                covering = frozenset(stored_instant(r[0]) for r in rows if (r[2] or 1) > 1)
+                found[flow] = Series(flow, _label(key), _points(rows), covering)
                 break
     if PowerFlow.CONSUMPTION not in found and {PowerFlow.PRODUCTION, PowerFlow.NET} <= set(found):
         found[PowerFlow.CONSUMPTION] = derived_consumption(
@@ -125,8 +129,9 @@ def derived_consumption(production: Series, net: Series, storage: Series | None 
     """
     net_at = dict(net.points)
     points = [(at, w + net_at[at]) for at, w in production.points if at in net_at]
+    covering = production.covering & net.covering
     if storage is None:
-        return Series(PowerFlow.CONSUMPTION, DERIVED, points)
+        return Series(PowerFlow.CONSUMPTION, DERIVED, points, covering)
     instants = [at for at, _ in storage.points]
     with_battery = []
     for at, watts in points:
@@ -135,7 +140,7 @@ def derived_consumption(production: Series, net: Series, storage: Series | None 
         best = min(near, key=lambda i: abs(instants[i] - at), default=None)
         if best is not None and abs(instants[best] - at) <= BATTERY_SLACK:
             with_battery.append((at, watts + storage.points[best][1]))
-    return Series(PowerFlow.CONSUMPTION, f"{DERIVED} + battery", with_battery)
+    return Series(PowerFlow.CONSUMPTION, f"{DERIVED} + battery", with_battery, covering)
 
 
 DERIVED = "production + net"
@@ -154,11 +159,11 @@ def _keys(conn: Connection, gateway_id: int, flow: PowerFlow) -> list[Key]:
 
 
 def _series(key: Key, gateway_id: int, flow: PowerFlow) -> tuple[ColumnElement[Any], Select[Any]]:
-    """The instant column and the (instant, watts) query of one series."""
+    """The instant column and the (instant, watts, samples) query of one series."""
     if key[0] == "battery":  # every battery's power of one fetch, summed
         r, b = battery_readings.c, batteries.c
         query = (
-            select(r.measured_at, func.sum(r.watts))
+            select(r.measured_at, func.sum(r.watts), null().label("samples"))
             .join(batteries, b.id == r.battery_id)
             .where(b.gateway_id == gateway_id, r.watts.is_not(None))
             .where(trusted(r.flags))
@@ -167,12 +172,12 @@ def _series(key: Key, gateway_id: int, flow: PowerFlow) -> tuple[ColumnElement[A
         return r.measured_at, query
     if key[0] == "ct":
         m = meter_readings.c
-        query = select(m.measured_at, m.watts).where(
+        query = select(m.measured_at, m.watts, m.samples).where(
             m.meter_id == int(key[1]), m.channel == 0, m.watts.is_not(None), trusted(m.flags)
         )
         return m.measured_at, query
     s = system_readings.c
-    query = select(s.measured_at, s.watts).where(
+    query = select(s.measured_at, s.watts, s.samples).where(
         s.gateway_id == gateway_id,
         s.source == key[1],
         s.measurement == _MEASUREMENT[flow].value,
@@ -187,4 +192,4 @@ def _label(key: Key) -> str:
 
 
 def _points(rows: Iterable[Any]) -> list[Point]:
-    return [(stored_instant(at), float(w)) for at, w in rows]
+    return [(stored_instant(r[0]), float(r[1])) for r in rows]

@@ -140,17 +140,25 @@ def load_window(
         if source in meter_of:
             received = source.value.endswith("-received")
             samples = [
-                Sample(p.at, v)
+                Sample(p.at, v, covers_next=p.covers_next)
                 for p in meter(source)
                 if (v := p.received if received else p.delivered) is not None
             ]
         else:
             points = _system(conn, gateway_id, source, wlo, whi)
-            samples = [Sample(p.at, p.wh, p.trusted) for p in points if p.wh is not None]
+            samples = [
+                Sample(p.at, p.wh, p.trusted, covers_next=p.covers_next)
+                for p in points
+                if p.wh is not None
+            ]
         kind = counter_kind(source)
         runs[flow] = Run([intervals(samples, kind=kind, max_power_w=limit, series=str(source))])
         if source is CounterSource.PRODUCTION_CT:
-            night = [Sample(p.at, p.received) for p in meter(source) if p.received is not None]
+            night = [
+                Sample(p.at, p.received, covers_next=p.covers_next)
+                for p in meter(source)
+                if p.received is not None
+            ]
             series = "production-ct-received"
             standby = Run([intervals(night, kind=CounterKind.METER, series=series)])
     polls = sql.inverter_poll_times(conn, gateway_id, wlo, whi) if inverter_days else []

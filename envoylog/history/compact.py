@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]  # (gateway-days done, in total)
 
+# Every series folds across the gap limit (envoylog.history.plan), so a step may be longer
+# than the limit: an hour by default.
 METER = Columns(
     counters=("wh_delivered", "wh_received"),
     jump_counter="wh_delivered",
@@ -54,7 +56,6 @@ INVERTER = Columns(
     required=("wh_lifetime",),
     # Reports come every 5 or 15 minutes, a few seconds more or less: two of 15 minutes
     # and a second are longer than the gap limit, yet no gap (energy.series reads them).
-    folds_cover=True,
 )
 PHASE_MEANS = ("watts", "va", "var", "power_factor", "voltage_v", "current_a")
 

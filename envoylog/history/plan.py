@@ -10,11 +10,11 @@ side. The plan keeps, inside the day:
 - every reading within ``guard`` of an irregular one (a counter that falls, is missing
   or untrusted, a rise faster than the site's power allows), so wraps, glitches, resets
   and jumps meet the same neighbours as before;
-- readings enough that no merged interval is longer than ``max_gap`` (it would no longer
-  count as covered), and every reading of a stretch whose merged interval would look
-  like a jump. A series whose readers take a folded reading as covering the span to the
-  next (``Columns.folds_cover``: inverter reports, counters.Sample.covers_next) keeps
-  instead both ends of every interval longer than ``max_gap``, and folds the rest.
+- both ends of every interval longer than ``max_gap`` (a gap stays a gap), folding the
+  rest: a kept reading with readings folded after it covers the span to the next kept
+  one, however long, and its readers take it so (counters.Sample.covers_next, the
+  report's power chart);
+- every reading of a stretch whose merged interval would look like a jump.
 
 Every other reading is folded into the kept reading before it: counters stay those of
 the kept reading (exact at its instant), power becomes the mean, min and max of the
@@ -49,9 +49,6 @@ class Columns:
     means: tuple[str, ...] = ()  # instantaneous: mean over the folded readings
     maxima: tuple[str, ...] = ()  # highest over the folded readings
     required: tuple[str, ...] = ()  # a reading without these is kept as is
-    # A kept reading with folded ones covers the span to the next kept reading, however
-    # long, when no interval inside it was longer than max_gap: its readers know.
-    folds_cover: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,23 +141,12 @@ def _kept(
     else:  # no counter to guard, but a change of flags still starts a new fold
         flags = [rows[i]["flags"] for i in members]
         keep |= {members[k] for k in range(1, len(members)) if flags[k] != flags[k - 1]}
-    # A merged interval must stay covered (readings kept at most max_gap apart, the latest
-    # that allows; or, where folds cover, both ends of every longer interval) and
-    # plausible (else nothing in it is folded).
-    kept = sorted(k for k, i in enumerate(members) if i in keep)
-    for a, b in itertools.pairwise(kept):
-        if b - a < 2:
-            continue
-        if columns.folds_cover:
-            for k in range(a, b):
-                if times[k + 1] - times[k] > limits.max_gap:
-                    keep |= {members[k], members[k + 1]}
-            continue
-        at = a
-        while at < b - 1 and times[b] - times[at] > limits.max_gap:
-            reach = bisect.bisect_right(times, times[at] + limits.max_gap, at + 1, b) - 1
-            at = max(reach, at + 1)
-            keep.add(members[at])
+    # A merged interval must hold no gap (both ends of every interval longer than max_gap
+    # are kept: the kept reading before covers the rest) and stay plausible (else nothing
+    # in it is folded).
+    for k in range(len(members) - 1):
+        if times[k + 1] - times[k] > limits.max_gap:
+            keep |= {members[k], members[k + 1]}
     kept = sorted(k for k, i in enumerate(members) if i in keep)
     for a, b in itertools.pairwise(kept):
         if b - a > 1 and not _mergeable(rows, members, a, b, columns, limits, instant):

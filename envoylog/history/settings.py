@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 FULL_RESOLUTION_DEFAULT = 14  # local days kept as polled
-# The energy's gap limit (counters.Thresholds.max_gap): the longest interval between two
-# readings that still counts as covered, so no compacted day loses coverage.
-STEP_DEFAULT = timedelta(minutes=30)
+# An hour: the energy tables' own resolution. Counters are kept at every local hour
+# whatever the step, and a kept reading covers the span its folded readings covered, so a
+# longer step than the gap limit keeps the coverage (docs/configuration.md says why).
+STEP_DEFAULT = timedelta(hours=1)

@@ -8,7 +8,8 @@ with its zone), so no reading is drawn on top of another.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -83,21 +84,19 @@ def power_curve(
     hours = [
         p for p in periods(lo, local_midnight(day + timedelta(days=1), zone), zone, Resolution.HOUR)
     ]
-    lines: dict[str, tuple[str, list[tuple[datetime, float]]]] = {}
+    lines: dict[str, tuple[str, Series]] = {}
     if PowerFlow.PRODUCTION in power:
-        lines["production"] = (
-            "Production",
-            [(t, max(w, 0.0)) for t, w in power[PowerFlow.PRODUCTION].points],
-        )
+        production = power[PowerFlow.PRODUCTION]
+        lines["production"] = ("Production", _mapped(production, lambda w: max(w, 0.0)))
     if PowerFlow.CONSUMPTION in power:
-        lines["consumption"] = ("Consumption", list(power[PowerFlow.CONSUMPTION].points))
+        lines["consumption"] = ("Consumption", power[PowerFlow.CONSUMPTION])
     if PowerFlow.NET in power:
-        net = power[PowerFlow.NET].points
-        lines["import"] = ("Grid import", [(t, max(w, 0.0)) for t, w in net])
-        lines["export"] = ("Grid export", [(t, max(-w, 0.0)) for t, w in net])
+        net = power[PowerFlow.NET]
+        lines["import"] = ("Grid import", _mapped(net, lambda w: max(w, 0.0)))
+        lines["export"] = ("Grid export", _mapped(net, lambda w: max(-w, 0.0)))
     if PowerFlow.STORAGE in power:  # a storage CT, else the batteries' own power
-        lines["battery"] = ("Battery (+ discharging)", list(power[PowerFlow.STORAGE].points))
-    if not any(points for _, points in lines.values()):
+        lines["battery"] = ("Battery (+ discharging)", power[PowerFlow.STORAGE])
+    if not any(series.points for _, series in lines.values()):
         return None
     tz = ZoneInfo(zone)
     plot = _figure(name, f"Power on {day:%A %d %B %Y} (W, local time)", y_axis_label="W")
@@ -117,12 +116,14 @@ def power_curve(
     shown = [x for x in shown if " " not in labels[x]] or shown  # a repeated 02:00 crowds
     plot.xaxis.ticker = FixedTicker(ticks=shown)
     plot.xaxis.major_label_overrides = {float(k): v for k, v in labels.items()}
-    for key, (legend, points) in lines.items():
+    for key, (legend, series) in lines.items():
+        points = series.points
         if not points:
             continue
         xs, ws, local = [], [], []
         for k, (t, w) in enumerate(points):
-            if k and t - points[k - 1][0] > GAP:  # a gap stays a gap, not a straight line
+            # A gap stays a gap, not a straight line; a compacted point covers up to the next.
+            if k and _gap(points[k - 1][0], t, series.covering):
                 xs.append(np.nan)
                 ws.append(np.nan)
                 local.append("")
@@ -135,6 +136,14 @@ def power_curve(
     plot.legend.click_policy = "hide"
     plot.legend.location = "top_left"
     return plot
+
+
+def _mapped(series: Series, watts: Callable[[float], float]) -> Series:
+    return replace(series, points=[(t, watts(w)) for t, w in series.points])
+
+
+def _gap(before: datetime, at: datetime, covering: frozenset[datetime]) -> bool:
+    return at - before > GAP and before not in covering
 
 
 def soc_curve(

@@ -200,3 +200,17 @@ def test_relative_paths_are_relative_to_the_file(write_config: WriteConfig, tmp_
 def test_toml_error_at_end_of_file(write_config: WriteConfig) -> None:
     message = error_for(write_config('log_level = "info'))
     assert ", end of file: invalid TOML (" in message
+
+
+@pytest.mark.parametrize("seconds", [60, 900, 1800, 3600])
+def test_a_compaction_step_dividing_an_hour_loads(write_config: WriteConfig, seconds: int) -> None:
+    settings = load_settings(write_config(f"compaction_step_s = {seconds}\n" + GATEWAY), environ={})
+    assert settings.compaction_step_s == seconds
+
+
+@pytest.mark.parametrize("seconds", [7200, 1000])
+def test_a_compaction_step_not_dividing_an_hour_says_so(
+    write_config: WriteConfig, seconds: int
+) -> None:
+    message = error_for(write_config(f"compaction_step_s = {seconds}\n" + GATEWAY))
+    assert f"compaction_step_s must divide an hour (at most 3600 seconds), not {seconds}" in message

@@ -18,8 +18,9 @@ from envoylog.energy.periods import Resolution
 from envoylog.energy.rollup import rollup
 from envoylog.energy.tables import poll_coverage
 from envoylog.history.compact import CompactionSummary, compact
+from envoylog.history.settings import STEP_DEFAULT
 
-STEP = timedelta(minutes=30)
+STEP = STEP_DEFAULT  # an hour: every series folds across the 30-minute gap limit
 LATER = datetime(2030, 1, 1, tzinfo=UTC)  # every simulated day is long rolled up by then
 ENERGY = ("production_wh", "consumption_wh", "import_wh", "export_wh", "net_grid_wh",
           "battery_charge_wh", "battery_discharge_wh", "self_consumption_wh", "estimated_wh",

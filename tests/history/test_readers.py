@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import math
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -14,6 +16,7 @@ from sqlalchemy import text
 from envoylog.db import Store
 from envoylog.export import export
 from envoylog.report import build_report
+from envoylog.report.charts import power_curve
 
 FAULTED = next(d for d in DEMOS if d.faults)  # three-phase, 36 inverters, a wrap, an outage
 
@@ -52,6 +55,30 @@ def test_the_report_of_a_compacted_day_shows_the_same_days_and_a_power_curve(
     assert after.corrections == before.corrections and after.gaps == before.gaps
     curve = max(after.power.values(), key=lambda s: len(s.points))
     assert 40 <= len(curve.points) < max(len(s.points) for s in before.power.values()) / 10
+
+
+def breaks(day: Any) -> dict[str, int]:
+    """Lines of the report's power chart, each with how many times it breaks (a gap)."""
+    figure = power_curve("power", day.day, day.timezone, day.power)
+    assert figure is not None
+    found = {}
+    for renderer in figure.renderers:
+        xs = renderer.data_source.data["x"]
+        found[renderer.glyph.line_color] = sum(1 for x in xs if math.isnan(x))
+    return found
+
+
+def test_the_power_chart_of_a_compacted_day_breaks_at_the_same_gaps_only(
+    logged: Store,
+) -> None:
+    """Compacted points stand an hour apart (the default step): the chart joins them as it
+    joined the readings they stand for, and breaks where the day as polled broke."""
+    _, (before,) = build_report(logged, day=FAULTED.day)
+    compact_all(logged)
+    snapshot(logged)
+    _, (after,) = build_report(logged, day=FAULTED.day)
+    assert breaks(after) == breaks(before)
+    assert any(n > 0 for n in breaks(before).values())  # the demo's outage is a gap
 
 
 def test_the_reading_views_say_which_rows_are_compacted(logged: Store) -> None:
