@@ -2,7 +2,7 @@
 
 Days of the three-phase, 36-inverter site (benchmarks/yeardata.py: minute readings,
 5-minute inverter reports, exact counters) are written with save_polls and rolled
-up; then every day is compacted (envoylog.history, the default 30-minute step). Sizes
+up; then every day is compacted (envoylog.history, the default step, an hour). Sizes
 are those of the database minus an empty one of the same schema, raw bodies aside
 (yeardata writes none), after VACUUM on SQLite (dbstat) and VACUUM FULL on PostgreSQL
 (pg_total_relation_size), so freed pages do not count as kept. A compacted day's polls
@@ -190,7 +190,7 @@ def run(*, quick: bool, days: int | None = None) -> Section:
             urls["postgresql, simulator's site"] = (
                 pg.create_database("simulated"), pg.create_database("simulated_empty")
             )  # fmt: skip
-        simulated_days = 2 if quick else 7
+        simulated_days = 2 if quick else 14
         for name, (url, empty) in urls.items():
             if name.endswith("site"):
                 result = measure(url, empty, simulated_days, tmp, simulated=True)
@@ -240,7 +240,7 @@ def run(*, quick: bool, days: int | None = None) -> Section:
         "last pages weigh on its bytes per day.",
         f"{days} generated days (benchmarks/yeardata.py: minute meter and production.json "
         "readings, 5-minute reports of 36 inverters) written with save_polls, rolled up, then "
-        "compacted with the defaults (30-minute step); sizes after VACUUM (SQLite) / VACUUM "
+        "compacted with the defaults (an hour's step); sizes after VACUUM (SQLite) / VACUUM "
         "FULL (PostgreSQL), minus an empty database; raw bodies none.",
         "A year's time is the measured time per gateway-day times 365: each day is its own "
         "transaction reading only its day and a guard on each side. On PostgreSQL a search "
