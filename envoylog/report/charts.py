@@ -127,9 +127,16 @@ def power_curve(
                 xs.append(np.nan)
                 ws.append(np.nan)
                 local.append("")
+            label = t.astimezone(tz).strftime("%H:%M:%S %Z")
             xs.append((t - lo).total_seconds() / 3600)
             ws.append(w)
-            local.append(t.astimezone(tz).strftime("%H:%M:%S %Z"))
+            local.append(label)
+            if t in series.covering and k + 1 < len(points):
+                # A compacted point's mean, held over the span it stands for: a step, not
+                # a slope towards the next reading.
+                xs.append((points[k + 1][0] - lo).total_seconds() / 3600)
+                ws.append(w)
+                local.append(f"{label} (mean)")
         source = ColumnDataSource({"x": xs, "w": ws, "local": local})
         plot.line("x", "w", source=source, color=COLOURS[key], line_width=2, legend_label=legend)
     plot.add_tools(HoverTool(tooltips=[("time", "@local"), ("power", "@w{0,0} W")]))

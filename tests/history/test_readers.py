@@ -14,9 +14,11 @@ from exactness import compact_all, load, snapshot
 from sqlalchemy import text
 
 from envoylog.db import Store
+from envoylog.db.power import PowerFlow
+from envoylog.energy.periods import local_midnight
 from envoylog.export import export
 from envoylog.report import build_report
-from envoylog.report.charts import power_curve
+from envoylog.report.charts import COLOURS, power_curve
 
 FAULTED = next(d for d in DEMOS if d.faults)  # three-phase, 36 inverters, a wrap, an outage
 
@@ -79,6 +81,29 @@ def test_the_power_chart_of_a_compacted_day_breaks_at_the_same_gaps_only(
     _, (after,) = build_report(logged, day=FAULTED.day)
     assert breaks(after) == breaks(before)
     assert any(n > 0 for n in breaks(before).values())  # the demo's outage is a gap
+
+
+def test_the_power_chart_holds_a_compacted_mean_over_the_span_it_stands_for(
+    logged: Store,
+) -> None:
+    compact_all(logged)
+    snapshot(logged)
+    _, (day,) = build_report(logged, day=FAULTED.day)
+    production = day.power[PowerFlow.PRODUCTION]
+    figure = power_curve("power", day.day, day.timezone, day.power)
+    assert figure is not None and len(production.covering) >= 12
+    line = next(r for r in figure.renderers if r.glyph.line_color == COLOURS["production"])
+    data = line.data_source.data
+    drawn = list(zip(data["x"], data["w"], strict=True))
+    lo = local_midnight(day.day, day.timezone)
+    points = production.points
+    for k, (at, watts) in enumerate(points[:-1]):
+        if at not in production.covering:
+            continue
+        start = (at - lo).total_seconds() / 3600
+        end = (points[k + 1][0] - lo).total_seconds() / 3600
+        i = drawn.index((start, max(watts, 0.0)))
+        assert drawn[i + 1] == (end, max(watts, 0.0))  # flat to the next point, then on
 
 
 def test_the_reading_views_say_which_rows_are_compacted(logged: Store) -> None:
