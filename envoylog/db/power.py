@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import bisect
 import enum
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -66,6 +66,8 @@ class Series:
     # Instants of compacted points standing for the readings up to the next point, however
     # far (envoylog.history.plan): no gap follows them.
     covering: frozenset[datetime] = frozenset()
+    # A compacted point's lowest and highest watts over the readings it stands for.
+    extremes: Mapping[datetime, tuple[float, float]] = field(default_factory=dict)
 
 
 def day_series(
@@ -78,8 +80,14 @@ def day_series(
             at, query = _series(key, gateway_id, flow)
             rows = conn.execute(query.where(at >= lo, at < hi).order_by(at)).all()
             if rows:
-                covering = frozenset(stored_instant(r[0]) for r in rows if (r[2] or 1) > 1)
-                found[flow] = Series(flow, _label(key), _points(rows), covering)
+                compacted = [r for r in rows if (r[2] or 1) > 1]
+                covering = frozenset(stored_instant(r[0]) for r in compacted)
+                extremes = {
+                    stored_instant(r[0]): (float(r[3]), float(r[4]))
+                    for r in compacted
+                    if r[3] is not None and r[4] is not None
+                }
+                found[flow] = Series(flow, _label(key), _points(rows), covering, extremes)
                 break
     if PowerFlow.CONSUMPTION not in found and {PowerFlow.PRODUCTION, PowerFlow.NET} <= set(found):
         found[PowerFlow.CONSUMPTION] = derived_consumption(
@@ -159,11 +167,18 @@ def _keys(conn: Connection, gateway_id: int, flow: PowerFlow) -> list[Key]:
 
 
 def _series(key: Key, gateway_id: int, flow: PowerFlow) -> tuple[ColumnElement[Any], Select[Any]]:
-    """The instant column and the (instant, watts, samples) query of one series."""
+    """The instant column and the (instant, watts, samples, watts_min, watts_max) query of
+    one series."""
     if key[0] == "battery":  # every battery's power of one fetch, summed
         r, b = battery_readings.c, batteries.c
         query = (
-            select(r.measured_at, func.sum(r.watts), null().label("samples"))
+            select(
+                r.measured_at,
+                func.sum(r.watts),
+                null().label("samples"),
+                null().label("watts_min"),
+                null().label("watts_max"),
+            )
             .join(batteries, b.id == r.battery_id)
             .where(b.gateway_id == gateway_id, r.watts.is_not(None))
             .where(trusted(r.flags))
@@ -172,12 +187,12 @@ def _series(key: Key, gateway_id: int, flow: PowerFlow) -> tuple[ColumnElement[A
         return r.measured_at, query
     if key[0] == "ct":
         m = meter_readings.c
-        query = select(m.measured_at, m.watts, m.samples).where(
+        query = select(m.measured_at, m.watts, m.samples, m.watts_min, m.watts_max).where(
             m.meter_id == int(key[1]), m.channel == 0, m.watts.is_not(None), trusted(m.flags)
         )
         return m.measured_at, query
     s = system_readings.c
-    query = select(s.measured_at, s.watts, s.samples).where(
+    query = select(s.measured_at, s.watts, s.samples, s.watts_min, s.watts_max).where(
         s.gateway_id == gateway_id,
         s.source == key[1],
         s.measurement == _MEASUREMENT[flow].value,

@@ -139,6 +139,10 @@ def power_curve(
                 local.append(f"{label} (mean)")
         source = ColumnDataSource({"x": xs, "w": ws, "local": local})
         plot.line("x", "w", source=source, color=COLOURS[key], line_width=2, legend_label=legend)
+        band = _band(series, lo)
+        if band["left"]:  # a compacted day: each mean's lowest and highest reading, shaded
+            plot.quad(source=ColumnDataSource(band), color=COLOURS[key], fill_alpha=0.15,
+                      line_alpha=0, legend_label=legend)  # fmt: skip
     plot.add_tools(HoverTool(tooltips=[("time", "@local"), ("power", "@w{0,0} W")]))
     plot.legend.click_policy = "hide"
     plot.legend.location = "top_left"
@@ -146,7 +150,26 @@ def power_curve(
 
 
 def _mapped(series: Series, watts: Callable[[float], float]) -> Series:
-    return replace(series, points=[(t, watts(w)) for t, w in series.points])
+    """``series`` with every value through ``watts`` (monotonic, so extremes stay extremes)."""
+    extremes = {}
+    for t, (low, high) in series.extremes.items():
+        a, b = watts(low), watts(high)
+        extremes[t] = (min(a, b), max(a, b))
+    return replace(series, points=[(t, watts(w)) for t, w in series.points], extremes=extremes)
+
+
+def _band(series: Series, lo: datetime) -> dict[str, list[float]]:
+    """The span of each compacted point (to the next point) and its lowest and highest."""
+    band: dict[str, list[float]] = {"left": [], "right": [], "bottom": [], "top": []}
+    points = series.points
+    for k, (t, _) in enumerate(points[:-1]):
+        if t in series.extremes:
+            low, high = series.extremes[t]
+            band["left"].append((t - lo).total_seconds() / 3600)
+            band["right"].append((points[k + 1][0] - lo).total_seconds() / 3600)
+            band["bottom"].append(low)
+            band["top"].append(high)
+    return band
 
 
 def _gap(before: datetime, at: datetime, covering: frozenset[datetime]) -> bool:

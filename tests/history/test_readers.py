@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from bokeh.models import Line, Quad
 from demos import DEMOS
 from exactness import compact_all, load, snapshot
 from sqlalchemy import text
@@ -64,10 +65,19 @@ def breaks(day: Any) -> dict[str, int]:
     figure = power_curve("power", day.day, day.timezone, day.power)
     assert figure is not None
     found = {}
-    for renderer in figure.renderers:
+    for renderer in lines(figure):
         xs = renderer.data_source.data["x"]
         found[renderer.glyph.line_color] = sum(1 for x in xs if math.isnan(x))
     return found
+
+
+def lines(figure: Any) -> list[Any]:
+    return [r for r in figure.renderers if isinstance(r.glyph, Line)]
+
+
+def bands(figure: Any) -> dict[str, Any]:
+    return {r.glyph.fill_color: r.data_source.data for r in figure.renderers
+            if isinstance(r.glyph, Quad)}  # fmt: skip
 
 
 def test_the_power_chart_of_a_compacted_day_breaks_at_the_same_gaps_only(
@@ -92,7 +102,7 @@ def test_the_power_chart_holds_a_compacted_mean_over_the_span_it_stands_for(
     production = day.power[PowerFlow.PRODUCTION]
     figure = power_curve("power", day.day, day.timezone, day.power)
     assert figure is not None and len(production.covering) >= 12
-    line = next(r for r in figure.renderers if r.glyph.line_color == COLOURS["production"])
+    line = next(r for r in lines(figure) if r.glyph.line_color == COLOURS["production"])
     data = line.data_source.data
     drawn = list(zip(data["x"], data["w"], strict=True))
     lo = local_midnight(day.day, day.timezone)
@@ -104,6 +114,33 @@ def test_the_power_chart_holds_a_compacted_mean_over_the_span_it_stands_for(
         end = (points[k + 1][0] - lo).total_seconds() / 3600
         i = drawn.index((start, max(watts, 0.0)))
         assert drawn[i + 1] == (end, max(watts, 0.0))  # flat to the next point, then on
+
+
+def test_the_power_chart_shades_each_compacted_mean_between_its_lowest_and_highest(
+    logged: Store,
+) -> None:
+    _, (before,) = build_report(logged, day=FAULTED.day)
+    figure = power_curve("power", before.day, before.timezone, before.power)
+    assert bands(figure) == {}  # a day as polled: its readings, nothing to shade
+    compact_all(logged)
+    snapshot(logged)
+    _, (day,) = build_report(logged, day=FAULTED.day)
+    figure = power_curve("power", day.day, day.timezone, day.power)
+    band = bands(figure)[COLOURS["production"]]
+    lo = local_midnight(day.day, day.timezone)
+    means = {
+        (t - lo).total_seconds() / 3600: max(w, 0.0)
+        for t, w in day.power[PowerFlow.PRODUCTION].points
+    }
+    assert len(band["left"]) >= 12
+    for left, right, low, high in zip(
+        band["left"], band["right"], band["bottom"], band["top"], strict=True
+    ):
+        assert left < right and low <= means[left] <= high
+    assert any(low < high for low, high in zip(band["bottom"], band["top"], strict=True))
+    # Grid export is net power turned round: its band is the net band's, turned round too.
+    export = bands(figure)[COLOURS["export"]]
+    assert all(low <= high for low, high in zip(export["bottom"], export["top"], strict=True))
 
 
 def test_the_reading_views_say_which_rows_are_compacted(logged: Store) -> None:
