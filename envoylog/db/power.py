@@ -80,12 +80,12 @@ def day_series(
             at, query = _series(key, gateway_id, flow)
             rows = conn.execute(query.where(at >= lo, at < hi).order_by(at)).all()
             if rows:
-                compacted = [r for r in rows if (r[2] or 1) > 1]
+                compacted = [r for r in rows if (r.samples or 1) > 1]
                 covering = frozenset(stored_instant(r[0]) for r in compacted)
                 extremes = {
-                    stored_instant(r[0]): (float(r[3]), float(r[4]))
+                    stored_instant(r[0]): (float(r.watts_min), float(r.watts_max))
                     for r in compacted
-                    if r[3] is not None and r[4] is not None
+                    if r.watts_min is not None and r.watts_max is not None
                 }
                 found[flow] = Series(flow, _label(key), _points(rows), covering, extremes)
                 break

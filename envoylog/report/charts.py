@@ -104,7 +104,7 @@ def power_curve(
     seen: set[str] = set()
     ticks, labels = [], {}
     for period in hours:
-        x = (period.start_utc - lo).total_seconds() / 3600
+        x = _hours(period.start_utc, lo)
         label = period.start.strftime("%H:%M")
         if label in seen:
             label += f" {period.start.tzname()}"
@@ -121,26 +121,35 @@ def power_curve(
         if not points:
             continue
         xs, ws, local = [], [], []
+        # A compacted day: each mean's span, shaded between its lowest and highest reading.
+        band: dict[str, list[float]] = {"left": [], "right": [], "bottom": [], "top": []}
         for k, (t, w) in enumerate(points):
             # A gap stays a gap, not a straight line; a compacted point covers up to the next.
             if k and _gap(points[k - 1][0], t, series.covering):
                 xs.append(np.nan)
                 ws.append(np.nan)
                 local.append("")
-            label = t.astimezone(tz).strftime("%H:%M:%S %Z")
-            xs.append((t - lo).total_seconds() / 3600)
+            label, start = t.astimezone(tz).strftime("%H:%M:%S %Z"), _hours(t, lo)
+            xs.append(start)
             ws.append(w)
             local.append(label)
-            if t in series.covering and k + 1 < len(points):
-                # A compacted point's mean, held over the span it stands for: a step, not
-                # a slope towards the next reading.
-                xs.append((points[k + 1][0] - lo).total_seconds() / 3600)
-                ws.append(w)
-                local.append(f"{label} (mean)")
+            if t not in series.covering or k + 1 == len(points):
+                continue
+            # A compacted point's mean, held over the span it stands for: a step, not a
+            # slope towards the next reading.
+            end = _hours(points[k + 1][0], lo)
+            xs.append(end)
+            ws.append(w)
+            local.append(f"{label} (mean)")
+            if t in series.extremes:
+                low, high = series.extremes[t]
+                band["left"].append(start)
+                band["right"].append(end)
+                band["bottom"].append(low)
+                band["top"].append(high)
         source = ColumnDataSource({"x": xs, "w": ws, "local": local})
         plot.line("x", "w", source=source, color=COLOURS[key], line_width=2, legend_label=legend)
-        band = _band(series, lo)
-        if band["left"]:  # a compacted day: each mean's lowest and highest reading, shaded
+        if band["left"]:
             plot.quad(source=ColumnDataSource(band), color=COLOURS[key], fill_alpha=0.15,
                       line_alpha=0, legend_label=legend)  # fmt: skip
     plot.add_tools(HoverTool(tooltips=[("time", "@local"), ("power", "@w{0,0} W")]))
@@ -158,18 +167,8 @@ def _mapped(series: Series, watts: Callable[[float], float]) -> Series:
     return replace(series, points=[(t, watts(w)) for t, w in series.points], extremes=extremes)
 
 
-def _band(series: Series, lo: datetime) -> dict[str, list[float]]:
-    """The span of each compacted point (to the next point) and its lowest and highest."""
-    band: dict[str, list[float]] = {"left": [], "right": [], "bottom": [], "top": []}
-    points = series.points
-    for k, (t, _) in enumerate(points[:-1]):
-        if t in series.extremes:
-            low, high = series.extremes[t]
-            band["left"].append((t - lo).total_seconds() / 3600)
-            band["right"].append((points[k + 1][0] - lo).total_seconds() / 3600)
-            band["bottom"].append(low)
-            band["top"].append(high)
-    return band
+def _hours(at: datetime, lo: datetime) -> float:
+    return (at - lo).total_seconds() / 3600
 
 
 def _gap(before: datetime, at: datetime, covering: frozenset[datetime]) -> bool:
@@ -189,7 +188,7 @@ def soc_curve(
     )
     source = ColumnDataSource(
         {
-            "x": [(t - lo).total_seconds() / 3600 for t, _ in soc],
+            "x": [_hours(t, lo) for t, _ in soc],
             "soc": [v for _, v in soc],
             "local": [t.astimezone(tz).strftime("%H:%M %Z") for t, _ in soc],
         }
