@@ -17,6 +17,7 @@ pruned, and compacted.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -35,6 +36,7 @@ AIM_MB = 0.3
 SIMULATED = "metered-three-phase-device-data"
 AIM_YEAR_S = 60.0
 LATER = datetime(2030, 1, 1, tzinfo=UTC)
+JOBS = 2  # this machine's cores: `envoylog compact --jobs 2`
 
 
 def vacuum(db_url: str) -> None:
@@ -79,21 +81,51 @@ def readers(store: Any, folder: str, rounds: int = 5) -> dict[str, float]:
     }
 
 
+def twin(db_url: str, pg: Any) -> str:
+    """A copy of the database (a file copy; CREATE DATABASE ... TEMPLATE)."""
+    if db_url.startswith("sqlite"):
+        path = Path(db_url.split("///", 1)[1])
+        copy = path.with_name(f"twin-{path.name}")
+        shutil.copyfile(path, copy)
+        return f"sqlite:///{copy}"
+    name = db_url.rsplit("/", 1)[1]
+    return str(pg.create_database(f"{name}_twin", template=name))
+
+
+def timed_compaction(db_url: str, jobs: int = 1) -> tuple[float, Any]:
+    from envoylog.db import open_store
+    from envoylog.history.compact import compact
+    from envoylog.history.settings import STEP_DEFAULT
+
+    with open_store(db_url) as store:
+        t0 = time.perf_counter()
+        summary = compact(
+            store, now=LATER, window_days=0, step=STEP_DEFAULT, before=date(2030, 1, 1), jobs=jobs
+        )
+        return time.perf_counter() - t0, summary
+
+
 def measure(
-    db_url: str, empty_url: str, days: int, folder: str, rounds: int = 0, *, simulated: bool = False
+    db_url: str,
+    empty_url: str,
+    days: int,
+    folder: str,
+    rounds: int = 0,
+    *,
+    simulated: bool = False,
+    pg: Any = None,
 ) -> dict[str, Any]:
     """Bytes per day as polled and compacted, and the compaction's time, of ``days`` days of
     the site: generated (benchmarks/yeardata.py), or ``simulated``: the simulator's site
     (the one section 5 sizes as polled: its inverters report every 15 minutes or so while
     producing) logged through the service's job and store worker, its raw bodies pruned as
     the service prunes them long before the full-resolution window ends. The readers are
-    timed ``rounds`` times over both (0: not)."""
+    timed ``rounds`` times over both (0: not). The compaction is timed in one process and,
+    on a copy, with ``--jobs 2``."""
     from benchmarks.bench_storage import log_site
     from benchmarks.bench_year import fill
     from envoylog.db import open_store, prune_raw_bodies
     from envoylog.energy.rollup import rollup
-    from envoylog.history.compact import compact
-    from envoylog.history.settings import STEP_DEFAULT
 
     open_store(empty_url).close()
     vacuum(empty_url)
@@ -109,11 +141,10 @@ def measure(
     full, full_tables = grown(db_url, empty)
     with open_store(db_url) as store:  # both timed on a vacuumed file
         full_readers = readers(store, folder, rounds) if rounds else {}
-        t0 = time.perf_counter()
-        summary = compact(
-            store, now=LATER, window_days=0, step=STEP_DEFAULT, before=date(2030, 1, 1)
-        )
-        seconds = time.perf_counter() - t0
+    jobs_url = twin(db_url, pg)
+    seconds, summary = timed_compaction(db_url)
+    jobs_seconds, jobs_summary = timed_compaction(jobs_url, JOBS)
+    assert jobs_summary == summary, (jobs_summary, summary)
     compacted, compacted_tables = grown(db_url, empty)
     result = {
         "logged_days": days,
@@ -124,6 +155,8 @@ def measure(
         "readings_after": summary.readings_after,
         "compact_s": round(seconds, 2),
         "year_s": round(seconds / summary.days * 365, 1),
+        "jobs_s": round(jobs_seconds, 2),
+        "year_jobs_s": round(jobs_seconds / summary.days * 365, 1),
         "full_tables": full_tables,
         "compacted_tables": compacted_tables,
     }
@@ -176,6 +209,7 @@ def run(*, quick: bool, days: int | None = None) -> Section:
             "readings / day (as polled -> kept)",
             "compaction s (gateway-days)",
             "a year, s (extrapolated)",
+            f"--jobs {JOBS}: s, a year",
         ],
     )
     with tempfile.TemporaryDirectory() as tmp, postgres() as pg:
@@ -193,9 +227,9 @@ def run(*, quick: bool, days: int | None = None) -> Section:
         simulated_days = 2 if quick else 14
         for name, (url, empty) in urls.items():
             if name.endswith("site"):
-                result = measure(url, empty, simulated_days, tmp, simulated=True)
+                result = measure(url, empty, simulated_days, tmp, simulated=True, pg=pg)
             else:
-                result = measure(url, empty, days, tmp, 2 if quick else 5)
+                result = measure(url, empty, days, tmp, 2 if quick else 5, pg=pg)
             section.data[name] = result
             section.rows.append(
                 [
@@ -206,13 +240,14 @@ def run(*, quick: bool, days: int | None = None) -> Section:
                     f"{result['readings_after'] // result['days']:,}",
                     f"{result['compact_s']:.1f} ({result['days']})",
                     f"{result['year_s']:.0f}",
+                    f"{result['jobs_s']:.1f}, {result['year_jobs_s']:.0f}",
                 ]
             )
         if pg is not None and not quick:
             end = section.data["postgresql, a year's last days"] = year_end(pg)
             section.rows.append(
                 ["postgresql, a year's last days", "-", "-", "-",
-                 f"{end['compact_s']:.1f} ({end['days']})", f"{end['year_s']:.0f}"]
+                 f"{end['compact_s']:.1f} ({end['days']})", f"{end['year_s']:.0f}", "-"]
             )  # fmt: skip
     for name, result in section.data.items():
         if "logged_days" not in result:
@@ -247,6 +282,10 @@ def run(*, quick: bool, days: int | None = None) -> Section:
         "not bounded by the instant looks in every month's partition, so the full run also "
         "compacts the last 8 days of a generated year there (a month copied 11 times, "
         "rolled up) and extrapolates from them.",
+        f"--jobs {JOBS}: the same days compacted again, from a copy made before, as "
+        f"`envoylog compact --jobs {JOBS}` does: on PostgreSQL {JOBS} processes compact "
+        f"days at once; on SQLite {JOBS} processes read and plan days while this one writes "
+        "each. The time includes starting the processes.",
         f"Aims: at most {AIM_MB} MB per gateway-day compacted; a year in under {AIM_YEAR_S:.0f} s.",
     ]
     return section

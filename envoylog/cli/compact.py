@@ -25,8 +25,9 @@ from envoylog.history.compact import compact
     type=click.IntRange(1, 64),
     default=1,
     show_default=True,
-    help="Gateway-days compacted at once, each in a process of its own (PostgreSQL only): "
-    "for a history of months or a fleet, up to the cores of this machine and the server.",
+    help="Processes working at once, for a history of months or a fleet: up to the cores of "
+    "this machine (and of the server). On PostgreSQL each compacts gateway-days of its own; "
+    "on SQLite they read and plan the days while this one writes them.",
 )
 @database_options
 def compact_command(

@@ -39,6 +39,11 @@ class DayRows:
     inverters: dict[int, list[dict[str, Any]]]
     phases: dict[int, list[dict[str, Any]]]  # system reading id -> its phase rows
 
+    def readings(self) -> int:
+        """How many meter, system and inverter readings (phases belong to theirs)."""
+        series = (*self.meters.values(), *self.systems.values(), *self.inverters.values())
+        return sum(len(rows) for rows in series)
+
 
 def pending_days(conn: Connection, gateway_id: int, before: date) -> list[date]:
     """Days before ``before`` that were rolled up and are not compacted yet, oldest first."""
@@ -73,6 +78,12 @@ def rolled_up_since_polled(
     if computed is None:
         return False
     return last is None or computed >= last
+
+
+def data_version(conn: Connection) -> int:
+    """SQLite's count of commits by other connections, as this connection has seen them
+    (it changes only when another connection commits)."""
+    return int(conn.exec_driver_sql("PRAGMA data_version").scalar_one())
 
 
 def production_sources(
@@ -148,6 +159,7 @@ def replace_day(
     kept: DayRows,
     step: timedelta,
     before: int,
+    after: int,
     at: datetime,
 ) -> None:
     """Replace the gateway's readings in [lo, hi) by ``kept`` and mark the day compacted."""
@@ -183,8 +195,6 @@ def replace_day(
     phases_of = phase_table(conn.dialect.name)
     _insert(conn, phases_of, (row for rows in kept.phases.values() for row in rows))
     _insert(conn, inverter_readings, (row for rows in kept.inverters.values() for row in rows))
-    after = sum(len(v) for v in (*kept.meters.values(), *kept.systems.values()))
-    after += sum(len(v) for v in kept.inverters.values())
     conn.execute(
         insert(compacted_days).values(
             gateway_id=gateway_id,

@@ -82,23 +82,27 @@ def day_polls(conn: Connection, gateway_id: int, lo: datetime, hi: datetime) -> 
 
 
 def write_run(
-    conn: Connection, members: Sequence[LoggedPoll], endpoints: Sequence[RunEndpoint]
+    conn: Connection,
+    ids: Sequence[int],
+    last_started_at: datetime,
+    finished_at: datetime,
+    endpoints: Sequence[RunEndpoint],
 ) -> None:
-    """Fold ``members`` (successive polls) into the first one's row, with ``endpoints``."""
-    kept, last = members[0], members[-1]
-    ids = [poll.id for poll in members]
+    """Fold the polls ``ids`` (successive) into the first one's row, with ``endpoints``;
+    the last one started at ``last_started_at`` and finished at ``finished_at``."""
+    kept = ids[0]
     for chunk in chunks(ids, 500):
         conn.execute(delete(poll_endpoints).where(poll_endpoints.c.poll_id.in_(chunk)))
     for chunk in chunks(ids[1:], 500):
         conn.execute(delete(polls).where(polls.c.id.in_(chunk)))
     conn.execute(
         update(polls)
-        .where(polls.c.id == kept.id)
-        .values(samples=len(members), last_started_at=last.started_at, finished_at=last.finished_at)
+        .where(polls.c.id == kept)
+        .values(samples=len(ids), last_started_at=last_started_at, finished_at=finished_at)
     )
     rows = [
         {
-            "poll_id": kept.id,
+            "poll_id": kept,
             "endpoint": e.endpoint,
             "http_status": e.http_status,
             "duration_ms": e.duration_ms,

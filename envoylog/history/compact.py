@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+from collections import deque
 from collections.abc import Callable, Collection, Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -19,18 +20,21 @@ from enum import Enum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.engine import Connection
+
 from envoylog.db import Store, StoreOptions, open_store
 from envoylog.db import energy as energy_sql
 from envoylog.db import history as sql
 from envoylog.db.energy import UNTRUSTED_MASK, GatewayRow
+from envoylog.db.engine import sqlite_path
 from envoylog.energy.counters import DEFAULT_THRESHOLDS
 from envoylog.energy.flows import CounterSource
 from envoylog.energy.periods import Resolution, local_midnight, periods
 from envoylog.energy.rollup import gateway_zone
 from envoylog.energy.series import MARGIN, OBSERVED_POWER_HEADROOM
-from envoylog.errors import ChangedMeanwhile, ConfigError, StorageError
+from envoylog.errors import ChangedMeanwhile, StorageError
 from envoylog.history.plan import Columns, Limits, Plan, folded_mean, plan_series
-from envoylog.history.poll_runs import fold_poll_log
+from envoylog.history.poll_runs import Run, day_runs, write_runs
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +149,7 @@ def compact(
     jobs: int = 1,
 ) -> CompactionSummary:
     """Compact every pending gateway-day (see :func:`pending`), one transaction each;
-    ``jobs`` days at once in as many processes (PostgreSQL only)."""
+    ``jobs`` processes plan days at once (and on PostgreSQL write them too)."""
     targets = pending(
         store,
         now=now,
@@ -165,39 +169,89 @@ def compact(
 def _each_day(
     store: Store, targets: list[Target], step: timedelta, now: datetime, jobs: int
 ) -> Iterator[DayResult]:
-    """Each target compacted, in order, or in ``jobs`` processes as they finish.
+    """Each target compacted, in order; with ``jobs`` > 1, days are planned (PostgreSQL:
+    also written) in as many other processes.
 
     Days compacted at once never write the same rows (a day writes inside its own bounds
     and reads its neighbours' edges in a snapshot), so their order does not matter: the
     service, too, compacts a day after the next one when it was skipped first.
     """
-    if jobs > 1 and store.dialect != "postgresql":
-        raise ConfigError(
-            f"compacting {jobs} days at once needs PostgreSQL: {store.name} takes one writer "
-            "at a time, so more processes would only wait for each other"
-        )
-    if jobs <= 1 or len(targets) < 2:
+    in_memory = store.dialect == "sqlite" and sqlite_path(store.engine.url) is None
+    if jobs <= 1 or len(targets) < 2 or in_memory:  # another process cannot see memory
         yield from (compact_day(store, target, step=step, now=now) for target in targets)
         return
     url = store.engine.url.render_as_string(hide_password=False)  # to the workers, not argv
+    planners = store.dialect == "sqlite"  # one writer at a time: the workers only read
+    options = store.options
+    if planners:
+        options = replace(options, engine=replace(options.engine, read_only=True))
     with ProcessPoolExecutor(
         jobs,
         mp_context=multiprocessing.get_context("spawn"),  # no copy of our connections
         initializer=_open_worker_store,
-        initargs=(url, store.options),
+        initargs=(url, options),
     ) as pool:
-        futures = [pool.submit(_worker_day, target, step, now) for target in targets]
         try:
-            for future in as_completed(futures):
-                yield future.result()
+            if planners:
+                yield from _write_planned_days(store, pool, targets, step, now, ahead=2 * jobs)
+            else:
+                futures = [pool.submit(_worker_day, target, step, now) for target in targets]
+                try:
+                    yield from (future.result() for future in as_completed(futures))
+                finally:
+                    for future in futures:
+                        future.cancel()  # on an error: the days not begun are left as they are
         except BrokenProcessPool as exc:
             raise StorageError(
                 f"a process compacting {store.name} stopped (killed, or out of memory): the "
                 "days it had begun are left as polled; run envoylog compact again"
             ) from exc
-        finally:
-            for future in futures:
-                future.cancel()  # on an error: the days not begun are left as they are
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """The writer's view of the database when a day's plan was asked for: a plan read
+    after it is current while no other connection has committed since (SQLite's
+    data_version, which the writer's own commits leave as it is)."""
+
+    conn: Connection  # compared by identity: a version counts on its own connection only
+    version: int
+
+
+def _write_planned_days(
+    store: Store,
+    pool: ProcessPoolExecutor,
+    targets: list[Target],
+    step: timedelta,
+    now: datetime,
+    *,
+    ahead: int,
+) -> Iterator[DayResult]:
+    """Write each target's day in order, in this process, as the pool plans the next
+    ``ahead`` days (SQLite: other processes read while this one writes).
+
+    A plan is written only when no other connection changed the database since it was
+    asked for; else the day is planned again inside its own write transaction, as a
+    lone process would (a late poll's upsert, another program's compaction).
+    """
+    queue: deque[tuple[Target, Future[DayPlan | None], _Seen | None]] = deque()
+    todo = iter(targets)
+    first = next(todo)
+    result, seen = _write_day(store, first, None, step=step, now=now)
+    yield result
+    try:
+        while True:
+            while len(queue) < ahead and (target := next(todo, None)) is not None:
+                queue.append((target, pool.submit(_worker_plan, target, step), seen))
+            if not queue:
+                return
+            target, planned, asked = queue.popleft()
+            plan = planned.result()
+            result, seen = _write_day(store, target, (plan, asked), step=step, now=now)
+            yield result
+    finally:
+        for _, future, _ in queue:
+            future.cancel()  # on an error: the days not begun are left as they are
 
 
 _worker_store: Store | None = None  # a compacting process's own connection
@@ -213,65 +267,125 @@ def _worker_day(target: Target, step: timedelta, now: datetime) -> DayResult:
     return compact_day(_worker_store, target, step=step, now=now)
 
 
+def _worker_plan(target: Target, step: timedelta) -> DayPlan | None:
+    """The day's plan, read in one snapshot of a read-only connection (SQLite)."""
+    assert _worker_store is not None
+    lo, hi = _bounds(target)
+    with _worker_store.reading(f"planning {target.gateway.serial} {target.day}") as conn:
+        conn.exec_driver_sql("BEGIN")  # deferred: a snapshot from the first read, no lock
+        return _plan(conn, target, lo, hi, step=step)
+
+
 def compact_day(store: Store, target: Target, *, step: timedelta, now: datetime) -> DayResult:
     """Compact one gateway-day (nothing changed when its energy is not current, or when
     another transaction changed its readings while it was compacted)."""
-    zone, day = target.zone, target.day
-    lo, hi = local_midnight(day, zone), local_midnight(day + timedelta(days=1), zone)
+    return _write_day(store, target, None, step=step, now=now)[0]
+
+
+def _write_day(
+    store: Store,
+    target: Target,
+    planned: tuple[DayPlan | None, _Seen | None] | None,
+    *,
+    step: timedelta,
+    now: datetime,
+) -> tuple[DayResult, _Seen | None]:
+    """Compact one gateway-day in one transaction, with its plan if one was made before
+    and nothing changed since; and the writer's view at its end (SQLite)."""
+    day = target.day
+    lo, hi = _bounds(target)
+    seen = None
     try:
-        kept, before = _compact_day(store, target, lo, hi, step=step, now=now)
+        # One snapshot transaction: on PostgreSQL a late poll stored meanwhile is neither
+        # read nor deleted (it stays as polled). With each statement seeing what was
+        # committed before it (READ COMMITTED), the day's delete removed a poll stored
+        # after its read.
+        doing = f"compacting {target.gateway.serial} {day}"
+        with store.transaction(doing, snapshot=True) as txn:
+            conn = txn.conn
+            if store.dialect == "sqlite":
+                seen = _Seen(conn, sql.data_version(conn))
+            if planned is not None and planned[1] is not None and planned[1] == seen:
+                plan = planned[0]
+            else:  # planned again, as a lone process does
+                plan = _plan(conn, target, lo, hi, step=step)
+            if plan is not None:
+                _write(conn, target, plan, lo, hi, step=step, now=now)
     except ChangedMeanwhile:
         # A reading of the day changed while it was compacted (a late poll's upsert):
         # nothing was changed, and the next run compacts the day as it is then.
         log.info("compaction_skipped gateway=%s day=%s reason=changed_meanwhile",
                  target.gateway.serial, day)  # fmt: skip
-        return DayResult(Outcome.CHANGED_MEANWHILE)
-    if kept is None:
+        return DayResult(Outcome.CHANGED_MEANWHILE), None
+    if plan is None:
         log.info("compaction_skipped gateway=%s day=%s reason=energy_not_current",
                  target.gateway.serial, day)  # fmt: skip
-        return DayResult(Outcome.ENERGY_NOT_CURRENT)
-    after = sum(len(v) for v in (*kept.meters.values(), *kept.systems.values()))
-    after += sum(len(v) for v in kept.inverters.values())
+        return DayResult(Outcome.ENERGY_NOT_CURRENT), seen
     log.info("compacted gateway=%s day=%s readings=%d kept=%d",
-             target.gateway.serial, day, before, after)  # fmt: skip
-    return DayResult(Outcome.COMPACTED, before, after)
+             target.gateway.serial, day, plan.before, plan.after)  # fmt: skip
+    return DayResult(Outcome.COMPACTED, plan.before, plan.after), seen
 
 
-def _compact_day(
-    store: Store, target: Target, lo: datetime, hi: datetime, *, step: timedelta, now: datetime
-) -> tuple[sql.DayRows | None, int]:
-    """The day's kept rows, written in place of its readings, and how many it had; None
-    (and nothing changed) when its energy is not current.
+def _bounds(target: Target) -> tuple[datetime, datetime]:
+    """The UTC bounds of the target's local day."""
+    day, zone = target.day, target.zone
+    return local_midnight(day, zone), local_midnight(day + timedelta(days=1), zone)
 
-    One snapshot transaction: on PostgreSQL a late poll stored meanwhile is neither read
-    nor deleted (it stays as polled). With each statement seeing what was committed
-    before it (READ COMMITTED), the day's delete removed a poll stored after its read.
-    """
+
+@dataclass(frozen=True, slots=True)
+class DayPlan:
+    """What a gateway-day is compacted to: its kept rows and its poll log's runs."""
+
+    kept: sql.DayRows
+    before: int  # the day's readings
+    runs: list[Run]
+
+    @property
+    def after(self) -> int:
+        return self.kept.readings()
+
+
+def _plan(
+    conn: Connection, target: Target, lo: datetime, hi: datetime, *, step: timedelta
+) -> DayPlan | None:
+    """The day's plan, from its readings and polls as this connection sees them; None
+    when its energy is not current."""
     zone, day, gateway_id = target.zone, target.day, target.gateway.id
     margin = guard(step)
-    with store.transaction(f"compacting {target.gateway.serial} {day}", snapshot=True) as txn:
-        conn = txn.conn
-        if not sql.rolled_up_since_polled(conn, gateway_id, day, lo - MARGIN, hi + MARGIN):
-            return None, 0
-        rows = sql.read_rows(conn, gateway_id, lo - margin, hi + margin)
-        hours = tuple(p.start_utc for p in periods(lo, hi, zone, Resolution.HOUR))
-        limits = Limits(
-            lo=lo,
-            hi=hi,
-            step=step,
-            hours=(*hours, hi),
-            guard=margin,
-            jump_w=_power_floor(conn, gateway_id, rows, lo, hi),
-        )
-        sources = sql.production_sources(conn, gateway_id, day, lo, hi)
-        inverter_hours = CounterSource.INVERTER_LIFETIMES.value in sources
-        kept, before = _plan_day(rows, limits, inverter_hours=inverter_hours)
-        sql.replace_day(
-            conn, gateway_id, lo=lo, hi=hi, day=day, kept=kept, step=step, before=before,
-            at=now.astimezone(UTC),
-        )  # fmt: skip
-        fold_poll_log(conn, gateway_id, lo, hi)
-    return kept, before
+    if not sql.rolled_up_since_polled(conn, gateway_id, day, lo - MARGIN, hi + MARGIN):
+        return None
+    rows = sql.read_rows(conn, gateway_id, lo - margin, hi + margin)
+    hours = tuple(p.start_utc for p in periods(lo, hi, zone, Resolution.HOUR))
+    limits = Limits(
+        lo=lo,
+        hi=hi,
+        step=step,
+        hours=(*hours, hi),
+        guard=margin,
+        jump_w=_power_floor(conn, gateway_id, rows, lo, hi),
+    )
+    sources = sql.production_sources(conn, gateway_id, day, lo, hi)
+    inverter_hours = CounterSource.INVERTER_LIFETIMES.value in sources
+    kept, before = _plan_day(rows, limits, inverter_hours=inverter_hours)
+    return DayPlan(kept, before, day_runs(conn, gateway_id, lo, hi))
+
+
+def _write(
+    conn: Connection,
+    target: Target,
+    plan: DayPlan,
+    lo: datetime,
+    hi: datetime,
+    *,
+    step: timedelta,
+    now: datetime,
+) -> None:
+    """Replace the day's readings by its plan's kept rows, and fold its poll log."""
+    sql.replace_day(
+        conn, target.gateway.id, lo=lo, hi=hi, day=target.day, kept=plan.kept, step=step,
+        before=plan.before, after=plan.after, at=now.astimezone(UTC),
+    )  # fmt: skip
+    write_runs(conn, plan.runs)
 
 
 def _plan_day(

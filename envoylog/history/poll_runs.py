@@ -38,16 +38,25 @@ RUN_BOUND = timedelta(minutes=2)
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """Polls folded into the first one's row."""
+    """Polls folded into the first one's row: their ids (the first's kept), the last
+    one's start and end, and the run's endpoints. Only what its write needs: a day's runs
+    travel from the process that planned them to the one that writes them."""
 
-    polls: tuple[LoggedPoll, ...]
+    ids: tuple[int, ...]
+    last_started_at: datetime
+    finished_at: datetime
     endpoints: tuple[RunEndpoint, ...]
 
 
-def fold_poll_log(conn: Connection, gateway_id: int, lo: datetime, hi: datetime) -> None:
-    """Fold the gateway's polls started in [lo, hi) into runs."""
-    for run in plan_runs(sql.day_polls(conn, gateway_id, lo, hi)):
-        sql.write_run(conn, run.polls, run.endpoints)
+def day_runs(conn: Connection, gateway_id: int, lo: datetime, hi: datetime) -> list[Run]:
+    """The runs the gateway's polls started in [lo, hi) fold into."""
+    return plan_runs(sql.day_polls(conn, gateway_id, lo, hi))
+
+
+def write_runs(conn: Connection, runs: Sequence[Run]) -> None:
+    """Fold each run's polls into its first one's row."""
+    for run in runs:
+        sql.write_run(conn, run.ids, run.last_started_at, run.finished_at, run.endpoints)
 
 
 def plan_runs(
@@ -104,4 +113,5 @@ def _run(polls: list[LoggedPoll]) -> Run:
                 last_started_at=found[-1][0],
             )
         )
-    return Run(tuple(polls), tuple(endpoints))
+    last = polls[-1]
+    return Run(tuple(p.id for p in polls), last.started_at, last.finished_at, tuple(endpoints))

@@ -16,3 +16,10 @@ def compact_or_die(target: Any, step: timedelta, now: datetime) -> Any:
     if target.day == DIES_ON:
         os._exit(9)  # as the kernel's OOM killer leaves it: no exception, no cleanup
     return compact_module._worker_day(target, step, now)  # this process's: not patched
+
+
+def plan_or_die(target: Any, step: timedelta) -> Any:
+    """A planning process (SQLite) that dies the same way."""
+    if target.day == DIES_ON:
+        os._exit(9)
+    return compact_module._worker_plan(target, step)

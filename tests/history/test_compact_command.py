@@ -15,30 +15,13 @@ import pytest
 from click.testing import CliRunner
 from exactness import differences, snapshot
 from sqlalchemy import select
-from week import fill, local_days
+from week import local_days
 
 from envoylog.cli import cli
 from envoylog.db import Store, open_store
 from envoylog.db.models import compacted_days, inverter_readings, meter_readings, system_readings
 
 BERLIN = ZoneInfo("Europe/Berlin")
-
-
-@pytest.fixture(scope="module")
-def week_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The faulted week in SQLite, rolled up (copied for each test)."""
-    path = tmp_path_factory.mktemp("week") / "week.sqlite"
-    with open_store(f"sqlite:///{path}") as store:
-        fill(store)
-        snapshot(store)
-    return path
-
-
-@pytest.fixture
-def week(week_file: Path, tmp_path: Path) -> Path:
-    path = tmp_path / "week.sqlite"
-    path.write_bytes(week_file.read_bytes())
-    return path
 
 
 def per_day(store: Store) -> Counter[date]:
@@ -55,8 +38,8 @@ def per_day(store: Store) -> Counter[date]:
     return found
 
 
-def test_compact_says_what_it_did_and_then_that_nothing_is_left(week: Path) -> None:
-    args = ["compact", "--before", "2024-04-01", "--db", f"sqlite:///{week}"]
+def test_compact_says_what_it_did_and_then_that_nothing_is_left(week_sqlite: Path) -> None:
+    args = ["compact", "--before", "2024-04-01", "--db", f"sqlite:///{week_sqlite}"]
     first = CliRunner().invoke(cli, args)
     assert first.exit_code == 0, first.output
     assert first.output.startswith("Compacted 4 gateway-day(s): ")
@@ -64,13 +47,15 @@ def test_compact_says_what_it_did_and_then_that_nothing_is_left(week: Path) -> N
     assert second.output.startswith("Nothing to compact")
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
 def test_a_compaction_killed_midway_loses_nothing_and_a_second_run_finishes_it(
-    week: Path,
+    week_sqlite: Path, jobs: str
 ) -> None:
-    url = f"sqlite:///{week}"
+    url = f"sqlite:///{week_sqlite}"
     with open_store(url) as store:
         before, counts = snapshot(store), per_day(store)
     command = [sys.executable, "-m", "envoylog", "-v", "compact", "--before", "2030-01-01"]
+    command += ["--jobs", jobs]  # 2: days planned in other processes as this one writes
     child = subprocess.Popen(
         [*command, "--db", url], stderr=subprocess.PIPE, text=True, env=os.environ.copy()
     )

@@ -31,7 +31,7 @@ def poll(
 
 def runs(*logged: LoggedPoll) -> list[list[int]]:
     """Each run's polls, by their second."""
-    return [[p.id for p in run.polls] for run in plan_runs(list(logged))]
+    return [list(run.ids) for run in plan_runs(list(logged))]
 
 
 def test_minute_polls_fold_into_one_run() -> None:
