@@ -54,11 +54,14 @@ def trusted(flags: ColumnElement[int]) -> ColumnElement[bool]:
     return flags.op("&")(UNTRUSTED_MASK) == 0
 
 
-def every_series(source: Any, measurement: Any) -> ColumnElement[bool]:
-    """Every system reading series named, so the key (gateway, source, measurement,
-    instant) is searched by instant: a search by gateway and instant alone read the
-    gateway's whole history (docs/performance.md, section 8)."""
-    return and_(source.in_(list(Source)), measurement.in_(list(Measurement)))
+def every_series(
+    source: Any, measurement: Any, measurements: Iterable[Measurement] = Measurement
+) -> ColumnElement[bool]:
+    """Every system reading series named (of ``measurements``: all by default), so the
+    key (gateway, source, measurement, instant) is searched by instant: a search by
+    gateway and instant alone read the gateway's whole history (docs/performance.md,
+    section 8)."""
+    return and_(source.in_(list(Source)), measurement.in_(list(measurements)))
 
 
 def highest(c: Any) -> ColumnElement[float]:

@@ -27,6 +27,7 @@ from envoylog.db.models import (
     polls,
     system_readings,
 )
+from envoylog.records import Measurement
 
 
 @dataclass(slots=True)
@@ -98,9 +99,30 @@ def production_sources(
     return {row[0] for query in (daily, hourly) for row in conn.execute(query.distinct())}
 
 
-def read_rows(conn: Connection, gateway_id: int, lo: datetime, hi: datetime) -> DayRows:
-    """The gateway's meter, system and inverter readings in [lo, hi), and the phases of
-    its system readings."""
+# The series whose counters the rollup reads: a meter's whole channel and production's
+# system readings (with the inverters'). The others are power alone.
+COUNTER_CHANNEL = 0
+COUNTER_MEASUREMENT = Measurement.PRODUCTION
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """How far around its gateway-day a compacted day's series are read: series with
+    counters from ``guard`` before to ``guard`` after it, power alone from its start to
+    ``after`` past its end."""
+
+    lo: datetime
+    hi: datetime
+    guard: timedelta
+    after: timedelta
+
+
+def read_rows(conn: Connection, gateway_id: int, reach: Reach) -> DayRows:
+    """The gateway's meter, system and inverter readings within ``reach`` of its day, and
+    the phases of its system readings in the day."""
+    lo, hi = reach.lo, reach.hi
+    wide = (lo - reach.guard, hi + reach.guard)
+    narrow = (lo, hi + reach.after)
     meter_types = {
         int(i): t
         for i, t in conn.execute(
@@ -109,26 +131,31 @@ def read_rows(conn: Connection, gateway_id: int, lo: datetime, hi: datetime) -> 
     }
     m = meter_readings.c
     by_meter: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    power = [c for c in METER_CHANNELS if c != COUNTER_CHANNEL]
     for meter_id in meter_types:
-        query = (
-            select(meter_readings)
-            .where(m.meter_id == meter_id, m.channel.in_(METER_CHANNELS))
-            .where(m.measured_at >= lo, m.measured_at < hi)
-            .order_by(m.channel, m.measured_at)
-        )
-        for row in _dicts(conn, query):
-            by_meter.setdefault((meter_id, row["channel"]), []).append(row)
+        for channels, (since, until) in (([COUNTER_CHANNEL], wide), (power, narrow)):
+            query = (
+                select(meter_readings)
+                .where(m.meter_id == meter_id, m.channel.in_(channels))
+                .where(m.measured_at >= since, m.measured_at < until)
+                .order_by(m.channel, m.measured_at)
+            )
+            for row in _dicts(conn, query):
+                by_meter.setdefault((meter_id, row["channel"]), []).append(row)
     s = system_readings.c
     by_system: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    query = (
-        select(system_readings)
-        .where(s.gateway_id == gateway_id, every_series(s.source, s.measurement))
-        .where(s.measured_at >= lo, s.measured_at < hi)
-        .order_by(s.source, s.measurement, s.measured_at)
-    )
-    for row in _dicts(conn, query):
-        by_system.setdefault((row["source"], row["measurement"]), []).append(row)
-    ids = [r["id"] for rows in by_system.values() for r in rows]
+    others = [x for x in Measurement if x != COUNTER_MEASUREMENT]
+    for measurements, (since, until) in (([COUNTER_MEASUREMENT], wide), (others, narrow)):
+        query = (
+            select(system_readings)
+            .where(s.gateway_id == gateway_id, every_series(s.source, s.measurement, measurements))
+            .where(s.measured_at >= since, s.measured_at < until)
+            .order_by(s.source, s.measurement, s.measured_at)
+        )
+        for row in _dicts(conn, query):
+            by_system.setdefault((row["source"], row["measurement"]), []).append(row)
+    # Phases fold with their readings, in the day only.
+    ids = [r["id"] for rows in by_system.values() for r in rows if lo <= r["measured_at"] < hi]
     phases: dict[int, list[dict[str, Any]]] = {}
     phases_of = phase_table(conn.dialect.name)
     p = phases_of.c
@@ -138,10 +165,13 @@ def read_rows(conn: Connection, gateway_id: int, lo: datetime, hi: datetime) -> 
             phases.setdefault(row["reading_id"], []).append(row)
     r = inverter_readings.c
     by_inverter: dict[int, list[dict[str, Any]]] = {}
+    # By the gateway's inverter ids in order, so the key is read in its own order: a join
+    # on the inverters went by serial and sorted every report of the day again (SQLite:
+    # 28 -> 23 ms a generated day's 12,960 reports, measured).
+    own = select(inverters.c.id).where(inverters.c.gateway_id == gateway_id)
     query = (
         select(inverter_readings)
-        .join(inverters, inverters.c.id == r.inverter_id)
-        .where(inverters.c.gateway_id == gateway_id, r.reported_at >= lo, r.reported_at < hi)
+        .where(r.inverter_id.in_(own), r.reported_at >= wide[0], r.reported_at < wide[1])
         .order_by(r.inverter_id, r.reported_at)
     )
     for row in _dicts(conn, query):

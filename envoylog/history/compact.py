@@ -354,7 +354,8 @@ def _plan(
     margin = guard(step)
     if not sql.rolled_up_since_polled(conn, gateway_id, day, lo - MARGIN, hi + MARGIN):
         return None
-    rows = sql.read_rows(conn, gateway_id, lo - margin, hi + margin)
+    reach = sql.Reach(lo, hi, guard=margin, after=DEFAULT_THRESHOLDS.max_gap)
+    rows = sql.read_rows(conn, gateway_id, reach)
     hours = tuple(p.start_utc for p in periods(lo, hi, zone, Resolution.HOUR))
     limits = Limits(
         lo=lo,
@@ -411,8 +412,8 @@ def _plan_day(
         return plan
 
     for (meter_id, channel), series in rows.meters.items():
-        # The rollup counts channel 0 (the meter's total) only; phases are power alone.
-        columns = METER if channel == 0 else _power_only(METER)
+        # The rollup counts the meter's whole channel only; phases are power alone.
+        columns = METER if channel == sql.COUNTER_CHANNEL else _power_only(METER)
         if rows.meter_types.get(meter_id) != "production":
             columns = _no_jumps(columns)
         plan = run(series, columns, "measured_at")
@@ -420,7 +421,7 @@ def _plan_day(
             kept.meters[(meter_id, channel)] = plan.kept
     for (source, measurement), series in rows.systems.items():
         # Only production's lifetime is a counter of the rollup (flows.system_source).
-        columns = SYSTEM if measurement == "production" else _power_only(SYSTEM)
+        columns = SYSTEM if measurement == sql.COUNTER_MEASUREMENT else _power_only(SYSTEM)
         plan = run(series, columns, "measured_at")
         if plan.kept:
             kept.systems[(source, measurement)] = plan.kept

@@ -1,8 +1,10 @@
 """Which readings of one series a compacted day keeps, and what the kept ones stand for.
 
 Pure: rows in, a plan out. A series is one meter channel, one (source, measurement)
-of system readings or one inverter, read over its gateway-day plus a guard on each
-side. The plan keeps, inside the day:
+of system readings or one inverter. One with counters is read over its gateway-day
+plus a guard on each side; one of power alone (a meter's phase channel, system
+readings other than production) over the day and ``max_gap`` after it, all its rules
+need. The plan keeps, inside the day:
 
 - the first reading at or after each step boundary, and the last reading before each
   local hour boundary, so every interval the counter engine splits across an hour (or a
@@ -10,10 +12,11 @@ side. The plan keeps, inside the day:
 - every reading within ``guard`` of an irregular one (a counter that falls, is missing
   or untrusted, a rise faster than the site's power allows), so wraps, glitches, resets
   and jumps meet the same neighbours as before;
-- both ends of every interval longer than ``max_gap`` (a gap stays a gap), folding the
-  rest: a kept reading with readings folded after it covers the span to the next kept
-  one, however long, and its readers take it so (counters.Sample.covers_next, the
-  report's power chart);
+- both ends of every interval longer than ``max_gap`` (a gap stays a gap), and the day's
+  last reading when none follows it within the rows read (what follows is further),
+  folding the rest: a kept reading with readings folded after it covers the span to
+  the next kept one, however long, and its readers take it so
+  (counters.Sample.covers_next, the report's power chart);
 - every reading of a stretch whose merged interval would look like a jump.
 
 Every other reading is folded into the kept reading before it: counters stay those of
@@ -147,6 +150,10 @@ def _kept(
     for k in range(len(members) - 1):
         if times[k + 1] - times[k] > limits.max_gap:
             keep |= {members[k], members[k + 1]}
+    # Nothing follows the last reading as far as the rows reach (past the day by max_gap
+    # at least): whatever comes next is a gap away, so no reading before covers its span.
+    if limits.lo <= times[-1] < limits.hi:
+        keep.add(members[-1])
     kept = sorted(k for k, i in enumerate(members) if i in keep)
     for a, b in itertools.pairwise(kept):
         if b - a > 1 and not _mergeable(rows, members, a, b, columns, limits, instant):

@@ -41,11 +41,11 @@ def meanwhile(monkeypatch: pytest.MonkeyPatch, store: Store, action: Action) -> 
     other = create_engine(store.engine.url)
     done: list[bool] = []
 
-    def read_then_act(conn: Any, gateway_id: int, lo: datetime, hi: datetime) -> Any:
-        rows = read(conn, gateway_id, lo, hi)
+    def read_then_act(conn: Any, gateway_id: int, reach: history_sql.Reach) -> Any:
+        rows = read(conn, gateway_id, reach)
         if not done:
             done.append(True)
-            action(other, lo, hi)
+            action(other, reach.lo, reach.hi)
         return rows
 
     monkeypatch.setattr(history_sql, "read_rows", read_then_act)
