@@ -214,7 +214,7 @@ class _Seen:
     after it is current while no other connection has committed since (SQLite's
     data_version, which the writer's own commits leave as it is)."""
 
-    conn: Connection  # compared by identity: a version counts on its own connection only
+    connection: object  # the driver's: a version counts on its own connection only
     version: int
 
 
@@ -304,7 +304,7 @@ def _write_day(
         with store.transaction(doing, snapshot=True) as txn:
             conn = txn.conn
             if store.dialect == "sqlite":
-                seen = _Seen(conn, sql.data_version(conn))
+                seen = _Seen(conn.connection.driver_connection, sql.data_version(conn))
             if planned is not None and planned[1] is not None and planned[1] == seen:
                 plan = planned[0]
             else:  # planned again, as a lone process does
