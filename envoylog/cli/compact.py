@@ -73,6 +73,11 @@ def compact_command(
             f"{summary.skipped} gateway-day(s) left as polled: their energy is older than "
             "their last poll; run `envoylog rollup` and compact again."
         )
+    if summary.elsewhere:
+        click.echo(
+            f"{summary.elsewhere} gateway-day(s) were compacted meanwhile by another program "
+            "(the service, or another envoylog compact)."
+        )
     if summary.changed:
         click.echo(
             f"{summary.changed} gateway-day(s) left as polled: another program changed their "

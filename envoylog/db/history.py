@@ -58,6 +58,12 @@ def pending_days(conn: Connection, gateway_id: int, before: date) -> list[date]:
     return [row[0] for row in conn.execute(query)]
 
 
+def is_compacted(conn: Connection, gateway_id: int, day: date) -> bool:
+    c = compacted_days.c
+    query = select(c.day).where(c.gateway_id == gateway_id, c.day == day)
+    return conn.execute(query).first() is not None
+
+
 def rolled_up_since_polled(
     conn: Connection, gateway_id: int, day: date, since: datetime, until: datetime
 ) -> bool:

@@ -77,6 +77,7 @@ class Outcome(Enum):
     COMPACTED = "compacted"
     ENERGY_NOT_CURRENT = "energy_not_current"  # its energy is older than its last poll
     CHANGED_MEANWHILE = "changed_meanwhile"  # another transaction changed it meanwhile
+    ALREADY_COMPACTED = "already_compacted"  # another program compacted it meanwhile
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,7 @@ class CompactionSummary:
     days: int = 0
     skipped: int = 0  # days whose energy is older than their last poll (roll up first)
     changed: int = 0  # days another transaction changed while compacted (compact again)
+    elsewhere: int = 0  # days another program compacted after they were listed
     readings_before: int = 0
     readings_after: int = 0
 
@@ -99,6 +101,8 @@ class CompactionSummary:
             self.skipped += 1
         elif result.outcome is Outcome.CHANGED_MEANWHILE:
             self.changed += 1
+        elif result.outcome is Outcome.ALREADY_COMPACTED:
+            self.elsewhere += 1
         else:
             self.days += 1
             self.readings_before += result.before
@@ -291,7 +295,8 @@ def _write_day(
     now: datetime,
 ) -> tuple[DayResult, _Seen | None]:
     """Compact one gateway-day in one transaction, with its plan if one was made before
-    and nothing changed since; and the writer's view at its end (SQLite)."""
+    and nothing changed since; and the writer's view in that transaction (SQLite: no
+    other connection commits while it holds the write lock, so it holds at its end)."""
     day = target.day
     lo, hi = _bounds(target)
     seen = None
@@ -305,6 +310,12 @@ def _write_day(
             conn = txn.conn
             if store.dialect == "sqlite":
                 seen = _Seen(conn.connection.driver_connection, sql.data_version(conn))
+            # Listed before another program (the service, a second `envoylog compact`)
+            # compacted it: nothing left to do.
+            if sql.is_compacted(conn, target.gateway.id, day):
+                log.info("compaction_skipped gateway=%s day=%s reason=already_compacted",
+                         target.gateway.serial, day)  # fmt: skip
+                return DayResult(Outcome.ALREADY_COMPACTED), seen
             if planned is not None and planned[1] is not None and planned[1] == seen:
                 plan = planned[0]
             else:  # planned again, as a lone process does

@@ -183,3 +183,32 @@ def test_on_sqlite_a_day_changed_after_its_plan_was_made_is_planned_again(
         )
     assert summary.days == len(targets) and summary.changed == 0
     assert stored(week_sqlite) == stored(alone)
+
+
+def compact_beside_another_program(url: str, jobs: int) -> None:
+    """Compact the week; once its first day is written, another program (the service, a
+    second `envoylog compact`) compacts the rest."""
+    with open_store(url) as store:
+        before = snapshot(store)
+
+        def progress(done: int, total: int) -> None:
+            if done == 1:
+                with open_store(url) as other:
+                    assert compact(other, now=LATER, window_days=0, step=STEP).days == total - 1
+
+        summary = compact(store, now=LATER, window_days=0, step=STEP, progress=progress, jobs=jobs)
+        assert summary.days == 1 and summary.elsewhere >= len(local_days()) - 1
+        assert summary.changed == summary.skipped == 0
+        assert differences(before, snapshot(store)) == []
+
+
+def test_days_another_program_compacted_meanwhile_are_left_to_it(week_url: str) -> None:
+    compact_beside_another_program(week_url, jobs=1)
+
+
+def test_on_sqlite_days_compacted_meanwhile_are_left_to_it_with_two_jobs(
+    week_sqlite: Path,
+) -> None:
+    # On PostgreSQL the processes compact days at once, racing the other program (a day
+    # both take is left to the next run: test_concurrent_writes.py).
+    compact_beside_another_program(f"sqlite:///{week_sqlite}", jobs=2)
