@@ -7,13 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from envoylog.history.compact import METER, guard
+from envoylog.history.compact import METER, _power_only, guard
 from envoylog.history.plan import Limits, Plan, plan_series
 from envoylog.history.settings import STEP_DEFAULT
 
 LO = datetime(2024, 6, 14, 22, tzinfo=UTC)  # a local day in Berlin (summer time)
 HI = LO + timedelta(days=1)
-POWER = METER.__class__(counters=(), means=METER.means)  # as compaction folds phases
+POWER = _power_only(METER)  # as compaction folds a meter's phase channels
 GUARD = guard(STEP_DEFAULT)
 LIMITS = Limits(
     lo=LO,
