@@ -417,7 +417,7 @@ def _plan_day(
         series: list[dict[str, Any]], columns: Columns, instant: str, within: Limits = limits
     ) -> Plan:
         nonlocal before
-        trusted = [not (int(r["flags"] or 0) & UNTRUSTED_MASK) for r in series]
+        trusted = [not ((r["flags"] or 0) & UNTRUSTED_MASK) for r in series]
         plan = plan_series(series, columns, within, instant=instant, trusted=trusted)
         before += plan.before
         return plan
@@ -466,14 +466,17 @@ def _phases(
     members = [(r, r["samples"] or 1) for r in folded]
     weight = row["samples"] - sum(w for _, w in members)  # the kept reading's own share
     for phase in own:
-        group = [(phase, weight)] + [
+        same = [
             (p, w)
             for r, w in members
             for p in phases.get(r["id"], [])
             if p["phase"] == phase["phase"]
         ]
+        group = [phase, *(p for p, _ in same)]
+        weights = [weight, *(w for _, w in same)]
+        each = None if sum(weights) == len(weights) else weights
         for name in PHASE_MEANS:
-            phase[name] = folded_mean(name, [(p[name], w) for p, w in group])
+            phase[name] = folded_mean(name, [p[name] for p in group], each)
     return own
 
 

@@ -230,10 +230,9 @@ def fold(
     group = [row, *folded]
     weights = [r["samples"] or 1 for r in group]
     result["samples"] = sum(weights)
+    each = None if result["samples"] == len(group) else weights  # all as polled: one each
     for name in ("watts", *columns.means):
-        result[name] = folded_mean(
-            name, [(r[name], w) for r, w in zip(group, weights, strict=True)]
-        )
+        result[name] = folded_mean(name, [r[name] for r in group], each)
     lows = [v for r in group if (v := _either(r["watts_min"], r["watts"])) is not None]
     highs = [v for r in group if (v := _either(r["watts_max"], r["watts"])) is not None]
     result["watts_min"] = min(lows, default=None)
@@ -248,16 +247,21 @@ def _either(value: float | None, fallback: float | None) -> float | None:
     return fallback if value is None else value
 
 
-def folded_mean(name: str, pairs: list[tuple[float | None, int]]) -> float | None:
-    """The weighted mean of column ``name`` over folded readings (whole, for power)."""
-    mean = _mean(pairs)
-    return float(round(mean)) if mean is not None and name in WHOLE_MEANS else mean
-
-
-def _mean(pairs: list[tuple[float | None, int]]) -> float | None:
-    total = weighted = 0.0
-    for value, weight in pairs:
-        if value is not None:
-            total += weight
-            weighted += value * weight
-    return weighted / total if total else None
+def folded_mean(
+    name: str, values: Sequence[float | None], weights: Sequence[int] | None = None
+) -> float | None:
+    """The mean of column ``name`` over folded readings, each weighted by the readings it
+    stands for (``None``: one each), whole for power. Sums are correctly rounded
+    (math.fsum), so both ways agree when every weight is one; that is the common case
+    (readings as polled), and skipping the weights halved the planning's means (measured)."""
+    if weights is None:
+        known = [v for v in values if v is not None]
+        if not known:
+            return None
+        mean = math.fsum(known) / len(known)
+    else:
+        pairs = [(v, w) for v, w in zip(values, weights, strict=True) if v is not None]
+        if not pairs:
+            return None
+        mean = math.fsum(v * w for v, w in pairs) / sum(w for _, w in pairs)
+    return float(round(mean)) if name in WHOLE_MEANS else mean
