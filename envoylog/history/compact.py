@@ -237,25 +237,37 @@ def _write_planned_days(
     A plan is written only when no other connection changed the database since it was
     asked for; else the day is planned again inside its own write transaction, as a
     lone process would (a late poll's upsert, another program's compaction).
+
+    The first day is planned and written here while the pool's processes start and plan
+    the next ones: their start (about a second) no longer holds up the first plan.
     """
     queue: deque[tuple[Target, Future[DayPlan | None], _Seen | None]] = deque()
     todo = iter(targets)
     first = next(todo)
-    result, seen = _write_day(store, first, None, step=step, now=now)
-    yield result
+
+    def ask(seen: _Seen | None) -> None:
+        while len(queue) < ahead and (target := next(todo, None)) is not None:
+            queue.append((target, pool.submit(_worker_plan, target, step), seen))
+
     try:
-        while True:
-            while len(queue) < ahead and (target := next(todo, None)) is not None:
-                queue.append((target, pool.submit(_worker_plan, target, step), seen))
-            if not queue:
-                return
+        ask(_writer_view(store))
+        result, seen = _write_day(store, first, None, step=step, now=now)
+        yield result
+        while queue:
             target, planned, asked = queue.popleft()
             plan = planned.result()
             result, seen = _write_day(store, target, (plan, asked), step=step, now=now)
             yield result
+            ask(seen)
     finally:
         for _, future, _ in queue:
             future.cancel()  # on an error: the days not begun are left as they are
+
+
+def _writer_view(store: Store) -> _Seen:
+    """The writer's view of the database now, outside any day's transaction."""
+    with store.transaction("reading the database's version") as txn:
+        return _Seen(txn.conn.connection.driver_connection, sql.data_version(txn.conn))
 
 
 _worker_store: Store | None = None  # a compacting process's own connection
