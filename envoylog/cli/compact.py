@@ -10,7 +10,7 @@ import click
 from envoylog.cli.options import DAY, database_options, settings_from, timezone_overrides
 from envoylog.cli.progress import progress_bar
 from envoylog.db import open_store
-from envoylog.history.compact import compact
+from envoylog.history.compact import DEFAULT_JOBS_AT_MOST, compact, default_jobs
 
 
 @click.command(name="compact")
@@ -23,15 +23,13 @@ from envoylog.history.compact import compact
 @click.option(
     "--jobs",
     type=click.IntRange(1, 64),
-    default=1,
-    show_default=True,
-    help="Processes working at once, for a history of months or a fleet: up to the cores of "
-    "this machine (and of the server). On PostgreSQL each compacts gateway-days of its own; "
-    "on SQLite they read and plan the days while this one writes them.",
+    help="Processes working at once (default: this machine's cores, at most "
+    f"{DEFAULT_JOBS_AT_MOST}; 1 for one process). On PostgreSQL each compacts gateway-days of "
+    "its own; on SQLite they read and plan the days while this one writes them.",
 )
 @database_options
 def compact_command(
-    before: date | None, jobs: int, db_url: str | None, config_path: Path | None
+    before: date | None, jobs: int | None, db_url: str | None, config_path: Path | None
 ) -> None:
     """Compact old readings: exact counters at every step, power as mean/min/max.
 
@@ -59,7 +57,7 @@ def compact_command(
             before=before,
             timezone_override=timezone_overrides(settings),
             progress=progress,
-            jobs=jobs,
+            jobs=jobs or default_jobs(),
         )
     if not summary.days and not summary.skipped and not summary.changed:
         click.echo("Nothing to compact: every rolled-up day before the window is compacted.")

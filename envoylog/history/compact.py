@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 from collections import deque
 from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -107,6 +108,19 @@ class CompactionSummary:
             self.days += 1
             self.readings_before += result.before
             self.readings_after += result.after
+
+
+# On SQLite one process writes, and writing is about a quarter of a day's work: more
+# planners than this would mostly wait for it (measured, docs/performance.md section 8).
+DEFAULT_JOBS_AT_MOST = 4
+
+
+def default_jobs() -> int:
+    """Processes ``envoylog compact`` uses unless told: this machine's usable cores, at
+    most DEFAULT_JOBS_AT_MOST."""
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    cores = len(usable) if usable else (os.cpu_count() or 1)
+    return max(1, min(cores, DEFAULT_JOBS_AT_MOST))
 
 
 def guard(step: timedelta) -> timedelta:

@@ -6,6 +6,7 @@ again."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from datetime import date, timedelta
@@ -212,3 +213,36 @@ def test_on_sqlite_days_compacted_meanwhile_are_left_to_it_with_two_jobs(
     # On PostgreSQL the processes compact days at once, racing the other program (a day
     # both take is left to the next run: test_concurrent_writes.py).
     compact_beside_another_program(f"sqlite:///{week_sqlite}", jobs=2)
+
+
+def test_compact_plans_in_as_many_processes_as_cores_unless_told(
+    week_sqlite: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --jobs a year's compaction uses the machine (two cores here): the days
+    after the first are planned in other processes. --jobs 1 plans every day here."""
+    import marking
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    monkeypatch.setenv("ENVOYLOG_TEST_MARKS", str(marks))
+    monkeypatch.setattr(compact_module, "_worker_plan", marking.plan_and_mark)
+    alone = tmp_path / "alone.sqlite"
+    alone.write_bytes(week_sqlite.read_bytes())
+    for path, extra in ((alone, ["--jobs", "1"]), (week_sqlite, [])):
+        args = ["compact", "--db", f"sqlite:///{path}", "--before", "2030-01-01", *extra]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        if extra:
+            assert not any(marks.iterdir())
+    days = compacted(f"sqlite:///{week_sqlite}")
+    assert {m.name for m in marks.iterdir()} == {d.isoformat() for d in sorted(days)[1:]}
+    assert stored(week_sqlite) == stored(alone)
+
+
+@pytest.mark.parametrize(("cores", "jobs"), [(1, 1), (2, 2), (4, 4), (16, 4)])
+def test_the_default_jobs_are_the_usable_cores_at_most_four(
+    cores: int, jobs: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    assert compact_module.default_jobs() == jobs
