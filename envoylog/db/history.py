@@ -7,6 +7,8 @@ so a crash leaves the day either as polled or compacted, never half of each.
 
 from __future__ import annotations
 
+import collections
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -32,13 +34,14 @@ from envoylog.records import Measurement
 
 @dataclass(slots=True)
 class DayRows:
-    """Every reading of a gateway over a window, grouped by series, in time order."""
+    """Every reading of a gateway over a window, grouped by series, in time order: as
+    read, named tuples of their columns; as a plan keeps them, dicts to insert."""
 
-    meters: dict[tuple[int, int], list[dict[str, Any]]]  # (meter_id, channel) -> rows
+    meters: dict[tuple[int, int], list[Any]]  # (meter_id, channel) -> rows
     meter_types: dict[int, str | None]
-    systems: dict[tuple[str, str], list[dict[str, Any]]]  # (source, measurement) -> rows
-    inverters: dict[int, list[dict[str, Any]]]
-    phases: dict[int, list[dict[str, Any]]]  # system reading id -> its phase rows
+    systems: dict[tuple[str, str], list[Any]]  # (source, measurement) -> rows
+    inverters: dict[int, list[Any]]
+    phases: dict[int, list[Any]]  # system reading id -> its phase rows
 
     def readings(self) -> int:
         """How many meter, system and inverter readings (phases belong to theirs)."""
@@ -136,7 +139,7 @@ def read_rows(conn: Connection, gateway_id: int, reach: Reach) -> DayRows:
         )
     }
     m = meter_readings.c
-    by_meter: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    by_meter: dict[tuple[int, int], list[Any]] = {}
     power = [c for c in METER_CHANNELS if c != COUNTER_CHANNEL]
     for meter_id in meter_types:
         for channels, (since, until) in (([COUNTER_CHANNEL], wide), (power, narrow)):
@@ -146,10 +149,10 @@ def read_rows(conn: Connection, gateway_id: int, reach: Reach) -> DayRows:
                 .where(m.measured_at >= since, m.measured_at < until)
                 .order_by(m.channel, m.measured_at)
             )
-            for row in _dicts(conn, query):
-                by_meter.setdefault((meter_id, row["channel"]), []).append(row)
+            for row in _readings(conn, query):
+                by_meter.setdefault((meter_id, row.channel), []).append(row)
     s = system_readings.c
-    by_system: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    by_system: dict[tuple[str, str], list[Any]] = {}
     others = [x for x in Measurement if x != COUNTER_MEASUREMENT]
     for measurements, (since, until) in (([COUNTER_MEASUREMENT], wide), (others, narrow)):
         query = (
@@ -158,19 +161,19 @@ def read_rows(conn: Connection, gateway_id: int, reach: Reach) -> DayRows:
             .where(s.measured_at >= since, s.measured_at < until)
             .order_by(s.source, s.measurement, s.measured_at)
         )
-        for row in _dicts(conn, query):
-            by_system.setdefault((row["source"], row["measurement"]), []).append(row)
+        for row in _readings(conn, query):
+            by_system.setdefault((row.source, row.measurement), []).append(row)
     # Phases fold with their readings, in the day only.
-    ids = [r["id"] for rows in by_system.values() for r in rows if lo <= r["measured_at"] < hi]
-    phases: dict[int, list[dict[str, Any]]] = {}
+    ids = [r.id for rows in by_system.values() for r in rows if lo <= r.measured_at < hi]
+    phases: dict[int, list[Any]] = {}
     phases_of = phase_table(conn.dialect.name)
     p = phases_of.c
     for chunk in chunks(ids, 500):
         query = select(phases_of).where(p.reading_id.in_(chunk), *_phase_months(phases_of, lo, hi))
-        for row in _dicts(conn, query.order_by(p.phase)):
-            phases.setdefault(row["reading_id"], []).append(row)
+        for row in _readings(conn, query.order_by(p.phase)):
+            phases.setdefault(row.reading_id, []).append(row)
     r = inverter_readings.c
-    by_inverter: dict[int, list[dict[str, Any]]] = {}
+    by_inverter: dict[int, list[Any]] = {}
     # By the gateway's inverter ids in order, so the key is read in its own order: a join
     # on the inverters went by serial and sorted every report of the day again (SQLite:
     # 28 -> 23 ms a generated day's 12,960 reports, measured).
@@ -180,8 +183,8 @@ def read_rows(conn: Connection, gateway_id: int, reach: Reach) -> DayRows:
         .where(r.inverter_id.in_(own), r.reported_at >= wide[0], r.reported_at < wide[1])
         .order_by(r.inverter_id, r.reported_at)
     )
-    for row in _dicts(conn, query):
-        by_inverter.setdefault(row["inverter_id"], []).append(row)
+    for row in _readings(conn, query):
+        by_inverter.setdefault(row.inverter_id, []).append(row)
     return DayRows(by_meter, meter_types, by_system, by_inverter, phases)
 
 
@@ -251,11 +254,17 @@ def _phase_months(phases_of: Any, lo: datetime, hi: datetime) -> tuple[Any, ...]
     return (phases_of.c.measured_at >= lo, phases_of.c.measured_at < hi)
 
 
-def _dicts(conn: Connection, query: Any) -> list[dict[str, Any]]:
-    """The rows as dicts (a fifth of the cost of dict(row) on a RowMapping, measured)."""
+def _readings(conn: Connection, query: Any) -> list[Any]:
+    """The rows as named tuples of their columns: a sixth of the cost of a dict each, and
+    read by attribute as fast (measured: 0.15 against 0.85 us for a reading's 16 columns)."""
     result = conn.execute(query)
-    names = list(result.keys())
-    return [dict(zip(names, row, strict=True)) for row in result.all()]
+    make = _reading_type(tuple(result.keys()))._make
+    return list(map(make, result.all()))
+
+
+@functools.lru_cache(maxsize=16)
+def _reading_type(columns: tuple[str, ...]) -> Any:
+    return collections.namedtuple("Reading", columns)
 
 
 def _insert(conn: Connection, table: Any, rows: Iterable[Mapping[str, Any]]) -> None:

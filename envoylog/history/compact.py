@@ -439,11 +439,9 @@ def _plan_day(
     # Without an hour of their own to split, inverter counters are kept at the day's ends.
     inverter_limits = limits if inverter_hours else replace(limits, hours=(limits.lo, limits.hi))
 
-    def run(
-        series: list[dict[str, Any]], columns: Columns, instant: str, within: Limits = limits
-    ) -> Plan:
+    def run(series: list[Any], columns: Columns, instant: str, within: Limits = limits) -> Plan:
         nonlocal before
-        trusted = [not ((r["flags"] or 0) & UNTRUSTED_MASK) for r in series]
+        trusted = [not ((r.flags or 0) & UNTRUSTED_MASK) for r in series]
         plan = plan_series(series, columns, within, instant=instant, trusted=trusted)
         before += plan.before
         return plan
@@ -481,28 +479,24 @@ def _no_jumps(columns: Columns) -> Columns:
 
 
 def _phases(
-    row: Mapping[str, Any],
-    folded: list[Mapping[str, Any]],
-    phases: Mapping[int, list[dict[str, Any]]],
+    row: Mapping[str, Any], folded: list[Any], phases: Mapping[int, list[Any]]
 ) -> list[dict[str, Any]]:
-    """The kept system reading's phase rows, instantaneous values averaged over the fold."""
-    own = [dict(p) for p in phases.get(row["id"], [])]
+    """The kept system reading's phase rows (``row`` as kept, ``folded`` and ``phases``
+    as read), instantaneous values averaged over the fold."""
+    own = [p._asdict() for p in phases.get(row["id"], [])]
     if not folded:
         return own
-    members = [(r, r["samples"] or 1) for r in folded]
+    members = [(r, r.samples or 1) for r in folded]
     weight = row["samples"] - sum(w for _, w in members)  # the kept reading's own share
     for phase in own:
         same = [
-            (p, w)
-            for r, w in members
-            for p in phases.get(r["id"], [])
-            if p["phase"] == phase["phase"]
+            (p, w) for r, w in members for p in phases.get(r.id, []) if p.phase == phase["phase"]
         ]
-        group = [phase, *(p for p, _ in same)]
         weights = [weight, *(w for _, w in same)]
         each = None if sum(weights) == len(weights) else weights
         for name in PHASE_MEANS:
-            phase[name] = folded_mean(name, [p[name] for p in group], each)
+            values = [phase[name], *(getattr(p, name) for p, _ in same)]
+            phase[name] = folded_mean(name, values, each)
     return own
 
 
@@ -525,12 +519,12 @@ def _power_floor(
     return min(known) * OBSERVED_POWER_HEADROOM if known else 0.0
 
 
-def _peak(series: list[dict[str, Any]], lo: datetime, hi: datetime) -> float | None:
+def _peak(series: list[Any], lo: datetime, hi: datetime) -> float | None:
     values = [
         w
         for r in series
-        if lo <= r["measured_at"] < hi and not (int(r["flags"] or 0) & UNTRUSTED_MASK)
-        for w in (r["watts_max"], r["watts"])
+        if lo <= r.measured_at < hi and not ((r.flags or 0) & UNTRUSTED_MASK)
+        for w in (r.watts_max, r.watts)
         if w is not None
     ]
     return max(values, default=None)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -80,7 +80,7 @@ class Plan:
     """Rows of the day to keep (with their folded values) and how many rows it had."""
 
     kept: list[dict[str, Any]] = field(default_factory=list)
-    folded: list[list[Mapping[str, Any]]] = field(default_factory=list)  # into each kept row
+    folded: list[list[Any]] = field(default_factory=list)  # into each kept row
     before: int = 0
 
     @property
@@ -89,15 +89,16 @@ class Plan:
 
 
 def plan_series(
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[Any],
     columns: Columns,
     limits: Limits,
     *,
     instant: str,
     trusted: Sequence[bool],
 ) -> Plan:
-    """Plan one series (rows sorted by ``instant``, the day plus the guard on each side)."""
-    inside = [i for i, r in enumerate(rows) if limits.lo <= r[instant] < limits.hi]
+    """Plan one series (rows: named tuples of a reading table's columns, sorted by
+    ``instant``, the day plus the guard on each side)."""
+    inside = [i for i, r in enumerate(rows) if limits.lo <= getattr(r, instant) < limits.hi]
     plan = Plan(before=len(inside))
     if not inside:
         return plan
@@ -119,7 +120,7 @@ def plan_series(
 
 
 def _kept(
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[Any],
     members: list[int],
     columns: Columns,
     limits: Limits,
@@ -127,7 +128,7 @@ def _kept(
     *,
     counted: bool,
 ) -> set[int]:
-    times = [rows[i][instant] for i in members]
+    times = [getattr(rows[i], instant) for i in members]
     keep: set[int] = set()
     for boundary in limits.steps():
         k = bisect.bisect_left(times, boundary)
@@ -142,7 +143,7 @@ def _kept(
             last = bisect.bisect_right(times, times[k] + limits.guard)
             keep |= set(members[first:last])
     else:  # no counter to guard, but a change of flags still starts a new fold
-        flags = [rows[i]["flags"] for i in members]
+        flags = [rows[i].flags for i in members]
         keep |= {members[k] for k in range(1, len(members)) if flags[k] != flags[k - 1]}
     # A merged interval must hold no gap (both ends of every interval longer than max_gap
     # are kept: the kept reading before covers the rest) and stay plausible (else nothing
@@ -162,7 +163,7 @@ def _kept(
 
 
 def _irregular(
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[Any],
     members: list[int],
     columns: Columns,
     limits: Limits,
@@ -173,11 +174,11 @@ def _irregular(
     highest: dict[str, float] = {}
     for k, i in enumerate(members):
         row = rows[i]
-        odd = any(row[c] is None for c in columns.required)
-        odd |= k > 0 and row["flags"] != rows[members[k - 1]]["flags"]
+        odd = any(getattr(row, c) is None for c in columns.required)
+        odd |= k > 0 and row.flags != rows[members[k - 1]].flags
         for name in columns.counters:
-            value = row[name]
-            before = rows[members[k - 1]][name] if k else None
+            value = getattr(row, name)
+            before = getattr(rows[members[k - 1]], name) if k else None
             if (value is None) != (before is None) and k:
                 odd = True
             if value is None:
@@ -195,19 +196,19 @@ def _irregular(
     return found
 
 
-def _too_fast(
-    a: Mapping[str, Any], b: Mapping[str, Any], counter: str, limits: Limits, instant: str
-) -> bool:
+def _too_fast(a: Any, b: Any, counter: str, limits: Limits, instant: str) -> bool:
     """Whether the counter rose from ``a`` to ``b`` faster than the rollup could accept."""
-    if limits.jump_w is None or a[counter] is None or b[counter] is None:
+    if limits.jump_w is None or getattr(a, counter) is None or getattr(b, counter) is None:
         return False
     t = DEFAULT_THRESHOLDS
-    hours = (b[instant] - a[instant] + t.meter_report_slack).total_seconds() / 3600
-    return bool(b[counter] - a[counter] > limits.jump_w * hours * t.jump_safety)
+    hours = (
+        getattr(b, instant) - getattr(a, instant) + t.meter_report_slack
+    ).total_seconds() / 3600
+    return bool(getattr(b, counter) - getattr(a, counter) > limits.jump_w * hours * t.jump_safety)
 
 
 def _mergeable(
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[Any],
     members: list[int],
     a: int,
     b: int,
@@ -220,25 +221,24 @@ def _mergeable(
     return jump is None or not _too_fast(first, last, jump, limits, instant)
 
 
-def fold(
-    row: Mapping[str, Any], folded: Sequence[Mapping[str, Any]], columns: Columns
-) -> dict[str, Any]:
-    """``row`` standing for itself and ``folded`` (each possibly compacted already)."""
-    result = dict(row)
+def fold(row: Any, folded: Sequence[Any], columns: Columns) -> dict[str, Any]:
+    """``row`` standing for itself and ``folded`` (each possibly compacted already), as a
+    dict to insert; readings are named tuples of their columns."""
+    result: dict[str, Any] = row._asdict()
     if not folded:
         return result
     group = [row, *folded]
-    weights = [r["samples"] or 1 for r in group]
+    weights = [r.samples or 1 for r in group]
     result["samples"] = sum(weights)
     each = None if result["samples"] == len(group) else weights  # all as polled: one each
     for name in ("watts", *columns.means):
-        result[name] = folded_mean(name, [r[name] for r in group], each)
-    lows = [v for r in group if (v := _either(r["watts_min"], r["watts"])) is not None]
-    highs = [v for r in group if (v := _either(r["watts_max"], r["watts"])) is not None]
+        result[name] = folded_mean(name, [getattr(r, name) for r in group], each)
+    lows = [v for r in group if (v := _either(r.watts_min, r.watts)) is not None]
+    highs = [v for r in group if (v := _either(r.watts_max, r.watts)) is not None]
     result["watts_min"] = min(lows, default=None)
     result["watts_max"] = max(highs, default=None)
     for name in columns.maxima:
-        values = [r[name] for r in group if r[name] is not None]
+        values = [v for r in group if (v := getattr(r, name)) is not None]
         result[name] = max(values, default=None)
     return result
 

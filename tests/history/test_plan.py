@@ -4,6 +4,7 @@ it plans the day as reading it with the counters' guard on each side does."""
 
 from __future__ import annotations
 
+from collections import namedtuple
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,8 +25,9 @@ LIMITS = Limits(
 )
 
 
-def reading(at: datetime, watts: float, flags: int = 0) -> dict[str, Any]:
-    return {
+def reading(at: datetime, watts: float, flags: int = 0) -> Any:
+    """A meter reading as compaction reads it: a named tuple of its columns."""
+    columns = {
         "id": int(at.timestamp()),
         "measured_at": at,
         "watts": watts,
@@ -42,9 +44,10 @@ def reading(at: datetime, watts: float, flags: int = 0) -> dict[str, Any]:
         "wh_delivered": None,
         "wh_received": None,
     }
+    return namedtuple("Reading", columns)(**columns)
 
 
-def minutes(since: datetime, until: datetime) -> list[dict[str, Any]]:
+def minutes(since: datetime, until: datetime) -> list[Any]:
     """A reading a minute, with some changes of flags and two gaps near the day's ends."""
     found = []
     at = since
@@ -58,19 +61,19 @@ def minutes(since: datetime, until: datetime) -> list[dict[str, Any]]:
     return found
 
 
-def plan(rows: list[dict[str, Any]]) -> Plan:
+def plan(rows: list[Any]) -> Plan:
     return plan_series(rows, POWER, LIMITS, instant="measured_at", trusted=[True] * len(rows))
 
 
 def test_power_alone_plans_the_same_read_over_the_day_and_the_gap_limit_after() -> None:
     wide = minutes(LO - GUARD, HI + GUARD)
-    narrow = [r for r in wide if LO <= r["measured_at"] < HI + LIMITS.max_gap]
+    narrow = [r for r in wide if LO <= r.measured_at < HI + LIMITS.max_gap]
     assert len(narrow) < len(wide) * 0.85
     assert plan(narrow).kept == plan(wide).kept
     assert plan(narrow).before == plan(wide).before == 1440 - 5 - 19  # the quiet minutes
 
 
-def every_minute(since: datetime, until: datetime) -> list[dict[str, Any]]:
+def every_minute(since: datetime, until: datetime) -> list[Any]:
     count = int((until - since) / timedelta(minutes=1))
     return [reading(since + timedelta(minutes=n), 100.0) for n in range(count)]
 
