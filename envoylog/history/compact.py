@@ -492,10 +492,11 @@ def _phases(
         same = [
             (p, w) for r, w in members for p in phases.get(r.id, []) if p.phase == phase["phase"]
         ]
-        weights = [weight, *(w for _, w in same)]
+        others = [p for p, _ in same]
+        weights = [weight] + [w for _, w in same]
         each = None if sum(weights) == len(weights) else weights
         for name in PHASE_MEANS:
-            values = [phase[name], *(getattr(p, name) for p, _ in same)]
+            values = [phase[name]] + [getattr(p, name) for p in others]
             phase[name] = folded_mean(name, values, each)
     return own
 
