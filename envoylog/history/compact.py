@@ -34,7 +34,7 @@ from envoylog.energy.periods import Resolution, local_midnight, periods
 from envoylog.energy.rollup import gateway_zone
 from envoylog.energy.series import MARGIN, OBSERVED_POWER_HEADROOM
 from envoylog.errors import ChangedMeanwhile, StorageError
-from envoylog.history.plan import Columns, Limits, Plan, folded_mean, plan_series
+from envoylog.history.plan import Columns, Limits, Plan, folded_mean, plan_series, unless_ones
 from envoylog.history.poll_runs import Run, day_runs, write_runs
 
 log = logging.getLogger(__name__)
@@ -493,8 +493,7 @@ def _phases(
             (p, w) for r, w in members for p in phases.get(r.id, []) if p.phase == phase["phase"]
         ]
         others = [p for p, _ in same]
-        weights = [weight] + [w for _, w in same]
-        each = None if sum(weights) == len(weights) else weights
+        each = unless_ones([weight] + [w for _, w in same])
         for name in PHASE_MEANS:
             values = [phase[name]] + [getattr(p, name) for p in others]
             phase[name] = folded_mean(name, values, each)

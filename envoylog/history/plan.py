@@ -199,13 +199,13 @@ def _irregular(
 
 def _too_fast(a: Any, b: Any, counter: str, limits: Limits, instant: str) -> bool:
     """Whether the counter rose from ``a`` to ``b`` faster than the rollup could accept."""
-    if limits.jump_w is None or getattr(a, counter) is None or getattr(b, counter) is None:
+    first, last = getattr(a, counter), getattr(b, counter)
+    if limits.jump_w is None or first is None or last is None:
         return False
     t = DEFAULT_THRESHOLDS
-    hours = (
-        getattr(b, instant) - getattr(a, instant) + t.meter_report_slack
-    ).total_seconds() / 3600
-    return bool(getattr(b, counter) - getattr(a, counter) > limits.jump_w * hours * t.jump_safety)
+    span = getattr(b, instant) - getattr(a, instant) + t.meter_report_slack
+    hours = span.total_seconds() / 3600
+    return bool(last - first > limits.jump_w * hours * t.jump_safety)
 
 
 def _mergeable(
@@ -231,7 +231,7 @@ def fold(row: Any, folded: Sequence[Any], columns: Columns) -> dict[str, Any]:
     group = [row, *folded]
     weights = [r.samples or 1 for r in group]
     result["samples"] = sum(weights)
-    each = None if result["samples"] == len(group) else weights  # all as polled: one each
+    each = unless_ones(weights)
     for name in ("watts", *columns.means):
         result[name] = folded_mean(name, [getattr(r, name) for r in group], each)
     lows = [v for r in group if (v := _either(r.watts_min, r.watts)) is not None]
@@ -246,6 +246,12 @@ def fold(row: Any, folded: Sequence[Any], columns: Columns) -> dict[str, Any]:
 
 def _either(value: float | None, fallback: float | None) -> float | None:
     return fallback if value is None else value
+
+
+def unless_ones(weights: list[int]) -> list[int] | None:
+    """The readings' weights for folded_mean, or None when each stands for itself (every
+    reading as polled, the common case)."""
+    return None if sum(weights) == len(weights) else weights
 
 
 def folded_mean(

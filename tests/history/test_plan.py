@@ -25,26 +25,32 @@ LIMITS = Limits(
 )
 
 
+# A meter reading as compaction reads it: a named tuple of its columns.
+Reading = namedtuple(
+    "Reading",
+    "id measured_at watts watts_min watts_max samples flags va var power_factor voltage_v "
+    "current_a frequency_hz wh_delivered wh_received",
+)
+
+
 def reading(at: datetime, watts: float, flags: int = 0) -> Any:
-    """A meter reading as compaction reads it: a named tuple of its columns."""
-    columns = {
-        "id": int(at.timestamp()),
-        "measured_at": at,
-        "watts": watts,
-        "watts_min": None,
-        "watts_max": None,
-        "samples": None,
-        "flags": flags,
-        "va": watts,
-        "var": 0.0,
-        "power_factor": 1.0,
-        "voltage_v": 230.0,
-        "current_a": watts / 230,
-        "frequency_hz": 50.0,
-        "wh_delivered": None,
-        "wh_received": None,
-    }
-    return namedtuple("Reading", columns)(**columns)
+    return Reading(
+        id=int(at.timestamp()),
+        measured_at=at,
+        watts=watts,
+        watts_min=None,
+        watts_max=None,
+        samples=None,
+        flags=flags,
+        va=watts,
+        var=0.0,
+        power_factor=1.0,
+        voltage_v=230.0,
+        current_a=watts / 230,
+        frequency_hz=50.0,
+        wh_delivered=None,
+        wh_received=None,
+    )
 
 
 def minutes(since: datetime, until: datetime) -> list[Any]:
