@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -76,3 +77,46 @@ def test_a_compaction_killed_midway_loses_nothing_and_a_second_run_finishes_it(
         second = CliRunner().invoke(cli, [*command[3:], "--db", url])
         assert second.exit_code == 0, second.output
         assert differences(before, snapshot(store)) == []
+
+
+def children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has ended; its parent has not collected it yet
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_the_planning_processes_end_with_a_killed_compaction(week_sqlite: Path) -> None:
+    """SIGKILL gives the command no chance to stop its pool: its planning processes must
+    notice on their own (they used to wait for work forever, 90 MB each)."""
+    command = [sys.executable, "-m", "envoylog", "-v", "compact", "--before", "2030-01-01"]
+    command += ["--jobs", "2", "--db", f"sqlite:///{week_sqlite}"]
+    child = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=os.environ.copy())
+    assert child.stderr is not None
+    for line in child.stderr:  # a day written: the pool is planning the next ones
+        if "compacted gateway=" in line:
+            started = children(child.pid)
+            child.send_signal(signal.SIGKILL)
+            break
+    child.wait(60)
+    assert child.returncode == -signal.SIGKILL
+    assert len(started) >= 2  # the two planners (and multiprocessing's resource tracker)
+    waited = time.monotonic() + 30
+    while any(running(pid) for pid in started):
+        assert time.monotonic() < waited, [pid for pid in started if running(pid)]
+        time.sleep(0.1)
